@@ -1,0 +1,176 @@
+"""Loihi-like backend: a quantized, partitioned, allocated IR -> binary tables.
+
+The binary holds what a chip configuration holds (docs/binary.md):
+
+- per core: a compartment table (config index, bias mantissa/exponent per compartment), a
+  compartment-config table (decays, threshold mantissa, refractory delay), a synapse-format table
+  (weight bits, sign mode, exponent, delay bits, indexed or not);
+- per input axon: its synapse list (local compartment, weight mantissa, delay, format);
+- per compartment: its output axons (destination core, destination axon);
+- input ports: per port unit, the (core, axon) pairs the host writes spikes to;
+- output populations and probes: compartment ids to read back.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from .. import __version__
+from ..binary.format import Binary
+from ..errors import NmcError
+from ..formats.loihi import bias_to_mant_exp
+from ..ir.network import Network
+from ..passes.layout import Layout, build_layout
+from ..target import Target
+
+SIGN_CODES = {"mixed": 0, "excitatory": 1, "inhibitory": 2}
+
+
+def _offsets(counts: np.ndarray) -> np.ndarray:
+    return np.concatenate([[0], np.cumsum(counts)]).astype(np.int64)
+
+
+def _per_core_tables(core: np.ndarray, rows: np.ndarray, n_cores: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Deduplicate ``rows`` within each core: returns (table rows, per-core table offsets,
+    index of each row into its core's table)."""
+    keyed = np.column_stack([core, rows]) if rows.size else np.zeros((0, rows.shape[1] + 1), dtype=np.int64)
+    uniq, inverse = np.unique(keyed, axis=0, return_inverse=True)
+    inverse = inverse.reshape(-1)
+    counts = np.bincount(uniq[:, 0], minlength=n_cores) if uniq.size else np.zeros(n_cores, dtype=np.int64)
+    offs = _offsets(counts)
+    local = inverse - offs[core] if core.size else inverse
+    return uniq[:, 1:], offs, local
+
+
+def compile_loihi(net: Network, target: Target) -> Binary:
+    """Lower ``net`` (after quantize, partition, allocate) to a Loihi-like :class:`Binary`."""
+    if net.attrs.get("quantized") != target.name:
+        raise NmcError(f"backend '{target.name}': the network is not quantized for this target "
+                       "(the pass pipeline must include 'quantize')")
+    for pop in net.populations:
+        if not pop.is_input and "placement" not in pop.attrs:
+            raise NmcError(f"backend '{target.name}': population '{pop.name}' has no placement "
+                           "(the pass pipeline must include 'partition')")
+    lay: Layout = build_layout(net, target)
+    pops = net.populations
+    projs = net.projections
+    n_cores = int(lay.n_cores)
+    cx_offset = _offsets(lay.core_compartments)
+    n_cx = int(cx_offset[-1])
+
+    # -- compartments ---------------------------------------------------------------------------
+    cx_core = np.repeat(np.arange(n_cores), lay.core_compartments)
+    cfg_rows = np.zeros((n_cx, 4), dtype=np.int64)  # decay_u, decay_v, threshold mantissa, refractory
+    bias = np.zeros(n_cx, dtype=np.int64)
+    pop_cx: dict[str, np.ndarray] = {}
+    for pop in pops:
+        if pop.is_input:
+            continue
+        gid = cx_offset[lay.pop_core[pop.name]] + lay.pop_local[pop.name]
+        pop_cx[pop.name] = gid
+        for col, key in enumerate(("decay_u", "decay_v", "threshold", "refractory")):
+            cfg_rows[gid, col] = pop.param_array(key).astype(np.int64)
+        bias[gid] = pop.param_array("bias").astype(np.int64)
+    cfg_table, cfg_offset, cx_cfg = _per_core_tables(cx_core, cfg_rows, n_cores)
+    bias_mant, bias_exp = bias_to_mant_exp(bias, target)
+
+    # -- synapses ---------------------------------------------------------------------------------
+    proj_fmt = np.zeros((len(projs), 5), dtype=np.int64)  # weight_bits, sign, exponent, delay_bits, indexed
+    for i, p in enumerate(projs):
+        delay_bits = int(np.ceil(np.log2(p.delay + 1))) if p.delay > 0 else 0
+        indexed = 0 if p.connectivity in ("dense", "one_to_all") else 1
+        proj_fmt[i] = (int(p.weight_bits), SIGN_CODES[p.sign], int(p.exponent), delay_bits, indexed)
+    proj_delay = np.array([p.delay for p in projs], dtype=np.int64)
+    syn_core = lay.axon_core[lay.syn_axon] if lay.syn_axon.size else np.zeros(0, dtype=np.int64)
+    fmt_table, fmt_offset, syn_fmt = _per_core_tables(syn_core, proj_fmt[lay.syn_proj], n_cores)
+    n_axons = int(lay.axon_core.size)
+    axon_syn_ptr = _offsets(np.bincount(lay.syn_axon, minlength=n_axons))
+    axon_core_offset = _offsets(np.bincount(lay.axon_core, minlength=n_cores))
+    if not np.array_equal(lay.axon_local, np.arange(n_axons) - axon_core_offset[lay.axon_core]):
+        raise AssertionError("layout axons are not numbered consecutively per core")
+
+    # -- routing: source compartment -> (dest core, dest axon); input port unit -> (core, axon) ------
+    src_is_input = np.array([pops[i].is_input for i in range(len(pops))], dtype=bool)
+    ax_from_cx = ~src_is_input[lay.axon_src_pop] if n_axons else np.zeros(0, dtype=bool)
+    src_cx = np.full(n_axons, -1, dtype=np.int64)
+    for pi, pop in enumerate(pops):
+        if pop.is_input:
+            continue
+        sel = lay.axon_src_pop == pi
+        src_cx[sel] = pop_cx[pop.name][lay.axon_src_neuron[sel]]
+    routed = np.flatnonzero(ax_from_cx)
+    order = routed[np.lexsort((lay.axon_local[routed], lay.axon_core[routed], src_cx[routed]))]
+    cx_out_ptr = _offsets(np.bincount(src_cx[order], minlength=n_cx))
+
+    sections: dict[str, np.ndarray] = {
+        "core_cx_offset": cx_offset,
+        "cx_cfg": cx_cfg.astype(np.uint8),
+        "cx_bias_mant": bias_mant.astype(np.int16),
+        "cx_bias_exp": bias_exp.astype(np.uint8),
+        "core_cfg_offset": cfg_offset,
+        "cfg_decay_u": cfg_table[:, 0].astype(np.uint16),
+        "cfg_decay_v": cfg_table[:, 1].astype(np.uint16),
+        "cfg_threshold_mant": cfg_table[:, 2].astype(np.uint32),
+        "cfg_refractory": cfg_table[:, 3].astype(np.uint8),
+        "core_fmt_offset": fmt_offset,
+        "fmt_weight_bits": fmt_table[:, 0].astype(np.uint8),
+        "fmt_sign": fmt_table[:, 1].astype(np.uint8),
+        "fmt_exponent": fmt_table[:, 2].astype(np.int8),
+        "fmt_delay_bits": fmt_table[:, 3].astype(np.uint8),
+        "fmt_indexed": fmt_table[:, 4].astype(np.uint8),
+        "core_axon_offset": axon_core_offset,
+        "axon_syn_ptr": axon_syn_ptr,
+        "syn_cx": lay.syn_local.astype(np.uint16),
+        "syn_weight": lay.syn_weight.astype(np.int16),
+        "syn_delay": proj_delay[lay.syn_proj].astype(np.uint8),
+        "syn_fmt": syn_fmt.astype(np.uint8),
+        "cx_out_ptr": cx_out_ptr,
+        "out_core": lay.axon_core[order].astype(np.uint16),
+        "out_axon": lay.axon_local[order].astype(np.uint16),
+    }
+
+    inputs: list[dict[str, Any]] = []
+    for pi, pop in enumerate(pops):
+        if not pop.is_input:
+            continue
+        sel = np.flatnonzero(lay.axon_src_pop == pi)
+        sel = sel[np.lexsort((lay.axon_local[sel], lay.axon_core[sel], lay.axon_src_neuron[sel]))]
+        key = f"in{len(inputs)}"
+        sections[f"{key}_ptr"] = _offsets(np.bincount(lay.axon_src_neuron[sel], minlength=pop.size))
+        sections[f"{key}_core"] = lay.axon_core[sel].astype(np.uint16)
+        sections[f"{key}_axon"] = lay.axon_local[sel].astype(np.uint16)
+        inputs.append({"name": pop.name, "size": pop.size, "section": key})
+    outputs = []
+    for pop in pops:
+        if pop.role == "output" and not pop.is_input:
+            key = f"out{len(outputs)}"
+            sections[f"{key}_cx"] = pop_cx[pop.name]
+            outputs.append({"name": pop.name, "size": pop.size, "section": key})
+    probes = []
+    for pr in net.probes:
+        pop = net.population(pr.population)
+        key = f"probe{len(probes)}"
+        if pop.is_input:
+            sections[f"{key}_cx"] = np.arange(pop.size, dtype=np.int64)
+            source = "input"
+        else:
+            sections[f"{key}_cx"] = pop_cx[pop.name]
+            source = "compartment"
+        probes.append({"name": pr.name, "population": pr.population, "variable": pr.variable,
+                       "section": key, "source": source})
+
+    meta = {
+        "producer": f"nmc {__version__}",
+        "network": net.name,
+        "seed": int(net.attrs.get("seed", 0)),
+        "n_cores": n_cores,
+        "inputs": inputs,
+        "outputs": outputs,
+        "probes": probes,
+        "populations": [{"name": p.name, "size": p.size, "model": p.model, "role": p.role,
+                         "placement": p.attrs.get("placement", [])} for p in pops],
+        "cores": net.attrs.get("cores", []),
+    }
+    return Binary(target=target.name, meta=meta, sections=sections, target_config=target.data)

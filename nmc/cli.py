@@ -1,0 +1,230 @@
+"""The ``nmc`` command line: ``nmc compile``, ``nmc inspect``, ``nmc run``.
+
+Conventions follow compilers people know: ``-o`` names the output, ``--target`` the chip,
+``--pass-pipeline`` the passes, ``--print-ir-after-all`` dumps IR to stderr. Errors print one
+line ``<where>: error: <what>`` and exit 1.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+from typing import Sequence
+
+import numpy as np
+
+from . import __version__
+from .diagnostics import Diagnostics
+from .errors import NmcError, RunError
+
+
+def _add_compile(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("compile", help="compile a network (.nmc DSL or .nmcir IR) to a binary",
+                       description="Compile a network to a binary for a target chip.")
+    p.add_argument("input", nargs="?", help="source file (.nmc or .nmcir)")
+    p.add_argument("-o", "--output", help="output file (default: INPUT with .nmcb, or .nmcir with --emit ir; "
+                                          "'-' writes IR text to stdout)")
+    p.add_argument("--target", default="loihi", help="target name or .toml file (default: loihi)")
+    p.add_argument("--pass-pipeline", help="comma-separated passes, e.g. 'verify,quantize,partition{solver=first-fit},allocate'")
+    p.add_argument("--emit", choices=("binary", "ir"), default="binary", help="write a binary (default) or the IR after the pipeline")
+    p.add_argument("--print-ir-after-all", action="store_true", help="dump the IR to stderr after every pass")
+    p.add_argument("--print-ir-before-all", action="store_true", help="dump the IR to stderr before every pass")
+    p.add_argument("--print-ir-after", action="append", default=[], metavar="PASS", help="dump the IR after PASS (repeatable)")
+    p.add_argument("--print-ir-before", action="append", default=[], metavar="PASS", help="dump the IR before PASS (repeatable)")
+    p.add_argument("--strict", action="store_true", help="make rounding and saturation errors instead of warnings")
+    p.add_argument("--list-passes", action="store_true", help="list registered passes and exit")
+    p.add_argument("--list-targets", action="store_true", help="list targets and exit")
+    p.set_defaults(func=cmd_compile)
+
+
+def _add_inspect(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("inspect", help="show IR text, or the resource and placement report of a binary",
+                       description="Print the IR of a source file, or the per-core resource table and placement of a binary.")
+    p.add_argument("file", help=".nmc, .nmcir or a compiled binary")
+    p.add_argument("--target", default=None, help="with a source file: run this target's pipeline first")
+    p.add_argument("--pass-pipeline", help="with a source file: run these passes first")
+    p.set_defaults(func=cmd_inspect)
+
+
+def _add_run(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("run", help="run a binary on its interpreter",
+                       description="Run a compiled binary on the bundled interpreter of its chip.")
+    p.add_argument("binary", help="compiled binary (.nmcb)")
+    p.add_argument("--steps", type=int, help="timesteps (per sample for sample data; default: length of the data)")
+    p.add_argument("--input", help="DATA.npz: one array per input port, (steps, n) or (samples, steps, n); optional 'labels'")
+    p.add_argument("--out", help="write RESULT.npz (output spikes, probes, counters)")
+    p.add_argument("--target", help="refuse the binary unless it is for this target")
+    p.add_argument("--strict", action="store_true", help="fail if any state wrapped or saturated")
+    p.add_argument("--no-progress", action="store_true", help="never show a progress bar")
+    p.set_defaults(func=cmd_run)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="nmc", description="nmc: a neuromorphic compiler and chip interpreter.")
+    parser.add_argument("--version", action="version", version=f"nmc {__version__}")
+    sub = parser.add_subparsers(dest="command", metavar="{compile,inspect,run}")
+    sub.required = True
+    _add_compile(sub)
+    _add_inspect(sub)
+    _add_run(sub)
+    return parser
+
+
+# -- compile ---------------------------------------------------------------------------------------
+def cmd_compile(args: argparse.Namespace) -> int:
+    from .binary.format import write_binary
+    from .driver import load_network, run_passes
+    from .backend import emit_binary
+    from .ir.io import write_ir
+    from .ir.printer import print_ir
+    from .passes import DumpOptions, all_passes
+    from .target import available_targets, load_target
+
+    if args.list_passes:
+        for info in all_passes():
+            opts = ", ".join(f"{k}: {t.__name__}" for k, t in info.options.items())
+            print(f"{info.name:<12} {info.summary}" + (f"  [options: {opts}]" if opts else ""))
+        return 0
+    if args.list_targets:
+        for name in available_targets():
+            t = load_target(name)
+            print(f"{name:<12} {t.data.get('description', '')}")
+        return 0
+    if not args.input:
+        raise NmcError("no input file (usage: nmc compile INPUT [-o OUTPUT] [--target T])")
+    target = load_target(args.target)
+    diags = Diagnostics.to_stderr()
+    dump = DumpOptions(after_all=args.print_ir_after_all, before_all=args.print_ir_before_all,
+                       after=set(args.print_ir_after), before=set(args.print_ir_before))
+    if args.pass_pipeline is not None:
+        from .passes import parse_pipeline
+        parse_pipeline(args.pass_pipeline)  # reject a bad pipeline before reading the input
+    for name in dump.after | dump.before:
+        from .passes import get_pass
+        get_pass(name)
+    net = load_network(args.input)
+    net = run_passes(net, target, args.pass_pipeline, dump=dump, diagnostics=diags, strict=args.strict)
+    src = Path(args.input)
+    if args.emit == "ir":
+        if args.output == "-":
+            sys.stdout.write(print_ir(net)[0])
+            return 0
+        out = Path(args.output) if args.output else src.with_suffix(".nmcir")
+        write_ir(net, out)
+        print(f"nmc: wrote IR {out}", file=sys.stderr)
+        return 0
+    if args.output == "-":
+        raise NmcError("a binary cannot be written to stdout; give a file with -o")
+    binary = emit_binary(net, target)
+    out = Path(args.output) if args.output else src.with_suffix(".nmcb")
+    data = write_binary(binary, out)
+    n_cx = int(binary.sections["core_cx_offset"][-1]) if "core_cx_offset" in binary.sections else 0
+    print(f"nmc: wrote {out} ({len(data)} bytes, target {binary.target}, {binary.meta.get('n_cores', 0)} cores, "
+          f"{n_cx} compartments)", file=sys.stderr)
+    return 0
+
+
+# -- inspect ---------------------------------------------------------------------------------------
+def _is_binary(path: Path) -> bool:
+    try:
+        with open(path, "rb") as f:
+            return f.read(4) == b"NMCB"
+    except OSError:
+        return False
+
+
+def cmd_inspect(args: argparse.Namespace) -> int:
+    path = Path(args.file)
+    if not path.exists():
+        raise NmcError(f"file '{path}' does not exist")
+    if _is_binary(path) or path.suffix == ".nmcb":
+        from .binary.format import read_binary
+        from .report import binary_report
+        sys.stdout.write(binary_report(read_binary(path)))
+        return 0
+    from .driver import load_network, run_passes
+    from .ir.printer import format_ir
+    from .target import load_target
+    net = load_network(path)
+    if args.target or args.pass_pipeline:
+        target = load_target(args.target or "loihi")
+        net = run_passes(net, target, args.pass_pipeline, diagnostics=Diagnostics.to_stderr())
+    sys.stdout.write(format_ir(net))
+    return 0
+
+
+# -- run -------------------------------------------------------------------------------------------
+def _load_data(path: str) -> dict[str, np.ndarray]:
+    try:
+        with np.load(path, allow_pickle=False) as z:
+            return {k: z[k] for k in z.files}
+    except (OSError, ValueError) as exc:
+        raise RunError(f"cannot read input data: {exc}", location=path) from None
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    from .binary.format import read_binary
+    from .report import run_summary
+    from .sim import interpreter_for
+    from .sim.runner import run_session
+
+    binary = read_binary(args.binary)
+    chip = interpreter_for(binary, expect_target=args.target)
+    data = _load_data(args.input) if args.input else None
+    if args.steps is not None and args.steps < 0:
+        raise RunError("--steps must be non-negative")
+    progress = None
+    bar = None
+    if not args.no_progress and sys.stderr.isatty():
+        from tqdm import tqdm
+        total = _total_steps(data, args.steps)
+        if total and total >= 2000:
+            bar = tqdm(total=total, unit="step", file=sys.stderr, leave=False)
+            progress = bar.update
+    try:
+        session = run_session(chip, data, args.steps, progress=progress)
+    finally:
+        if bar is not None:
+            bar.close()
+    sys.stdout.write(run_summary(binary, session))
+    sys.stdout.flush()
+    if args.out:
+        np.savez(args.out, **session.to_npz_dict())
+        print(f"nmc: wrote {args.out}", file=sys.stderr)
+    lost = {k: v for k, v in session.overflow.items() if v}
+    if lost:
+        msg = ", ".join(f"{k} {v}" for k, v in lost.items())
+        if args.strict:
+            raise RunError(f"state overflowed during the run ({msg}); results differ from unbounded arithmetic")
+        print(f"nmc: warning: state overflowed during the run ({msg}); see docs/interpreter.md", file=sys.stderr)
+    return 0
+
+
+def _total_steps(data: dict[str, np.ndarray] | None, steps: int | None) -> int | None:
+    arrays = [np.asarray(v) for k, v in (data or {}).items() if k != "labels"]
+    if arrays and arrays[0].ndim == 3:
+        return arrays[0].shape[0] * (steps or arrays[0].shape[1])
+    if steps is not None:
+        return steps
+    return arrays[0].shape[0] if arrays else None
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        return int(args.func(args) or 0)
+    except NmcError as exc:
+        text = str(exc)
+        print(text if exc.location else f"nmc: {text}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        print("nmc: interrupted", file=sys.stderr)
+        return 130
+    except BrokenPipeError:
+        return 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,105 @@
+"""Structural checks of a network, independent of any target."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from ..errors import IrError
+from .models import NEURON_MODELS, PROBE_VARIABLES
+from .network import CONNECTIVITIES, ROLES, SIGNS, Network
+
+
+def verify_problems(net: Network) -> list[tuple[str, str]]:
+    """Every violation as (location, message); empty when the network is well formed."""
+    probs: list[tuple[str, str]] = []
+    for pop in net.populations:
+        loc = f"population '{pop.name}'"
+        if not isinstance(pop.size, int) or pop.size <= 0:
+            probs.append((loc, f"size must be a positive integer, got {pop.size!r}"))
+            continue
+        model = NEURON_MODELS.get(pop.model)
+        if model is None:
+            probs.append((loc, f"unknown neuron model '{pop.model}' (known: {', '.join(sorted(NEURON_MODELS))})"))
+            continue
+        if pop.role not in ROLES:
+            probs.append((loc, f"role must be one of {', '.join(ROLES)}, got '{pop.role}'"))
+        if model.spiking_source_only and pop.role != "input":
+            probs.append((loc, f"model '{pop.model}' is only valid for role 'input'"))
+        if not model.spiking_source_only and pop.role == "input":
+            probs.append((loc, "role 'input' needs model 'input'"))
+        for key, val in pop.params.items():
+            spec = model.params.get(key)
+            if spec is None:
+                known = ", ".join(sorted(model.params)) or "none"
+                probs.append((loc, f"unknown parameter '{key}' for neuron model '{pop.model}' (known: {known})"))
+                continue
+            arr = np.asarray(val)
+            if arr.ndim > 0 and not (spec.per_neuron and arr.shape == (pop.size,)):
+                want = f"a scalar or {pop.size} values" if spec.per_neuron else "a scalar"
+                probs.append((loc, f"parameter '{key}' must be {want}, got shape {arr.shape}"))
+            elif arr.dtype.kind not in "biuf":
+                probs.append((loc, f"parameter '{key}' must be numeric, got {val!r}"))
+    sizes = {p.name: p.size for p in net.populations}
+    for proj in net.projections:
+        loc = f"projection '{proj.name}'"
+        n_pre, n_post = sizes.get(proj.pre), sizes.get(proj.post)
+        if n_pre is None or n_post is None:
+            continue
+        if net.population(proj.post).is_input:
+            probs.append((loc, f"cannot project onto input population '{proj.post}'"))
+        w = np.asarray(proj.weights)
+        if w.dtype.kind not in "biuf":
+            probs.append((loc, f"weights must be numeric, got dtype {w.dtype}"))
+            continue
+        if not np.all(np.isfinite(w)):
+            probs.append((loc, "weights contain NaN or infinity"))
+        c = proj.connectivity
+        if c not in CONNECTIVITIES:
+            probs.append((loc, f"connectivity must be one of {', '.join(CONNECTIVITIES)}, got '{c}'"))
+            continue
+        if c == "dense" and w.shape != (n_pre, n_post):
+            probs.append((loc, f"dense weights must have shape ({n_pre}, {n_post}), got {w.shape}"))
+        elif c == "one_to_one":
+            if n_pre != n_post:
+                probs.append((loc, f"one_to_one needs equal sizes, got {n_pre} -> {n_post}"))
+            elif w.shape != (n_pre,):
+                probs.append((loc, f"one_to_one weights must have shape ({n_pre},), got {w.shape}"))
+        elif c == "one_to_all" and w.shape != (n_pre,):
+            probs.append((loc, f"one_to_all weights must have shape ({n_pre},), got {w.shape}"))
+        elif c == "sparse":
+            if proj.pre_index is None or proj.post_index is None:
+                probs.append((loc, "sparse projection needs pre_index and post_index"))
+            else:
+                pi, qi = np.asarray(proj.pre_index), np.asarray(proj.post_index)
+                if not (pi.shape == qi.shape == w.shape and w.ndim == 1):
+                    probs.append((loc, f"sparse arrays must be 1-D of equal length, got pre_index {pi.shape}, "
+                                       f"post_index {qi.shape}, weights {w.shape}"))
+                elif pi.size and (pi.min() < 0 or pi.max() >= n_pre or qi.min() < 0 or qi.max() >= n_post):
+                    probs.append((loc, f"sparse indices out of range (pre size {n_pre}, post size {n_post})"))
+                elif pi.size and np.unique(pi.astype(np.int64) * n_post + qi).size != pi.size:
+                    probs.append((loc, "sparse projection lists the same synapse twice"))
+        if not isinstance(proj.delay, int) or proj.delay < 0:
+            probs.append((loc, f"delay must be a non-negative integer, got {proj.delay!r}"))
+        if proj.sign is not None and proj.sign not in SIGNS:
+            probs.append((loc, f"sign must be one of {', '.join(SIGNS)}, got '{proj.sign}'"))
+        if proj.exponent is not None and not isinstance(proj.exponent, int):
+            probs.append((loc, f"exponent must be an integer, got {proj.exponent!r}"))
+    for probe in net.probes:
+        loc = f"probe '{probe.name}'"
+        if probe.population not in sizes:
+            probs.append((loc, f"unknown population '{probe.population}'"))
+            continue
+        allowed = PROBE_VARIABLES.get(net.population(probe.population).model, ("spikes",))
+        if probe.variable not in allowed:
+            probs.append((loc, f"variable '{probe.variable}' cannot be probed on model "
+                               f"'{net.population(probe.population).model}' (allowed: {', '.join(allowed)})"))
+    return probs
+
+
+def verify_network(net: Network) -> None:
+    """Raise :class:`IrError` listing every violation, one per line."""
+    probs = verify_problems(net)
+    if probs:
+        first_loc, first_msg = probs[0]
+        rest = "".join(f"\n{loc}: error: {msg}" for loc, msg in probs[1:])
+        raise IrError(first_msg + rest, location=first_loc)

@@ -1,0 +1,20 @@
+"""``verify``: structural checks, plus the target's support for each neuron model."""
+
+from __future__ import annotations
+
+from ..errors import IrError
+from ..ir.network import Network
+from ..ir.verify import verify_network
+from .registry import PassContext, register_pass
+
+
+@register_pass("verify")
+def verify(net: Network, ctx: PassContext) -> Network:
+    """Check the IR is well formed and every neuron model is implemented by the target."""
+    verify_network(net)
+    supported = set(ctx.target.neuron_models) | {"input"}
+    for pop in net.populations:
+        if pop.model not in supported:
+            raise IrError(f"neuron model '{pop.model}' is not implemented by target '{ctx.target.name}' "
+                          f"(it implements: {', '.join(sorted(supported))})", location=f"population '{pop.name}'")
+    return net

@@ -1,0 +1,130 @@
+"""Run a binary on data: a continuous stream, or samples presented one after another.
+
+Data (``DATA.npz``): one array per input port. Shape (steps, n) is one continuous stream;
+shape (samples, steps, n) presents each sample for ``steps`` steps, the host resetting the chip
+state between samples. An optional ``labels`` array (samples,) turns on accuracy: the predicted
+class of a sample is the output unit with the most spikes (lowest index on ties).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Callable
+
+import numpy as np
+
+from ..errors import RunError
+
+
+@dataclass
+class Session:
+    """Aggregated result of a run over one stream or many samples."""
+
+    steps_per_sample: int
+    samples: int
+    spikes: dict[str, np.ndarray] = field(default_factory=dict)
+    probes: dict[str, np.ndarray] = field(default_factory=dict)
+    counters: dict[str, float] = field(default_factory=dict)
+    per_core: dict[str, np.ndarray] = field(default_factory=dict)
+    overflow: dict[str, int] = field(default_factory=dict)
+    labels: np.ndarray | None = None
+    predictions: np.ndarray | None = None
+    accuracy: float | None = None
+
+    def to_npz_dict(self) -> dict[str, Any]:
+        out: dict[str, Any] = {}
+        for k, v in self.spikes.items():
+            out[f"spikes/{k}"] = v
+        for k, v in self.probes.items():
+            out[f"probe/{k}"] = v
+        for k, v in self.counters.items():
+            out[k] = np.asarray(v)
+        for k, v in self.per_core.items():
+            out[f"core/{k}"] = v
+        for k, v in self.overflow.items():
+            out[f"overflow/{k}"] = np.asarray(v)
+        if self.predictions is not None:
+            out["predictions"] = self.predictions
+        if self.accuracy is not None:
+            out["accuracy"] = np.asarray(self.accuracy)
+        return out
+
+
+def split_data(data: dict[str, np.ndarray], ports: dict[str, int]) -> tuple[dict[str, np.ndarray], np.ndarray | None, bool]:
+    """Validate ``data`` against the binary's input ports (name -> size).
+
+    Returns (port arrays, labels or None, sample_mode)."""
+    data = dict(data)
+    labels = data.pop("labels", None)
+    for name in data:
+        if name not in ports:
+            raise RunError(f"input data has array '{name}' but the binary has no input port '{name}' "
+                           f"(ports: {', '.join(ports) or 'none'})")
+    missing = [p for p in ports if p not in data]
+    if data and missing:
+        raise RunError(f"input data has no array for input port '{missing[0]}' (size {ports[missing[0]]})")
+    ndims = {np.asarray(a).ndim for a in data.values()}
+    if len(ndims) > 1:
+        raise RunError("input arrays mix streams (steps, n) and samples (samples, steps, n)")
+    sample_mode = ndims == {3}
+    for name, arr in data.items():
+        a = np.asarray(arr)
+        if a.ndim not in (2, 3) or a.shape[-1] != ports[name]:
+            want = f"(steps, {ports[name]}) or (samples, steps, {ports[name]})"
+            raise RunError(f"input '{name}': expected shape {want}, got {a.shape}")
+    if sample_mode:
+        shapes = {np.asarray(a).shape[:2] for a in data.values()}
+        if len(shapes) > 1:
+            raise RunError(f"input arrays disagree on (samples, steps): {sorted(shapes)}")
+    if labels is not None:
+        labels = np.asarray(labels)
+        if not sample_mode:
+            raise RunError("'labels' needs sample data shaped (samples, steps, n)")
+        n = next(iter(data.values())).shape[0]
+        if labels.shape != (n,):
+            raise RunError(f"'labels' must have shape ({n},), got {labels.shape}")
+    return data, labels, sample_mode
+
+
+def run_session(chip: Any, data: dict[str, np.ndarray] | None, steps: int | None,
+                progress: Callable[[int], None] | None = None) -> Session:
+    """Run ``chip`` (an interpreter) on ``data`` for ``steps`` steps (per sample in sample mode)."""
+    ports = dict(chip.port_size)
+    arrays, labels, sample_mode = split_data(data or {}, ports)
+    if not sample_mode:
+        if steps is None:
+            if not arrays:
+                raise RunError("--steps is required when no input data is given")
+            steps = max(np.asarray(a).shape[0] for a in arrays.values())
+        chip.reset()
+        res = chip.run(steps, arrays, progress=progress)
+        return Session(steps, 1, res.spikes, res.probes, res.counters, res.per_core, res.overflow)
+    n_samples, data_steps = next(iter(arrays.values())).shape[:2]
+    steps = data_steps if steps is None else steps
+    outs: dict[str, list[np.ndarray]] = {}
+    probes: dict[str, list[np.ndarray]] = {}
+    counters: dict[str, float] = {}
+    per_core: dict[str, np.ndarray] = {}
+    overflow: dict[str, int] = {}
+    for i in range(n_samples):
+        chip.reset()
+        res = chip.run(steps, {k: np.asarray(v)[i] for k, v in arrays.items()}, progress=progress)
+        for k, v in res.spikes.items():
+            outs.setdefault(k, []).append(v)
+        for k, v in res.probes.items():
+            probes.setdefault(k, []).append(v)
+        for k, v in res.counters.items():
+            counters[k] = counters.get(k, 0) + v
+        for k, v in res.per_core.items():
+            per_core[k] = per_core[k] + v if k in per_core else v.copy()
+        for k, v in res.overflow.items():
+            overflow[k] = overflow.get(k, 0) + v
+    sess = Session(steps, n_samples, {k: np.stack(v) for k, v in outs.items()},
+                   {k: np.stack(v) for k, v in probes.items()}, counters, per_core, overflow, labels)
+    if labels is not None:
+        if len(sess.spikes) != 1:
+            raise RunError(f"accuracy needs exactly one output population, the binary has {len(sess.spikes)}")
+        counts = next(iter(sess.spikes.values())).sum(axis=1)
+        sess.predictions = counts.argmax(axis=1)
+        sess.accuracy = float(np.mean(sess.predictions == labels))
+    return sess
