@@ -169,7 +169,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--steps", type=int, default=1000, help="timesteps (default 1000)")
     ap.add_argument("--rate", type=float, default=0.05, help="input spike probability per step (default 0.05)")
     ap.add_argument("--seed", type=int, default=0)
-    ap.add_argument("--repeats", type=int, default=3, help="timed repeats; the best is reported (default 3)")
+    ap.add_argument("--repeats", type=int, default=7, help="timed repeats; the best is reported (default 7)")
     args = ap.parse_args(argv)
 
     lif = LifParams()

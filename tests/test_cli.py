@@ -185,3 +185,12 @@ def test_cli_as_a_process(small_src: Path, tmp_path: Path) -> None:
                          capture_output=True, text=True)
     assert bad.returncode == 1
     assert "Traceback" not in bad.stderr and "cannot read binary" in bad.stderr
+
+
+def test_parameters_left_out_take_the_model_defaults(cli, tmp_path: Path) -> None:
+    """An IR population without params compiles with cuba_lif's defaults (threshold 100, ...)."""
+    ir = tmp_path / "bare.nmcir"
+    ir.write_text('// nmc-ir v1\nnetwork "bare" {}\npopulation "h" {model = "cuba_lif", size = 3}\n')
+    assert cli("compile", ir, "-o", tmp_path / "bare.nmcb")[0] == 0
+    b = read_binary(tmp_path / "bare.nmcb")
+    assert int(b.sections["cfg_threshold_mant"][0]) == 100 and int(b.sections["cfg_refractory"][0]) == 1

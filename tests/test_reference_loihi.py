@@ -20,6 +20,7 @@ s24 current wrap and both voltage clips; and neurons whose voltage lands exactly
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Callable
 
 import numpy as np
 import pytest
@@ -192,6 +193,9 @@ class Case:
     steps: int
 
 
+MantissaDraw = Callable[[np.random.Generator, "tuple[int, ...] | int"], np.ndarray]
+
+
 def _mixed(rng: np.random.Generator, shape: tuple[int, ...] | int) -> np.ndarray:
     """8-bit mixed-sign mantissas: even values in [-256, 254] (loihi.md §2.1)."""
     return 2 * rng.integers(-128, 128, size=shape)
@@ -250,8 +254,8 @@ def build_case(seed: int, steps: int = STEPS) -> Case:
     ]
     size = {p.name: p.size for p in pops}
 
-    def sparse(name: str, pre: str, post: str, density: float, draw, exponent: int, sign: str,
-               delay: int) -> SynSpec:
+    def sparse(name: str, pre: str, post: str, density: float, draw: MantissaDraw, exponent: int,
+               sign: str, delay: int) -> SynSpec:
         pi, qi = _sparse(rng, size[pre], size[post], density)
         return SynSpec(name, pre, post, "sparse", draw(rng, pi.size), exponent, sign, delay, pi, qi)
 

@@ -42,8 +42,13 @@ class Population:
         return self.model == "input"
 
     def param_array(self, key: str) -> np.ndarray:
-        """Parameter ``key`` broadcast to one value per neuron."""
-        return np.broadcast_to(np.asarray(self.params[key]), (self.size,))
+        """Parameter ``key`` broadcast to one value per neuron; the model's default when absent."""
+        if key in self.params:
+            value = self.params[key]
+        else:
+            from .models import NEURON_MODELS
+            value = NEURON_MODELS[self.model].params[key].default
+        return np.broadcast_to(np.asarray(value), (self.size,))
 
 
 @dataclass

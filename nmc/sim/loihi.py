@@ -30,6 +30,8 @@ from ..errors import BinaryFormatError, RunError
 TARGET = "loihi"
 _DENSE_FILL = 0.05        # store a delay's matrix dense when at least this fraction is non-zero
 _DENSE_MAX_ELEMS = 64_000_000
+_F32_EXACT = float(1 << 24)
+_CHUNK_STEPS = 256  # per-step spike/activity bits are kept this many steps, then reduced  # integers below this are exact in float32
 
 
 @dataclass
@@ -55,11 +57,19 @@ class _DelayMatrix:
         rows = self.row_of_src[src]
         n_rows = rows_used.size
         self.dense = val.size >= _DENSE_FILL * n_rows * n_cx and n_rows * n_cx <= _DENSE_MAX_ELEMS
+        # Largest |sum| any step can produce in one column: if it fits 31 bits, sums may be
+        # accumulated in int32 (exact, and about twice as fast as int64).
+        col_abs = np.bincount(cx, weights=np.abs(val).astype(np.float64), minlength=n_cx)
+        self.bound = float(col_abs.max(initial=0.0))
+        row_abs = np.zeros(n_rows, dtype=np.float64)
+        np.maximum.at(row_abs, rows, np.abs(val).astype(np.float64))
+        self.row_abs_max = float(row_abs.max(initial=0.0))  # largest |value| one source adds to one compartment
         if self.dense:
-            self.mat = np.zeros((n_rows, n_cx), dtype=np.int64)
-            np.add.at(self.mat, (rows, cx), val)
-            if np.abs(self.mat).max(initial=0) < 2**31:
-                self.mat = self.mat.astype(np.int32)
+            mat = np.zeros((n_rows, n_cx), dtype=np.float64)
+            np.add.at(mat, (rows, cx), val.astype(np.float64))
+            # Values are integers below 2^24 in magnitude, so float32 holds them exactly.
+            self.mat = mat.astype(np.float32) if np.abs(mat).max(initial=0) < _F32_EXACT else mat
+            self.ones = np.ones(n_rows, dtype=self.mat.dtype)
         else:
             order = np.lexsort((cx, rows))
             self.indptr = np.concatenate([[0], np.cumsum(np.bincount(rows, minlength=n_rows))]).astype(np.int64)
@@ -67,22 +77,52 @@ class _DelayMatrix:
             self.data = val[order].astype(np.float64)  # exact: |sum| << 2**53
         self.n_cx = n_cx
 
-    def gather(self, sources: np.ndarray) -> np.ndarray | None:
+    def gather(self, sources: np.ndarray) -> tuple[np.ndarray | None, float]:
+        """Summed contributions of ``sources`` (None if none has synapses here), and a bound on
+        the largest |value| they add to any compartment."""
         rows = self.row_of_src[sources]
         rows = rows[rows >= 0]
         if rows.size == 0:
-            return None
+            return None, 0.0
+        bound = rows.size * self.row_abs_max
         if self.dense:
             if rows.size == 1:
-                return self.mat[rows[0]].astype(np.int64)
-            return self.mat[rows].sum(axis=0, dtype=np.int64)
+                return self.mat[rows[0]], bound
+            gathered = self.mat[rows]
+            if bound < _F32_EXACT:
+                # Every partial sum is an integer of magnitude <= bound < 2^24: a float32
+                # BLAS product is exact whatever order it adds in.
+                return self.ones[:rows.size] @ gathered, bound
+            return gathered.sum(axis=0, dtype=np.float64), bound
         starts = self.indptr[rows]
         lens = self.indptr[rows + 1] - starts
         total = int(lens.sum())
         if total == 0:
-            return None
+            return None, 0.0
         pos = np.arange(total) - np.repeat(np.cumsum(lens) - lens, lens) + np.repeat(starts, lens)
-        return np.bincount(self.indices[pos], weights=self.data[pos], minlength=self.n_cx).astype(np.int64)
+        return np.bincount(self.indices[pos], weights=self.data[pos], minlength=self.n_cx), bound
+
+
+_BLAS: Any = None
+
+
+def _one_blas_thread() -> Any:
+    """A context that keeps BLAS on one thread: the products here are small, and OpenBLAS
+    spinning up threads for each made runs slower and their timing erratic. The controller is
+    built once (inspecting the loaded libraries is slow); entering the limit costs ~10 us."""
+    global _BLAS
+    if _BLAS is None:
+        from threadpoolctl import ThreadpoolController
+        _BLAS = ThreadpoolController()
+    return _BLAS.limit(limits=1, user_api="blas")
+
+
+def _uniform_or_array(x: np.ndarray) -> np.ndarray | int:
+    """A per-compartment factor as a Python int when all compartments share it (faster to
+    broadcast; 0 lets the caller skip the multiply)."""
+    if x.size and np.all(x == x[0]):
+        return 0 if int(x[0]) == 0 else int(x[0])
+    return x
 
 
 def _sec(b: Binary, name: str) -> np.ndarray:
@@ -144,6 +184,7 @@ class LoihiInterpreter:
         self.refractory = _sec(b, "cfg_refractory").astype(np.int64)[gcfg]
         self.bias = _sec(b, "cx_bias_mant").astype(np.int64) << _sec(b, "cx_bias_exp").astype(np.int64)
         self.has_bias = bool(np.any(self.bias))
+        self.bias_nz = self.bias != 0
         self.a_bits = int(self._nrn["input_bits"])
         self.u_bits = int(self._nrn["current_bits"])
         self.v_min = int(self._nrn["voltage_min"])
@@ -262,14 +303,20 @@ class LoihiInterpreter:
         """Zero all state (u, v, refractory counters, in-flight spikes); the host does this between samples."""
         self.u = np.zeros(self.n_cx, dtype=np.int64)
         self.v = np.zeros(self.n_cx, dtype=np.int64)
-        self.ref = np.zeros(self.n_cx, dtype=np.int64)
-        self.ring = np.zeros((self.ring_len, self.n_cx), dtype=np.int64)
+        # Refractoriness as the step from which a compartment may integrate again: a spike at t
+        # sets ready = t + R, and v is held at 0 while t' < ready (the R-1 steps after the spike).
+        self.ready = np.zeros(self.n_cx, dtype=np.int64)
+        # Delivered input per future step. float64 holds these integer sums exactly (< 2^53).
+        self.ring = [np.zeros(self.n_cx, dtype=np.float64) for _ in range(self.ring_len)]
+        self.ring_bound = [0.0] * self.ring_len  # per slot: bound on |a| from what was delivered
+        self.u_bound = 0.0                        # bound on |u|
+        self.v_neg_bound = 0.0                    # bound on max(-v, 0)
         self.t = 0
 
     # -- running --------------------------------------------------------------------------------------
-    def _port_spikes(self, inputs: dict[str, np.ndarray] | None, steps: int) -> list[np.ndarray]:
-        """Per step, the source ids of port units that spike."""
-        per_step: list[list[np.ndarray]] = [[] for _ in range(steps)]
+    def _port_spikes(self, inputs: dict[str, np.ndarray] | None, steps: int) -> tuple[np.ndarray, np.ndarray]:
+        """All port spikes as source ids sorted by step, with per-step bounds (steps + 1,)."""
+        ts, srcs = [np.zeros(0, dtype=np.int64)], [np.zeros(0, dtype=np.int64)]
         for name, arr in (inputs or {}).items():
             if name not in self.port_base:
                 ports = ", ".join(self.port_base) or "none"
@@ -279,122 +326,197 @@ class LoihiInterpreter:
                 raise RunError(f"input '{name}': expected shape (steps, {self.port_size[name]}), got {a.shape}")
             if a.size and not np.all((a == 0) | (a == 1)):
                 raise RunError(f"input '{name}': values must be spikes (0 or 1)")
-            n = min(steps, a.shape[0])
-            tt, uu = np.nonzero(a[:n])
-            bounds = np.searchsorted(tt, np.arange(n + 1))
-            base = self.port_base[name]
-            for t in range(n):
-                if bounds[t + 1] > bounds[t]:
-                    per_step[t].append(base + uu[bounds[t]:bounds[t + 1]])
-        return [np.concatenate(s) if s else np.zeros(0, dtype=np.int64) for s in per_step]
+            tt, uu = np.nonzero(a[:steps])
+            ts.append(tt)
+            srcs.append(self.port_base[name] + uu)
+        t, src = np.concatenate(ts), np.concatenate(srcs)
+        order = np.argsort(t, kind="stable")
+        return src[order], np.searchsorted(t[order], np.arange(steps + 1))
 
     def run(self, steps: int, inputs: dict[str, np.ndarray] | None = None, *,
             probes: bool = True, progress: Callable[[int], None] | None = None) -> RunResult:
         """Advance ``steps`` timesteps from the current state; ``inputs`` maps port -> (steps, n) spikes."""
         if steps < 0:
             raise RunError("steps must be non-negative")
-        port_spk = self._port_spikes(inputs, steps)
-        nc = self.n_cores
-        rec_syn = np.zeros((steps, nc), dtype=np.int64)
+        with _one_blas_thread():
+            return self._run(steps, inputs, probes, progress)
+
+    def _run(self, steps: int, inputs: dict[str, np.ndarray] | None, probes: bool,
+             progress: Callable[[int], None] | None) -> RunResult:
+        port_src, port_bounds = self._port_spikes(inputs, steps)
+        nc, n_cx = self.n_cores, self.n_cx
         rec_act = np.zeros((steps, nc), dtype=np.int64)
-        rec_spk = np.zeros((steps, nc), dtype=np.int64)
-        rec_msg = np.zeros((steps, nc), dtype=np.int64)
-        rec_hop = np.zeros((steps, 2), dtype=np.int64)
-        out_rec = {k: np.zeros((steps, v.size), dtype=bool) for k, v in self.outputs.items()}
-        probe_rec = {}
+        chunk = max(1, min(steps, _CHUNK_STEPS))
+        s_buf = np.zeros((chunk, n_cx), dtype=bool)    # spike bits of the last `chunk` steps
+        act_buf = np.zeros((chunk, n_cx), dtype=bool)  # activity of the last `chunk` steps
+        spike_cols = [(("out", name), idx) for name, idx in self.outputs.items()]
+        spike_cols += [(("probe", name), idx) for name, var, src, _p, idx in self.probe_defs
+                       if probes and var == "spikes" and src == "compartment"]
+        spike_rec = {name: np.zeros((steps, idx.size), dtype=bool) for name, idx in spike_cols}
+        fired_log: list[np.ndarray] = []
+        src_log: list[np.ndarray] = []
+        out_rec: dict[str, np.ndarray] = {}
+        probe_rec: dict[str, np.ndarray] = {}
         if probes:
             for name, var, _src, _pop, idx in self.probe_defs:
                 probe_rec[name] = np.zeros((steps, idx.size), dtype=bool if var == "spikes" else np.int32)
         ovf = {"input_wrap": 0, "current_wrap": 0, "voltage_clip": 0}
         a_half, u_half = 1 << (self.a_bits - 1), 1 << (self.u_bits - 1)
         a_mask, u_mask = (1 << self.a_bits) - 1, (1 << self.u_bits) - 1
-        u, v, ref, ring = self.u, self.v, self.ref, self.ring
-        keep_u, keep_v, sh = self.keep_u, self.keep_v, self.decay_shift
+        u, v, ready, ring, ring_bound = self.u, self.v, self.ready, self.ring, self.ring_bound
+        u_bound = self.u_bound
+        sh = self.decay_shift
+        keep_u = _uniform_or_array(self.keep_u)
+        keep_v = _uniform_or_array(self.keep_v)
+        u_memoryless = isinstance(keep_u, int) and keep_u == 0
+        v_memoryless = isinstance(keep_v, int) and keep_v == 0
+        u_keep_frac = float(self.keep_u.max(initial=0)) / (1 << sh)
+        v_keep_frac = float(self.keep_v.max(initial=0)) / (1 << sh)
+        # Decays as float multiplies: |x| * keep < 2^36, so the product, its trunc() and the
+        # conversion back are exact; this is the same D(x, k) as the integer form, faster.
+        ku = keep_u / float(1 << sh) if not isinstance(keep_u, int) else keep_u / float(1 << sh)
+        kv = keep_v / float(1 << sh) if not isinstance(keep_v, int) else keep_v / float(1 << sh)
+        bias_pos = float(max(int(self.bias.max(initial=0)), 0))
+        bias_neg = float(max(-int(self.bias.min(initial=0)), 0))
+        vth_max = float(self.vth.max(initial=0))
+        v_neg_bound = self.v_neg_bound
+        bias, has_bias = self.bias, self.has_bias
+        has_ref = bool(n_cx) and int(self.refractory.max()) > 1
+        refractory = self.refractory
+        vth, v_min, v_max = self.vth, self.v_min, self.v_max
         cx_starts = self.core_cx_offset[:-1]
-        n_cx = self.n_cx
-        cx_src = np.arange(n_cx)
+        matrices, ring_len = self.matrices, self.ring_len
+        v_probes = [(name, idx) for name, var, src, _p, idx in self.probe_defs if probes and var == "v"]
+        u_probes = [(name, idx) for name, var, src, _p, idx in self.probe_defs if probes and var == "u"]
+        no_spikes = np.zeros(0, dtype=np.int64)
+        t0 = self.t
         for k in range(steps):
-            t = self.t
-            slot = t % self.ring_len
-            a = ring[slot].copy()
-            ring[slot] = 0
+            t = t0 + k
+            slot = t % ring_len
+            a = ring[slot].astype(np.int64)
+            a_bound = ring_bound[slot]
+            ring[slot].fill(0.0)
+            ring_bound[slot] = 0.0
+            fired = no_spikes
             if n_cx:
-                active = (a != 0) | (u != 0) | (v != 0) | (ref != 0)
-                if self.has_bias:
-                    active |= self.bias != 0
-                rec_act[k] = np.add.reduceat(active, cx_starts) if nc > 1 else np.count_nonzero(active)
-                if a.max() >= a_half or a.min() < -a_half:
+                # Overflow checks run only when the delivered spikes could overflow (a bound
+                # kept from the rows gathered) -- exact either way.
+                if a_bound >= a_half and (a.max() >= a_half or a.min() < -a_half):
                     wrapped = ((a + a_half) & a_mask) - a_half
                     ovf["input_wrap"] += int(np.count_nonzero(wrapped != a))
                     a = wrapped
-                du = np.abs(u) * keep_u >> sh
-                np.negative(du, out=du, where=u < 0)
-                du += a
-                if du.max() >= u_half or du.min() < -u_half:
-                    wrapped = ((du + u_half) & u_mask) - u_half
-                    ovf["current_wrap"] += int(np.count_nonzero(wrapped != du))
-                    du = wrapped
-                u = du
-                dv = np.abs(v) * keep_v >> sh
-                np.negative(dv, out=dv, where=v < 0)
-                dv += u
-                if self.has_bias:
-                    dv += self.bias
-                if dv.max() > self.v_max or dv.min() < self.v_min:
-                    ovf["voltage_clip"] += int(np.count_nonzero((dv > self.v_max) | (dv < self.v_min)))
-                    np.clip(dv, self.v_min, self.v_max, out=dv)
-                v = dv
-                refr = ref > 0
-                v[refr] = 0
-                s = v > self.vth
-                fired = np.flatnonzero(s)
+                    a_bound = float(a_half)
+                # D(x, k): multiply, then shift right rounding toward zero (add 2^sh - 1 first
+                # when the product is negative), without branches.
+                if u_memoryless:
+                    u = a
+                else:
+                    du = u * ku
+                    np.trunc(du, out=du)
+                    u = du.astype(np.int64)
+                    u += a
+                u_bound = u_bound * u_keep_frac + min(a_bound, float(a_half))
+                if u_bound >= u_half and (u.max() >= u_half or u.min() < -u_half):
+                    wrapped = ((u + u_half) & u_mask) - u_half
+                    ovf["current_wrap"] += int(np.count_nonzero(wrapped != u))
+                    u = wrapped
+                if u_bound >= u_half:
+                    u_bound = float(u_half)
+                if v_memoryless:
+                    v = u.copy()
+                else:
+                    dv = v * kv
+                    np.trunc(dv, out=dv)
+                    v = dv.astype(np.int64)
+                    v += u
+                if has_bias:
+                    v += bias
+                # v entering the step is <= the threshold (else it was reset), so the upper
+                # clip needs checking only if threshold + |u| + bias can pass v_max; the lower
+                # bound is tracked the same way.
+                v_neg_bound = v_neg_bound * v_keep_frac + u_bound + bias_neg
+                hi = vth_max + u_bound + bias_pos > v_max and v.max() > v_max
+                lo = v_neg_bound > -v_min and v.min() < v_min
+                if hi or lo:
+                    ovf["voltage_clip"] += int(np.count_nonzero((v > v_max) | (v < v_min)))
+                    np.clip(v, v_min, v_max, out=v)
+                if v_neg_bound > -v_min:
+                    v_neg_bound = float(-v_min)
+                # A compartment counts as active (energy model) when its current or voltage is
+                # non-zero after the update; idle ones cost the smaller "inactive" update.
+                row = k % chunk
+                nz = u | v
+                np.not_equal(nz, 0, out=act_buf[row])
+                if has_ref:
+                    v *= ready <= t
+                s = s_buf[row]
+                np.greater(v, vth, out=s)
+                fired = s.nonzero()[0]
                 if fired.size:
                     v[fired] = 0
-                    ref[fired] = self.refractory[fired]
-                    rec_spk[k] = np.add.reduceat(s, cx_starts) if nc > 1 else fired.size
-                np.subtract(ref, 1, out=ref, where=ref > 0)
-            else:
-                fired = np.zeros(0, dtype=np.int64)
-            spk_src = np.concatenate([fired, port_spk[k]]) if port_spk[k].size else fired
-            if spk_src.size:
-                spk_src = spk_src[self.src_has_syn[spk_src]]
-            if spk_src.size:
-                rec_syn[k] = self.src_synops[spk_src].sum(axis=0)
-                if fired.size:
-                    msgs = self.src_msgs[fired]
-                    rec_msg[k] = np.bincount(self.cx_core[fired], weights=msgs, minlength=nc)
-                    rec_hop[k, 0] = self.src_hops_ew[fired].sum()
-                    rec_hop[k, 1] = self.src_hops_ns[fired].sum()
-                for m in self.matrices:
-                    contrib = m.gather(spk_src)
+                    if has_ref:
+                        ready[fired] = t + refractory[fired]
+                if row == chunk - 1 or k == steps - 1:
+                    first = k - row
+                    if nc:
+                        rec_act[first:k + 1] = np.add.reduceat(act_buf[:row + 1], cx_starts, axis=1)
+                    for name, idx in spike_cols:
+                        spike_rec[name][first:k + 1] = s_buf[:row + 1, idx]
+                for name, idx in v_probes:
+                    probe_rec[name][k] = v[idx]
+                for name, idx in u_probes:
+                    probe_rec[name][k] = u[idx]
+            ps = port_src[port_bounds[k]:port_bounds[k + 1]]
+            spk = np.concatenate([fired, ps]) if ps.size else fired
+            if spk.size:
+                for m in matrices:
+                    contrib, bound = m.gather(spk)
                     if contrib is not None:
-                        ring[(t + 1 + m.delay) % self.ring_len] += contrib
-            for name, idx in self.outputs.items():
-                out_rec[name][k] = s[idx] if n_cx else False
-            if probes:
-                for name, var, src, _pop, idx in self.probe_defs:
-                    if src == "input":
-                        row = np.zeros(idx.size, dtype=bool)
-                        ps = port_spk[k]
-                        base = self.port_base[_pop]
-                        sel = ps[(ps >= base) & (ps < base + idx.size)] - base
-                        row[sel] = True
-                        probe_rec[name][k] = row
-                    elif var == "spikes":
-                        probe_rec[name][k] = s[idx]
-                    elif var == "v":
-                        probe_rec[name][k] = v[idx]
-                    else:
-                        probe_rec[name][k] = u[idx]
-            self.t += 1
+                        j = (t + 1 + m.delay) % ring_len
+                        ring[j] += contrib
+                        ring_bound[j] += bound
+            fired_log.append(fired)
+            src_log.append(spk)
             if progress is not None:
                 progress(1)
-        self.u, self.v = u, v
-        return self._result(steps, out_rec, probe_rec, ovf, rec_syn, rec_act, rec_spk, rec_msg, rec_hop)
+        self.t = t0 + steps
+        self.u, self.v, self.u_bound, self.v_neg_bound = u, v, u_bound, v_neg_bound
+        for name in self.outputs:
+            out_rec[name] = spike_rec["out", name]
+        for name, var, src, pop, idx in self.probe_defs:
+            if not probes:
+                break
+            if src == "input":
+                base = self.port_base[pop]
+                rows = np.repeat(np.arange(steps), np.diff(port_bounds))
+                sel = (port_src >= base) & (port_src < base + idx.size)
+                probe_rec[name][rows[sel], port_src[sel] - base] = True
+            elif var == "spikes":
+                probe_rec[name] = spike_rec["probe", name]
+        return self._result(steps, out_rec, probe_rec, ovf, rec_act, fired_log, src_log)
+
+    def _per_step(self, log: list[np.ndarray], weights: np.ndarray, steps: int) -> np.ndarray:
+        """Sum ``weights[id]`` (ids per step in ``log``) into a (steps, n_cores) table, after the run."""
+        lens = np.fromiter((x.size for x in log), dtype=np.int64, count=len(log))
+        ids = np.concatenate(log) if log else np.zeros(0, dtype=np.int64)
+        # Prefix sums over the concatenated ids, differenced at the step boundaries.
+        cum = np.zeros((ids.size + 1, weights.shape[1]), dtype=np.int64)
+        np.cumsum(weights[ids], axis=0, out=cum[1:])
+        ends = np.cumsum(lens)
+        return cum[ends] - cum[ends - lens]
 
     # -- cost model -----------------------------------------------------------------------------------
-    def _result(self, steps: int, out_rec: dict, probe_rec: dict, ovf: dict, rec_syn: np.ndarray,
-                rec_act: np.ndarray, rec_spk: np.ndarray, rec_msg: np.ndarray, rec_hop: np.ndarray) -> RunResult:
+    def _result(self, steps: int, out_rec: dict, probe_rec: dict, ovf: dict, rec_act: np.ndarray,
+                fired_log: list[np.ndarray], src_log: list[np.ndarray]) -> RunResult:
+        nc = self.n_cores
+        rec_syn = self._per_step(src_log, self.src_synops, steps)
+        spk_core = np.zeros((self.n_cx, nc), dtype=np.int64)
+        spk_core[np.arange(self.n_cx), self.cx_core] = 1
+        rec_spk = self._per_step(fired_log, spk_core, steps)
+        msg_core = spk_core * self.src_msgs[:self.n_cx, None]
+        rec_msg = self._per_step(fired_log, msg_core, steps)
+        hops = np.column_stack([self.src_hops_ew[:self.n_cx], self.src_hops_ns[:self.n_cx]])
+        rec_hop = self._per_step(fired_log, hops, steps)
         e, tm = self._cost["energy_pj"], self._cost["time_ns"]
         cx_per_core = np.diff(self.core_cx_offset)
         rec_inact = cx_per_core[None, :] - rec_act
