@@ -70,6 +70,8 @@ def run_summary(b: Binary, s: Any) -> str:
     lines = [f"nmc run: target {b.target}, network '{b.meta.get('network', '?')}', {how}"]
     lines.append(f"  spikes          {int(c.get('spikes', 0))}")
     lines.append(f"  synaptic ops    {int(c.get('synaptic_ops', 0))}")
+    lines.append(f"  spike messages  {int(c.get('spike_messages_within_core', 0))} within cores, "
+                 f"{int(c.get('spike_messages_between_cores', 0))} between cores")
     lines.append(f"  cycles          {int(c.get('cycles', 0))}  (chip time {_si(float(c.get('time_s', 0.0)), 's')}, "
                  f"{_si(float(c.get('time_s', 0.0)) / max(steps, 1), 's')} per step)")
     lines.append(f"  energy          {_si(float(c.get('energy_j', 0.0)), 'J')}  (cost model: Davies 2018 Table 2, simulated)")

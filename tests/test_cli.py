@@ -194,3 +194,18 @@ def test_parameters_left_out_take_the_model_defaults(cli, tmp_path: Path) -> Non
     assert cli("compile", ir, "-o", tmp_path / "bare.nmcb")[0] == 0
     b = read_binary(tmp_path / "bare.nmcb")
     assert int(b.sections["cfg_threshold_mant"][0]) == 100 and int(b.sections["cfg_refractory"][0]) == 1
+
+
+def test_spike_messages_split_by_core(tmp_path: Path) -> None:
+    """A population split over two cores that projects onto itself sends messages both within
+    and between cores; the two counts add up to all messages."""
+    from nmc.driver import compile_network
+    from nmc.frontend.dsl import parse_dsl
+    from nmc.sim.loihi import LoihiInterpreter
+    src = ("population h[1500] : cuba_lif(bias = 7000, threshold = 100, refractory = 3)\n"
+           "connect h -> h : sparse(p = 0.002, weights = randint(0, 4), seed = 1)\n")
+    chip = LoihiInterpreter(compile_network(parse_dsl(src), "loihi"))
+    assert chip.n_cores == 2
+    c = chip.run(30).counters
+    assert c["spike_messages_within_core"] > 0 and c["spike_messages_between_cores"] > 0
+    assert c["spike_messages_within_core"] + c["spike_messages_between_cores"] == c["spike_messages"]

@@ -282,6 +282,9 @@ class LoihiInterpreter:
         src_core = np.where(psrc < self.n_cx, self.cx_core[np.minimum(psrc, max(self.n_cx - 1, 0))], -1)
         from_cx = psrc < self.n_cx
         t_src, t_dst = src_core // per_tile, dest_core // per_tile
+        # Messages that stay on their source core vs those that cross to another core.
+        self.src_msgs_local = np.bincount(psrc, weights=(src_core == dest_core) & from_cx,
+                                          minlength=self.n_src).astype(np.int64)
         hx = np.abs(t_src % tiles_x - t_dst % tiles_x) * from_cx
         hy = np.abs(t_src // tiles_x - t_dst // tiles_x) * from_cx
         self.src_hops_ew = np.bincount(psrc, weights=hx, minlength=self.n_src).astype(np.int64)
@@ -515,6 +518,7 @@ class LoihiInterpreter:
         rec_spk = self._per_step(fired_log, spk_core, steps)
         msg_core = spk_core * self.src_msgs[:self.n_cx, None]
         rec_msg = self._per_step(fired_log, msg_core, steps)
+        local = int(self.src_msgs_local[np.concatenate(fired_log)].sum()) if fired_log else 0
         hops = np.column_stack([self.src_hops_ew[:self.n_cx], self.src_hops_ns[:self.n_cx]])
         rec_hop = self._per_step(fired_log, hops, steps)
         e, tm = self._cost["energy_pj"], self._cost["time_ns"]
@@ -534,6 +538,8 @@ class LoihiInterpreter:
             "synaptic_ops": int(rec_syn.sum()),
             "spikes": int(rec_spk.sum()),
             "spike_messages": int(rec_msg.sum()),
+            "spike_messages_within_core": local,
+            "spike_messages_between_cores": int(rec_msg.sum()) - local,
             "neuron_updates_active": int(rec_act.sum()),
             "neuron_updates_inactive": int(rec_inact.sum()),
             "cycles": int(np.ceil(step_ns / tick).sum()),
