@@ -20,7 +20,8 @@ import numpy as np
 from .. import __version__
 from ..binary.format import Binary
 from ..errors import NmcError
-from ..formats.loihi import bias_to_mant_exp
+from ..formats.loihi import bias_to_mant_exp, dropped_bits, mantissa_range
+from ..ir.learning import learning_spec
 from ..ir.network import Network
 from ..passes.layout import Layout, build_layout
 from ..target import Target
@@ -131,6 +132,38 @@ def compile_loihi(net: Network, target: Target) -> Binary:
         "out_axon": lay.axon_local[order].astype(np.uint16),
     }
 
+    # -- plastic projections: which synapses learn, and by which rule -------------------------------
+    plastic_of_proj = np.full(len(projs), -1, dtype=np.int64)
+    plastic: list[dict[str, Any]] = []
+
+    def neuron_ref(pop_name: str, key: str) -> dict[str, Any]:
+        """How the interpreter finds a population's neurons: an input port, or compartments."""
+        pop = net.population(pop_name)
+        if pop.is_input:
+            return {"kind": "port", "name": pop.name}
+        sections[key] = pop_cx[pop.name]
+        return {"kind": "compartments", "section": key}
+
+    for i, p in enumerate(projs):
+        if p.learning is None:
+            continue
+        products, epoch, traces, reward = learning_spec(p.learning, f"projection '{p.name}'")
+        k = len(plastic)
+        plastic_of_proj[i] = k
+        lo, hi, step = mantissa_range(int(p.weight_bits), p.sign, target)
+        entry: dict[str, Any] = {
+            "name": p.name, "epoch": epoch, "delay": int(p.delay),
+            "products": [[pr.mantissa, pr.exponent, list(pr.factors)] for pr in products],
+            "traces": {n: [t.impulse, t.tau] for n, t in traces.items()},
+            "format": {"exponent": int(p.exponent), "drop": dropped_bits(int(p.weight_bits), p.sign, target),
+                       "lo": lo, "hi": hi},
+            "pre": neuron_ref(p.pre, f"pl{k}_pre"), "post": neuron_ref(p.post, f"pl{k}_post"),
+        }
+        if reward is not None:
+            entry["reward"] = neuron_ref(reward, f"pl{k}_reward")
+        plastic.append(entry)
+    sections["syn_plastic"] = plastic_of_proj[lay.syn_proj].astype(np.int16)
+
     inputs: list[dict[str, Any]] = []
     for pi, pop in enumerate(pops):
         if not pop.is_input:
@@ -169,6 +202,7 @@ def compile_loihi(net: Network, target: Target) -> Binary:
         "inputs": inputs,
         "outputs": outputs,
         "probes": probes,
+        "plastic": plastic,
         "populations": [{"name": p.name, "size": p.size, "model": p.model, "role": p.role,
                          "placement": p.attrs.get("placement", [])} for p in pops],
         "cores": net.attrs.get("cores", []),

@@ -18,6 +18,7 @@ Every error is a :class:`DslError` located ``file:line:col`` at the offending to
 
 from __future__ import annotations
 
+import copy
 import difflib
 import functools
 import math
@@ -32,7 +33,8 @@ from lark import Lark, Token, Tree
 from lark.exceptions import UnexpectedCharacters, UnexpectedEOF, UnexpectedInput, UnexpectedToken
 from lark.lexer import PatternStr
 
-from ..errors import DslError
+from ..errors import DslError, IrError
+from ..ir.learning import TRACES, learning_spec, parse_rule
 from ..ir.models import NEURON_MODELS, PROBE_VARIABLES, NeuronModel
 from ..ir.network import SIGNS, Network, Population, Probe, Projection
 from ..ir.verify import verify_problems
@@ -47,6 +49,16 @@ MAX_ARRAY_ELEMENTS = 1 << 28
 #: First word of the seed sequence of each kind of random stream (see :func:`_derived_rng`).
 _STREAM_PROJECTION = 1
 _STREAM_POPULATION = 2
+_STREAM_BACKPROP = 3
+
+#: Named neurons every file knows, as (model, parameters); used like a ``neuron`` definition.
+_BUILTIN_NEURONS: dict[str, tuple[str, dict[str, int | float]]] = {
+    # The memoryless unit of the synfire-gated backprop circuit (reference seeds.md §1.1): no
+    # current or voltage memory between steps, and a bias of -8192 * 64 so that it fires only in
+    # the step a gate cancels the bias.
+    "graded": ("cuba_lif", {"decay_u": 4095, "decay_v": 4096, "threshold": 1024, "bias": -524288,
+                            "refractory": 1}),
+}
 
 
 # -- public API -----------------------------------------------------------------------------------
@@ -249,7 +261,7 @@ _INITIALISERS: dict[str, _Signature] = {
     "npz": _Signature("npz", ("file", "key"), frozenset({"file"}), 2),
 }
 
-_SYNAPSE_ARGS = ("delay", "sign", "exponent")
+_SYNAPSE_ARGS = ("delay", "sign", "exponent", "rule", "reward")
 _CONNECTIVITY: dict[str, _Signature] = {
     "dense": _Signature("dense", ("weights",) + _SYNAPSE_ARGS, frozenset({"weights"}), 1),
     "one_to_one": _Signature("one_to_one", ("weights",) + _SYNAPSE_ARGS, frozenset({"weights"}), 1),
@@ -257,6 +269,15 @@ _CONNECTIVITY: dict[str, _Signature] = {
     # Either p (+ weights, seed) or file; the builder checks which combination was given.
     "sparse": _Signature("sparse", ("p", "weights", "seed", "file") + _SYNAPSE_ARGS, frozenset(), 2),
 }
+
+# Learning: `rule NAME = learning(...)`, its traces, and `learn backprop(...)`.
+_LEARNING = _Signature("learning", ("dw", "epoch") + TRACES, frozenset({"dw"}), 1)
+_TRACE = _Signature("trace", ("impulse", "tau"), frozenset({"impulse", "tau"}), 2)
+_BACKPROP = _Signature("backprop", ("target", "window", "window_high", "weights", "mode", "name"),
+                       frozenset({"target"}))
+_HE_NORMAL = _Signature("he_normal", ("seed",))
+_BACKPROP_MODES = ("train", "inference")
+_LEARNING_CONSTRUCTS = ("backprop",)
 
 
 # -- the builder ----------------------------------------------------------------------------------
@@ -268,6 +289,17 @@ class _NeuronSet:
     model: NeuronModel
     params: dict[str, int | float | _Call]  # a _Call is a per-neuron initialiser, drawn per population
     pos: _Pos
+
+
+@dataclass
+class _Rule:
+    """A ``rule NAME = learning(...)`` definition and where its parts are written."""
+
+    learning: dict[str, object]  # {"rule", "epoch", "traces"}: Projection.learning without "reward"
+    pos: _Pos  # of the name
+    dw_pos: _Pos
+    epoch_pos: _Pos
+    trace_pos: dict[str, _Pos]
 
 
 @dataclass
@@ -285,6 +317,12 @@ class _Builder:
     #: Where each population / neuron is defined, to explain a use before the definition.
     declared: dict[tuple[str, str], _Pos] = field(default_factory=dict)
     npz_cache: dict[tuple[Path, str], np.ndarray] = field(default_factory=dict)
+    rules: dict[str, _Rule] = field(default_factory=dict)
+    #: ``net.attrs["schedule"]`` once a ``schedule cycle`` statement is seen (None: no schedule).
+    schedule: dict[str, object] | None = None
+    #: Where each (statement kind, key) of the schedule was given, to report repeats.
+    schedule_seen: dict[tuple, _Pos] = field(default_factory=dict)
+    learn_pos: _Pos | None = None
 
     # -- errors -----------------------------------------------------------------------------------
     def error(self, message: str, pos: _Pos) -> DslError:
@@ -302,6 +340,12 @@ class _Builder:
             "output_stmt": self._output,
             "connect_stmt": self._connect,
             "probe_stmt": self._probe,
+            "rule_stmt": self._rule,
+            "gate_stmt": self._gate,
+            "veto_stmt": self._veto,
+            "inject_stmt": self._inject,
+            "readout_stmt": self._readout,
+            "learn_stmt": self._learn,
         }
         for stmt in statements:
             handler = handlers.get(stmt.data)
@@ -311,12 +355,15 @@ class _Builder:
         return self.net
 
     def _global_settings(self, statements: list[Tree]) -> None:
-        """``network`` and ``seed`` apply to the whole file wherever they appear, at most once each."""
+        """``network``, ``seed`` and ``schedule cycle`` apply to the whole file wherever they appear,
+        at most once each."""
         name, seen = self.default_name, {}
+        cycle = None
+        keywords = {"network_stmt": "network", "seed_stmt": "seed", "schedule_stmt": "schedule cycle"}
         for stmt in statements:
-            if stmt.data not in ("network_stmt", "seed_stmt"):
+            keyword = keywords.get(stmt.data)
+            if keyword is None:
                 continue
-            keyword = stmt.data.removesuffix("_stmt")
             pos = _tree_pos(stmt)
             if keyword in seen:
                 raise self.error(f"'{keyword}' is given twice (first at line {seen[keyword].line})", pos)
@@ -324,12 +371,18 @@ class _Builder:
             if keyword == "network":
                 tok = stmt.children[0]
                 name = tok.value[1:-1] if tok.type == "STRING" else tok.value
-            else:
+            elif keyword == "seed":
                 self.seed = self._as_int(self._evaluate(stmt.children[0]), "seed", minimum=0)
+            else:
+                cycle = self._as_int(self._evaluate(stmt.children[0]), "cycle", minimum=1)
         self.net = Network(name, {"seed": self.seed})
+        if cycle is not None:
+            self.schedule = {"cycle": cycle, "gates": [], "vetoes": [], "inputs": {}}
+            self.net.attrs["schedule"] = self.schedule
 
     def _collect_declarations(self, statements: list[Tree]) -> None:
-        kinds = {"neuron_stmt": "neuron", "input_stmt": "population", "population_stmt": "population"}
+        kinds = {"neuron_stmt": "neuron", "input_stmt": "population", "population_stmt": "population",
+                 "rule_stmt": "rule"}
         for stmt in statements:
             kind = kinds.get(stmt.data)
             if kind is not None:
@@ -353,6 +406,8 @@ class _Builder:
         name, pos = name_tok.value, _token_pos(name_tok)
         if name in NEURON_MODELS:
             raise self.error(f"neuron '{name}' would hide the built-in neuron model of that name", pos)
+        if name in _BUILTIN_NEURONS:
+            raise self.error(f"neuron '{name}' is built in", pos)
         if name in self.neurons:
             raise self.error(f"neuron '{name}' is defined twice (first at line {self.neurons[name].pos.line})", pos)
         model, params = self._model_ref(ref)
@@ -407,6 +462,10 @@ class _Builder:
         pre_tok, post_tok, name_tok, call_tree = stmt.children
         pre, post = self._lookup_population(pre_tok), self._lookup_population(post_tok)
         if post.is_input:
+            if _has_named_argument(call_tree, "rule"):
+                name = name_tok.value if name_tok is not None else self.net.unique_projection_name(pre.name, post.name)
+                raise self.error(f"plastic projection '{name}' cannot target input port '{post.name}'",
+                                 _token_pos(post_tok))
             raise self.error(f"cannot connect into input population '{post.name}' (inputs are fed from data)",
                              _token_pos(post_tok))
         name = self._projection_name(name_tok, pre.name, post.name)
@@ -417,7 +476,8 @@ class _Builder:
                              f"{_did_you_mean(call.name, _CONNECTIVITY)}", call.pos)
         args = self._bind(call, sig)
         proj = Projection(name=name, pre=pre.name, post=post.name, connectivity=call.name,
-                          weights=np.zeros(0), **self._synapse_options(args))
+                          weights=np.zeros(0), learning=self._plasticity(call, args, name),
+                          **self._synapse_options(args))
         index = len(self.net.projections)  # fixes the projection's random stream
         if call.name == "sparse":
             self._sparse(proj, call, args, pre.size, post.size, index)
@@ -437,7 +497,9 @@ class _Builder:
         self.created["population", pop.name] = _tree_pos(stmt)
 
     def _lookup_population(self, tok: Token) -> Population:
-        name, pos = tok.value, _token_pos(tok)
+        return self._population_named(tok.value, _token_pos(tok))
+
+    def _population_named(self, name: str, pos: _Pos) -> Population:
         if ("population", name) in self.created:
             return self.net.population(name)
         later = self.declared.get(("population", name))
@@ -477,6 +539,9 @@ class _Builder:
     def _lookup_neuron(self, name: str, pos: _Pos) -> tuple[NeuronModel, dict[str, int | float | _Call]]:
         if name in self.neurons:
             return self.neurons[name].model, self.neurons[name].params
+        if name in _BUILTIN_NEURONS:
+            model_name, params = _BUILTIN_NEURONS[name]
+            return NEURON_MODELS[model_name], dict(params)
         model = NEURON_MODELS.get(name)
         if model is not None and not model.spiking_source_only:
             return model, {}
@@ -486,10 +551,9 @@ class _Builder:
         if later is not None:
             raise self.error(f"neuron '{name}' is used before its definition at line {later.line}", pos)
         models = sorted(m.name for m in NEURON_MODELS.values() if not m.spiking_source_only)
-        known = f"models: {', '.join(models)}"
-        if self.neurons:
-            known += f"; neurons: {', '.join(sorted(self.neurons))}"
-        hint = _did_you_mean(name, models + list(self.neurons))
+        neurons = sorted(set(self.neurons) | set(_BUILTIN_NEURONS))
+        known = f"models: {', '.join(models)}; neurons: {', '.join(neurons)}"
+        hint = _did_you_mean(name, models + neurons)
         raise self.error(f"unknown neuron model or neuron '{name}' ({known}){hint}", pos)
 
     def _param_value(self, model: NeuronModel, key: str, value: _Value) -> int | float | _Call:
@@ -681,6 +745,9 @@ class _Builder:
     # -- calls and arguments ----------------------------------------------------------------------
     def _call(self, tree: Tree) -> _Call:
         name_tok, arg_list = tree.children
+        return _Call(name_tok.value, _token_pos(name_tok), self._arguments(arg_list))
+
+    def _arguments(self, arg_list: Tree | None) -> tuple[_Argument, ...]:
         arguments = []
         for arg in arg_list.children if arg_list is not None else ():
             if isinstance(arg, Tree) and arg.data == "keyword_argument":
@@ -689,7 +756,7 @@ class _Builder:
             else:
                 value = self._evaluate(arg)
                 arguments.append(_Argument(None, value, value.pos))
-        return _Call(name_tok.value, _token_pos(name_tok), tuple(arguments))
+        return tuple(arguments)
 
     def _bind(self, call: _Call, sig: _Signature) -> dict[str, _Value]:
         """Match a call's arguments to ``sig``; returns only the arguments that were given."""

@@ -100,7 +100,8 @@ def _check_delay(proj: Projection, target: Target) -> None:
 def _projection_sign(proj: Projection, w: np.ndarray, loc: str) -> str:
     """The user's sign (checked against the weights) or the one the weights imply."""
     if proj.sign is None:
-        return fmt.infer_sign(w)
+        # Learning may move a weight across zero: plastic synapses need the mixed format.
+        return "mixed" if proj.learning is not None else fmt.infer_sign(w)
     if proj.sign not in fmt.SIGNS:
         raise QuantizationError(f"sign must be one of {', '.join(fmt.SIGNS)}, got {proj.sign!r}", location=loc)
     bad = fmt.sign_violations(w, proj.sign)

@@ -26,6 +26,7 @@ import numpy as np
 
 from ..binary.format import Binary
 from ..errors import BinaryFormatError, RunError
+from .loihi_learning import PlasticProjection
 
 TARGET = "loihi"
 _DENSE_FILL = 0.05        # store a delay's matrix dense when at least this fraction is non-zero
@@ -159,6 +160,8 @@ class LoihiInterpreter:
         self._load_compartments()
         self._load_synapses()
         self._load_io()
+        # Stochastic rounding in the learning engine draws from a generator seeded by the binary.
+        self.rng = np.random.default_rng(int(self.meta.get("seed", 0)))
         self.reset()
 
     # -- loading ------------------------------------------------------------------------------------
@@ -206,6 +209,7 @@ class LoihiInterpreter:
         m = np.where(sign == 1, np.clip(m, 0, top), np.where(sign == 2, np.clip(m, -top, 0),
                                                                np.clip(m, -(1 << full), top - 1)))
         w_eff = np.where(exp >= 0, m << np.maximum(exp, 0), m >> np.maximum(-exp, 0))
+        self._syn_mant = m  # the mantissas as the format stores them (learning starts from these)
         return w_eff << int(self._syn["weight_shift"])
 
     def _load_synapses(self) -> None:
@@ -263,16 +267,26 @@ class LoihiInterpreter:
         e_cx = syn_gcx[syn_idx]
         e_val = syn_val[syn_idx]
         e_delay = syn_delay[syn_idx]
+        e_mant = self._syn_mant[syn_idx]
+        e_plast = (_sec(b, "syn_plastic").astype(np.int64)[syn_idx] if "syn_plastic" in b.sections
+                   else np.full(total, -1, dtype=np.int64))
+        self.plastic = self._load_plastic(e_src, e_cx, e_mant, e_delay, e_plast)
+        static = e_plast < 0
+        e_src, e_cx, e_val, e_delay = e_src[static], e_cx[static], e_val[static], e_delay[static]
         max_delay = int(self._syn["max_delay"])
         if e_delay.size and e_delay.max() > max_delay:
             raise BinaryFormatError(f"a synapse delay exceeds the target's maximum ({max_delay})")
         self.matrices = [_DelayMatrix(int(d), e_src[e_delay == d], e_cx[e_delay == d], e_val[e_delay == d],
                                       self.n_src, self.n_cx) for d in np.unique(e_delay)]
-        self.ring_len = (int(e_delay.max()) if e_delay.size else 0) + 2
+        max_d = max([int(e_delay.max()) if e_delay.size else 0] + [p.delay for p in self.plastic])
+        self.ring_len = max_d + 2
 
         # Accounting tables: synaptic ops per (source, core); spike messages and routing per source.
         self.src_synops = np.zeros((self.n_src, self.n_cores), dtype=np.int32)
         np.add.at(self.src_synops, (e_src, self.cx_core[e_cx]), 1)
+        for pl in self.plastic:
+            r, c = np.nonzero(pl.exists)
+            np.add.at(self.src_synops, (pl.pre_src[r], self.cx_core[pl.post_cx[c]]), 1)
         self.src_has_syn = np.zeros(self.n_src, dtype=bool)
         self.src_has_syn[e_src] = True
         dest_core = axon_core[paxn]
@@ -291,6 +305,41 @@ class LoihiInterpreter:
         self.src_hops_ns = np.bincount(psrc, weights=hy, minlength=self.n_src).astype(np.int64)
         self.tiles_used = int(np.unique(np.arange(self.n_cores) // per_tile).size) if self.n_cores else 0
 
+    def _neurons(self, ref: dict[str, Any], what: str) -> np.ndarray:
+        """Source ids of a population named in the learning table (port units or compartments)."""
+        if ref["kind"] == "port":
+            if ref["name"] not in self.port_base:
+                raise BinaryFormatError(f"{what}: unknown input port '{ref['name']}'")
+            return self.port_base[ref["name"]] + np.arange(self.port_size[ref["name"]])
+        ids = _sec(self.binary, ref["section"]).astype(np.int64)
+        _check_index(ref["section"], ids, self.n_cx)
+        return ids
+
+    def _load_plastic(self, e_src: np.ndarray, e_cx: np.ndarray, e_mant: np.ndarray, e_delay: np.ndarray,
+                      e_plast: np.ndarray) -> list[PlasticProjection]:
+        out = []
+        shift = int(self._syn["weight_shift"])
+        for k, spec in enumerate(self.meta.get("plastic", [])):
+            sel = e_plast == k
+            delays = np.unique(e_delay[sel])
+            if delays.size > 1:
+                raise BinaryFormatError(f"plastic projection '{spec['name']}' mixes delays")
+            pre = self._neurons(spec["pre"], f"plastic projection '{spec['name']}'")
+            post = self._neurons(spec["post"], f"plastic projection '{spec['name']}'")
+            if spec["post"]["kind"] != "compartments":
+                raise BinaryFormatError(f"plastic projection '{spec['name']}' targets an input port")
+            pl = PlasticProjection(spec, pre, post, self.n_src, self.n_cx, e_src[sel], e_cx[sel], e_mant[sel],
+                                   spec["format"], int(delays[0]) if delays.size else int(spec["delay"]), shift)
+            if "reward" in spec:
+                rsrc = self._neurons(spec["reward"], f"reward of '{spec['name']}'")
+                pl.reward_src = rsrc
+            out.append(pl)
+        return out
+
+    def plastic_weights(self) -> dict[str, np.ndarray]:
+        """Current weight mantissas of every plastic projection, (n_pre, n_post) in neuron order."""
+        return {p.name: p.weights() for p in self.plastic}
+
     def _load_io(self) -> None:
         b = self.binary
         self.outputs = {o["name"]: _sec(b, f"{o['section']}_cx").astype(np.int64) for o in self.meta.get("outputs", [])}
@@ -303,7 +352,10 @@ class LoihiInterpreter:
 
     # -- state ----------------------------------------------------------------------------------------
     def reset(self) -> None:
-        """Zero all state (u, v, refractory counters, in-flight spikes); the host does this between samples."""
+        """Zero the dynamic state (u, v, refractory counters, in-flight spikes, learning traces);
+        the host does this between samples. Learned weights are kept."""
+        for pl in self.plastic:
+            pl.reset_state()
         self.u = np.zeros(self.n_cx, dtype=np.int64)
         self.v = np.zeros(self.n_cx, dtype=np.int64)
         # Refractoriness as the step from which a compartment may integrate again: a spike at t
@@ -349,6 +401,8 @@ class LoihiInterpreter:
         port_src, port_bounds = self._port_spikes(inputs, steps)
         nc, n_cx = self.n_cores, self.n_cx
         rec_act = np.zeros((steps, nc), dtype=np.int64)
+        rec_learn = np.zeros((steps, nc), dtype=np.int64)
+        plastic = self.plastic
         chunk = max(1, min(steps, _CHUNK_STEPS))
         s_buf = np.zeros((chunk, n_cx), dtype=bool)    # spike bits of the last `chunk` steps
         act_buf = np.zeros((chunk, n_cx), dtype=bool)  # activity of the last `chunk` steps
@@ -364,6 +418,7 @@ class LoihiInterpreter:
             for name, var, _src, _pop, idx in self.probe_defs:
                 probe_rec[name] = np.zeros((steps, idx.size), dtype=bool if var == "spikes" else np.int32)
         ovf = {"input_wrap": 0, "current_wrap": 0, "voltage_clip": 0}
+        sat_before = sum(pl.saturated for pl in self.plastic)
         a_half, u_half = 1 << (self.a_bits - 1), 1 << (self.u_bits - 1)
         a_mask, u_mask = (1 << self.a_bits) - 1, (1 << self.u_bits) - 1
         u, v, ready, ring, ring_bound = self.u, self.v, self.ready, self.ring, self.ring_bound
@@ -471,7 +526,23 @@ class LoihiInterpreter:
                     probe_rec[name][k] = u[idx]
             ps = port_src[port_bounds[k]:port_bounds[k + 1]]
             spk = np.concatenate([fired, ps]) if ps.size else fired
+            # Learning phase of step t: it writes the synaptic memory before the destination
+            # cores read it for this step's spikes (they arrive at t + 1).
+            for pl in plastic:
+                rs = pl.reward_src
+                rewarded = bool(rs is not None and spk.size and np.isin(rs, spk).any())
+                if pl.observe(t, spk, fired, rewarded, self.rng):
+                    before = pl.updates
+                    cols = pl.learn(self.rng)
+                    if pl.updates > before and cols is not None:
+                        rec_learn[k] += np.bincount(self.cx_core[pl.post_cx[cols]], minlength=nc) * pl.last_rows
             if spk.size:
+                for pl in plastic:
+                    contrib, bound = pl.gather(spk)
+                    if contrib is not None:
+                        j = (t + 1 + pl.delay) % ring_len
+                        ring[j][pl.post_cx] += contrib
+                        ring_bound[j] += bound
                 for m in matrices:
                     contrib, bound = m.gather(spk)
                     if contrib is not None:
@@ -483,6 +554,8 @@ class LoihiInterpreter:
             if progress is not None:
                 progress(1)
         self.t = t0 + steps
+        if self.plastic:
+            ovf["weight_saturation"] = sum(pl.saturated for pl in self.plastic) - sat_before
         self.u, self.v, self.u_bound, self.v_neg_bound = u, v, u_bound, v_neg_bound
         for name in self.outputs:
             out_rec[name] = spike_rec["out", name]
@@ -496,7 +569,7 @@ class LoihiInterpreter:
                 probe_rec[name][rows[sel], port_src[sel] - base] = True
             elif var == "spikes":
                 probe_rec[name] = spike_rec["probe", name]
-        return self._result(steps, out_rec, probe_rec, ovf, rec_act, fired_log, src_log)
+        return self._result(steps, out_rec, probe_rec, ovf, rec_act, fired_log, src_log, rec_learn)
 
     def _per_step(self, log: list[np.ndarray], weights: np.ndarray, steps: int) -> np.ndarray:
         """Sum ``weights[id]`` (ids per step in ``log``) into a (steps, n_cores) table, after the run."""
@@ -510,7 +583,7 @@ class LoihiInterpreter:
 
     # -- cost model -----------------------------------------------------------------------------------
     def _result(self, steps: int, out_rec: dict, probe_rec: dict, ovf: dict, rec_act: np.ndarray,
-                fired_log: list[np.ndarray], src_log: list[np.ndarray]) -> RunResult:
+                fired_log: list[np.ndarray], src_log: list[np.ndarray], rec_learn: np.ndarray) -> RunResult:
         nc = self.n_cores
         rec_syn = self._per_step(src_log, self.src_synops, steps)
         spk_core = np.zeros((self.n_cx, nc), dtype=np.int64)
@@ -525,14 +598,16 @@ class LoihiInterpreter:
         cx_per_core = np.diff(self.core_cx_offset)
         rec_inact = cx_per_core[None, :] - rec_act
         core_ns = (rec_syn * tm["synaptic_op"] + rec_act * tm["neuron_update_active"]
-                   + rec_inact * tm["neuron_update_inactive"] + rec_msg * tm["spike_within_tile"])
+                   + rec_inact * tm["neuron_update_inactive"] + rec_msg * tm["spike_within_tile"]
+                   + rec_learn * tm["synaptic_update"])
         tiles = max(self.tiles_used, 1)
         barrier = tm["barrier_min"] + (tm["barrier_max"] - tm["barrier_min"]) * (min(tiles, 32) - 1) / 31
         step_ns = (core_ns.max(axis=1) if self.n_cores else np.zeros(steps)) + barrier
         tick = float(self.binary.target_config.get("timing", {}).get("tick_ns", 1.0))
         energy_pj = (rec_syn.sum() * e["synaptic_op"] + rec_act.sum() * e["neuron_update_active"]
                      + rec_inact.sum() * e["neuron_update_inactive"] + rec_msg.sum() * e["spike_within_tile"]
-                     + rec_hop[:, 0].sum() * e["hop_east_west"] + rec_hop[:, 1].sum() * e["hop_north_south"])
+                     + rec_hop[:, 0].sum() * e["hop_east_west"] + rec_hop[:, 1].sum() * e["hop_north_south"]
+                     + rec_learn.sum() * e["synaptic_update"])
         counters = {
             "timesteps": int(steps),
             "synaptic_ops": int(rec_syn.sum()),
@@ -542,6 +617,7 @@ class LoihiInterpreter:
             "spike_messages_between_cores": int(rec_msg.sum()) - local,
             "neuron_updates_active": int(rec_act.sum()),
             "neuron_updates_inactive": int(rec_inact.sum()),
+            "synaptic_updates": int(rec_learn.sum()),
             "cycles": int(np.ceil(step_ns / tick).sum()),
             "time_s": float(step_ns.sum() * 1e-9),
             "energy_j": float(energy_pj * 1e-12),

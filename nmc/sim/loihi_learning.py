@@ -1,0 +1,215 @@
+"""The learning engine of the Loihi-like interpreter (docs/learning.md).
+
+Each plastic projection holds its weight mantissas as a dense (n_pre, n_post) matrix M (absent
+synapses masked out), its own delivery matrix (64 * effective weight, kept in step with M), its
+traces, and the spike bits of the current epoch. At the end of every epoch (``epoch`` steps):
+
+    dw_fixed = sum over products p of  m_p * 2^(e_p + 7) * prod(factors of p)     (7 fraction bits)
+    acc      = clip( (M << 7) + dw_fixed, -2^15, 2^15 - 1 )                        (16-bit register)
+    M        = clip( stochastic_round(acc / 2^7, to multiples of the format's step), format range )
+
+Factors: x0/y0 (spiked in the epoch), traces x1 x2 (pre), y1 y2 y3 (post), r1 (reward). Traces,
+per step: x = floor(x * a) (+1 with probability of the dropped fraction) + impulse * spike,
+saturated at 127; a = round(4096 * exp(-1/tau)) / 4096 (0 for tau = 0); the impulse's 8-bit
+fraction is added stochastically. The generator (PCG64) is seeded from the binary and drawn in a
+fixed order, and only where a fraction exists, so integer rules never consume randomness.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from ..errors import BinaryFormatError
+
+FRACTION_BITS = 7          # learning accumulator fraction (Lava bit-approximate model, loihi.md §5.5)
+ACC_MIN, ACC_MAX = -(1 << 15), (1 << 15) - 1
+TRACE_MAX = 127            # 7-bit traces
+DECAY_BITS = 12
+IMPULSE_FRACTION_BITS = 8
+PRE_FACTORS = ("x0", "x1", "x2")
+POST_FACTORS = ("y0", "y1", "y2", "y3", "r1")
+
+
+@dataclass
+class Trace:
+    """A 7-bit trace with its decay (a/4096) and impulse (integer + 8-bit fraction)."""
+
+    value: np.ndarray
+    decay_q: int
+    impulse_int: int
+    impulse_frac: int
+
+    @classmethod
+    def build(cls, n: int, impulse: float, tau: float) -> "Trace":
+        decay_q = 0 if tau <= 0 else int(round((1 << DECAY_BITS) * math.exp(-1.0 / tau)))
+        imp = int(round(impulse * (1 << IMPULSE_FRACTION_BITS)))
+        return cls(np.zeros(n, dtype=np.int64), decay_q, imp >> IMPULSE_FRACTION_BITS,
+                   imp & ((1 << IMPULSE_FRACTION_BITS) - 1))
+
+    def step(self, spiked: np.ndarray, rng: np.random.Generator) -> None:
+        x = self.value
+        if self.decay_q == 0:
+            x[:] = 0
+        elif self.decay_q < (1 << DECAY_BITS):
+            prod = x * self.decay_q
+            frac = prod & ((1 << DECAY_BITS) - 1)
+            x[:] = prod >> DECAY_BITS
+            if np.any(frac):
+                x += rng.integers(0, 1 << DECAY_BITS, size=x.size) < frac
+        if spiked.any():
+            add = np.full(int(spiked.sum()), self.impulse_int, dtype=np.int64)
+            if self.impulse_frac:
+                add += rng.integers(0, 1 << IMPULSE_FRACTION_BITS, size=add.size) < self.impulse_frac
+            x[spiked] += add
+        np.minimum(x, TRACE_MAX, out=x)
+
+
+class PlasticProjection:
+    """One plastic projection's synapses, traces and learning rule, in the interpreter."""
+
+    def __init__(self, spec: dict[str, Any], pre_src: np.ndarray, post_cx: np.ndarray, n_src: int, n_cx: int,
+                 src: np.ndarray, cx: np.ndarray, mant: np.ndarray, fmt: dict[str, int], delay: int,
+                 weight_shift: int) -> None:
+        self.name = spec["name"]
+        self.epoch = int(spec["epoch"])
+        self.delay = delay
+        self.products = [(int(m), int(e), tuple(f)) for m, e, f in spec["products"]]
+        self.pre_src, self.post_cx = pre_src, post_cx
+        n_pre, n_post = pre_src.size, post_cx.size
+        self.row_of_src = np.full(n_src, -1, dtype=np.int64)
+        self.row_of_src[pre_src] = np.arange(n_pre)
+        self.col_of_cx = np.full(n_cx, -1, dtype=np.int64)
+        self.col_of_cx[post_cx] = np.arange(n_post)
+        rows, cols = self.row_of_src[src], self.col_of_cx[cx]
+        if np.any(rows < 0) or np.any(cols < 0):
+            raise BinaryFormatError(f"plastic projection '{self.name}': a synapse is outside its populations")
+        self.exists = np.zeros((n_pre, n_post), dtype=bool)
+        self.exists[rows, cols] = True
+        self.all_exist = bool(self.exists.all())
+        self.M = np.zeros((n_pre, n_post), dtype=np.int64)
+        self.M[rows, cols] = mant
+        # Format of the weights: mantissa step (dropped low bits), range, exponent.
+        self.exp = int(fmt["exponent"])
+        self.step_q = 1 << int(fmt["drop"])
+        self.w_lo, self.w_hi = int(fmt["lo"]), int(fmt["hi"])
+        self.shift = weight_shift
+        self.eff = self._effective(self.M).astype(np.float32)
+        self.eff_max = float(max(abs(self.w_lo), abs(self.w_hi)) * (2.0 ** self.exp) * (1 << weight_shift))
+        traces = spec.get("traces", {})
+        self.pre_traces = {n: Trace.build(n_pre, *traces[n]) for n in ("x1", "x2") if n in traces}
+        self.post_traces = {n: Trace.build(n_post, *traces[n]) for n in ("y1", "y2", "y3") if n in traces}
+        self.r_trace = Trace.build(1, *traces["r1"]) if "r1" in traces else None
+        self.reward_src = None
+        self.x0 = np.zeros(n_pre, dtype=bool)
+        self.y0 = np.zeros(n_post, dtype=bool)
+        self.need_rows = all("x0" in f for _, _, f in self.products)
+        self.need_cols = all("y0" in f for _, _, f in self.products)
+        self.updates = 0          # synapse evaluations (energy model)
+        self.last_rows = 0
+        self.saturated = 0        # updates clipped at the weight range or the accumulator
+
+    def _effective(self, m: np.ndarray) -> np.ndarray:
+        w = (m << self.exp) if self.exp >= 0 else (m >> -self.exp)
+        return (w << self.shift).astype(np.float64)
+
+    # -- delivery -------------------------------------------------------------------------------
+    def gather(self, sources: np.ndarray) -> tuple[np.ndarray | None, float]:
+        rows = self.row_of_src[sources]
+        rows = rows[rows >= 0]
+        if rows.size == 0:
+            return None, 0.0
+        bound = rows.size * self.eff_max
+        if rows.size == 1:
+            return self.eff[rows[0]], bound
+        if bound < float(1 << 24):
+            return np.ones(rows.size, dtype=np.float32) @ self.eff[rows], bound
+        return self.eff[rows].sum(axis=0, dtype=np.float64), bound
+
+    # -- learning --------------------------------------------------------------------------------
+    def observe(self, t: int, sources: np.ndarray, fired: np.ndarray, reward_spiked: bool,
+                rng: np.random.Generator) -> bool:
+        """Record step t's spikes and update traces; True when an epoch ended (then call learn)."""
+        rows = self.row_of_src[sources]
+        pre = np.zeros(self.x0.size, dtype=bool)
+        pre[rows[rows >= 0]] = True
+        cols = self.col_of_cx[fired]
+        post = np.zeros(self.y0.size, dtype=bool)
+        post[cols[cols >= 0]] = True
+        self.x0 |= pre
+        self.y0 |= post
+        for tr in self.pre_traces.values():
+            tr.step(pre, rng)
+        for tr in self.post_traces.values():
+            tr.step(post, rng)
+        if self.r_trace is not None:
+            self.r_trace.step(np.array([reward_spiked]), rng)
+        return (t + 1) % self.epoch == 0
+
+    def learn(self, rng: np.random.Generator) -> np.ndarray | None:
+        """Apply the rule for the epoch that just ended; returns the post columns evaluated (their
+        count times ``last_rows`` synapses were updated), or None."""
+        rows = np.flatnonzero(self.x0) if self.need_rows else np.arange(self.x0.size)
+        cols = np.flatnonzero(self.y0) if self.need_cols else np.arange(self.y0.size)
+        self.last_rows = rows.size
+        evaluated = None
+        if rows.size and cols.size:
+            self._apply(rows, cols, rng)
+            evaluated = cols
+        self.x0[:] = False
+        self.y0[:] = False
+        return evaluated
+
+    def reset_state(self) -> None:
+        """Clear traces and epoch spike bits (not the weights)."""
+        for tr in [*self.pre_traces.values(), *self.post_traces.values()] + ([self.r_trace] if self.r_trace else []):
+            tr.value[:] = 0
+        self.x0[:] = False
+        self.y0[:] = False
+
+    def _factor(self, name: str, rows: np.ndarray, cols: np.ndarray) -> np.ndarray:
+        if name == "x0":
+            return self.x0[rows].astype(np.int64)[:, None]
+        if name == "y0":
+            return self.y0[cols].astype(np.int64)[None, :]
+        if name in self.pre_traces:
+            return self.pre_traces[name].value[rows][:, None]
+        if name in self.post_traces:
+            return self.post_traces[name].value[cols][None, :]
+        if name == "r1":
+            return self.r_trace.value[:1][None, :]
+        raise BinaryFormatError(f"plastic projection '{self.name}': factor '{name}' has no trace")
+
+    def _apply(self, rows: np.ndarray, cols: np.ndarray, rng: np.random.Generator) -> None:
+        dw = np.zeros((rows.size, cols.size), dtype=np.int64)
+        for m, e, factors in self.products:
+            term = np.full((1, 1), m, dtype=np.int64)
+            for f in factors:
+                term = term * self._factor(f, rows, cols)
+            sh = e + FRACTION_BITS
+            dw += (term << sh) if sh >= 0 else (term >> -sh)
+        if not self.all_exist:
+            dw *= self.exists[np.ix_(rows, cols)]
+        self.updates += dw.size
+        if not dw.any():
+            return
+        old = self.M[np.ix_(rows, cols)]
+        acc = (old << FRACTION_BITS) + dw
+        clipped = np.clip(acc, ACC_MIN, ACC_MAX)
+        unit = self.step_q << FRACTION_BITS          # one step of the format, in accumulator units
+        q = clipped // unit                           # floor
+        frac = clipped - q * unit
+        if np.any(frac):
+            q += rng.integers(0, unit, size=q.shape) < frac
+        new = np.clip(q * self.step_q, self.w_lo, self.w_hi)
+        self.saturated += int(np.count_nonzero((clipped != acc) | (new != q * self.step_q)))
+        if not self.all_exist:
+            new = np.where(self.exists[np.ix_(rows, cols)], new, 0)
+        self.M[np.ix_(rows, cols)] = new
+        self.eff[np.ix_(rows, cols)] = self._effective(new)
+
+    def weights(self) -> np.ndarray:
+        return self.M.copy()
