@@ -51,3 +51,7 @@ class BinaryFormatError(NmcError):
 
 class RunError(NmcError):
     """Bad run-time input (data shape, ports) or a failure the user asked to be strict about."""
+
+
+class ScheduleError(NmcError):
+    """A learning schedule that cannot work: names the phase and the population."""

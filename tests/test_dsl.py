@@ -298,8 +298,9 @@ ERRORS = [
     ("population h -> x", "1:14", "unexpected '->', expected '['"),
     ("population h[3", "1:15", "unexpected end of input, expected ']'"),
     ("population h[3] :", "1:18", "unexpected end of input, expected a name"),
-    ("input x[4] extra", "1:12", "unexpected 'extra', expected one of: 'connect', 'input', 'network', "
-                                 "'neuron', 'output', 'population', 'probe', 'seed', end of input"),
+    ("input x[4] extra", "1:12", "unexpected 'extra', expected one of: 'connect', 'gate', 'inject', 'input', "
+                                 "'learn', 'network', 'neuron', 'output', 'population', 'probe', 'readout', "
+                                 "'rule', 'schedule', 'seed', 'veto', end of input"),
     ("input x[4 +]", "1:12", "unexpected ']', expected one of: '(', '+', '-', a name, a number, a string"),
     ("probe h.$", "1:9", "unexpected character '$', expected a name"),
     (BASE + 'connect x -> h : dense(weights = npz("w.npz))', "3:38",
@@ -313,9 +314,9 @@ ERRORS = [
     (BASE + "population q[3] : cuba_lif(tau = 3)", "3:28",
      "unknown parameter 'tau' for neuron model 'cuba_lif' (known: bias, decay_u, decay_v, refractory, threshold)"),
     (BASE + "population q[3] : cuba_lf", "3:19",
-     "unknown neuron model or neuron 'cuba_lf' (models: cuba_lif) (did you mean 'cuba_lif'?)"),
+     "unknown neuron model or neuron 'cuba_lf' (models: cuba_lif; neurons: graded) (did you mean 'cuba_lif'?)"),
     (BASE + "neuron fast = cuba_lif\npopulation q[3] : slow", "4:19",
-     "unknown neuron model or neuron 'slow' (models: cuba_lif; neurons: fast)"),
+     "unknown neuron model or neuron 'slow' (models: cuba_lif; neurons: fast, graded)"),
     (BASE + "population q[3] : fast\nneuron fast = cuba_lif", "3:19",
      "neuron 'fast' is used before its definition at line 4"),
     (BASE + "population q[3] : input", "3:19",
@@ -349,7 +350,7 @@ ERRORS = [
     (BASE + "connect x -> h : full(weights = 1)", "3:18",
      "unknown connectivity 'full' (known: dense, one_to_all, one_to_one, sparse)"),
     (BASE + "connect x -> h : dense(weight = 1)", "3:24",
-     "unknown argument 'weight' for dense (known: delay, exponent, sign, weights)"),
+     "unknown argument 'weight' for dense (known: delay, exponent, reward, rule, sign, weights)"),
     (BASE + "connect x -> h : dense()", "3:18", "missing argument 'weights' for dense"),
     (BASE + "connect x -> h : dense(weights = 1, weights = 2)", "3:37", "argument 'weights' is given twice"),
     (BASE + "connect x -> h : dense(1, 2)", "3:27", "too many positional arguments for dense (takes weights; "

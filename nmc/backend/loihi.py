@@ -29,6 +29,23 @@ from ..target import Target
 SIGN_CODES = {"mixed": 0, "excitatory": 1, "inhibitory": 2}
 
 
+def _schedule_meta(net: Network) -> dict[str, Any] | None:
+    """What the host needs to drive a scheduled network: the cycle, when each port receives a
+    sample, the kick port that starts the gate chain, the readout population and tick."""
+    sched = net.attrs.get("schedule")
+    if sched is None:
+        return None
+    if not sched.get("synthesized"):
+        raise NmcError("the network has a schedule but no gate chain (the pass pipeline must include 'synfire')")
+    out = {"cycle": int(sched["cycle"]), "inputs": {k: int(v) for k, v in dict(sched.get("inputs", {})).items()},
+           "kick": sched["kick"], "first_cycle_step": int(sched.get("first_cycle_step", 1))}
+    if "readout" in sched:
+        out["readout"] = {"population": sched["readout"]["population"], "tick": int(sched["readout"]["tick"])}
+    if "target" in sched:
+        out["target"] = sched["target"]
+    return out
+
+
 def _offsets(counts: np.ndarray) -> np.ndarray:
     return np.concatenate([[0], np.cumsum(counts)]).astype(np.int64)
 
@@ -181,8 +198,16 @@ def compile_loihi(net: Network, target: Target) -> Binary:
             key = f"out{len(outputs)}"
             sections[f"{key}_cx"] = pop_cx[pop.name]
             outputs.append({"name": pop.name, "size": pop.size, "section": key})
+    probe_list = list(net.probes)
+    sched = net.attrs.get("schedule")
+    if sched is not None and "readout" in sched:
+        # The membrane readout needs the readout population's input (u, not reset by a spike).
+        ro = sched["readout"]["population"]
+        if not any(p.population == ro and p.variable == "u" for p in probe_list):
+            from ..ir.network import Probe
+            probe_list.append(Probe(f"{ro}.u", ro, "u"))
     probes = []
-    for pr in net.probes:
+    for pr in probe_list:
         pop = net.population(pr.population)
         key = f"probe{len(probes)}"
         if pop.is_input:
@@ -195,6 +220,8 @@ def compile_loihi(net: Network, target: Target) -> Binary:
                        "section": key, "source": source})
 
     meta = {
+        "schedule": _schedule_meta(net),
+        "backprop": {"weights": list(net.attrs["backprop"].get("plastic", []))} if "backprop" in net.attrs else None,
         "producer": f"nmc {__version__}",
         "network": net.name,
         "seed": int(net.attrs.get("seed", 0)),

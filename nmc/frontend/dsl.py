@@ -238,6 +238,14 @@ def _tree_pos(tree: Tree) -> _Pos:
     return _Pos(tree.meta.line, tree.meta.column)
 
 
+def _has_named_argument(call: Tree, name: str) -> bool:
+    """Whether a call's syntax tree passes an argument ``name = ...`` (without evaluating it)."""
+    arg_list = call.children[1]
+    return arg_list is not None and any(
+        isinstance(arg, Tree) and arg.data == "keyword_argument" and arg.children[0].value == name
+        for arg in arg_list.children)
+
+
 def _did_you_mean(name: str, known: Iterable[str]) -> str:
     close = difflib.get_close_matches(name, list(known), n=1)
     return f" (did you mean '{close[0]}'?)" if close else ""
@@ -476,7 +484,7 @@ class _Builder:
                              f"{_did_you_mean(call.name, _CONNECTIVITY)}", call.pos)
         args = self._bind(call, sig)
         proj = Projection(name=name, pre=pre.name, post=post.name, connectivity=call.name,
-                          weights=np.zeros(0), learning=self._plasticity(call, args, name),
+                          weights=np.zeros(0), learning=self._plasticity(call, args),
                           **self._synapse_options(args))
         index = len(self.net.projections)  # fixes the projection's random stream
         if call.name == "sparse":
@@ -485,6 +493,288 @@ class _Builder:
             self._regular(proj, call, args, pre, post, index)
         self.net.add_projection(proj)
         self.created["projection", name] = _tree_pos(stmt)
+
+    # -- learning rules ---------------------------------------------------------------------------
+    def _rule(self, stmt: Tree) -> None:
+        """``rule NAME = learning(dw = "...", epoch = E, x1 = trace(impulse = I, tau = T), ...)``."""
+        name_tok, call_tree = stmt.children
+        name, pos = name_tok.value, _token_pos(name_tok)
+        if name in self.rules:
+            first = self.rules[name].pos.line
+            raise self.error(f"learning rule '{name}' is defined twice (first at line {first})", pos)
+        call = self._call(call_tree)
+        if call.name != _LEARNING.name:
+            raise self.error(f"unknown kind of rule '{call.name}' (known: learning)"
+                             f"{_did_you_mean(call.name, [_LEARNING.name])}", call.pos)
+        args = self._bind(call, _LEARNING)
+        dw = self._as_text(args["dw"], "dw")
+        epoch = self._as_int(args["epoch"], "epoch") if "epoch" in args else 1
+        traces, trace_pos = {}, {}
+        for key, value in args.items():
+            if key in TRACES:
+                traces[key] = self._trace(value, key)
+                trace_pos[key] = value.pos
+        rule = _Rule({"rule": dw.value, "epoch": epoch, "traces": traces}, pos, dw.pos,
+                     args["epoch"].pos if "epoch" in args else pos, trace_pos)
+        try:
+            products = parse_rule(dw.value)
+        except IrError as exc:
+            raise self.error(exc.message, dw.pos) from None
+        used = {factor for product in products for factor in product.factors}
+        missing = sorted(used & set(TRACES) - set(traces))
+        if missing:
+            raise self.error(f"learning rule uses trace '{missing[0]}' but gives no impulse and tau for it "
+                             f"(add {missing[0]} = trace(impulse = ..., tau = ...))", dw.pos)
+        # The reward population is named by each plastic projection (connect ... reward = POP); a
+        # stand-in lets the rule itself be checked here, where its mistakes are written.
+        self._check_learning({**rule.learning, "reward": "?"}, rule, rule.pos)
+        self.rules[name] = rule
+
+    def _trace(self, value: _Value, key: str) -> list[int | float]:
+        """``trace(impulse = I, tau = T)`` as [I, T] (ints where integral, as the IR stores them)."""
+        if not (isinstance(value, _Call) and value.name == _TRACE.name):
+            raise self.error(f"{key} must be trace(impulse = ..., tau = ...), got {_describe(value)}", value.pos)
+        args = self._bind(value, _TRACE)
+        numbers = [self._as_number(args[k], k) for k in ("impulse", "tau")]
+        return [int(x) if float(x).is_integer() else float(x) for x in numbers]
+
+    def _check_learning(self, learning: dict[str, object], rule: _Rule, pos: _Pos) -> None:
+        """Run the IR's check of a ``learning`` dict; its complaint is reported where the faulty part
+        of the rule is written (the rule string, epoch or trace), else at ``pos``."""
+        try:
+            learning_spec(learning, "learning")
+        except IrError as exc:
+            m = re.match(r"trace '(\w+)'", exc.message)
+            if m and m.group(1) in rule.trace_pos:
+                pos = rule.trace_pos[m.group(1)]
+            elif exc.message.startswith("learning epoch"):
+                pos = rule.epoch_pos
+            elif exc.message.startswith("learning rule '"):  # a complaint about the rule string
+                pos = rule.dw_pos
+            raise self.error(exc.message, pos) from None
+
+    def _plasticity(self, call: _Call, args: dict[str, _Value]) -> dict[str, object] | None:
+        """``Projection.learning`` from the ``rule`` and ``reward`` arguments of a connectivity call."""
+        if "rule" not in args:
+            if "reward" in args:
+                where = next(a.pos for a in call.arguments if a.name == "reward")
+                raise self.error("reward needs a learning rule (rule = NAME)", where)
+            return None
+        rule = self._lookup_rule(args["rule"])
+        learning = copy.deepcopy(rule.learning)
+        if "reward" in args:
+            value = args["reward"]
+            if not isinstance(value, _Word):
+                raise self.error(f"reward must be the name of a population, got {_describe(value)}", value.pos)
+            learning["reward"] = self._population_named(value.name, value.pos).name
+        self._check_learning(learning, rule, call.pos)
+        return learning
+
+    def _lookup_rule(self, value: _Value) -> _Rule:
+        if not isinstance(value, _Word):
+            raise self.error(f"rule must be the name of a learning rule, got {_describe(value)}", value.pos)
+        if value.name in self.rules:
+            return self.rules[value.name]
+        later = self.declared.get(("rule", value.name))
+        if later is not None:
+            raise self.error(f"learning rule '{value.name}' is used before its definition at line {later.line}",
+                             value.pos)
+        raise self.error(f"unknown learning rule '{value.name}'{_did_you_mean(value.name, self.rules)}", value.pos)
+
+    # -- schedules --------------------------------------------------------------------------------
+    def _schedule_for(self, stmt: Tree) -> dict[str, object]:
+        keyword = stmt.data.removesuffix("_stmt")
+        if self.schedule is None:
+            raise self.error(f"'{keyword}' needs the length of the cycle: add 'schedule cycle = N'",
+                             _tree_pos(stmt))
+        return self.schedule
+
+    def _cycle_tick(self, expr: Tree, what: str) -> int:
+        """A phase or tick of the cycle: an integer in 0..cycle-1."""
+        value = self._evaluate(expr)
+        tick = self._as_int(value, what)
+        cycle = self.schedule["cycle"]
+        if not 0 <= tick < cycle:
+            raise self.error(f"{what} must be in 0..{cycle - 1} (schedule cycle = {cycle}), got {tick}", value.pos)
+        return tick
+
+    def _gated_population(self, tok: Token, verb: str) -> Population:
+        pop = self._lookup_population(tok)
+        if pop.is_input:
+            raise self.error(f"cannot {verb} input port '{pop.name}' (its spikes come from data; "
+                             f"schedule them with 'inject')", _token_pos(tok))
+        return pop
+
+    def _gate(self, stmt: Tree) -> None:
+        """``gate POP in PHASE at THRESHOLD``."""
+        pop_tok, phase_expr, threshold_expr = stmt.children
+        schedule = self._schedule_for(stmt)
+        pop = self._gated_population(pop_tok, "gate")
+        phase = self._cycle_tick(phase_expr, "phase")
+        threshold = float(self._as_number(self._evaluate(threshold_expr), "gate threshold"))
+        self._check_phase_use("gate", pop.name, phase, _token_pos(pop_tok))
+        schedule["gates"].append({"population": pop.name, "phase": phase, "threshold": threshold})
+
+    def _veto(self, stmt: Tree) -> None:
+        """``veto POP in PHASE``."""
+        pop_tok, phase_expr = stmt.children
+        schedule = self._schedule_for(stmt)
+        pop = self._gated_population(pop_tok, "veto")
+        phase = self._cycle_tick(phase_expr, "phase")
+        self._check_phase_use("veto", pop.name, phase, _token_pos(pop_tok))
+        schedule["vetoes"].append({"population": pop.name, "phase": phase})
+
+    def _check_phase_use(self, kind: str, pop: str, phase: int, pos: _Pos) -> None:
+        """A population is gated at most once and vetoed at most once per phase, and not both."""
+        done = {"gate": "gated", "veto": "vetoed"}
+        first = self.schedule_seen.get((kind, pop, phase))
+        if first is not None:
+            raise self.error(f"population '{pop}' is {done[kind]} twice in phase {phase} (first at line {first.line})",
+                             pos)
+        other = "veto" if kind == "gate" else "gate"
+        clash = self.schedule_seen.get((other, pop, phase))
+        if clash is not None:
+            raise self.error(f"population '{pop}' is both gated and vetoed in phase {phase} "
+                             f"({other} at line {clash.line})", pos)
+        self.schedule_seen[kind, pop, phase] = pos
+
+    def _inject(self, stmt: Tree) -> None:
+        """``inject INPUT at TICK``."""
+        pop_tok, tick_expr = stmt.children
+        schedule = self._schedule_for(stmt)
+        pop = self._lookup_population(pop_tok)
+        pos = _token_pos(pop_tok)
+        if not pop.is_input:
+            raise self.error(f"cannot inject into '{pop.name}': it is not an input port", pos)
+        tick = self._cycle_tick(tick_expr, "tick")
+        first = self.schedule_seen.get(("inject", pop.name))
+        if first is not None:
+            raise self.error(f"input '{pop.name}' is injected twice (first at line {first.line})", pos)
+        self.schedule_seen["inject", pop.name] = pos
+        schedule["inputs"][pop.name] = tick
+
+    def _readout(self, stmt: Tree) -> None:
+        """``readout POP at TICK``."""
+        pop_tok, tick_expr = stmt.children
+        schedule = self._schedule_for(stmt)
+        pos = _tree_pos(stmt)
+        first = self.schedule_seen.get(("readout",))
+        if first is not None:
+            raise self.error(f"'readout' is given twice (first at line {first.line})", pos)
+        pop = self._lookup_population(pop_tok)
+        if pop.is_input:
+            raise self.error(f"cannot read out input port '{pop.name}'", _token_pos(pop_tok))
+        tick = self._cycle_tick(tick_expr, "tick")
+        self.schedule_seen[("readout",)] = pos
+        schedule["readout"] = {"population": pop.name, "tick": tick}
+
+    # -- the backprop construct -------------------------------------------------------------------
+    def _learn(self, stmt: Tree) -> None:
+        """``learn backprop(IN -> HIDDEN ... -> OUT, target = T, ...)``."""
+        name_tok, chain, arg_list = stmt.children
+        pos = _tree_pos(stmt)
+        if self.learn_pos is not None:
+            raise self.error(f"'learn' is given twice (first at line {self.learn_pos.line})", pos)
+        self.learn_pos = pos
+        if name_tok.value not in _LEARNING_CONSTRUCTS:
+            raise self.error(f"unknown learning construct '{name_tok.value}' (known: {', '.join(_LEARNING_CONSTRUCTS)})"
+                             f"{_did_you_mean(name_tok.value, _LEARNING_CONSTRUCTS)}", _token_pos(name_tok))
+        call = _Call(name_tok.value, _token_pos(name_tok), self._arguments(arg_list))
+        args = self._bind(call, _BACKPROP)
+        layers = self._backprop_layers(chain.children)
+        target = self._backprop_target(args["target"], layers)
+        low = float(self._as_number(args["window"], "window")) if "window" in args else -1.0
+        high = float(self._as_number(args["window_high"], "window_high")) if "window_high" in args else 1.0
+        if not low < high:
+            where = args["window"] if "window" in args else args["window_high"]
+            raise self.error(f"window must lie below window_high, got window = {low!r}, window_high = {high!r}",
+                             where.pos)
+        mode = args.get("mode", _Word("train", pos))
+        if not (isinstance(mode, _Word) and mode.name in _BACKPROP_MODES):
+            raise self.error(f"mode must be one of {', '.join(_BACKPROP_MODES)}, got {_describe(mode)}", mode.pos)
+        name = args.get("name", _Word("bp", pos))
+        if not (isinstance(name, _Word) or (isinstance(name, _Text) and name.value)):
+            raise self.error(f"name must be a name, got {_describe(name)}", name.pos)
+        weights = self._backprop_weights(args.get("weights", _Call(_HE_NORMAL.name, call.pos, ())), layers)
+        self.net.attrs["backprop"] = {
+            "name": name.name if isinstance(name, _Word) else name.value,
+            "layers": [pop.name for pop in layers],
+            "target": target.name,
+            "window": [low, high],
+            "mode": mode.name,
+            "weights": weights,
+        }
+
+    def _backprop_layers(self, tokens: list[Token]) -> list[Population]:
+        layers: list[Population] = []
+        for i, tok in enumerate(tokens):
+            pop, pos = self._lookup_population(tok), _token_pos(tok)
+            if pop.name in (layer.name for layer in layers):
+                raise self.error(f"layer '{pop.name}' appears twice in the backprop chain", pos)
+            if i == 0 and not pop.is_input:
+                raise self.error(f"the first layer of backprop must be an input port, '{pop.name}' is not", pos)
+            if i > 0 and pop.is_input:
+                raise self.error(f"layer '{pop.name}' of backprop is an input port; only the first layer may be one",
+                                 pos)
+            layers.append(pop)
+        if len(layers) < 3:
+            chain = " -> ".join(pop.name for pop in layers)
+            raise self.error(f"backprop needs at least one hidden layer between input and output, got '{chain}'",
+                             _token_pos(tokens[0]))
+        return layers
+
+    def _backprop_target(self, value: _Value, layers: list[Population]) -> Population:
+        if not isinstance(value, _Word):
+            raise self.error(f"target must be the name of an input port, got {_describe(value)}", value.pos)
+        target, out = self._population_named(value.name, value.pos), layers[-1]
+        if not target.is_input:
+            raise self.error(f"target '{target.name}' must be an input port (the labels come from data)", value.pos)
+        if target.name in (layer.name for layer in layers):
+            raise self.error(f"target '{target.name}' cannot also be a layer", value.pos)
+        if target.size != out.size:
+            raise self.error(f"target '{target.name}' has {target.size} neurons, but the output layer "
+                             f"'{out.name}' has {out.size}", value.pos)
+        return target
+
+    def _backprop_weights(self, value: _Value, layers: list[Population]) -> list[np.ndarray]:
+        """``he_normal(seed = S)`` or ``npz("file.npz")`` holding W1, W2, ... (Wk: layer k-1 -> layer k)."""
+        sizes = [pop.size for pop in layers]
+        if isinstance(value, _Call) and value.name == _HE_NORMAL.name:
+            args = self._bind(value, _HE_NORMAL)
+            rng = (np.random.default_rng(self._as_int(args["seed"], "seed", minimum=0)) if "seed" in args
+                   else self._derived_rng(_STREAM_BACKPROP, 0))
+            return self._he_normal(rng, sizes, value.pos)
+        if not (isinstance(value, _Call) and value.name == "npz"):
+            raise self.error(f"weights must be he_normal(seed = S) or npz(\"FILE.npz\"), got {_describe(value)}",
+                             value.pos)
+        args = self._bind(value, _INITIALISERS["npz"])
+        if "key" in args:
+            raise self.error("backprop weights take no key: the file must hold arrays W1, W2, ...", args["key"].pos)
+        file = self._as_text(args["file"], "npz file name")
+        weights = []
+        for k in range(1, len(layers)):
+            key, shape = f"W{k}", (sizes[k - 1], sizes[k])
+            arr = self._npz_array(file, key, value.pos)
+            if arr.shape != shape:
+                raise self.error(f"array '{key}' in '{file.value}' has shape {arr.shape}, expected {shape} "
+                                 f"(backprop weights {layers[k - 1].name} -> {layers[k].name})", value.pos)
+            arr = arr.astype(np.float64)
+            bad = arr[~(np.isfinite(arr) & (arr == np.round(arr)))]
+            if bad.size:
+                raise self.error(f"array '{key}' in '{file.value}' must hold integer weights (mantissa units), "
+                                 f"got {float(bad[0])!r}", value.pos)
+            weights.append(arr)
+        return weights
+
+    def _he_normal(self, rng: np.random.Generator, sizes: list[int], pos: _Pos) -> list[np.ndarray]:
+        """The paper's initialisation, per layer pair in order: N(0, 2 / (n_in + n_out)) * 1024,
+        clipped to +-240 and rounded down to an even integer (seeds.md §1.6)."""
+        weights = []
+        for n_in, n_out in zip(sizes, sizes[1:]):
+            self._check_array_size((n_in, n_out), pos)
+            w = rng.normal(0.0, math.sqrt(2.0 / (n_in + n_out)), size=(n_in, n_out)) * 1024
+            weights.append(np.floor(np.clip(w, -240, 240) / 2) * 2)
+        return weights
 
     # -- statement helpers ------------------------------------------------------------------------
     def _check_new_population(self, tok: Token) -> None:

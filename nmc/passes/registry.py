@@ -35,7 +35,7 @@ class PassInfo:
 _PASSES: dict[str, PassInfo] = {}
 
 # Modules whose import registers passes; imported lazily so that importing the registry is cheap.
-_PASS_MODULES = ("verify", "quantize", "partition", "allocate")
+_PASS_MODULES = ("verify", "backprop", "synfire", "quantize", "partition", "allocate")
 
 
 def register_pass(name: str, options: dict[str, type] | None = None) -> Callable[[PassFn], PassFn]:

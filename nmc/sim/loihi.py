@@ -162,6 +162,7 @@ class LoihiInterpreter:
         self._load_io()
         # Stochastic rounding in the learning engine draws from a generator seeded by the binary.
         self.rng = np.random.default_rng(int(self.meta.get("seed", 0)))
+        self.learning_enabled = True  # the host may switch the learning engine off (e.g. for testing)
         self.reset()
 
     # -- loading ------------------------------------------------------------------------------------
@@ -528,7 +529,7 @@ class LoihiInterpreter:
             spk = np.concatenate([fired, ps]) if ps.size else fired
             # Learning phase of step t: it writes the synaptic memory before the destination
             # cores read it for this step's spikes (they arrive at t + 1).
-            for pl in plastic:
+            for pl in (plastic if self.learning_enabled else ()):
                 rs = pl.reward_src
                 rewarded = bool(rs is not None and spk.size and np.isin(rs, spk).any())
                 if pl.observe(t, spk, fired, rewarded, self.rng):

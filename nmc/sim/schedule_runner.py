@@ -1,0 +1,200 @@
+"""Drive a scheduled network (a synfire-gated learning circuit) with samples, epoch by epoch.
+
+The binary's schedule says: the gate chain repeats every ``cycle`` ticks; input port p receives
+a sample's spikes at cycle tick ``inputs[p]``; the ``kick`` port starts the chain (a kick at
+step 0, cycle 0 starts at step 1); the readout population fires at cycle tick ``readout.tick``.
+One sample is presented per cycle, back to back, as one continuous run (the circuit clears itself
+with vetoes). DATA.npz holds one array (samples, n) of 0/1 per sample port, and ``labels``: the
+target port then receives the one-hot label. Readouts per sample: *spike* (the readout spikes
+equal the one-hot target) and *membrane* (argmax of the readout's u at the readout tick).
+Test samples are presented with the learning engine switched off by the host.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Callable
+
+import numpy as np
+
+from ..errors import RunError
+
+CHUNK = 512  # samples per interpreter call (bounds the size of the input arrays)
+
+
+@dataclass
+class Training:
+    """Per-epoch accuracies, final weights and counters of a scheduled run."""
+
+    epochs: int
+    accuracy: list[float] = field(default_factory=list)            # training samples, spike readout
+    accuracy_membrane: list[float] = field(default_factory=list)
+    test_accuracy: list[float] = field(default_factory=list)       # after each epoch, if test data
+    test_accuracy_membrane: list[float] = field(default_factory=list)
+    weights: dict[str, np.ndarray] = field(default_factory=dict)
+    counters: dict[str, float] = field(default_factory=dict)
+    overflow: dict[str, int] = field(default_factory=dict)
+    canonical: dict[str, np.ndarray] = field(default_factory=dict)  # W1, W2 ... of a backprop construct
+
+    def to_npz_dict(self) -> dict[str, Any]:
+        out: dict[str, Any] = {"accuracy": np.array(self.accuracy), "accuracy_membrane": np.array(self.accuracy_membrane)}
+        if self.test_accuracy:
+            out["test_accuracy"] = np.asarray(self.test_accuracy[-1])
+            out["test_accuracy_membrane"] = np.asarray(self.test_accuracy_membrane[-1])
+            out["test_accuracy_per_epoch"] = np.array(self.test_accuracy)
+        for k, v in self.weights.items():
+            out[f"weights/{k}"] = v
+        out.update(self.canonical)
+        for k, v in self.counters.items():
+            out[k] = np.asarray(v)
+        for k, v in self.overflow.items():
+            out[f"overflow/{k}"] = np.asarray(v)
+        return out
+
+
+def _samples(chip: Any, data: dict[str, np.ndarray], sched: dict[str, Any], what: str) -> tuple[dict[str, np.ndarray], int]:
+    """Validate a data file against the schedule's sample ports; labels become the target port."""
+    data = dict(data)
+    labels = data.pop("labels", None)
+    ports = {p: chip.port_size[p] for p in sched["inputs"]}
+    target = sched.get("target")
+    if labels is not None:
+        if target is None:
+            raise RunError(f"{what}: 'labels' given but the schedule has no target port")
+        labels = np.asarray(labels)
+        if labels.ndim != 1 or labels.size and (labels.min() < 0 or labels.max() >= ports[target]):
+            raise RunError(f"{what}: 'labels' must be a 1-D array of class indices in 0..{ports[target] - 1}")
+        onehot = np.zeros((labels.size, ports[target]), dtype=np.uint8)
+        onehot[np.arange(labels.size), labels] = 1
+        data.setdefault(target, onehot)
+    for name in data:
+        if name not in ports:
+            raise RunError(f"{what}: array '{name}' is not a sample port of the schedule (ports: {', '.join(ports)})")
+    n = None
+    for name, size in ports.items():
+        if name not in data:
+            if name == target:
+                continue
+            raise RunError(f"{what}: no array for input port '{name}' (size {size})")
+        a = np.asarray(data[name])
+        if a.ndim != 2 or a.shape[1] != size:
+            raise RunError(f"{what}: input '{name}': expected shape (samples, {size}), got {a.shape}")
+        if a.size and not np.all((a == 0) | (a == 1)):
+            raise RunError(f"{what}: input '{name}': values must be spikes (0 or 1)")
+        if n is not None and a.shape[0] != n:
+            raise RunError(f"{what}: input arrays disagree on the number of samples ({n} vs {a.shape[0]})")
+        n = a.shape[0]
+    return {k: np.asarray(v) for k, v in data.items()}, int(n or 0)
+
+
+class ScheduleRunner:
+    """Presents samples to a scheduled binary on an interpreter, keeping the chain running."""
+
+    def __init__(self, chip: Any) -> None:
+        self.chip = chip
+        self.sched = chip.meta.get("schedule")
+        if not self.sched:
+            raise RunError("the binary has no learning schedule")
+        self.cycle = int(self.sched["cycle"])
+        ro = self.sched.get("readout")
+        self.readout = ro["population"] if ro else None
+        self.readout_tick = int(ro["tick"]) if ro else None
+        self.started = False
+        self.counters: dict[str, float] = {}
+        self.overflow: dict[str, int] = {}
+
+    def _start(self) -> None:
+        self.chip.reset()
+        kick = self.sched["kick"]
+        self._absorb(self.chip.run(1, {kick: np.ones((1, 1), dtype=np.uint8)}))
+        self.started = True
+
+    def _absorb(self, res: Any) -> None:
+        for k, v in res.counters.items():
+            self.counters[k] = self.counters.get(k, 0) + v
+        for k, v in res.overflow.items():
+            self.overflow[k] = self.overflow.get(k, 0) + v
+
+    def present(self, data: dict[str, np.ndarray], order: np.ndarray, learn: bool,
+                progress: Callable[[int], None] | None = None) -> tuple[np.ndarray, np.ndarray]:
+        """Present samples ``order`` (one per cycle); returns per-sample (readout spikes, readout u)."""
+        if not self.started:
+            self._start()
+        self.chip.learning_enabled = learn
+        C = self.cycle
+        spikes, membrane = [], []
+        for lo in range(0, order.size, CHUNK):
+            idx = order[lo:lo + CHUNK]
+            steps = idx.size * C
+            inputs = {}
+            for port, tick in self.sched["inputs"].items():
+                if port not in data:
+                    continue
+                arr = np.zeros((steps, data[port].shape[1]), dtype=np.uint8)
+                arr[np.arange(idx.size) * C + tick] = data[port][idx]
+                inputs[port] = arr
+            res = self.chip.run(steps, inputs, progress=progress)
+            self._absorb(res)
+            if self.readout is not None:
+                at = np.arange(idx.size) * C + self.readout_tick
+                spikes.append(res.spikes[self.readout][at])
+                membrane.append(res.probes[f"{self.readout}.u"][at])
+        if self.readout is None:
+            return np.zeros((order.size, 0), bool), np.zeros((order.size, 0))
+        return np.concatenate(spikes), np.concatenate(membrane)
+
+    def drain(self) -> None:
+        """One empty cycle, so the last sample's learning phases complete."""
+        if self.started:
+            self._absorb(self.chip.run(self.cycle))
+
+
+def _score(spikes: np.ndarray, membrane: np.ndarray, target: np.ndarray) -> tuple[float, float]:
+    if target.size == 0:
+        return float("nan"), float("nan")
+    spike_ok = np.all(spikes.astype(bool) == target.astype(bool), axis=1)
+    if target.shape[1] == 1:
+        # One output unit: the membrane readout is a decision at the firing threshold.
+        mem_ok = (spikes[:, 0].astype(bool) == target[:, 0].astype(bool))
+    else:
+        mem_ok = membrane.argmax(axis=1) == target.argmax(axis=1)
+    return float(spike_ok.mean()), float(mem_ok.mean())
+
+
+def train(chip: Any, data: dict[str, np.ndarray], epochs: int = 1, test: dict[str, np.ndarray] | None = None,
+          seed: int = 0, shuffle: bool = True, progress: Callable[[int], None] | None = None,
+          report: Callable[[int, "Training"], None] | None = None) -> Training:
+    """Train a scheduled binary for ``epochs`` passes over ``data``; evaluate on ``test`` after each."""
+    runner = ScheduleRunner(chip)
+    sched = runner.sched
+    train_data, n = _samples(chip, data, sched, "input data")
+    test_data, n_test = _samples(chip, test, sched, "test data") if test is not None else ({}, 0)
+    target = sched.get("target")
+    result = Training(epochs=epochs)
+    rng = np.random.default_rng(seed)
+    for epoch in range(epochs):
+        order = rng.permutation(n) if shuffle else np.arange(n)
+        spk, mem = runner.present(train_data, order, learn=True, progress=progress)
+        runner.drain()
+        if target in train_data:
+            a, m = _score(spk, mem, train_data[target][order])
+            result.accuracy.append(a)
+            result.accuracy_membrane.append(m)
+        if n_test:
+            t_target = test_data.pop(target, None)
+            spk, mem = runner.present(test_data, np.arange(n_test), learn=False, progress=progress)
+            runner.drain()
+            if t_target is not None:
+                a, m = _score(spk, mem, t_target)
+                result.test_accuracy.append(a)
+                result.test_accuracy_membrane.append(m)
+                test_data[target] = t_target
+        if report is not None:
+            report(epoch, result)
+    chip.learning_enabled = True
+    result.weights = chip.plastic_weights()
+    names = (chip.meta.get("backprop") or {}).get("weights", [])
+    result.canonical = {f"W{k + 1}": result.weights[nm] for k, nm in enumerate(names) if nm in result.weights}
+    result.counters = dict(runner.counters)
+    result.overflow = dict(runner.overflow)
+    return result
