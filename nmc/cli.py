@@ -53,7 +53,9 @@ def _add_run(sub: argparse._SubParsersAction) -> None:
     p.add_argument("binary", help="compiled binary (.nmcb)")
     p.add_argument("--steps", type=int, help="timesteps (per sample for sample data; default: length of the data)")
     p.add_argument("--input", help="DATA.npz: one array per input port, (steps, n) or (samples, steps, n); optional 'labels'")
-    p.add_argument("--out", help="write RESULT.npz (output spikes, probes, counters)")
+    p.add_argument("--out", help="write RESULT.npz (output spikes, probes, counters; learned weights and accuracies)")
+    p.add_argument("--epochs", type=int, default=1, help="learning schedules: passes over the training data (default 1)")
+    p.add_argument("--test", help="learning schedules: TEST.npz evaluated after each epoch with learning off")
     p.add_argument("--target", help="refuse the binary unless it is for this target")
     p.add_argument("--strict", action="store_true", help="fail if any state wrapped or saturated")
     p.add_argument("--no-progress", action="store_true", help="never show a progress bar")
@@ -172,6 +174,8 @@ def cmd_run(args: argparse.Namespace) -> int:
     binary = read_binary(args.binary)
     chip = interpreter_for(binary, expect_target=args.target)
     data = _load_data(args.input) if args.input else None
+    if binary.meta.get("schedule"):
+        return _run_schedule(args, binary, chip, data)
     if args.steps is not None and args.steps < 0:
         raise RunError("--steps must be non-negative")
     progress = None
@@ -198,6 +202,46 @@ def cmd_run(args: argparse.Namespace) -> int:
         if args.strict:
             raise RunError(f"state overflowed during the run ({msg}); results differ from unbounded arithmetic")
         print(f"nmc: warning: state overflowed during the run ({msg}); see docs/interpreter.md", file=sys.stderr)
+    return 0
+
+
+def _run_schedule(args: argparse.Namespace, binary: "Binary", chip: "object", data: dict | None) -> int:
+    """A binary with a learning schedule: present samples per cycle, epoch by epoch."""
+    from .sim.schedule_runner import train
+    if data is None:
+        raise RunError("a scheduled network needs --input DATA.npz (one array per sample port, optional labels)")
+    if args.epochs < 1:
+        raise RunError("--epochs must be at least 1")
+    test = _load_data(args.test) if args.test else None
+
+    def report(epoch: int, r: "object") -> None:
+        parts = [f"epoch {epoch + 1}/{args.epochs}"]
+        if r.accuracy:
+            parts.append(f"accuracy {100 * r.accuracy[-1]:.2f}% (membrane {100 * r.accuracy_membrane[-1]:.2f}%)")
+        if r.test_accuracy:
+            parts.append(f"test {100 * r.test_accuracy[-1]:.2f}% (membrane {100 * r.test_accuracy_membrane[-1]:.2f}%)")
+        print("  ".join(parts), flush=True)
+
+    result = train(chip, data, epochs=args.epochs, test=test, seed=int(binary.meta.get("seed", 0)), report=report)
+    c = result.counters
+    print(f"nmc run: target {binary.target}, network '{binary.meta.get('network', '?')}', schedule of "
+          f"{binary.meta['schedule']['cycle']} ticks per sample, {args.epochs} epoch(s)")
+    print(f"  timesteps {int(c.get('timesteps', 0))}  spikes {int(c.get('spikes', 0))}  synaptic ops "
+          f"{int(c.get('synaptic_ops', 0))}  synaptic updates {int(c.get('synaptic_updates', 0))}")
+    print(f"  energy {c.get('energy_j', 0.0):.3g} J  chip time {c.get('time_s', 0.0):.3g} s  (cost model: Davies 2018 "
+          f"Table 2, simulated)", flush=True)
+    if args.out:
+        np.savez(args.out, **result.to_npz_dict())
+        print(f"nmc: wrote {args.out}", file=sys.stderr)
+    lost = {k: v for k, v in result.overflow.items() if v and k != "weight_saturation"}
+    if lost:
+        msg = ", ".join(f"{k} {v}" for k, v in lost.items())
+        if args.strict:
+            raise RunError(f"state overflowed during the run ({msg})")
+        print(f"nmc: warning: state overflowed during the run ({msg}); see docs/interpreter.md", file=sys.stderr)
+    if result.overflow.get("weight_saturation"):
+        print(f"nmc: remark: {result.overflow['weight_saturation']} weight updates were clipped at the weight "
+              "range (saturating weights are part of the learning rule's arithmetic)", file=sys.stderr)
     return 0
 
 

@@ -95,7 +95,7 @@ def backprop(net: Network, ctx: PassContext) -> Network:
         out.role = "output"
         # Five ticks: the output fires at tick 4, inside its own cycle (the readout stays in it).
         schedule = {"cycle": 5, "gates": [b.gate(x, 1), b.gate(h, 2), b.gate(o, 3)], "vetoes": [],
-                    "inputs": {port_x: 1}, "readout": {"population": o, "tick": 4}}
+                    "inputs": {port_x: 1}, "readout": {"population": o, "tick": 4}, "target": target}
         net.attrs["schedule"] = schedule
         cfg.update(expanded=True, plastic=[f"{x}->{h}", f"{h}->{o}"])
         return net

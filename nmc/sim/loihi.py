@@ -404,6 +404,7 @@ class LoihiInterpreter:
         rec_act = np.zeros((steps, nc), dtype=np.int64)
         rec_learn = np.zeros((steps, nc), dtype=np.int64)
         plastic = self.plastic
+        cx_core = self.cx_core
         chunk = max(1, min(steps, _CHUNK_STEPS))
         s_buf = np.zeros((chunk, n_cx), dtype=bool)    # spike bits of the last `chunk` steps
         act_buf = np.zeros((chunk, n_cx), dtype=bool)  # activity of the last `chunk` steps
@@ -529,9 +530,33 @@ class LoihiInterpreter:
             spk = np.concatenate([fired, ps]) if ps.size else fired
             # Learning phase of step t: it writes the synaptic memory before the destination
             # cores read it for this step's spikes (they arrive at t + 1).
+            rows_cache: dict = {}
+            cols_cache: dict = {}
+            reward_cache: dict = {}
             for pl in (plastic if self.learning_enabled else ()):
                 rs = pl.reward_src
-                rewarded = bool(rs is not None and spk.size and np.isin(rs, spk).any())
+                rewarded = False
+                if rs is not None and spk.size:
+                    key = int(rs[0]) if rs.size == 1 else rs.tobytes()
+                    if key not in reward_cache:
+                        reward_cache[key] = bool((spk == rs[0]).any() if rs.size == 1 else np.isin(rs, spk).any())
+                    rewarded = reward_cache[key]
+                if pl.fast:
+                    if not (spk.size and fired.size):
+                        continue
+                    cols = cols_cache.get(pl.post_key)
+                    if cols is None:
+                        cols = cols_cache[pl.post_key] = pl.cols_of(fired)
+                    if cols.size == 0:
+                        continue
+                    rows = rows_cache.get(pl.pre_key)
+                    if rows is None:
+                        rows = rows_cache[pl.pre_key] = pl.rows_of(spk)
+                    if rows.size == 0:
+                        continue
+                    pl.step_fast(rows, cols, rewarded, self.rng)
+                    rec_learn[k] += np.bincount(cx_core[pl.post_cx[cols]], minlength=nc) * rows.size
+                    continue
                 if pl.observe(t, spk, fired, rewarded, self.rng):
                     before = pl.updates
                     cols = pl.learn(self.rng)

@@ -108,6 +108,18 @@ class PlasticProjection:
         self.y0 = np.zeros(n_post, dtype=bool)
         self.need_rows = all("x0" in f for _, _, f in self.products)
         self.need_cols = all("y0" in f for _, _, f in self.products)
+        # Fast path: one-step epochs, no pre/post traces and a reward trace that lasts one step
+        # with an integer impulse. Then nothing needs keeping between steps, and a product made of
+        # dependencies and r1 only is the same constant for every synapse of the block.
+        r = self.r_trace
+        self.fast = (self.epoch == 1 and not self.pre_traces and not self.post_traces
+                     and (r is None or (r.decay_q == 0 and r.impulse_frac == 0))
+                     and self.need_rows and self.need_cols
+                     and all(set(f) <= {"x0", "y0", "r1"} for _, _, f in self.products))
+        self.n_post = n_post
+        # Projections with the same pre (post) population share their row (column) lookups.
+        self.pre_key = (spec["pre"].get("name") or spec["pre"].get("section"), spec["pre"]["kind"])
+        self.post_key = spec["post"].get("section")
         self.updates = 0          # synapse evaluations (energy model)
         self.last_rows = 0
         self.saturated = 0        # updates clipped at the weight range or the accumulator
@@ -130,6 +142,61 @@ class PlasticProjection:
         return self.eff[rows].sum(axis=0, dtype=np.float64), bound
 
     # -- learning --------------------------------------------------------------------------------
+    def rows_of(self, sources: np.ndarray) -> np.ndarray:
+        rows = self.row_of_src[sources]
+        return rows[rows >= 0]
+
+    def cols_of(self, fired: np.ndarray) -> np.ndarray:
+        cols = self.col_of_cx[fired]
+        return cols[cols >= 0]
+
+    def step_fast(self, rows: np.ndarray, cols: np.ndarray, reward_spiked: bool,
+                  rng: np.random.Generator) -> None:
+        """One learning epoch of one step on the fast path, for the spiking pre ``rows`` and post
+        ``cols`` (both non-empty)."""
+        r1 = self.r_trace.impulse_int if (reward_spiked and self.r_trace is not None) else 0
+        dw = 0
+        for m, e, factors in self.products:
+            v = m * (r1 if "r1" in factors else 1)
+            sh = e + FRACTION_BITS
+            dw += (v << sh) if sh >= 0 else (v >> -sh)
+        self.updates += rows.size * cols.size
+        self.last_rows = rows.size
+        if dw == 0:
+            return
+        flat = (rows[:, None] * self.n_post + cols[None, :]).ravel()
+        if not self.all_exist:
+            flat = flat[self.exists.ravel()[flat]]
+        unit = self.step_q << FRACTION_BITS
+        if dw % unit == 0:
+            # A whole number of format steps: (M << 7) + dw needs no rounding, and where the 16-bit
+            # accumulator would clip, the weight range clips to the same value. So M + delta,
+            # clipped, is the same arithmetic, in fewer operations.
+            Mf = self.M.reshape(-1)
+            moved = Mf[flat] + (dw >> FRACTION_BITS)
+            new = np.clip(moved, self.w_lo, self.w_hi)
+            self.saturated += int(np.count_nonzero(moved != new))
+            Mf[flat] = new
+            self.eff.reshape(-1)[flat] = self._effective(new)
+        else:
+            self._write(flat, np.full(flat.size, dw, dtype=np.int64), rng)
+
+    def _write(self, flat: np.ndarray, dw: np.ndarray, rng: np.random.Generator) -> None:
+        """acc = (M << 7) + dw (16-bit), stochastically rounded to the format's step, clipped."""
+        Mf = self.M.reshape(-1)
+        old = Mf[flat]
+        acc = (old << FRACTION_BITS) + dw
+        clipped = np.clip(acc, ACC_MIN, ACC_MAX)
+        unit = self.step_q << FRACTION_BITS
+        q = clipped // unit
+        frac = clipped - q * unit
+        if np.any(frac):
+            q += rng.integers(0, unit, size=q.shape) < frac
+        new = np.clip(q * self.step_q, self.w_lo, self.w_hi)
+        self.saturated += int(np.count_nonzero((clipped != acc) | (new != q * self.step_q)))
+        Mf[flat] = new
+        self.eff.reshape(-1)[flat] = self._effective(new)
+
     def observe(self, t: int, sources: np.ndarray, fired: np.ndarray, reward_spiked: bool,
                 rng: np.random.Generator) -> bool:
         """Record step t's spikes and update traces; True when an epoch ended (then call learn)."""
@@ -191,25 +258,15 @@ class PlasticProjection:
                 term = term * self._factor(f, rows, cols)
             sh = e + FRACTION_BITS
             dw += (term << sh) if sh >= 0 else (term >> -sh)
-        if not self.all_exist:
-            dw *= self.exists[np.ix_(rows, cols)]
         self.updates += dw.size
         if not dw.any():
             return
-        old = self.M[np.ix_(rows, cols)]
-        acc = (old << FRACTION_BITS) + dw
-        clipped = np.clip(acc, ACC_MIN, ACC_MAX)
-        unit = self.step_q << FRACTION_BITS          # one step of the format, in accumulator units
-        q = clipped // unit                           # floor
-        frac = clipped - q * unit
-        if np.any(frac):
-            q += rng.integers(0, unit, size=q.shape) < frac
-        new = np.clip(q * self.step_q, self.w_lo, self.w_hi)
-        self.saturated += int(np.count_nonzero((clipped != acc) | (new != q * self.step_q)))
+        flat = (rows[:, None] * self.n_post + cols[None, :]).ravel()
+        dw = dw.ravel()
         if not self.all_exist:
-            new = np.where(self.exists[np.ix_(rows, cols)], new, 0)
-        self.M[np.ix_(rows, cols)] = new
-        self.eff[np.ix_(rows, cols)] = self._effective(new)
+            keep = self.exists.ravel()[flat]
+            flat, dw = flat[keep], dw[keep]
+        self._write(flat, dw, rng)
 
     def weights(self) -> np.ndarray:
         return self.M.copy()

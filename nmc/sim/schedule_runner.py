@@ -56,16 +56,24 @@ def _samples(chip: Any, data: dict[str, np.ndarray], sched: dict[str, Any], what
     """Validate a data file against the schedule's sample ports; labels become the target port."""
     data = dict(data)
     labels = data.pop("labels", None)
-    ports = {p: chip.port_size[p] for p in sched["inputs"]}
     target = sched.get("target")
+    # Sample ports, and the target port (injected only if the schedule says so; an inference
+    # schedule uses the labels for scoring alone).
+    ports = {p: chip.port_size[p] for p in [*sched["inputs"], *([target] if target else [])]}
     if labels is not None:
         if target is None:
             raise RunError(f"{what}: 'labels' given but the schedule has no target port")
         labels = np.asarray(labels)
-        if labels.ndim != 1 or labels.size and (labels.min() < 0 or labels.max() >= ports[target]):
-            raise RunError(f"{what}: 'labels' must be a 1-D array of class indices in 0..{ports[target] - 1}")
-        onehot = np.zeros((labels.size, ports[target]), dtype=np.uint8)
-        onehot[np.arange(labels.size), labels] = 1
+        # One target unit: the label is that unit's bit. Several: a class index, sent one-hot.
+        top = 1 if ports[target] == 1 else ports[target] - 1
+        if labels.ndim != 1 or labels.size and (labels.min() < 0 or labels.max() > top):
+            raise RunError(f"{what}: 'labels' must be a 1-D array of " +
+                           ("0/1 target bits" if ports[target] == 1 else f"class indices in 0..{top}"))
+        if ports[target] == 1:
+            onehot = labels.astype(np.uint8)[:, None]
+        else:
+            onehot = np.zeros((labels.size, ports[target]), dtype=np.uint8)
+            onehot[np.arange(labels.size), labels] = 1
         data.setdefault(target, onehot)
     for name in data:
         if name not in ports:
@@ -163,8 +171,10 @@ def _score(spikes: np.ndarray, membrane: np.ndarray, target: np.ndarray) -> tupl
 
 def train(chip: Any, data: dict[str, np.ndarray], epochs: int = 1, test: dict[str, np.ndarray] | None = None,
           seed: int = 0, shuffle: bool = True, progress: Callable[[int], None] | None = None,
-          report: Callable[[int, "Training"], None] | None = None) -> Training:
-    """Train a scheduled binary for ``epochs`` passes over ``data``; evaluate on ``test`` after each."""
+          report: Callable[[int, "Training"], None] | None = None,
+          stop: Callable[["Training"], bool] | None = None) -> Training:
+    """Train a scheduled binary for ``epochs`` passes over ``data``; evaluate on ``test`` after each.
+    ``stop(result)`` is asked after every epoch and ends training early when it returns True."""
     runner = ScheduleRunner(chip)
     sched = runner.sched
     train_data, n = _samples(chip, data, sched, "input data")
@@ -191,6 +201,9 @@ def train(chip: Any, data: dict[str, np.ndarray], epochs: int = 1, test: dict[st
                 test_data[target] = t_target
         if report is not None:
             report(epoch, result)
+        if stop is not None and stop(result):
+            result.epochs = epoch + 1
+            break
     chip.learning_enabled = True
     result.weights = chip.plastic_weights()
     names = (chip.meta.get("backprop") or {}).get("weights", [])

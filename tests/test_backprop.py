@@ -1,0 +1,122 @@
+"""The synfire-gated spiking backprop circuit, end to end: XOR from the CLI, exact agreement with
+the golden model of the binary algorithm, and the errors a user can make."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from golden_backprop import BackpropState, digits_data, init_state, train_sample
+from nmc.driver import compile_network
+from nmc.frontend.dsl import parse_dsl
+from nmc.sim.loihi import LoihiInterpreter
+from nmc.sim.schedule_runner import ScheduleRunner, train
+
+EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
+
+
+def test_xor_learns_from_the_cli_within_1000_presentations(cli, tmp_path: Path) -> None:
+    out = tmp_path / "xor.nmcb"
+    code, _, err = cli("compile", EXAMPLES / "xor_backprop.nmc", "-o", out)
+    assert code == 0 and "warning" not in err, err
+    code, text, err = cli("run", out, "--input", EXAMPLES / "xor.npz", "--epochs", "250", "--out", tmp_path / "r.npz")
+    assert code == 0, err
+    r = np.load(tmp_path / "r.npz")
+    acc = r["accuracy"]
+    assert acc.shape == (250,) and acc[-1] == 1.0, text   # all four patterns right at the end
+    assert np.argmax(acc == 1.0) * 4 < 1000                # ... and first within 1000 presentations
+    assert "epoch 250/250" in text
+    for key in ("W1", "W2", "weights/h->o", "weights/bp/x->h", "synaptic_updates", "energy_j"):
+        assert key in r.files
+    assert r["W1"].shape == (11, 16) and r["W2"].shape == (16, 1)
+
+
+def _digits_circuit(n_h: int, seed: int) -> str:
+    return (f"network digits_bp\nseed {seed}\ninput x[64]\ninput t[10]\npopulation h[{n_h}] : graded\n"
+            f"population o[10] : graded\noutput o\n"
+            f"learn backprop(x -> h -> o, target = t, window = -1, weights = he_normal(seed = {seed}))\n")
+
+
+def test_weight_trajectory_equals_the_golden_model_on_digits() -> None:
+    """64-100-10 on binarised digits: after every one of 200 samples, all eight plastic matrices
+    of the spiking circuit equal the golden model's (W1 x3, W2 x3, W2ᵀ₊, W2ᵀ₋)."""
+    X, T, _, _ = digits_data(seed=0)
+    chip = LoihiInterpreter(compile_network(parse_dsl(_digits_circuit(100, 7)), "loihi"))
+    run = ScheduleRunner(chip)
+    gold: BackpropState = init_state(64, 100, 10, seed=7)
+    names = {"W1": ["bp/x->h", "bp/x->bp/h_lt", "bp/x->bp/h_gt"], "W2": ["h->o", "h->bp/o_lt", "h->bp/o_gt"],
+             "W2Tp": ["o->bp/h1T"], "W2Tm": ["bp/oT_minus->bp/h1T"]}
+    w = chip.plastic_weights()
+    assert np.array_equal(w["bp/x->h"], gold.W1) and np.array_equal(w["h->o"], gold.W2)
+    data = {"x": X.astype(np.uint8), "t": T.astype(np.uint8)}
+    for i in range(200):
+        train_sample(gold, X[i], T[i], lo=-1.0, hi=1.0)
+        run.present(data, np.array([i]), learn=True)
+        run.drain()  # the last phase (W1 depression) happens at tick 12 = the next cycle's tick 0
+        w = chip.plastic_weights()
+        for attr, projs in names.items():
+            for p in projs:
+                assert np.array_equal(w[p], getattr(gold, attr)), (i, p)
+
+
+def test_digits_learn_on_the_chip() -> None:
+    """A small budget: two epochs on the digits training split; the full figures are in bench/."""
+    X, T, Xt, Tt = digits_data(seed=0)
+    chip = LoihiInterpreter(compile_network(parse_dsl(_digits_circuit(100, 1)), "loihi"))
+    r = train(chip, {"x": X.astype(np.uint8), "t": T.astype(np.uint8)}, epochs=2,
+              test={"x": Xt.astype(np.uint8), "t": Tt.astype(np.uint8)}, seed=1)
+    assert r.test_accuracy_membrane[-1] >= 0.72, r.test_accuracy_membrane
+    assert r.test_accuracy[-1] >= 0.5, r.test_accuracy
+    assert r.test_accuracy_membrane[-1] > r.test_accuracy_membrane[0] - 0.05
+
+
+def test_inference_compile_reuses_learned_weights(cli, tmp_path: Path) -> None:
+    """Weights saved by a training run load into an inference-only compile (the forward chain),
+    which then gives the same predictions as the trained circuit's forward pass."""
+    cli("compile", EXAMPLES / "xor_backprop.nmc", "-o", tmp_path / "xor.nmcb")
+    assert cli("run", tmp_path / "xor.nmcb", "--input", EXAMPLES / "xor.npz", "--epochs", "250",
+               "--out", tmp_path / "trained.npz")[0] == 0
+    src = (EXAMPLES / "xor_backprop.nmc").read_text()
+    src = src.replace("window = -1)", 'window = -1, mode = inference, weights = npz("trained.npz"))')
+    (tmp_path / "xor_inf.nmc").write_text(src)
+    code, _, err = cli("compile", tmp_path / "xor_inf.nmc", "-o", tmp_path / "inf.nmcb")
+    assert code == 0, err
+    code, text, err = cli("run", tmp_path / "inf.nmcb", "--input", EXAMPLES / "xor.npz", "--out", tmp_path / "i.npz")
+    assert code == 0, err
+    assert float(np.load(tmp_path / "i.npz")["accuracy"][-1]) == 1.0
+    assert "schedule of 5 ticks per sample" in text
+
+
+BAD = [
+    ("schedule conflict",
+     "input x[2]\npopulation a[2] : graded\npopulation b[2] : graded\nconnect x -> a : one_to_one(516)\n"
+     "connect a -> b : one_to_one(516)\nschedule cycle = 6\ninject x at 1\ngate a in 1 at 0.5\ngate b in 4 at 0.5\n",
+     r"schedule: error: conflict in phase 4: population 'b' is gated to fire at tick 5 but none of its inputs can "
+     r"arrive then \(inputs arrive at ticks \[3\]\)"),
+    ("rule naming an unknown trace",
+     'input x[2]\npopulation a[2] : cuba_lif\nrule r = learning(dw = "2*x0*z2")\nconnect x -> a : dense(2, rule = r)\n',
+     r"bad\.nmc:3:\d+: error: learning rule names an unknown trace 'z2'"),
+    ("plastic projection onto an input port",
+     'input x[2]\ninput y[2]\nrule r = learning(dw = "2*x0*y0")\nconnect x -> y : dense(2, rule = r)\n',
+     r"bad\.nmc:4:\d+: error: plastic projection 'x->y' cannot target input port 'y'"),
+]
+
+
+@pytest.mark.parametrize("what,src,pattern", BAD, ids=[b[0] for b in BAD])
+def test_bad_learning_programs_are_one_clear_line(cli, tmp_path: Path, what: str, src: str, pattern: str) -> None:
+    (tmp_path / "bad.nmc").write_text(src)
+    code, _, err = cli("compile", tmp_path / "bad.nmc", "-o", tmp_path / "bad.nmcb")
+    assert code == 1 and "Traceback" not in err
+    lines = [ln for ln in err.splitlines() if "error" in ln]
+    assert len(lines) == 1 and re.search(pattern, lines[0]), err
+
+
+def test_data_that_does_not_match_the_port_is_refused(cli, tmp_path: Path) -> None:
+    cli("compile", EXAMPLES / "xor_backprop.nmc", "-o", tmp_path / "xor.nmcb")
+    np.savez(tmp_path / "bad.npz", x=np.zeros((4, 10), np.uint8), labels=np.array([0, 1, 1, 0]))
+    code, _, err = cli("run", tmp_path / "xor.nmcb", "--input", tmp_path / "bad.npz")
+    assert code == 1 and "Traceback" not in err
+    assert "input data: input 'x': expected shape (samples, 11), got (4, 10)" in err
