@@ -1,0 +1,261 @@
+"""MNIST on the synfire-gated spiking backprop circuit (Renner et al.), trained on the interpreter.
+
+The real chip path: a DSL program with ``learn backprop(x -> h -> o, target = t, ...)`` is
+parsed, compiled with ``compile_network(..., "loihi")``, loaded into a ``LoihiInterpreter`` and
+trained with ``nmc.sim.schedule_runner.train`` (one 12-tick cycle per sample, learning on; the
+test set is presented after every epoch with the learning engine off).
+
+Preprocessing (seeds.md §1.7): crop 4 px per side (28 x 28 -> 20 x 20), binarise at 0.5
+(pixel > 127) -> 400 binary inputs; the label is sent one-hot to the target port.
+
+Run from the repository root::
+
+    python bench/backprop_mnist.py                                   # 60 epochs, full MNIST
+    python bench/backprop_mnist.py --epochs 1 --train 2000 --test 1000
+    python bench/backprop_mnist.py --data /path/to/idx/dir           # the standard IDX files
+
+Last line::
+
+    test_accuracy=<a> test_accuracy_membrane=<m> ms_per_sample=<t> energy_mj_per_sample=<e>
+
+``ms_per_sample``: host wall-clock time of the training presentations (interpreter runs with
+learning on) per training sample; ``energy_mj_per_sample``: the interpreter's cost-model energy of
+those same runs per training sample (test presentations excluded).
+"""
+
+from __future__ import annotations
+
+import argparse
+import gzip
+import sys
+import time
+import zipfile
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable
+
+import numpy as np
+
+from nmc.errors import NmcError
+
+ROOT = Path(__file__).resolve().parents[1]
+DEFAULT_DATA = (ROOT / ".." / "shared" / "data" / "mnist.npz").resolve()
+
+IDX_FILES = {
+    "x_train": ("train-images-idx3-ubyte", "train-images.idx3-ubyte"),
+    "y_train": ("train-labels-idx1-ubyte", "train-labels.idx1-ubyte"),
+    "x_test": ("t10k-images-idx3-ubyte", "t10k-images.idx3-ubyte"),
+    "y_test": ("t10k-labels-idx1-ubyte", "t10k-labels.idx1-ubyte"),
+}
+
+
+class DataError(Exception):
+    """A missing or malformed data set (reported as one line)."""
+
+
+# -- data ---------------------------------------------------------------------------------------------
+def _read_idx(path: Path) -> np.ndarray:
+    """One IDX file (optionally gzip-compressed): unsigned-byte data of 1 or 3 dimensions."""
+    try:
+        raw = gzip.decompress(path.read_bytes()) if path.suffix == ".gz" else path.read_bytes()
+    except OSError as exc:
+        raise DataError(f"{path}: cannot read ({exc.strerror or exc})") from None
+    except (EOFError, gzip.BadGzipFile) as exc:
+        raise DataError(f"{path}: not a valid gzip file ({exc})") from None
+    if len(raw) < 4 or raw[0] != 0 or raw[1] != 0 or raw[2] != 0x08 or raw[3] not in (1, 3):
+        raise DataError(f"{path}: not an IDX file of unsigned bytes (bad magic number)")
+    ndim = raw[3]
+    if len(raw) < 4 + 4 * ndim:
+        raise DataError(f"{path}: truncated IDX header")
+    shape = tuple(int.from_bytes(raw[4 + 4 * k: 8 + 4 * k], "big") for k in range(ndim))
+    n = int(np.prod(shape))
+    body = raw[4 + 4 * ndim:]
+    if len(body) != n:
+        raise DataError(f"{path}: IDX header says {shape} ({n} bytes) but the file holds {len(body)} bytes")
+    return np.frombuffer(body, dtype=np.uint8).reshape(shape)
+
+
+def _find_idx(folder: Path, names: tuple[str, ...]) -> Path:
+    for name in names:
+        for cand in (folder / name, folder / f"{name}.gz"):
+            if cand.is_file():
+                return cand
+    raise DataError(f"{folder}: no {names[0]} (or {names[0]}.gz) in this directory")
+
+
+def load_mnist(path: str | Path) -> dict[str, np.ndarray]:
+    """MNIST as uint8 arrays ``x_train`` (n, 28, 28), ``y_train`` (n,), ``x_test``, ``y_test``.
+
+    ``path`` is an ``.npz`` with those four arrays (the Keras layout) or a directory holding the
+    four standard IDX files (``train-images-idx3-ubyte`` ... ``t10k-labels-idx1-ubyte``, gzip or
+    not). Raises :class:`DataError` with a one-line message if it is missing or malformed.
+    """
+    p = Path(path)
+    if not p.exists():
+        raise DataError(f"{p}: no such file or directory (give --data an mnist.npz or a directory of IDX files)")
+    if p.is_dir():
+        d = {k: _read_idx(_find_idx(p, names)) for k, names in IDX_FILES.items()}
+    else:
+        if not zipfile.is_zipfile(p):
+            raise DataError(f"{p}: not an .npz file (expected an npz with x_train, y_train, x_test, y_test "
+                            "or a directory of the MNIST IDX files)")
+        try:
+            with np.load(p, allow_pickle=False) as z:
+                missing = [k for k in IDX_FILES if k not in z.files]
+                if missing:
+                    raise DataError(f"{p}: missing array(s) {', '.join(missing)} (has: {', '.join(z.files) or 'none'})")
+                d = {k: np.asarray(z[k]) for k in IDX_FILES}
+        except DataError:
+            raise
+        except (OSError, ValueError, zipfile.BadZipFile, EOFError) as exc:
+            raise DataError(f"{p}: not a readable .npz file ({exc})") from None
+    for part in ("train", "test"):
+        x, y = d[f"x_{part}"], d[f"y_{part}"]
+        if x.ndim != 3 or x.shape[1:] != (28, 28):
+            raise DataError(f"{p}: x_{part} must have shape (n, 28, 28), got {x.shape}")
+        if y.shape != (x.shape[0],):
+            raise DataError(f"{p}: y_{part} must have shape ({x.shape[0]},), got {y.shape}")
+        if y.size and (not np.issubdtype(y.dtype, np.integer) or y.min() < 0 or y.max() > 9):
+            raise DataError(f"{p}: y_{part} must hold integer labels 0..9")
+        if x.size and (x.min() < 0 or x.max() > 255):
+            raise DataError(f"{p}: x_{part} must hold pixel values 0..255")
+    return d
+
+
+def preprocess(images: np.ndarray) -> np.ndarray:
+    """(n, 28, 28) pixels 0..255 -> (n, 400) uint8 spikes: crop 4 px per side, binarise at 0.5."""
+    crop = np.asarray(images)[:, 4:24, 4:24]
+    return (crop > 127).reshape(crop.shape[0], 400).astype(np.uint8)
+
+
+# -- circuit ------------------------------------------------------------------------------------------
+def circuit_source(n_h: int = 400, window: float = -1.0, seed: int = 0, n_x: int = 400, n_o: int = 10) -> str:
+    """The DSL program of the n_x-n_h-n_o training circuit."""
+    return (f"network mnist_backprop\nseed {seed}\n"
+            f"input x[{n_x}]\ninput t[{n_o}]\n"
+            f"population h[{n_h}] : graded\npopulation o[{n_o}] : graded\noutput o\n"
+            f"learn backprop(x -> h -> o, target = t, window = {window:g}, weights = he_normal(seed = {seed}))\n")
+
+
+@dataclass
+class Meter:
+    """Splits interpreter wall time and cost-model counters by learning on (train) / off (test)."""
+
+    wall: dict[bool, float] = field(default_factory=lambda: {True: 0.0, False: 0.0})
+    counters: dict[bool, dict[str, float]] = field(default_factory=lambda: {True: {}, False: {}})
+
+    def attach(self, chip: Any) -> None:
+        run = chip.run
+
+        def metered(*args: Any, **kw: Any) -> Any:
+            learn = bool(chip.learning_enabled)
+            t0 = time.perf_counter()
+            res = run(*args, **kw)
+            self.wall[learn] += time.perf_counter() - t0
+            acc = self.counters[learn]
+            for k, v in res.counters.items():
+                acc[k] = acc.get(k, 0) + v
+            return res
+
+        chip.run = metered
+
+
+def build(n_h: int, window: float, seed: int) -> tuple[Any, float]:
+    from nmc.driver import compile_network
+    from nmc.frontend.dsl import parse_dsl
+    from nmc.sim.loihi import LoihiInterpreter
+
+    t0 = time.perf_counter()
+    chip = LoihiInterpreter(compile_network(parse_dsl(circuit_source(n_h, window, seed)), "loihi"))
+    return chip, time.perf_counter() - t0
+
+
+def run(args: argparse.Namespace, out: Callable[[str], None] = print) -> dict[str, float]:
+    from nmc.sim.schedule_runner import train
+
+    d = load_mnist(args.data)
+    n_tr = d["x_train"].shape[0] if args.train is None else min(args.train, d["x_train"].shape[0])
+    n_te = d["x_test"].shape[0] if args.test is None else min(args.test, d["x_test"].shape[0])
+    if n_tr == 0:
+        raise DataError("no training samples (--train 0 or an empty x_train)")
+    train_data = {"x": preprocess(d["x_train"][:n_tr]), "labels": d["y_train"][:n_tr].astype(np.int64)}
+    test_data = {"x": preprocess(d["x_test"][:n_te]), "labels": d["y_test"][:n_te].astype(np.int64)} if n_te else None
+
+    chip, t_build = build(args.hidden, args.window, args.seed)
+    out(f"circuit 400-{args.hidden}-10, window = {args.window:g}, seed {args.seed}: {chip.n_cx} compartments on "
+        f"{chip.n_cores} cores, compiled and loaded in {t_build:.1f} s")
+    out(f"data {args.data}: {n_tr} training samples, {n_te} test samples, {args.epochs} epoch(s)")
+    meter = Meter()
+    meter.attach(chip)
+    mark = {"wall": dict(meter.wall), "t": time.perf_counter()}
+
+    def report(epoch: int, r: Any) -> None:
+        tr = meter.wall[True] - mark["wall"][True]
+        te = meter.wall[False] - mark["wall"][False]
+        line = (f"epoch {epoch + 1}/{args.epochs}: train {r.accuracy[-1]:.4f} (membrane {r.accuracy_membrane[-1]:.4f})")
+        if r.test_accuracy:
+            line += f"  test {r.test_accuracy[-1]:.4f} (membrane {r.test_accuracy_membrane[-1]:.4f})"
+        line += f"  wall {time.perf_counter() - mark['t']:.1f} s (train {tr:.1f} s = {1e3 * tr / n_tr:.2f} ms/sample"
+        line += f", test {te:.1f} s)" if n_te else ")"
+        out(line)
+        sys.stdout.flush()
+        mark["wall"] = dict(meter.wall)
+        mark["t"] = time.perf_counter()
+
+    r = train(chip, train_data, epochs=args.epochs, test=test_data, seed=args.seed, report=report)
+    n_presented = n_tr * r.epochs
+    c = meter.counters[True]
+    ms = 1e3 * meter.wall[True] / n_presented
+    mj = 1e3 * c.get("energy_j", 0.0) / n_presented
+    chip_ms = 1e3 * c.get("time_s", 0.0) / n_presented
+    out(f"training: {n_presented} samples, {int(c.get('timesteps', 0))} timesteps, "
+        f"{int(c.get('synaptic_updates', 0))} synaptic updates; chip (cost model) {chip_ms:.3f} ms and "
+        f"{mj:.4f} mJ per sample (paper, Loihi: 1.5 ms, 0.59 mJ)")
+    if r.overflow and any(r.overflow.values()):
+        out("overflow: " + ", ".join(f"{k}={v}" for k, v in r.overflow.items() if v))
+    ta = r.test_accuracy[-1] if r.test_accuracy else float("nan")
+    tm = r.test_accuracy_membrane[-1] if r.test_accuracy_membrane else float("nan")
+    out(f"test_accuracy={ta:.4f} test_accuracy_membrane={tm:.4f} ms_per_sample={ms:.3f} energy_mj_per_sample={mj:.5f}")
+    return {"test_accuracy": ta, "test_accuracy_membrane": tm, "ms_per_sample": ms, "energy_mj_per_sample": mj}
+
+
+def _positive(v: str) -> int:
+    n = int(v)
+    if n < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1, got {n}")
+    return n
+
+
+def _count(v: str) -> int:
+    n = int(v)
+    if n < 0:
+        raise argparse.ArgumentTypeError(f"must not be negative, got {n}")
+    return n
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(prog="backprop_mnist", description=__doc__.split("\n\n")[0])
+    ap.add_argument("--data", default=str(DEFAULT_DATA),
+                    help="mnist.npz (x_train, y_train, x_test, y_test) or a directory of the IDX files "
+                         "(default: ../shared/data/mnist.npz from the repository root)")
+    ap.add_argument("--epochs", type=_positive, default=60)
+    ap.add_argument("--hidden", type=_positive, default=400, help="hidden units (default 400)")
+    ap.add_argument("--train", type=_count, default=None, help="use the first N training samples (default: all)")
+    ap.add_argument("--test", type=_count, default=None, help="use the first N test samples (default: all; 0: none)")
+    ap.add_argument("--window", type=float, default=-1.0,
+                    help="lower edge of the derivative window in thresholds (paper: 0; default -1)")
+    ap.add_argument("--seed", type=int, default=0, help="weight init and presentation order (default 0)")
+    args = ap.parse_args(argv)
+    try:
+        run(args)
+    except DataError as exc:
+        print(f"backprop_mnist: error: {exc}", file=sys.stderr)
+        return 1
+    except NmcError as exc:  # a circuit nmc refuses (e.g. a --window that excludes 0.5), as one line
+        print(f"backprop_mnist: {exc}", file=sys.stderr)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
