@@ -97,7 +97,7 @@ def load_mnist(path: str | Path) -> dict[str, np.ndarray]:
         d = {k: _read_idx(_find_idx(p, names)) for k, names in IDX_FILES.items()}
     else:
         if not zipfile.is_zipfile(p):
-            raise DataError(f"{p}: not an .npz file (expected an npz with x_train, y_train, x_test, y_test "
+            raise DataError(f"{p}: not a valid .npz file (expected an npz with x_train, y_train, x_test, y_test "
                             "or a directory of the MNIST IDX files)")
         try:
             with np.load(p, allow_pickle=False) as z:

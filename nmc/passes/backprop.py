@@ -39,9 +39,6 @@ def _check(net: Network, cfg: dict[str, Any]) -> tuple[list[str], str, float, fl
     layers = list(cfg.get("layers", []))
     if len(layers) < 3:
         raise IrError("backprop needs an input port, at least one hidden layer and an output layer", location=where)
-    if len(layers) > 3:
-        raise IrError(f"backprop with {len(layers) - 2} hidden layers is not supported yet (one hidden layer)",
-                      location=where)
     for name in layers:
         net.population(name)
     if not net.population(layers[0]).is_input:
@@ -81,9 +78,12 @@ def backprop(net: Network, ctx: PassContext) -> Network:
     cfg = net.attrs.get("backprop")
     if cfg is None or cfg.get("expanded"):
         return net
-    layers, target, lo, hi, mode, (w1, w2) = _check(net, cfg)
+    layers, target, lo, hi, mode, weights = _check(net, cfg)
     name = str(cfg.get("name", "bp"))
     b = _Builder(net, name)
+    if len(layers) > 3:
+        return _deep(net, cfg, b, layers, target, lo, hi, mode, weights)
+    w1, w2 = weights
     port_x = layers[0]
     n_x, n_h, n_o = (net.population(n).size for n in layers)
     x, h, o = b.pop("x", n_x), layers[1], layers[2]   # the user's layers are the main copies
@@ -160,6 +160,129 @@ def backprop(net: Network, ctx: PassContext) -> Network:
                              "target": target}
     cfg.update(expanded=True, plastic=[f"{x}->{h}", f"{h}->{o}"])
     return net
+
+
+def _deep(net: Network, cfg: dict[str, Any], b: "_Builder", layers: list[str], target: str, lo: float, hi: float,
+          mode: str, weights: list[np.ndarray]) -> Network:
+    """Two or more hidden layers. Stage by stage from the top: the error of layer l, carried by
+    H_l (its sign +) and HT-_l (its sign -), updates W_l and its two transposes in a positive
+    tick S (with reward) and a negative tick N = S + 4 (without); the transposes deliver
+    [W_l^T (delta+ - delta-) > 0] to T_{l-1} at S + 1 and the opposite sign at N + 1, and
+    e_{l-1}+- = T_{l-1} and f'(H_{l-1}) keep both signs for the next stage. The bottom stage
+    updates W1 only. Vetoes go wherever stale input can reach a scheduled population."""
+    L = len(layers) - 1
+    port_x = layers[0]
+    sizes = [net.population(n).size for n in layers]
+    H = ["" for _ in range(L + 1)]
+    H[0] = b.pop("x", sizes[0])
+    for l in range(1, L + 1):
+        H[l] = layers[l]
+    lt = {l: b.pop(f"h{l}_lt", sizes[l]) for l in range(1, L + 1)}
+    gt = {l: b.pop(f"h{l}_gt", sizes[l]) for l in range(1, L + 1)}
+    b.relay(port_x, H[0])
+    net.population(H[L]).role = "output"
+    gates: list[dict[str, Any]] = [b.gate(H[0], 1)]
+    for l in range(1, L + 1):
+        gates += [b.gate(H[l], l + 1), b.gate(lt[l], l + 1, lo), b.gate(gt[l], l + 1, hi)]
+    if mode == "inference":
+        for l in range(1, L + 1):
+            b.connect(H[l - 1], H[l], weights[l - 1])
+        net.attrs["schedule"] = {"cycle": L + 3, "gates": [g for g in gates if g["population"] in H], "vetoes": [],
+                                 "inputs": {port_x: 1}, "readout": {"population": H[L], "tick": L + 2},
+                                 "target": target}
+        cfg.update(expanded=True, plastic=[f"{H[l - 1]}->{H[l]}" for l in range(1, L + 1)])
+        return net
+
+    learn = None  # set once the reward unit exists
+    t, dp, dm, r = b.pop("t", sizes[L]), b.pop("d_plus", sizes[L]), b.pop("d_minus", sizes[L]), b.pop("r", 1)
+    learn = {"rule": RULE, "epoch": 1, "traces": {"r1": [1, 0]}, "reward": r}
+    mem = {l: b.pop(f"m{l}", sizes[l]) for l in range(0, L)}
+    for l in range(1, L + 1):
+        for post in (H[l], lt[l], gt[l]):
+            b.connect(H[l - 1], post, weights[l - 1], learn)
+    # Forward-pass memories and the target.
+    gates.append(b.gate(t, L + 1))
+    b.relay(target, t)
+    for l in range(0, L):
+        b.relay(H[l], mem[l])
+        gates.append(b.gate(mem[l], l + 2))
+    # Output error at tick L + 3, gated 1:1 by H_L< (as in the one-hidden-layer circuit).
+    gate_w = float(GRADED["threshold"] - GRADED["bias"] // 64 - UNIT // 2)
+    n_o = sizes[L]
+    b.connect(lt[L], dp, np.full(n_o, gate_w), kind="one_to_one")
+    b.connect(lt[L], dm, np.full(n_o, gate_w), kind="one_to_one")
+    b.relay(t, dp)
+    b.relay(H[L], dp, sign=-1)
+    b.relay(H[L], dm)
+    b.relay(t, dm, sign=-1)
+    b.relay(gt[L], dm, sign=-1)
+
+    fires: dict[str, int] = {dp: L + 3, dm: L + 3}       # tick each error source fires at
+    e_plus, e_minus = dp, dm
+    S = L + 4
+    for l in range(L, 0, -1):
+        N = S + 4
+        copies = (H[l], lt[l], gt[l])
+        pre = H[l - 1]
+        # Replays of the layer below (pre of W_l) at S and N.
+        b.relay(mem[l - 1], pre, delay=S - (l - 1 + 3) - 1)
+        b.relay(mem[l - 1], pre, delay=N - (l - 1 + 3) - 1)
+        gates += [b.gate(pre, S - 1), b.gate(pre, N - 1), b.gate(r, S - 1, -1.0)]
+        for post in copies:                                  # the layer's copies carry the error sign
+            b.relay(e_plus, post, delay=S - fires[e_plus] - 1)
+            b.relay(e_minus, post, delay=N - fires[e_minus] - 1)
+            gates += [b.gate(post, S - 1), b.gate(post, N - 1)]
+        if l == 1:
+            break
+        tm = b.pop(f"h{l}T_minus", sizes[l])               # carries the opposite sign
+        b.relay(e_minus, tm, delay=S - fires[e_minus] - 1)
+        b.relay(e_plus, tm, delay=N - fires[e_plus] - 1)
+        gates += [b.gate(tm, S - 1), b.gate(tm, N - 1)]
+        T = b.pop(f"h{l - 1}T", sizes[l - 1])               # receives the transposes
+        b.connect(H[l], T, weights[l - 1].T, learn)
+        b.connect(tm, T, -weights[l - 1].T, learn)
+        b.relay(mem[l - 1], T, delay=S - (l - 1 + 3) - 1)
+        b.relay(mem[l - 1], T, delay=N - (l - 1 + 3) - 1)
+        gates += [b.gate(T, S - 1), b.gate(T, N - 1), b.gate(T, S, 0.0), b.gate(T, N, 0.0)]
+        # f'(H_{l-1}) fires at S + 1; e+- = T and f' at S + 2 and N + 2.
+        c = b.pop(f"c{l - 1}", sizes[l - 1])
+        b.relay(lt[l - 1], c, delay=(S + 1) - (l - 1 + 2) - 1)
+        b.relay(gt[l - 1], c, delay=(S + 1) - (l - 1 + 2) - 1, sign=-1)
+        gates.append(b.gate(c, S))
+        ep, em = b.pop(f"e{l - 1}_plus", sizes[l - 1]), b.pop(f"e{l - 1}_minus", sizes[l - 1])
+        b.relay(T, ep)
+        b.relay(c, ep)
+        b.relay(T, em)
+        b.relay(c, em, delay=4)
+        gates += [b.gate(ep, S + 1, 1.0), b.gate(em, N + 1, 1.0)]
+        fires[ep], fires[em] = S + 2, N + 2
+        e_plus, e_minus = ep, em
+        S = N + 3
+    cycle = N + 1
+    schedule = {"cycle": cycle, "gates": gates, "vetoes": [], "inputs": {port_x: 1, target: L + 1},
+                "readout": {"population": H[L], "tick": L + 2}, "target": target}
+    net.attrs["schedule"] = schedule
+    schedule["vetoes"] = _stale_input_vetoes(net, schedule, [H[0], *H[1:], *lt.values(), *gt.values()])
+    cfg.update(expanded=True, plastic=[f"{H[l - 1]}->{H[l]}" for l in range(1, L + 1)])
+    return net
+
+
+def _stale_input_vetoes(net: Network, sched: dict[str, Any], pops: list[str]) -> list[dict[str, Any]]:
+    """Vetoes for every tick at which input can reach one of ``pops`` while it is not gated."""
+    from .synfire import _firing_ticks
+    cycle = sched["cycle"]
+    ticks = _firing_ticks(net, cycle, sched["gates"])
+    gated: dict[str, set[int]] = {}
+    for g in sched["gates"]:
+        gated.setdefault(g["population"], set()).add((g["phase"] + 1) % cycle)
+    vetoes = []
+    for pop in pops:
+        arrive = {(f + 1 + p.delay) % cycle for p in net.projections_into(pop) for f in ticks.get(p.pre, set())}
+        for tick in sorted(arrive - gated.get(pop, set())):
+            phase = (tick - 1) % cycle
+            if (pop, phase) not in {(g["population"], g["phase"]) for g in sched["gates"]}:
+                vetoes.append({"population": pop, "phase": phase})
+    return vetoes
 
 
 class _Builder:

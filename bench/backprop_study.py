@@ -1,0 +1,332 @@
+"""Accuracy study of the synfire-gated spiking backprop circuit with its golden model.
+
+The golden model (tests/golden_backprop.py) equals the chip's weight trajectory exactly
+(tests/test_backprop.py checks it weight for weight), so accuracy questions can be answered
+without the spiking interpreter. This file uses :class:`FastModel`, a sparse transcription of
+``golden_backprop.train_sample`` (it touches only the rows of active inputs and the columns of
+units that learn), about 6x faster on MNIST20; ``--part check`` (also run first by ``--part all``) verifies
+that it produces the *identical* weights as ``train_sample`` after every sample.
+
+Digits (scikit-learn 8x8, 1437 train / 360 test, the split of ``golden_backprop.digits_data``):
+64-H-10 style circuits for several binary input encodings (:data:`ENCODINGS`), window lo in {0, -1},
+test accuracy (spike readout: output spike vector == one-hot target; membrane readout: argmax of
+the output sums a2) after 1, 3, 5, 10 epochs, mean over seeds (seed s: ``init_state(n_x, H, 10,
+s)`` and a reshuffle every epoch with ``shuffled_order``'s stream).
+
+MNIST20 (seeds.md §1.7: crop 4 px per side, binarise at 0.5; 400-H-10): test accuracy on the
+10,000 test images after the listed epochs of the 60,000 training images.
+
+Run from the repository root::
+
+    python bench/backprop_study.py --part check
+    python bench/backprop_study.py --part digits --seeds 3             # about 4 min
+    python bench/backprop_study.py --part mnist --mnist-epochs 10      # about 2 min per epoch and run
+"""
+
+from __future__ import annotations
+
+import os
+
+for _v in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
+    os.environ.setdefault(_v, "1")  # one core: the evaluation matmuls must not take the whole machine
+
+import argparse  # noqa: E402
+import sys  # noqa: E402
+import time  # noqa: E402
+from pathlib import Path  # noqa: E402
+from typing import Callable, Iterable, Sequence  # noqa: E402
+
+import numpy as np  # noqa: E402
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from golden_backprop import (  # noqa: E402
+    HALF,
+    THRESHOLD,
+    WMAX,
+    WMIN,
+    BackpropState,
+    digits_data,
+    init_state,
+    train_sample,
+)
+
+
+# -- the model ---------------------------------------------------------------------------------------
+class FastModel:
+    """``golden_backprop.train_sample`` with sparse updates; identical results (see :func:`check`).
+
+    Every update of the golden model is ``w += delta * outer(rows, cols)`` followed by a clip of
+    the whole matrix; entries outside the (rows, cols) block are unchanged and already in range,
+    so updating and clipping the block alone is the same thing.
+    """
+
+    def __init__(self, state: BackpropState) -> None:
+        self.W1 = state.W1.astype(np.int32)
+        self.W2 = state.W2.astype(np.int32)
+        self.W2Tp = state.W2Tp.astype(np.int32)
+        self.W2Tm = state.W2Tm.astype(np.int32)
+        self.n_o = self.W2.shape[1]
+
+    def state(self) -> BackpropState:
+        return BackpropState(W1=self.W1.astype(np.int64), W2=self.W2.astype(np.int64),
+                             W2Tp=self.W2Tp.astype(np.int64), W2Tm=self.W2Tm.astype(np.int64))
+
+    @staticmethod
+    def _add(w: np.ndarray, rows: np.ndarray, cols: np.ndarray, delta: int) -> None:
+        if rows.size and cols.size:
+            ix = np.ix_(rows, cols)
+            w[ix] = np.clip(w[ix] + delta, WMIN, WMAX)
+
+    def train_sample(self, xi: np.ndarray, label: int, lo: float = -1.0, hi: float = 1.0, step: int = 2) -> None:
+        """One sample: ``xi`` = indices of the active inputs, ``label`` = the one-hot target's index."""
+        lo_th, hi_th = lo * THRESHOLD, hi * THRESHOLD
+        a1 = self.W1[xi].sum(axis=0)
+        hidx = np.flatnonzero(a1 > HALF)
+        a2 = self.W2[hidx].sum(axis=0)
+        o = a2 > HALF
+        o_lt = a2 > lo_th
+        t = np.zeros(self.n_o, dtype=bool)
+        t[label] = True
+        dp = np.flatnonzero(o_lt & t & ~o)
+        dm = np.flatnonzero(o_lt & o & ~t & ~(a2 > hi_th))
+        if dp.size == 0 and dm.size == 0:
+            return
+        c_h = (a1 > lo_th) & ~(a1 > hi_th)
+        add = self._add
+        # Phase 5 (potentiation), phase 6 (d1+), phase 7 (W1 potentiation).
+        add(self.W2, hidx, dp, step)
+        add(self.W2Tp, dp, hidx, step)
+        add(self.W2Tm, dm, hidx, step)
+        z = self.W2Tp[dp].sum(axis=0) + self.W2Tm[dm].sum(axis=0)
+        add(self.W1, xi, np.flatnonzero((z > 0) & c_h), step)
+        # Phase 9 (depression), phase 10 (d1-), phase 11 (W1 depression).
+        add(self.W2, hidx, dm, -step)
+        add(self.W2Tp, dm, hidx, -step)
+        add(self.W2Tm, dp, hidx, -step)
+        z = self.W2Tp[dm].sum(axis=0) + self.W2Tm[dp].sum(axis=0)
+        add(self.W1, xi, np.flatnonzero((z > 0) & c_h), -step)
+
+    def evaluate(self, X: np.ndarray, labels: np.ndarray) -> tuple[float, float]:
+        """(spike, membrane) accuracy, as ``golden_backprop.evaluate`` (float64 BLAS, exact for
+        these integer sizes)."""
+        h = (X.astype(np.float64) @ self.W1.astype(np.float64)) > HALF
+        a2 = h.astype(np.float64) @ self.W2.astype(np.float64)
+        o = a2 > HALF
+        T = np.zeros_like(o)
+        T[np.arange(labels.size), labels] = True
+        return float(np.all(o == T, axis=1).mean()), float((np.argmax(a2, axis=1) == labels).mean())
+
+
+def active(X: np.ndarray) -> list[np.ndarray]:
+    return [np.flatnonzero(row).astype(np.intp) for row in X]
+
+
+def run(X: np.ndarray, y: np.ndarray, Xt: np.ndarray, yt: np.ndarray, n_h: int, lo: float, seed: int,
+        checkpoints: Sequence[int], step: Callable[[int], int] = lambda epoch: 2,
+        order: Callable[[np.random.Generator, np.ndarray], np.ndarray] | None = None,
+        progress: Callable[[int, tuple[float, float], float], None] | None = None,
+        hi: float = 1.0) -> dict[int, tuple[float, float]]:
+    """Train for ``max(checkpoints)`` epochs; test (spike, membrane) accuracy at each checkpoint.
+
+    Seed s: ``init_state(n_x, n_h, n_o, s)``; presentation order: a permutation per epoch from
+    ``default_rng([s, 1])`` (the stream of ``golden_backprop.shuffled_order``) unless ``order``
+    says otherwise. ``step(epoch)`` is the weight step of that epoch (the chip's rule: 2).
+    """
+    n_o = int(max(y.max(), yt.max())) + 1
+    m = FastModel(init_state(X.shape[1], n_h, n_o, seed))
+    rng = np.random.default_rng([seed, 1])
+    xs = active(X)
+    out: dict[int, tuple[float, float]] = {}
+    for epoch in range(1, max(checkpoints) + 1):
+        t0 = time.perf_counter()
+        seq = rng.permutation(len(xs)) if order is None else order(rng, y)
+        s = step(epoch)
+        for k in seq:
+            m.train_sample(xs[k], int(y[k]), lo, hi, s)
+        if epoch in checkpoints:
+            out[epoch] = m.evaluate(Xt, yt)
+            if progress:
+                progress(epoch, out[epoch], time.perf_counter() - t0)
+    return out
+
+
+# -- data -------------------------------------------------------------------------------------------
+def _digits_raw(seed: int = 0) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Pixels 0..16 and labels with the split of ``golden_backprop.digits_data(seed)``."""
+    from sklearn.datasets import load_digits
+
+    d = load_digits()
+    n = d.data.shape[0]
+    n_test = int(np.ceil(0.2 * n))
+    perm = np.random.default_rng(seed).permutation(n)
+    tr, te = perm[: n - n_test], perm[n - n_test:]
+    return d.data[tr], d.target[tr], d.data[te], d.target[te]
+
+
+def encode(P: np.ndarray, spec: str) -> np.ndarray:
+    """Binary encoding of pixels 0..16. ``spec``: '+'-joined parts:
+    ``tK`` (pixel > K), ``cK`` (complement: pixel <= K), ``bN`` (N always-on bias inputs)."""
+    parts = []
+    for part in spec.split("+"):
+        kind, num = part[0], int(part[1:])
+        if kind == "t":
+            parts.append(P > num)
+        elif kind == "c":
+            parts.append(P <= num)
+        elif kind == "b":
+            parts.append(np.ones((P.shape[0], num), dtype=bool))
+        else:
+            raise ValueError(f"unknown encoding part {part!r}")
+    return np.concatenate(parts, axis=1).astype(np.uint8)
+
+
+ENCODINGS = {
+    "t8": "binarise at 8 (64 inputs; golden_backprop.digits_data)",
+    "t4": "binarise at 4 (64)",
+    "t8+b4": "binarise at 8 + 4 always-on inputs (68)",
+    "t4+t12": "two thresholds, thermometer (128)",
+    "t8+c8": "binarise at 8 + complement channel (128)",
+    "t4+t8+t12": "three thresholds, thermometer (192)",
+    "t4+t12+c4": "two thresholds + complement of the low one (192)",
+    "t4+t12+b4": "two thresholds + 4 always-on (132)",
+}
+
+
+def mnist20(path: str | Path) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    from backprop_mnist import load_mnist, preprocess
+
+    d = load_mnist(path)
+    return preprocess(d["x_train"]), d["y_train"].astype(np.int64), preprocess(d["x_test"]), d["y_test"].astype(np.int64)
+
+
+# -- parts ------------------------------------------------------------------------------------------
+def check(samples: int = 300, mnist: str | None = None, warm_epochs: int = 20) -> None:
+    """FastModel == golden train_sample after every sample (digits, lo 0 and -1; MNIST20 if given)."""
+    cases = []
+    X, T, _, _ = digits_data(seed=0)
+    cases.append(("digits t8 64-100-10", X, T.argmax(1), 100))
+    P, y, _, _ = _digits_raw()
+    cases.append(("digits t4+t12+c4 192-200-10", encode(P, "t4+t12+c4"), y, 200))
+    if mnist:
+        Xm, ym, _, _ = mnist20(mnist)
+        cases.append(("MNIST20 400-400-10 (first 2000 images)", Xm[:2000], ym[:2000], 400))
+    for name, X, y, n_h in cases:
+        for lo in (0.0, -1.0):
+            gold = init_state(X.shape[1], n_h, 10, 3)
+            fast = FastModel(gold.copy())
+            T = np.eye(10, dtype=np.int64)[y]
+            for i in range(min(samples, len(X))):
+                train_sample(gold, X[i], T[i], lo=lo)
+                fast.train_sample(np.flatnonzero(X[i]), int(y[i]), lo)
+                if not fast.state().equals(gold):
+                    raise SystemExit(f"MISMATCH {name} lo={lo} after sample {i}")
+            # Continue from a weight state trained further (many weights at the 8-bit limits).
+            for _ in range(warm_epochs):
+                for i in range(len(X)):
+                    fast.train_sample(np.flatnonzero(X[i]), int(y[i]), lo)
+            gold = fast.state()
+            sat = int(sum(((w == WMIN) | (w == WMAX)).sum() for w in (gold.W1, gold.W2, gold.W2Tm)))
+            order = np.random.default_rng(5).permutation(len(X))[:samples]
+            for i in order:
+                train_sample(gold, X[i], T[i], lo=lo)
+                fast.train_sample(np.flatnonzero(X[i]), int(y[i]), lo)
+                if not fast.state().equals(gold):
+                    raise SystemExit(f"MISMATCH {name} lo={lo} (trained state) at sample {i}")
+            print(f"check {name}, lo = {lo:g}: identical weights after each of {min(samples, len(X))} samples "
+                  f"from the initial state and {len(order)} more after {warm_epochs} further epochs "
+                  f"({sat} weights at the 8-bit limits)")
+
+
+def digits(seeds: int, hidden: Iterable[int], encodings: Iterable[str], lows: Iterable[float],
+           checkpoints: Sequence[int] = (1, 3, 5, 10)) -> list[dict]:
+    P, y, Pt, yt = _digits_raw()
+    rows = []
+    print(f"\n### Digits: test accuracy, mean over seeds 0..{seeds - 1} (spike / membrane, %)\n")
+    head = "| encoding | n_x | H | lo | " + " | ".join(f"ep {e}" for e in checkpoints) + " | min spike @10 |"
+    print(head)
+    print("|" + "---|" * (head.count("|") - 1))
+    for enc in encodings:
+        X, Xt = encode(P, enc), encode(Pt, enc)
+        for n_h in hidden:
+            for lo in lows:
+                res = [run(X, y, Xt, yt, n_h, lo, s, checkpoints) for s in range(seeds)]
+                mean = {e: tuple(100 * np.mean([r[e][i] for r in res]) for i in (0, 1)) for e in checkpoints}
+                last = max(checkpoints)
+                worst = 100 * min(r[last][0] for r in res)
+                cells = " | ".join(f"{mean[e][0]:.1f} / {mean[e][1]:.1f}" for e in checkpoints)
+                print(f"| {enc} | {X.shape[1]} | {n_h} | {lo:g} | {cells} | {worst:.1f} |")
+                sys.stdout.flush()
+                rows.append({"encoding": enc, "n_x": X.shape[1], "H": n_h, "lo": lo, "mean": mean, "worst": worst})
+    return rows
+
+
+def mnist(path: str, epochs: int, lows: Iterable[float], hidden: int, seed: int, variants: Iterable[str]) -> None:
+    X, y, Xt, yt = mnist20(path)
+    cps = sorted({e for e in (1, 3, 10, 20, 30, 60) if e <= epochs} | {epochs})
+    for variant in variants:
+        for lo in lows:
+            kw: dict = {}
+            n_h = hidden
+            if variant == "coarse":          # step 4 (two LSB) in epoch 1, then the chip's 2
+                kw["step"] = lambda e: 4 if e == 1 else 2
+            elif variant == "interleaved":   # class-balanced order: one sample of each class in turn
+                kw["order"] = _interleaved
+            elif variant.startswith("H"):
+                n_h = int(variant[1:])
+            elif variant != "plain":
+                raise SystemExit(f"unknown variant {variant!r}")
+            t0 = time.perf_counter()
+
+            def progress(e: int, acc: tuple[float, float], dt: float) -> None:
+                print(f"  MNIST20 400-{n_h}-10 {variant} lo={lo:g} seed {seed}: epoch {e}: test "
+                      f"{100 * acc[0]:.2f} % spike / {100 * acc[1]:.2f} % membrane ({dt:.0f} s/epoch)")
+                sys.stdout.flush()
+
+            res = run(X, y, Xt, yt, n_h, lo, seed, cps, progress=progress, **kw)
+            cells = " | ".join(f"ep {e}: {100 * a:.2f} / {100 * m:.2f}" for e, (a, m) in res.items())
+            print(f"| {variant} | {n_h} | {lo:g} | {cells} | {time.perf_counter() - t0:.0f} s |")
+            sys.stdout.flush()
+
+
+def _interleaved(rng: np.random.Generator, y: np.ndarray) -> np.ndarray:
+    """A shuffled order in which the classes take turns (each class's samples shuffled)."""
+    per = [rng.permutation(np.flatnonzero(y == c)) for c in range(int(y.max()) + 1)]
+    n = max(len(p) for p in per)
+    seq = []
+    for i in range(n):
+        for c in rng.permutation(len(per)):
+            if i < len(per[c]):
+                seq.append(per[c][i])
+    return np.asarray(seq)
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--part", choices=("check", "digits", "mnist", "all"), default="all")
+    ap.add_argument("--seeds", type=int, default=3)
+    ap.add_argument("--hidden", type=int, nargs="+", default=[100, 200], help="digits hidden sizes")
+    ap.add_argument("--encodings", nargs="+", default=list(ENCODINGS), help="digits encodings (see ENCODINGS)")
+    ap.add_argument("--lows", type=float, nargs="+", default=[0.0, -1.0], help="window lower edges")
+    ap.add_argument("--data", default=str((Path(__file__).resolve().parents[1] / ".." / "shared" / "data"
+                                          / "mnist.npz").resolve()))
+    ap.add_argument("--mnist-epochs", type=int, default=10)
+    ap.add_argument("--mnist-hidden", type=int, default=400)
+    ap.add_argument("--mnist-seed", type=int, default=0)
+    ap.add_argument("--mnist-variants", nargs="+", default=["plain"],
+                    help="plain | coarse (step 4 in epoch 1) | interleaved (classes take turns) | H<n> (hidden size)")
+    args = ap.parse_args(argv)
+    if args.part in ("check", "all"):
+        check(mnist=args.data if Path(args.data).exists() else None)
+    if args.part in ("digits", "all"):
+        for enc in args.encodings:
+            print(f"- {enc}: {ENCODINGS.get(enc, 'custom')}")
+        digits(args.seeds, args.hidden, args.encodings, args.lows)
+    if args.part in ("mnist", "all"):
+        mnist(args.data, args.mnist_epochs, args.lows, args.mnist_hidden, args.mnist_seed, args.mnist_variants)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
