@@ -129,7 +129,8 @@ def print_ir(net: Network, inline_limit: int = DEFAULT_INLINE_LIMIT) -> tuple[st
     """Print ``net``; returns the text and the arrays it references (for the side ``.npz``)."""
     pr = _Printer(inline_limit)
     q = lambda s: json.dumps(s, ensure_ascii=False)  # noqa: E731
-    lines = [IR_HEADER, f"network {q(net.name)} {pr.attrdict(net.attrs, '')}"]
+    # Network attributes' side arrays are keyed "#network/...": no population path starts with '#'.
+    lines = [IR_HEADER, f"network {q(net.name)} {pr.attrdict(net.attrs, '#network')}"]
     for pop in net.populations:
         lines.append(f"population {q(pop.name)} {pr.attrdict(population_attrs(pop), pop.name)}")
     for proj in net.projections:
