@@ -134,15 +134,7 @@ def backprop(net: Network, ctx: PassContext) -> Network:
         b.relay(dm, post, delay=4)        # 5 -> 10 (phase 9)
     b.relay(dm, otm)
     b.relay(dp, otm, delay=4)
-    # d+ = o< and t and not o;  d- = o< and o and not t and not o>  (o< acts as their gate)
-    gate_w = float(GRADED["threshold"] - GRADED["bias"] // 64 - UNIT // 2)  # a 1:1 ½-threshold gate
-    b.connect(ol, dp, np.full(n_o, gate_w), kind="one_to_one")
-    b.connect(ol, dm, np.full(n_o, gate_w), kind="one_to_one")
-    b.relay(t, dp)
-    b.relay(o, dp, sign=-1)
-    b.relay(o, dm)
-    b.relay(t, dm, sign=-1)
-    b.relay(og, dm, sign=-1)
+    b.output_error(o, ol, og, t, dp, dm)
 
     hs, os_ = [h, hl, hg], [o, ol, og]
     gates = [b.gate(x, 1), b.gate(h, 2), b.gate(hl, 2, lo), b.gate(hg, 2, hi),
@@ -193,7 +185,6 @@ def _deep(net: Network, cfg: dict[str, Any], b: "_Builder", layers: list[str], t
         cfg.update(expanded=True, plastic=[f"{H[l - 1]}->{H[l]}" for l in range(1, L + 1)])
         return net
 
-    learn = None  # set once the reward unit exists
     t, dp, dm, r = b.pop("t", sizes[L]), b.pop("d_plus", sizes[L]), b.pop("d_minus", sizes[L]), b.pop("r", 1)
     learn = {"rule": RULE, "epoch": 1, "traces": {"r1": [1, 0]}, "reward": r}
     mem = {l: b.pop(f"m{l}", sizes[l]) for l in range(0, L)}
@@ -207,15 +198,7 @@ def _deep(net: Network, cfg: dict[str, Any], b: "_Builder", layers: list[str], t
         b.relay(H[l], mem[l])
         gates.append(b.gate(mem[l], l + 2))
     # Output error at tick L + 3, gated 1:1 by H_L< (as in the one-hidden-layer circuit).
-    gate_w = float(GRADED["threshold"] - GRADED["bias"] // 64 - UNIT // 2)
-    n_o = sizes[L]
-    b.connect(lt[L], dp, np.full(n_o, gate_w), kind="one_to_one")
-    b.connect(lt[L], dm, np.full(n_o, gate_w), kind="one_to_one")
-    b.relay(t, dp)
-    b.relay(H[L], dp, sign=-1)
-    b.relay(H[L], dm)
-    b.relay(t, dm, sign=-1)
-    b.relay(gt[L], dm, sign=-1)
+    b.output_error(H[L], lt[L], gt[L], t, dp, dm)
 
     fires: dict[str, int] = {dp: L + 3, dm: L + 3}       # tick each error source fires at
     e_plus, e_minus = dp, dm
@@ -307,6 +290,18 @@ class _Builder:
         name = self.net.unique_projection_name(pre, post)
         self.net.add_projection(Projection(name, pre, post, "one_to_one", np.full(n, float(sign * RELAY)),
                                            delay=delay))
+
+    def output_error(self, o: str, o_lt: str, o_gt: str, t: str, dp: str, dm: str) -> None:
+        """d+ = o< ∧ t ∧ ¬o and d− = o< ∧ o ∧ ¬t ∧ ¬o>: o< acts as their ½-threshold gate (1:1)."""
+        n = self.net.population(o).size
+        gate_w = float(GRADED["threshold"] - GRADED["bias"] // 64 - UNIT // 2)
+        self.connect(o_lt, dp, np.full(n, gate_w), kind="one_to_one")
+        self.connect(o_lt, dm, np.full(n, gate_w), kind="one_to_one")
+        self.relay(t, dp)
+        self.relay(o, dp, sign=-1)
+        self.relay(o, dm)
+        self.relay(t, dm, sign=-1)
+        self.relay(o_gt, dm, sign=-1)
 
     @staticmethod
     def gate(pop: str, phase: int, threshold: float = 0.5) -> dict[str, Any]:

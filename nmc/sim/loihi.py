@@ -26,7 +26,7 @@ import numpy as np
 
 from ..binary.format import Binary
 from ..errors import BinaryFormatError, RunError
-from .loihi_learning import PlasticProjection
+from .loihi_learning import F32_EXACT, PlasticProjection, sum_rows
 
 TARGET = "loihi"
 _DENSE_FILL = 0.05        # store a delay's matrix dense when at least this fraction is non-zero
@@ -69,8 +69,7 @@ class _DelayMatrix:
             mat = np.zeros((n_rows, n_cx), dtype=np.float64)
             np.add.at(mat, (rows, cx), val.astype(np.float64))
             # Values are integers below 2^24 in magnitude, so float32 holds them exactly.
-            self.mat = mat.astype(np.float32) if np.abs(mat).max(initial=0) < _F32_EXACT else mat
-            self.ones = np.ones(n_rows, dtype=self.mat.dtype)
+            self.mat = mat.astype(np.float32) if np.abs(mat).max(initial=0) < F32_EXACT else mat
         else:
             order = np.lexsort((cx, rows))
             self.indptr = np.concatenate([[0], np.cumsum(np.bincount(rows, minlength=n_rows))]).astype(np.int64)
@@ -87,14 +86,7 @@ class _DelayMatrix:
             return None, 0.0
         bound = rows.size * self.row_abs_max
         if self.dense:
-            if rows.size == 1:
-                return self.mat[rows[0]], bound
-            gathered = self.mat[rows]
-            if bound < _F32_EXACT:
-                # Every partial sum is an integer of magnitude <= bound < 2^24: a float32
-                # BLAS product is exact whatever order it adds in.
-                return self.ones[:rows.size] @ gathered, bound
-            return gathered.sum(axis=0, dtype=np.float64), bound
+            return sum_rows(self.mat, rows, bound), bound
         starts = self.indptr[rows]
         lens = self.indptr[rows + 1] - starts
         total = int(lens.sum())

@@ -34,6 +34,20 @@ PRE_FACTORS = ("x0", "x1", "x2")
 POST_FACTORS = ("y0", "y1", "y2", "y3", "r1")
 
 
+F32_EXACT = float(1 << 24)  # integers below this are exact in float32
+
+
+def sum_rows(mat: np.ndarray, rows: np.ndarray, bound: float) -> np.ndarray:
+    """Σ mat[rows] exactly. ``bound`` bounds every partial sum (rows × largest |value|): below
+    2^24 a float32 BLAS product is exact whatever order it adds in; above, sum in float64."""
+    if rows.size == 1:
+        return mat[rows[0]]
+    gathered = mat[rows]
+    if bound < F32_EXACT and mat.dtype == np.float32:
+        return np.ones(rows.size, dtype=np.float32) @ gathered
+    return gathered.sum(axis=0, dtype=np.float64)
+
+
 @dataclass
 class Trace:
     """A 7-bit trace with its decay (a/4096) and impulse (integer + 8-bit fraction)."""
@@ -135,11 +149,7 @@ class PlasticProjection:
         if rows.size == 0:
             return None, 0.0
         bound = rows.size * self.eff_max
-        if rows.size == 1:
-            return self.eff[rows[0]], bound
-        if bound < float(1 << 24):
-            return np.ones(rows.size, dtype=np.float32) @ self.eff[rows], bound
-        return self.eff[rows].sum(axis=0, dtype=np.float64), bound
+        return sum_rows(self.eff, rows, bound), bound
 
     # -- learning --------------------------------------------------------------------------------
     def rows_of(self, sources: np.ndarray) -> np.ndarray:
