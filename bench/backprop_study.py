@@ -10,7 +10,7 @@ that it produces the *identical* weights as ``train_sample`` after every sample.
 Digits (scikit-learn 8x8, 1437 train / 360 test, the split of ``golden_backprop.digits_data``):
 64-H-10 style circuits for several binary input encodings (:data:`ENCODINGS`), window lo in {0, -1},
 test accuracy (spike readout: output spike vector == one-hot target; membrane readout: argmax of
-the output sums a2) after 1, 3, 5, 10 epochs, mean over seeds (seed s: ``init_state(n_x, H, 10,
+the output sums a2) after 1, 3, 5, 10, 20 epochs, mean over seeds (seed s: ``init_state(n_x, H, 10,
 s)`` and a reshuffle every epoch with ``shuffled_order``'s stream).
 
 MNIST20 (seeds.md §1.7: crop 4 px per side, binarise at 0.5; 400-H-10): test accuracy on the
@@ -19,7 +19,7 @@ MNIST20 (seeds.md §1.7: crop 4 px per side, binarise at 0.5; 400-H-10): test ac
 Run from the repository root::
 
     python bench/backprop_study.py --part check
-    python bench/backprop_study.py --part digits --seeds 3             # about 4 min
+    python bench/backprop_study.py --part digits --seeds 5             # about 8 min
     python bench/backprop_study.py --part mnist --mnist-epochs 10      # about 2 min per epoch and run
 """
 
@@ -186,11 +186,14 @@ ENCODINGS = {
     "t8": "binarise at 8 (64 inputs; golden_backprop.digits_data)",
     "t4": "binarise at 4 (64)",
     "t8+b4": "binarise at 8 + 4 always-on inputs (68)",
-    "t4+t12": "two thresholds, thermometer (128)",
     "t8+c8": "binarise at 8 + complement channel (128)",
-    "t4+t8+t12": "three thresholds, thermometer (192)",
-    "t4+t12+c4": "two thresholds + complement of the low one (192)",
+    "t8+t8+t8": "binarise at 8, three identical copies (192; a control for the thermometer codes)",
+    "t4+t12": "two thresholds, thermometer (128)",
     "t4+t12+b4": "two thresholds + 4 always-on (132)",
+    "t4+t12+c4": "two thresholds + complement of the low one (192)",
+    "t4+t8+t12": "three thresholds, thermometer (192)",
+    "t2+t6+t10+t14": "four thresholds, thermometer (256)",
+    "t2+t4+t6+t8+t10+t12+t14": "seven thresholds, thermometer (448)",
 }
 
 
@@ -240,11 +243,12 @@ def check(samples: int = 300, mnist: str | None = None, warm_epochs: int = 20) -
 
 
 def digits(seeds: int, hidden: Iterable[int], encodings: Iterable[str], lows: Iterable[float],
-           checkpoints: Sequence[int] = (1, 3, 5, 10)) -> list[dict]:
+           checkpoints: Sequence[int] = (1, 3, 5, 10, 20)) -> list[dict]:
     P, y, Pt, yt = _digits_raw()
     rows = []
     print(f"\n### Digits: test accuracy, mean over seeds 0..{seeds - 1} (spike / membrane, %)\n")
-    head = "| encoding | n_x | H | lo | " + " | ".join(f"ep {e}" for e in checkpoints) + " | min spike @10 |"
+    head = ("| encoding | n_x | H | lo | " + " | ".join(f"ep {e}" for e in checkpoints)
+            + f" | min spike @{max(checkpoints)} |")
     print(head)
     print("|" + "---|" * (head.count("|") - 1))
     for enc in encodings:

@@ -120,3 +120,15 @@ def test_data_that_does_not_match_the_port_is_refused(cli, tmp_path: Path) -> No
     code, _, err = cli("run", tmp_path / "xor.nmcb", "--input", tmp_path / "bad.npz")
     assert code == 1 and "Traceback" not in err
     assert "input data: input 'x': expected shape (samples, 11), got (4, 10)" in err
+
+
+def test_expanded_circuit_round_trips_through_ir_text(cli, tmp_path: Path) -> None:
+    """The IR after every pass, written as text and compiled again, gives the same binary: the
+    expansion and synthesis are ordinary IR, and the passes leave expanded IR alone."""
+    src = EXAMPLES / "xor_backprop.nmc"
+    assert cli("compile", src, "-o", tmp_path / "a.nmcb")[0] == 0
+    assert cli("compile", src, "--emit", "ir", "-o", tmp_path / "full.nmcir")[0] == 0
+    assert cli("compile", tmp_path / "full.nmcir", "-o", tmp_path / "b.nmcb")[0] == 0
+    assert (tmp_path / "a.nmcb").read_bytes() == (tmp_path / "b.nmcb").read_bytes()
+    text = (tmp_path / "full.nmcir").read_text()
+    assert '"sched/g11"' in text and '"bp/h1T"' in text and "4*x0*y0*r1 - 2*x0*y0" in text
