@@ -75,6 +75,9 @@ class _DelayMatrix:
             self.indptr = np.concatenate([[0], np.cumsum(np.bincount(rows, minlength=n_rows))]).astype(np.int64)
             self.indices = cx[order].astype(np.int64)
             self.data = val[order].astype(np.float64)  # exact: |sum| << 2**53
+            widths = np.diff(self.indptr)
+            # Rows of one common width (relays: 1; one-to-all: n) need no ragged indexing.
+            self.width = int(widths[0]) if widths.size and np.all(widths == widths[0]) else None
         self.n_cx = n_cx
 
     def gather(self, sources: np.ndarray) -> tuple[np.ndarray | None, float]:
@@ -88,12 +91,18 @@ class _DelayMatrix:
         if self.dense:
             return sum_rows(self.mat, rows, bound), bound
         starts = self.indptr[rows]
-        lens = self.indptr[rows + 1] - starts
-        total = int(lens.sum())
-        if total == 0:
-            return None, 0.0
-        pos = np.arange(total) - np.repeat(np.cumsum(lens) - lens, lens) + np.repeat(starts, lens)
-        return np.bincount(self.indices[pos], weights=self.data[pos], minlength=self.n_cx), bound
+        if self.width == 1:
+            pos = starts
+        elif self.width is not None:
+            pos = (starts[:, None] + np.arange(self.width)).ravel()
+        else:
+            lens = self.indptr[rows + 1] - starts
+            total = int(lens.sum())
+            if total == 0:
+                return None, 0.0
+            pos = np.arange(total) - np.repeat(np.cumsum(lens) - lens, lens) + np.repeat(starts, lens)
+        # Sparse contribution: (compartments, values); the caller adds it with np.add.at.
+        return (self.indices[pos], self.data[pos]), bound
 
 
 _BLAS: Any = None
@@ -525,6 +534,7 @@ class LoihiInterpreter:
             rows_cache: dict = {}
             cols_cache: dict = {}
             reward_cache: dict = {}
+            flat_cache: dict = {}
             for pl in (plastic if self.learning_enabled else ()):
                 rs = pl.reward_src
                 rewarded = False
@@ -546,7 +556,8 @@ class LoihiInterpreter:
                         rows = rows_cache[pl.pre_key] = pl.rows_of(spk)
                     if rows.size == 0:
                         continue
-                    pl.step_fast(rows, cols, rewarded, self.rng)
+                    fkey = (pl.pre_key, pl.n_post, cols.tobytes())
+                    flat_cache[fkey] = pl.step_fast(rows, cols, rewarded, self.rng, flat_cache.get(fkey))
                     rec_learn[k] += np.bincount(cx_core[pl.post_cx[cols]], minlength=nc) * rows.size
                     continue
                 if pl.observe(t, spk, fired, rewarded, self.rng):
@@ -565,7 +576,10 @@ class LoihiInterpreter:
                     contrib, bound = m.gather(spk)
                     if contrib is not None:
                         j = (t + 1 + m.delay) % ring_len
-                        ring[j] += contrib
+                        if type(contrib) is tuple:
+                            np.add.at(ring[j], contrib[0], contrib[1])
+                        else:
+                            ring[j] += contrib
                         ring_bound[j] += bound
             fired_log.append(fired)
             src_log.append(spk)
@@ -592,14 +606,14 @@ class LoihiInterpreter:
     def _per_step(self, log: list[np.ndarray], weights: np.ndarray, steps: int) -> np.ndarray:
         """Sum ``weights[id]`` (ids per step in ``log``) into a (steps, n_cores) table, after the run."""
         lens = np.fromiter((x.size for x in log), dtype=np.int64, count=len(log))
-        ids = np.concatenate(log) if log else np.zeros(0, dtype=np.int64)
-        # Prefix sums over the concatenated ids, differenced at the step boundaries.
-        cum = np.zeros((ids.size + 1, weights.shape[1]), dtype=np.int64)
-        np.cumsum(weights[ids], axis=0, out=cum[1:])
-        ends = np.cumsum(lens)
-        return cum[ends] - cum[ends - lens]
+        out = np.zeros((steps, weights.shape[1]), dtype=np.int64)
+        busy = np.flatnonzero(lens)
+        if busy.size:
+            ids = np.concatenate(log)
+            starts = (np.cumsum(lens) - lens)[busy]
+            out[busy] = np.add.reduceat(weights[ids], starts, axis=0)
+        return out
 
-    # -- cost model -----------------------------------------------------------------------------------
     def _result(self, steps: int, out_rec: dict, probe_rec: dict, ovf: dict, rec_act: np.ndarray,
                 fired_log: list[np.ndarray], src_log: list[np.ndarray], rec_learn: np.ndarray) -> RunResult:
         nc = self.n_cores

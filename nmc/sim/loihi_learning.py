@@ -131,6 +131,9 @@ class PlasticProjection:
                      and self.need_rows and self.need_cols
                      and all(set(f) <= {"x0", "y0", "r1"} for _, _, f in self.products))
         self.n_post = n_post
+        if self.fast:
+            r_imp = self.r_trace.impulse_int if self.r_trace is not None else 0
+            self.fast_dw = {rw: self._constant_dw(r_imp if rw else 0) for rw in (False, True)}
         # Projections with the same pre (post) population share their row (column) lookups.
         self.pre_key = (spec["pre"].get("name") or spec["pre"].get("section"), spec["pre"]["kind"])
         self.post_key = spec["post"].get("section")
@@ -139,8 +142,9 @@ class PlasticProjection:
         self.saturated = 0        # updates clipped at the weight range or the accumulator
 
     def _effective(self, m: np.ndarray) -> np.ndarray:
-        w = (m << self.exp) if self.exp >= 0 else (m >> -self.exp)
-        return (w << self.shift).astype(np.float64)
+        if self.exp >= 0:
+            return m * float(1 << (self.exp + self.shift))
+        return ((m >> -self.exp) << self.shift).astype(np.float64)
 
     # -- delivery -------------------------------------------------------------------------------
     def gather(self, sources: np.ndarray) -> tuple[np.ndarray | None, float]:
@@ -160,36 +164,44 @@ class PlasticProjection:
         cols = self.col_of_cx[fired]
         return cols[cols >= 0]
 
-    def step_fast(self, rows: np.ndarray, cols: np.ndarray, reward_spiked: bool,
-                  rng: np.random.Generator) -> None:
-        """One learning epoch of one step on the fast path, for the spiking pre ``rows`` and post
-        ``cols`` (both non-empty)."""
-        r1 = self.r_trace.impulse_int if (reward_spiked and self.r_trace is not None) else 0
+    def _constant_dw(self, r1: int) -> int:
+        """dw (7 fraction bits) of a rule made of dependencies and r1, where both spiked."""
         dw = 0
         for m, e, factors in self.products:
             v = m * (r1 if "r1" in factors else 1)
             sh = e + FRACTION_BITS
             dw += (v << sh) if sh >= 0 else (v >> -sh)
+        return dw
+
+    def step_fast(self, rows: np.ndarray, cols: np.ndarray, reward_spiked: bool,
+                  rng: np.random.Generator, flat: np.ndarray | None = None) -> np.ndarray | None:
+        """One learning epoch of one step on the fast path, for the spiking pre ``rows`` and post
+        ``cols`` (both non-empty). ``flat`` (the block's flat indices) may be shared by copies of
+        the same shape; returns it for reuse."""
+        dw = self.fast_dw[reward_spiked]
         self.updates += rows.size * cols.size
         self.last_rows = rows.size
         if dw == 0:
-            return
-        flat = (rows[:, None] * self.n_post + cols[None, :]).ravel()
+            return flat
+        if flat is None:
+            flat = (rows[:, None] * self.n_post + cols[None, :]).ravel()
+        block = flat
         if not self.all_exist:
-            flat = flat[self.exists.ravel()[flat]]
+            block = flat[self.exists.ravel()[flat]]
         unit = self.step_q << FRACTION_BITS
         if dw % unit == 0:
             # A whole number of format steps: (M << 7) + dw needs no rounding, and where the 16-bit
             # accumulator would clip, the weight range clips to the same value. So M + delta,
             # clipped, is the same arithmetic, in fewer operations.
             Mf = self.M.reshape(-1)
-            moved = Mf[flat] + (dw >> FRACTION_BITS)
+            moved = Mf[block] + (dw >> FRACTION_BITS)
             new = np.clip(moved, self.w_lo, self.w_hi)
             self.saturated += int(np.count_nonzero(moved != new))
-            Mf[flat] = new
-            self.eff.reshape(-1)[flat] = self._effective(new)
+            Mf[block] = new
+            self.eff.reshape(-1)[block] = self._effective(new)
         else:
-            self._write(flat, np.full(flat.size, dw, dtype=np.int64), rng)
+            self._write(block, np.full(block.size, dw, dtype=np.int64), rng)
+        return flat
 
     def _write(self, flat: np.ndarray, dw: np.ndarray, rng: np.random.Generator) -> None:
         """acc = (M << 7) + dw (16-bit), stochastically rounded to the format's step, clipped."""
