@@ -428,6 +428,21 @@ def presentations_to_solve(
     return None
 
 
+THERMOMETER_LEVELS = (2, 4, 6, 8, 10, 12, 14)
+
+
+def digits_thermometer(seed: int = 0, levels: tuple[int, ...] = THERMOMETER_LEVELS
+                       ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """The digits with a thermometer code: one binary input per (level, pixel), 1 iff the pixel
+    (0..16) exceeds the level — 7 levels give 448 inputs. Same split as :func:`digits_data`.
+    A binary circuit then sees a pixel's intensity (bench/backprop_study.py measured this
+    encoding as the main lever for accuracy on digits)."""
+    parts = [digits_data(seed, threshold=k) for k in levels]
+    X = np.concatenate([p[0] for p in parts], axis=1)
+    Xt = np.concatenate([p[2] for p in parts], axis=1)
+    return X, parts[0][1], Xt, parts[0][3]
+
+
 def digits_data(
     seed: int = 0, threshold: int = 8
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:

@@ -9,7 +9,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from golden_backprop import BackpropState, digits_data, init_state, train_sample
+from golden_backprop import BackpropState, digits_data, digits_thermometer, init_state, train_sample
 from nmc.driver import compile_network
 from nmc.frontend.dsl import parse_dsl
 from nmc.sim.loihi import LoihiInterpreter
@@ -35,7 +35,11 @@ def test_xor_learns_from_the_cli_within_1000_presentations(cli, tmp_path: Path) 
 
 
 def _digits_circuit(n_h: int, seed: int) -> str:
-    return (f"network digits_bp\nseed {seed}\ninput x[64]\ninput t[10]\npopulation h[{n_h}] : graded\n"
+    return _circuit(64, n_h, seed)
+
+
+def _circuit(n_x: int, n_h: int, seed: int) -> str:
+    return (f"network digits_bp\nseed {seed}\ninput x[{n_x}]\ninput t[10]\npopulation h[{n_h}] : graded\n"
             f"population o[10] : graded\noutput o\n"
             f"learn backprop(x -> h -> o, target = t, window = -1, weights = he_normal(seed = {seed}))\n")
 
@@ -63,14 +67,16 @@ def test_weight_trajectory_equals_the_golden_model_on_digits() -> None:
 
 
 def test_digits_learn_on_the_chip() -> None:
-    """A small budget: two epochs on the digits training split; the full figures are in bench/."""
-    X, T, Xt, Tt = digits_data(seed=0)
-    chip = LoihiInterpreter(compile_network(parse_dsl(_digits_circuit(100, 1)), "loihi"))
-    r = train(chip, {"x": X.astype(np.uint8), "t": T.astype(np.uint8)}, epochs=2,
+    """448-200-10 on the thermometer-coded digits, one epoch on the chip (a small budget; the
+    golden model gives the same numbers, 73 % spike / 87 % membrane after one epoch on average
+    over seeds, 86 / 95 after three: bench/backprop_digits.py)."""
+    X, T, Xt, Tt = digits_thermometer(seed=0)
+    chip = LoihiInterpreter(compile_network(parse_dsl(_circuit(448, 200, 1)), "loihi"))
+    r = train(chip, {"x": X.astype(np.uint8), "t": T.astype(np.uint8)}, epochs=1,
               test={"x": Xt.astype(np.uint8), "t": Tt.astype(np.uint8)}, seed=1)
-    assert r.test_accuracy_membrane[-1] >= 0.72, r.test_accuracy_membrane
-    assert r.test_accuracy[-1] >= 0.5, r.test_accuracy
-    assert r.test_accuracy_membrane[-1] > r.test_accuracy_membrane[0] - 0.05
+    assert r.test_accuracy[-1] >= 0.65, r.test_accuracy
+    assert r.test_accuracy_membrane[-1] >= 0.8, r.test_accuracy_membrane
+    assert not r.overflow.get("input_wrap") and not r.overflow.get("current_wrap")
 
 
 def test_inference_compile_reuses_learned_weights(cli, tmp_path: Path) -> None:

@@ -54,15 +54,14 @@ def test_two_hidden_layers_follow_the_golden_model() -> None:
 
 
 def test_two_hidden_layers_learn_digits_on_the_chip() -> None:
-    """64-100-100-10 for two epochs on the chip (the golden model gives the same numbers: the
-    circuit is exact and the presentation order comes from the same seed). Longer runs reach
-    ~85-90 % with the membrane readout (bench/backprop_digits.py)."""
-    X, T, Xt, Tt = g1.digits_data(seed=0)
-    chip = LoihiInterpreter(compile_network(parse_dsl(_src([64, 100, 100, 10], 2)), "loihi"))
+    """448-200-100-10 on the thermometer-coded digits, two epochs on the chip (the golden model
+    gives the same numbers; five epochs reach ~88 % spike / ~95 % membrane: bench/backprop_digits.py)."""
+    X, T, Xt, Tt = g1.digits_thermometer(seed=0)
+    chip = LoihiInterpreter(compile_network(parse_dsl(_src([448, 200, 100, 10], 1)), "loihi"))
     r = train(chip, {"x": X.astype(np.uint8), "t": T.astype(np.uint8)}, epochs=2,
-              test={"x": Xt.astype(np.uint8), "t": Tt.astype(np.uint8)}, seed=2)
-    assert r.test_accuracy_membrane[-1] >= 0.75, r.test_accuracy_membrane
-    assert r.test_accuracy[-1] >= 0.5, r.test_accuracy
+              test={"x": Xt.astype(np.uint8), "t": Tt.astype(np.uint8)}, seed=1)
+    assert r.test_accuracy[-1] >= 0.68, r.test_accuracy
+    assert r.test_accuracy_membrane[-1] >= 0.78, r.test_accuracy_membrane
 
 
 def test_deep_inference_compile() -> None:
