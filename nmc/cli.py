@@ -222,7 +222,21 @@ def _run_schedule(args: argparse.Namespace, binary: "Binary", chip: "object", da
             parts.append(f"test {100 * r.test_accuracy[-1]:.2f}% (membrane {100 * r.test_accuracy_membrane[-1]:.2f}%)")
         print("  ".join(parts), flush=True)
 
-    result = train(chip, data, epochs=args.epochs, test=test, seed=int(binary.meta.get("seed", 0)), report=report)
+    bar = None
+    if not args.no_progress and sys.stderr.isatty():
+        from tqdm import tqdm
+        per = int(binary.meta["schedule"]["cycle"])
+        n_train = max((len(v) for k, v in data.items() if k != "labels"), default=0)
+        n_test = max((len(v) for k, v in (test or {}).items() if k != "labels"), default=0)
+        total = args.epochs * (n_train + n_test + 2) * per
+        if total >= 20000:
+            bar = tqdm(total=total, unit="step", file=sys.stderr, leave=False)
+    try:
+        result = train(chip, data, epochs=args.epochs, test=test, seed=int(binary.meta.get("seed", 0)),
+                       report=report, progress=bar.update if bar is not None else None)
+    finally:
+        if bar is not None:
+            bar.close()
     c = result.counters
     print(f"nmc run: target {binary.target}, network '{binary.meta.get('network', '?')}', schedule of "
           f"{binary.meta['schedule']['cycle']} ticks per sample, {args.epochs} epoch(s)")
