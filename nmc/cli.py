@@ -10,13 +10,16 @@ from __future__ import annotations
 import argparse
 import sys
 from pathlib import Path
-from typing import Sequence
+from typing import TYPE_CHECKING, Any, Sequence
 
 import numpy as np
 
 from . import __version__
 from .diagnostics import Diagnostics
 from .errors import NmcError, RunError
+
+if TYPE_CHECKING:
+    from .binary.format import Binary
 
 
 def _add_compile(sub: argparse._SubParsersAction) -> None:
@@ -205,7 +208,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     return 0
 
 
-def _run_schedule(args: argparse.Namespace, binary: "Binary", chip: "object", data: dict | None) -> int:
+def _run_schedule(args: argparse.Namespace, binary: "Binary", chip: Any, data: dict | None) -> int:
     """A binary with a learning schedule: present samples per cycle, epoch by epoch."""
     from .sim.schedule_runner import train
     if data is None:
@@ -214,7 +217,7 @@ def _run_schedule(args: argparse.Namespace, binary: "Binary", chip: "object", da
         raise RunError("--epochs must be at least 1")
     test = _load_data(args.test) if args.test else None
 
-    def report(epoch: int, r: "object") -> None:
+    def report(epoch: int, r: Any) -> None:
         parts = [f"epoch {epoch + 1}/{args.epochs}"]
         if r.accuracy:
             parts.append(f"accuracy {100 * r.accuracy[-1]:.2f}% (membrane {100 * r.accuracy_membrane[-1]:.2f}%)")

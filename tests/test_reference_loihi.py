@@ -109,7 +109,6 @@ def reference_run(populations: list[RefPopulation], projections: list[RefProject
     ``"nonstrict_threshold"`` (v >= threshold), ``"sum_then_shift"`` (Lava's negative exponents,
     §2.2), ``"no_decay_u_offset"`` (current decay without the chip's +1, §1.2).
     """
-    pops = {p.name: p for p in populations}
     # Spike history of every population; a spike at step t is read at t + 1 + delay (§1.5).
     spikes = {p.name: np.zeros((steps, p.size), dtype=bool) for p in populations}
     for name, arr in inputs.items():
