@@ -157,9 +157,9 @@ def compile_loihi(net: Network, target: Target) -> Binary:
         """How the interpreter finds a population's neurons: an input port, or compartments."""
         pop = net.population(pop_name)
         if pop.is_input:
-            return {"kind": "port", "name": pop.name}
+            return {"kind": "port", "name": pop.name, "population": pop.name}
         sections[key] = pop_cx[pop.name]
-        return {"kind": "compartments", "section": key}
+        return {"kind": "compartments", "section": key, "population": pop.name}
 
     for i, p in enumerate(projs):
         if p.learning is None:

@@ -135,8 +135,8 @@ class PlasticProjection:
             r_imp = self.r_trace.impulse_int if self.r_trace is not None else 0
             self.fast_dw = {rw: self._constant_dw(r_imp if rw else 0) for rw in (False, True)}
         # Projections with the same pre (post) population share their row (column) lookups.
-        self.pre_key = (spec["pre"].get("name") or spec["pre"].get("section"), spec["pre"]["kind"])
-        self.post_key = spec["post"].get("section")
+        self.pre_key = spec["pre"].get("population") or spec["pre"].get("name") or spec["pre"].get("section")
+        self.post_key = spec["post"].get("population") or spec["post"].get("section")
         self.updates = 0          # synapse evaluations (energy model)
         self.last_rows = 0
         self.saturated = 0        # updates clipped at the weight range or the accumulator
