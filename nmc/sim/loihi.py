@@ -567,7 +567,10 @@ class LoihiInterpreter:
                         rec_learn[k] += np.bincount(self.cx_core[pl.post_cx[cols]], minlength=nc) * pl.last_rows
             if spk.size:
                 for pl in plastic:
-                    contrib, bound = pl.gather(spk)
+                    rows = rows_cache.get(pl.pre_key)
+                    if rows is None:
+                        rows = rows_cache[pl.pre_key] = pl.rows_of(spk)
+                    contrib, bound = pl.gather(spk, rows)
                     if contrib is not None:
                         j = (t + 1 + pl.delay) % ring_len
                         ring[j][pl.post_cx] += contrib

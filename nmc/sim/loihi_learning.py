@@ -147,9 +147,10 @@ class PlasticProjection:
         return ((m >> -self.exp) << self.shift).astype(np.float64)
 
     # -- delivery -------------------------------------------------------------------------------
-    def gather(self, sources: np.ndarray) -> tuple[np.ndarray | None, float]:
-        rows = self.row_of_src[sources]
-        rows = rows[rows >= 0]
+    def gather(self, sources: np.ndarray, rows: np.ndarray | None = None) -> tuple[np.ndarray | None, float]:
+        """Summed contributions of the spiking ``sources`` (or of their precomputed ``rows``)."""
+        if rows is None:
+            rows = self.rows_of(sources)
         if rows.size == 0:
             return None, 0.0
         bound = rows.size * self.eff_max
