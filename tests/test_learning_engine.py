@@ -115,3 +115,34 @@ def test_bad_rules_are_reported(learning: dict, fragment: str) -> None:
     net.projection("x->y").learning = learning
     with pytest.raises(IrError, match=fragment):
         compile_network(net, "loihi")
+
+
+def test_stdp_rule_from_the_dsl_through_the_cli(cli, tmp_path) -> None:
+    """A trace-based pair rule written in the DSL learns during a plain `nmc run`: inputs that
+    fire just before the post neuron are potentiated, inputs that fire just after are depressed,
+    and RESULT.npz holds the learned weights."""
+    src = """network stdp
+seed 3
+input pre[2]
+input drive[1]
+population post[1] : cuba_lif(decay_u = 4095, decay_v = 4096, threshold = 50)
+rule pair = learning(dw = "2^-2*x1*y0 - 2^-2*y1*x0", x1 = trace(impulse = 40, tau = 4), y1 = trace(impulse = 40, tau = 4))
+connect pre -> post : dense(weights = 20, rule = pair)
+connect drive -> post : one_to_one(weights = 100)
+probe post.spikes
+"""
+    (tmp_path / "stdp.nmc").write_text(src)
+    assert cli("compile", tmp_path / "stdp.nmc", "-o", tmp_path / "stdp.nmcb")[0] == 0
+    steps = 200
+    pre = np.zeros((steps, 2), np.uint8)
+    drive = np.zeros((steps, 1), np.uint8)
+    for t0 in range(10, steps - 10, 20):
+        drive[t0, 0] = 1          # the post neuron fires at t0 + 1
+        pre[t0 - 1, 0] = 1        # input 0 two steps before the post spike
+        pre[t0 + 3, 1] = 1        # input 1 two steps after it
+    np.savez(tmp_path / "in.npz", pre=pre, drive=drive)
+    code, _, err = cli("run", tmp_path / "stdp.nmcb", "--input", tmp_path / "in.npz", "--out", tmp_path / "r.npz")
+    assert code == 0, err
+    w = np.load(tmp_path / "r.npz")["weights/pre->post"]
+    assert w.shape == (2, 1)
+    assert w[0, 0] > 20 and w[1, 0] < 20, w

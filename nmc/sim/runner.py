@@ -30,6 +30,7 @@ class Session:
     labels: np.ndarray | None = None
     predictions: np.ndarray | None = None
     accuracy: float | None = None
+    weights: dict[str, np.ndarray] = field(default_factory=dict)   # plastic projections, after the run
 
     def to_npz_dict(self) -> dict[str, Any]:
         out: dict[str, Any] = {}
@@ -47,7 +48,13 @@ class Session:
             out["predictions"] = self.predictions
         if self.accuracy is not None:
             out["accuracy"] = np.asarray(self.accuracy)
+        for k, v in self.weights.items():
+            out[f"weights/{k}"] = v
         return out
+
+
+def _plastic(chip: Any) -> dict[str, np.ndarray]:
+    return chip.plastic_weights() if hasattr(chip, "plastic_weights") else {}
 
 
 def split_data(data: dict[str, np.ndarray], ports: dict[str, int]) -> tuple[dict[str, np.ndarray], np.ndarray | None, bool]:
@@ -98,7 +105,9 @@ def run_session(chip: Any, data: dict[str, np.ndarray] | None, steps: int | None
             steps = max(np.asarray(a).shape[0] for a in arrays.values())
         chip.reset()
         res = chip.run(steps, arrays, progress=progress)
-        return Session(steps, 1, res.spikes, res.probes, res.counters, res.per_core, res.overflow)
+        sess = Session(steps, 1, res.spikes, res.probes, res.counters, res.per_core, res.overflow)
+        sess.weights = _plastic(chip)
+        return sess
     n_samples, data_steps = next(iter(arrays.values())).shape[:2]
     steps = data_steps if steps is None else steps
     outs: dict[str, list[np.ndarray]] = {}
@@ -121,6 +130,7 @@ def run_session(chip: Any, data: dict[str, np.ndarray] | None, steps: int | None
             overflow[k] = overflow.get(k, 0) + v
     sess = Session(steps, n_samples, {k: np.stack(v) for k, v in outs.items()},
                    {k: np.stack(v) for k, v in probes.items()}, counters, per_core, overflow, labels)
+    sess.weights = _plastic(chip)
     if labels is not None:
         if len(sess.spikes) != 1:
             raise RunError(f"accuracy needs exactly one output population, the binary has {len(sess.spikes)}")
