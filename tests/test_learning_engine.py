@@ -146,3 +146,66 @@ probe post.spikes
     w = np.load(tmp_path / "r.npz")["weights/pre->post"]
     assert w.shape == (2, 1)
     assert w[0, 0] > 20 and w[1, 0] < 20, w
+
+
+def _reference_learning(rule, traces, epoch, w0, pre, post, reward):
+    """Independent transcription of the engine for one-step traces (tau 0) and rules whose
+    products are whole format steps (no stochastic rounding): per epoch ending at step t,
+    x0/y0 = spiked within the epoch, a trace = its impulse if its neuron spiked at t, r1 likewise
+    from the reward; dw = sum m * 2^e * prod(factors); w = clip(w + dw) to [-256, 254]."""
+    from nmc.ir.learning import parse_rule
+    w = w0.astype(np.int64).copy()
+    steps = pre.shape[0]
+    for t in range(epoch - 1, steps, epoch):
+        lo = t - epoch + 1
+        val = {"x0": pre[lo:t + 1].any(axis=0).astype(np.int64)[:, None],
+               "y0": post[lo:t + 1].any(axis=0).astype(np.int64)[None, :]}
+        for name in ("x1", "x2"):
+            val[name] = (traces.get(name, [0, 0])[0] * pre[t]).astype(np.int64)[:, None]
+        for name in ("y1", "y2", "y3"):
+            val[name] = (traces.get(name, [0, 0])[0] * post[t]).astype(np.int64)[None, :]
+        val["r1"] = np.array([[traces.get("r1", [0, 0])[0] * int(reward[t])]], dtype=np.int64)
+        dw = np.zeros_like(w)
+        for p in parse_rule(rule):
+            term = np.full((1, 1), p.mantissa * 2 ** p.exponent, dtype=np.int64)
+            for f in p.factors:
+                term = term * val[f]
+            dw = dw + term
+        w = np.clip(w + dw, -256, 254)
+    return w
+
+
+@pytest.mark.parametrize("seed", range(12))
+def test_random_rules_match_an_independent_reference(seed: int) -> None:
+    rng = np.random.default_rng(seed)
+    names = ["x1", "x2", "y1", "y2", "y3", "r1"]
+    terms, traces = [], {}
+    for _ in range(rng.integers(1, 4)):
+        dep = rng.choice(["x0", "y0", "x0*y0"])
+        extra = [n for n in names if rng.random() < 0.3]
+        m = int(rng.integers(-3, 4)) or 1
+        terms.append(f"{m}*2^{int(rng.integers(1, 3))}*" + "*".join([dep, *extra]))
+        for n in extra:
+            traces.setdefault(n, [int(rng.integers(1, 4)), 0])
+    rule = " + ".join(terms).replace("+ -", "- ")
+    epoch = int(rng.integers(1, 4))
+    n_pre, n_post, steps = 4, 3, 60
+    w0 = 2 * rng.integers(-40, 40, (n_pre, n_post))
+    pre = (rng.random((steps, n_pre)) < 0.3).astype(np.uint8)
+    post = (rng.random((steps, n_post)) < 0.3).astype(np.uint8)
+    reward = (rng.random((steps, 1)) < 0.4).astype(np.uint8)
+    net = _net(rule, w0, traces=traces, epoch=epoch, reward="r1" in traces)
+    from nmc.ir import Probe
+    net.add_probe(Probe("y.spikes", "y", "spikes"))
+    # drive[t] makes post spike at t + 1; the plastic weights may add spikes of their own, so the
+    # reference takes the post raster the chip produced (the engine is checked given real activity).
+    drive = np.zeros_like(post)
+    drive[:-1] = post[1:]
+    inputs = {"x": pre, "drive": drive}
+    if "r1" in traces:
+        inputs["r"] = reward
+    chip = LoihiInterpreter(compile_network(net, "loihi"))
+    post_seen = chip.run(steps, inputs).probes["y.spikes"].astype(np.uint8)
+    want = _reference_learning(rule, traces, epoch, w0, pre, post_seen,
+                               reward[:, 0] if "r1" in traces else np.zeros(steps))
+    np.testing.assert_array_equal(chip.plastic_weights()["x->y"], want, err_msg=f"rule {rule}, epoch {epoch}")
