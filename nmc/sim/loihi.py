@@ -50,9 +50,15 @@ class RunResult:
 class _DelayMatrix:
     """Synapses of one delay value: rows = sources, columns = compartments; values 64 * w_eff."""
 
-    def __init__(self, delay: int, src: np.ndarray, cx: np.ndarray, val: np.ndarray, n_src: int, n_cx: int):
+    def __init__(self, delay: int, src: np.ndarray, cx: np.ndarray, val: np.ndarray, n_src: int, n_cx: int,
+                 n_cx_sources: int | None = None):
+        n_cx_sources = n_cx if n_cx_sources is None else n_cx_sources
         self.delay = delay
         rows_used = np.unique(src)
+        self.n_cx_sources = n_cx_sources
+        # Which spikes can reach this matrix: compartments (ids < n_cx_sources), ports, or both.
+        self.from_cx = bool(rows_used.size and rows_used[0] < n_cx_sources)
+        self.from_ports = bool(rows_used.size and rows_used[-1] >= n_cx_sources)
         self.row_of_src = np.full(n_src, -1, dtype=np.int64)
         self.row_of_src[rows_used] = np.arange(rows_used.size)
         rows = self.row_of_src[src]
@@ -528,7 +534,8 @@ class LoihiInterpreter:
                 for name, idx in u_probes:
                     probe_rec[name][k] = u[idx]
             ps = port_src[port_bounds[k]:port_bounds[k + 1]]
-            spk = np.concatenate([fired, ps]) if ps.size else fired
+            # All spikes of the step (compartments, then ports), built only where needed.
+            spk = (np.concatenate([fired, ps]) if ps.size else fired) if plastic else None
             # Learning phase of step t: it writes the synaptic memory before the destination
             # cores read it for this step's spikes (they arrive at t + 1).
             rows_cache: dict = {}
@@ -565,7 +572,7 @@ class LoihiInterpreter:
                     cols = pl.learn(self.rng)
                     if pl.updates > before and cols is not None:
                         rec_learn[k] += np.bincount(self.cx_core[pl.post_cx[cols]], minlength=nc) * pl.last_rows
-            if spk.size:
+            if plastic and spk.size:
                 for pl in plastic:
                     rows = rows_cache.get(pl.pre_key)
                     if rows is None:
@@ -575,8 +582,15 @@ class LoihiInterpreter:
                         j = (t + 1 + pl.delay) % ring_len
                         ring[j][pl.post_cx] += contrib
                         ring_bound[j] += bound
+            if fired.size or ps.size:
                 for m in matrices:
-                    contrib, bound = m.gather(spk)
+                    if m.from_cx and m.from_ports:
+                        src_ids = spk if spk is not None else (np.concatenate([fired, ps]) if ps.size else fired)
+                    else:
+                        src_ids = fired if m.from_cx else ps
+                    if not src_ids.size:
+                        continue
+                    contrib, bound = m.gather(src_ids)
                     if contrib is not None:
                         j = (t + 1 + m.delay) % ring_len
                         if type(contrib) is tuple:
@@ -585,7 +599,8 @@ class LoihiInterpreter:
                             ring[j] += contrib
                         ring_bound[j] += bound
             fired_log.append(fired)
-            src_log.append(spk)
+            src_log.append(fired)
+            src_log.append(ps)
             if progress is not None:
                 progress(1)
         self.t = t0 + steps
@@ -606,9 +621,12 @@ class LoihiInterpreter:
                 probe_rec[name] = spike_rec["probe", name]
         return self._result(steps, out_rec, probe_rec, ovf, rec_act, fired_log, src_log, rec_learn)
 
-    def _per_step(self, log: list[np.ndarray], weights: np.ndarray, steps: int) -> np.ndarray:
-        """Sum ``weights[id]`` (ids per step in ``log``) into a (steps, n_cores) table, after the run."""
+    def _per_step(self, log: list[np.ndarray], weights: np.ndarray, steps: int, pairs: bool = False) -> np.ndarray:
+        """Sum ``weights[id]`` (ids per step in ``log``; with ``pairs``, two arrays per step) into a
+        (steps, n_cores) table, after the run."""
         lens = np.fromiter((x.size for x in log), dtype=np.int64, count=len(log))
+        if pairs:
+            lens = lens.reshape(-1, 2).sum(axis=1)
         out = np.zeros((steps, weights.shape[1]), dtype=np.int64)
         busy = np.flatnonzero(lens)
         if busy.size:
@@ -620,7 +638,7 @@ class LoihiInterpreter:
     def _result(self, steps: int, out_rec: dict, probe_rec: dict, ovf: dict, rec_act: np.ndarray,
                 fired_log: list[np.ndarray], src_log: list[np.ndarray], rec_learn: np.ndarray) -> RunResult:
         nc = self.n_cores
-        rec_syn = self._per_step(src_log, self.src_synops, steps)
+        rec_syn = self._per_step(src_log, self.src_synops, steps, pairs=True)
         spk_core = np.zeros((self.n_cx, nc), dtype=np.int64)
         spk_core[np.arange(self.n_cx), self.cx_core] = 1
         rec_spk = self._per_step(fired_log, spk_core, steps)
