@@ -55,7 +55,6 @@ class _DelayMatrix:
         n_cx_sources = n_cx if n_cx_sources is None else n_cx_sources
         self.delay = delay
         rows_used = np.unique(src)
-        self.n_cx_sources = n_cx_sources
         # Which spikes can reach this matrix: compartments (ids < n_cx_sources), ports, or both.
         self.from_cx = bool(rows_used.size and rows_used[0] < n_cx_sources)
         self.from_ports = bool(rows_used.size and rows_used[-1] >= n_cx_sources)
@@ -64,10 +63,6 @@ class _DelayMatrix:
         rows = self.row_of_src[src]
         n_rows = rows_used.size
         self.dense = val.size >= _DENSE_FILL * n_rows * n_cx and n_rows * n_cx <= _DENSE_MAX_ELEMS
-        # Largest |sum| any step can produce in one column: if it fits 31 bits, sums may be
-        # accumulated in int32 (exact, and about twice as fast as int64).
-        col_abs = np.bincount(cx, weights=np.abs(val).astype(np.float64), minlength=n_cx)
-        self.bound = float(col_abs.max(initial=0.0))
         row_abs = np.zeros(n_rows, dtype=np.float64)
         np.maximum.at(row_abs, rows, np.abs(val).astype(np.float64))
         self.row_abs_max = float(row_abs.max(initial=0.0))  # largest |value| one source adds to one compartment
@@ -195,7 +190,6 @@ class LoihiInterpreter:
         self.refractory = _sec(b, "cfg_refractory").astype(np.int64)[gcfg]
         self.bias = _sec(b, "cx_bias_mant").astype(np.int64) << _sec(b, "cx_bias_exp").astype(np.int64)
         self.has_bias = bool(np.any(self.bias))
-        self.bias_nz = self.bias != 0
         self.a_bits = int(self._nrn["input_bits"])
         self.u_bits = int(self._nrn["current_bits"])
         self.v_min = int(self._nrn["voltage_min"])
@@ -295,8 +289,6 @@ class LoihiInterpreter:
         for pl in self.plastic:
             r, c = np.nonzero(pl.exists)
             np.add.at(self.src_synops, (pl.pre_src[r], self.cx_core[pl.post_cx[c]]), 1)
-        self.src_has_syn = np.zeros(self.n_src, dtype=bool)
-        self.src_has_syn[e_src] = True
         dest_core = axon_core[paxn]
         self.src_msgs = np.bincount(psrc, minlength=self.n_src)
         per_tile = int(self._chip["cores_per_tile"])
