@@ -199,12 +199,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     if args.out:
         np.savez(args.out, **session.to_npz_dict())
         print(f"nmc: wrote {args.out}", file=sys.stderr)
-    lost = {k: v for k, v in session.overflow.items() if v}
-    if lost:
-        msg = ", ".join(f"{k} {v}" for k, v in lost.items())
-        if args.strict:
-            raise RunError(f"state overflowed during the run ({msg}); results differ from unbounded arithmetic")
-        print(f"nmc: warning: state overflowed during the run ({msg}); see docs/interpreter.md", file=sys.stderr)
+    _report_overflow(session.overflow, args.strict)
     return 0
 
 
@@ -250,16 +245,22 @@ def _run_schedule(args: argparse.Namespace, binary: "Binary", chip: Any, data: d
     if args.out:
         np.savez(args.out, **result.to_npz_dict())
         print(f"nmc: wrote {args.out}", file=sys.stderr)
-    lost = {k: v for k, v in result.overflow.items() if v and k != "weight_saturation"}
+    _report_overflow(result.overflow, args.strict)
+    return 0
+
+
+def _report_overflow(overflow: dict[str, int], strict: bool) -> None:
+    """State that wrapped or clipped changed the results: a warning, or an error with --strict.
+    Weight saturation is part of a learning rule's arithmetic, so it is only remarked on."""
+    lost = {k: v for k, v in overflow.items() if v and k != "weight_saturation"}
     if lost:
         msg = ", ".join(f"{k} {v}" for k, v in lost.items())
-        if args.strict:
-            raise RunError(f"state overflowed during the run ({msg})")
+        if strict:
+            raise RunError(f"state overflowed during the run ({msg}); results differ from unbounded arithmetic")
         print(f"nmc: warning: state overflowed during the run ({msg}); see docs/interpreter.md", file=sys.stderr)
-    if result.overflow.get("weight_saturation"):
-        print(f"nmc: remark: {result.overflow['weight_saturation']} weight updates were clipped at the weight "
+    if overflow.get("weight_saturation"):
+        print(f"nmc: remark: {overflow['weight_saturation']} weight updates were clipped at the weight "
               "range (saturating weights are part of the learning rule's arithmetic)", file=sys.stderr)
-    return 0
 
 
 def _total_steps(data: dict[str, np.ndarray] | None, steps: int | None) -> int | None:

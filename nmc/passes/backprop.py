@@ -27,6 +27,7 @@ import numpy as np
 from ..errors import IrError
 from ..ir.network import Network, Population, Projection
 from .registry import PassContext, register_pass
+from .synfire import firing_ticks
 
 UNIT = 1024                       # threshold mantissa of a graded unit: input 1.0
 GRADED = {"decay_u": 4095, "decay_v": 4096, "threshold": UNIT, "bias": -8 * UNIT * 64, "refractory": 1}
@@ -252,9 +253,8 @@ def _deep(net: Network, cfg: dict[str, Any], b: "_Builder", layers: list[str], t
 
 def _stale_input_vetoes(net: Network, sched: dict[str, Any], pops: list[str]) -> list[dict[str, Any]]:
     """Vetoes for every tick at which input can reach one of ``pops`` while it is not gated."""
-    from .synfire import _firing_ticks
     cycle = sched["cycle"]
-    ticks = _firing_ticks(net, cycle, sched["gates"])
+    ticks = firing_ticks(net, cycle, sched["gates"])
     gated: dict[str, set[int]] = {}
     for g in sched["gates"]:
         gated.setdefault(g["population"], set()).add((g["phase"] + 1) % cycle)

@@ -99,7 +99,7 @@ def _check_conflicts(net: Network, cycle: int, gates: list[dict[str, Any]], veto
         if (v["population"], k) in seen:
             raise ScheduleError(f"conflict in phase {k}: population '{v['population']}' is both gated and vetoed",
                                 location="schedule")
-    ticks = _firing_ticks(net, cycle, gates)
+    ticks = firing_ticks(net, cycle, gates)
     for g in gates:
         if float(g["threshold"]) < 0:
             continue  # fires from its gate alone
@@ -113,7 +113,7 @@ def _check_conflicts(net: Network, cycle: int, gates: list[dict[str, Any]], veto
                                 location="schedule")
 
 
-def _firing_ticks(net: Network, cycle: int, gates: list[dict[str, Any]]) -> dict[str, set[int]]:
+def firing_ticks(net: Network, cycle: int, gates: list[dict[str, Any]]) -> dict[str, set[int]]:
     """Cycle ticks at which each population may fire: gated populations at phase + 1, input ports
     at their injection tick, others wherever an input may arrive (a fixpoint, over-approximate)."""
     sched = net.attrs["schedule"]
@@ -140,7 +140,7 @@ def _spurious_firing(net: Network, cycle: int, gates: list[dict[str, Any]], veto
                      gate_pops: set[str]) -> list[str]:
     """Ticks where a gated population receives input without a gate or a veto, and that input
     alone could cross its threshold."""
-    ticks = _firing_ticks(net, cycle, gates)
+    ticks = firing_ticks(net, cycle, gates)
     controlled: dict[str, set[int]] = {}
     for g in gates:
         controlled.setdefault(g["population"], set()).add((int(g["phase"]) + 1) % cycle)

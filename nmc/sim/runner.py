@@ -53,6 +53,14 @@ class Session:
         return out
 
 
+def accumulate(counters: dict[str, float], overflow: dict[str, int], res: Any) -> None:
+    """Add a run result's counters and overflow counts into running totals."""
+    for k, v in res.counters.items():
+        counters[k] = counters.get(k, 0) + v
+    for k, v in res.overflow.items():
+        overflow[k] = overflow.get(k, 0) + v
+
+
 def _plastic(chip: Any) -> dict[str, np.ndarray]:
     return chip.plastic_weights() if hasattr(chip, "plastic_weights") else {}
 
@@ -122,12 +130,9 @@ def run_session(chip: Any, data: dict[str, np.ndarray] | None, steps: int | None
             outs.setdefault(k, []).append(v)
         for k, v in res.probes.items():
             probes.setdefault(k, []).append(v)
-        for k, v in res.counters.items():
-            counters[k] = counters.get(k, 0) + v
+        accumulate(counters, overflow, res)
         for k, v in res.per_core.items():
             per_core[k] = per_core[k] + v if k in per_core else v.copy()
-        for k, v in res.overflow.items():
-            overflow[k] = overflow.get(k, 0) + v
     sess = Session(steps, n_samples, {k: np.stack(v) for k, v in outs.items()},
                    {k: np.stack(v) for k, v in probes.items()}, counters, per_core, overflow, labels)
     sess.weights = _plastic(chip)

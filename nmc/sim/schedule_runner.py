@@ -18,6 +18,7 @@ from typing import Any, Callable
 import numpy as np
 
 from ..errors import RunError
+from .runner import accumulate
 
 CHUNK = 512  # samples per interpreter call (bounds the size of the input arrays)
 
@@ -118,10 +119,7 @@ class ScheduleRunner:
         self.started = True
 
     def _absorb(self, res: Any) -> None:
-        for k, v in res.counters.items():
-            self.counters[k] = self.counters.get(k, 0) + v
-        for k, v in res.overflow.items():
-            self.overflow[k] = self.overflow.get(k, 0) + v
+        accumulate(self.counters, self.overflow, res)
 
     def present(self, data: dict[str, np.ndarray], order: np.ndarray, learn: bool,
                 progress: Callable[[int], None] | None = None) -> tuple[np.ndarray, np.ndarray]:
