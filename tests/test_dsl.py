@@ -11,6 +11,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from dsl_checks import assert_dsl_error
 from nmc.errors import DslError
 from nmc.frontend.dsl import _lark, load_dsl, parse_dsl
 from nmc.ir import parse_ir, print_ir
@@ -394,10 +395,7 @@ ERRORS = [
 
 @pytest.mark.parametrize("source, where, message", ERRORS, ids=[m[:40] for _, _, m in ERRORS])
 def test_error(source: str, where: str, message: str) -> None:
-    with pytest.raises(DslError) as info:
-        parse_dsl(source, filename="prog.nmc")
-    assert str(info.value) == f"prog.nmc:{where}: error: {message}"
-    assert info.value.location == f"prog.nmc:{where}"
+    assert_dsl_error(source, where, message)
 
 
 NPZ_ERRORS = [
@@ -420,10 +418,7 @@ NPZ_ERRORS = [
 
 @pytest.mark.parametrize("connectivity, where, message", NPZ_ERRORS, ids=[m[:40] for _, _, m in NPZ_ERRORS])
 def test_npz_error(project: Path, connectivity: str, where: str, message: str) -> None:
-    source = BASE + f"connect x -> h : {connectivity}"
-    with pytest.raises(DslError) as info:
-        parse_dsl(source, filename="prog.nmc", base_dir=project)
-    assert str(info.value) == f"prog.nmc:{where}: error: " + message.format(dir=project)
+    assert_dsl_error(BASE + f"connect x -> h : {connectivity}", where, message.format(dir=project), project)
 
 
 def test_sparse_file_with_duplicate_synapse(tmp_path: Path) -> None:

@@ -11,7 +11,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from nmc.errors import DslError
+from dsl_checks import assert_dsl_error
 from nmc.frontend.dsl import load_dsl, parse_dsl
 from nmc.ir import parse_ir, print_ir, read_ir, write_ir
 
@@ -394,10 +394,7 @@ ERRORS = [
 
 @pytest.mark.parametrize("source, where, message", ERRORS, ids=[m[:50] for _, _, m in ERRORS])
 def test_error(source: str, where: str, message: str) -> None:
-    with pytest.raises(DslError) as info:
-        parse_dsl(source, filename="prog.nmc")
-    assert str(info.value) == f"prog.nmc:{where}: error: {message}"
-    assert info.value.location == f"prog.nmc:{where}"
+    assert_dsl_error(source, where, message)
 
 
 NPZ_ERRORS = [
@@ -415,6 +412,4 @@ def test_npz_error(tmp_path: Path, weights: str, where: str, message: str) -> No
     np.savez(tmp_path / "bad.npz", W1=np.zeros((3, 4)), W2=np.zeros((3, 2)))
     np.savez(tmp_path / "half.npz", W1=np.zeros((4, 3)), W2=np.full((3, 2), 0.5))
     source = BASE + f"learn backprop(x -> h -> o, target = t, weights = {weights})"
-    with pytest.raises(DslError) as info:
-        parse_dsl(source, filename="prog.nmc", base_dir=tmp_path)
-    assert str(info.value) == f"prog.nmc:{where}: error: " + message.format(dir=tmp_path)
+    assert_dsl_error(source, where, message.format(dir=tmp_path), tmp_path)
