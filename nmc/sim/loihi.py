@@ -273,6 +273,7 @@ class LoihiInterpreter:
         e_plast = (_sec(b, "syn_plastic").astype(np.int64)[syn_idx] if "syn_plastic" in b.sections
                    else np.full(total, -1, dtype=np.int64))
         self.plastic = self._load_plastic(e_src, e_cx, e_mant, e_delay, e_plast)
+        self.plastic_units = self._plastic_units(self.plastic, self.n_cx)
         static = e_plast < 0
         e_src, e_cx, e_val, e_delay = e_src[static], e_cx[static], e_val[static], e_delay[static]
         max_delay = int(self._syn["max_delay"])
@@ -280,6 +281,7 @@ class LoihiInterpreter:
             raise BinaryFormatError(f"a synapse delay exceeds the target's maximum ({max_delay})")
         self.matrices = [_DelayMatrix(int(d), e_src[e_delay == d], e_cx[e_delay == d], e_val[e_delay == d],
                                       self.n_src, self.n_cx) for d in np.unique(e_delay)]
+        self._reach_bits()
         max_d = max([int(e_delay.max()) if e_delay.size else 0] + [p.delay for p in self.plastic])
         self.ring_len = max_d + 2
 
@@ -336,6 +338,38 @@ class LoihiInterpreter:
             out.append(pl)
         return out
 
+    def _reach_bits(self) -> None:
+        """Bit i of ``_src_bits[s]``: source s has synapses in matrix i (or, after the matrices, in
+        plastic unit i - len(matrices)); bit j of ``_cx_bits[c]``: compartment c is a post neuron
+        of the plastic unit with bit j. Past bit 62 units share the top bit (it then only means
+        "maybe", which the lookups behind it settle)."""
+        n_m = len(self.matrices)
+        bits = [1 << min(i, 62) for i in range(n_m + len(self.plastic_units))]
+        self._matrix_bits, self._plastic_bits = bits[:n_m], bits[n_m:]
+        self._src_bits = np.zeros(self.n_src, dtype=np.int64)
+        self._cx_bits = np.zeros(self.n_cx, dtype=np.int64)
+        for m, bit in zip(self.matrices, self._matrix_bits):
+            self._src_bits[m.row_of_src >= 0] |= bit
+        for pl, bit in zip(self.plastic_units, self._plastic_bits):
+            self._src_bits[pl.pre_src] |= bit
+            self._cx_bits[pl.post_cx] |= bit
+
+    @staticmethod
+    def _plastic_units(plastic: list[PlasticProjection], n_cx: int) -> list[PlasticProjection]:
+        """What the run loop steps: copies that can run as one (equal ``merge_key``, disjoint post
+        compartments; e.g. the three W1 copies of the backprop circuit) merged, the rest as they are."""
+        groups: list[list[PlasticProjection]] = []
+        for pl in plastic:
+            key = pl.merge_key()
+            for g in groups:
+                if (key is not None and g[0].merge_key() == key
+                        and not np.isin(pl.post_cx, np.concatenate([m.post_cx for m in g])).any()):
+                    g.append(pl)
+                    break
+            else:
+                groups.append([pl])
+        return [g[0] if len(g) == 1 else PlasticProjection.merged(g, n_cx) for g in groups]
+
     def plastic_weights(self) -> dict[str, np.ndarray]:
         """Current weight mantissas of every plastic projection, (n_pre, n_post) in neuron order."""
         return {p.name: p.weights() for p in self.plastic}
@@ -354,7 +388,7 @@ class LoihiInterpreter:
     def reset(self) -> None:
         """Zero the dynamic state (u, v, refractory counters, in-flight spikes, learning traces);
         the host does this between samples. Learned weights are kept."""
-        for pl in self.plastic:
+        for pl in self.plastic_units:
             pl.reset_state()
         self.u = np.zeros(self.n_cx, dtype=np.int64)
         self.v = np.zeros(self.n_cx, dtype=np.int64)
@@ -402,7 +436,7 @@ class LoihiInterpreter:
         nc, n_cx = self.n_cores, self.n_cx
         rec_act = np.zeros((steps, nc), dtype=np.int64)
         rec_learn = np.zeros((steps, nc), dtype=np.int64)
-        plastic = self.plastic
+        plastic = self.plastic_units
         cx_core = self.cx_core
         chunk = max(1, min(steps, _CHUNK_STEPS))
         s_buf = np.zeros((chunk, n_cx), dtype=bool)    # spike bits of the last `chunk` steps
@@ -419,7 +453,7 @@ class LoihiInterpreter:
             for name, var, _src, _pop, idx in self.probe_defs:
                 probe_rec[name] = np.zeros((steps, idx.size), dtype=bool if var == "spikes" else np.int32)
         ovf = {"input_wrap": 0, "current_wrap": 0, "voltage_clip": 0}
-        sat_before = sum(pl.saturated for pl in self.plastic)
+        sat_before = sum(pl.saturated for pl in plastic)
         a_half, u_half = 1 << (self.a_bits - 1), 1 << (self.u_bits - 1)
         a_mask, u_mask = (1 << self.a_bits) - 1, (1 << self.u_bits) - 1
         u, v, ready, ring, ring_bound = self.u, self.v, self.ready, self.ring, self.ring_bound
@@ -448,6 +482,10 @@ class LoihiInterpreter:
         v_probes = [(name, idx) for name, var, src, _p, idx in self.probe_defs if probes and var == "v"]
         u_probes = [(name, idx) for name, var, src, _p, idx in self.probe_defs if probes and var == "u"]
         no_spikes = np.zeros(0, dtype=np.int64)
+        src_bits, cx_bits = self._src_bits, self._cx_bits
+        or_reduce = np.bitwise_or.reduce
+        matrix_bits = list(zip(matrices, self._matrix_bits))
+        plastic_bits = list(zip(plastic, self._plastic_bits))
         t0 = self.t
         for k in range(steps):
             t = t0 + k
@@ -526,15 +564,21 @@ class LoihiInterpreter:
                 for name, idx in u_probes:
                     probe_rec[name][k] = u[idx]
             ps = port_src[port_bounds[k]:port_bounds[k + 1]]
-            # All spikes of the step (compartments, then ports), built only where needed.
-            spk = (np.concatenate([fired, ps]) if ps.size else fired) if plastic else None
+            # All spikes of the step (compartments, then ports).
+            spk = np.concatenate([fired, ps]) if ps.size else fired
+            # Which matrices and plastic units the spikes reach (bits; see _reach_bits): the
+            # others are skipped without a lookup.
+            sbits = int(or_reduce(src_bits[spk])) if spk.size else 0
+            fbits = int(or_reduce(cx_bits[fired])) if fired.size else 0
             # Learning phase of step t: it writes the synaptic memory before the destination
             # cores read it for this step's spikes (they arrive at t + 1).
             rows_cache: dict = {}
             cols_cache: dict = {}
             reward_cache: dict = {}
             flat_cache: dict = {}
-            for pl in (plastic if self.learning_enabled else ()):
+            for pl, bit in (plastic_bits if self.learning_enabled else ()):
+                if pl.fast and not (sbits & fbits & bit):
+                    continue  # no spiking pre or no spiking post: nothing to learn this step
                 rs = pl.reward_src
                 rewarded = False
                 if rs is not None and spk.size:
@@ -543,8 +587,6 @@ class LoihiInterpreter:
                         reward_cache[key] = bool((spk == rs[0]).any() if rs.size == 1 else np.isin(rs, spk).any())
                     rewarded = reward_cache[key]
                 if pl.fast:
-                    if not (spk.size and fired.size):
-                        continue
                     cols = cols_cache.get(pl.post_key)
                     if cols is None:
                         cols = cols_cache[pl.post_key] = pl.cols_of(fired)
@@ -564,8 +606,10 @@ class LoihiInterpreter:
                     cols = pl.learn(self.rng)
                     if pl.updates > before and cols is not None:
                         rec_learn[k] += np.bincount(self.cx_core[pl.post_cx[cols]], minlength=nc) * pl.last_rows
-            if plastic and spk.size:
-                for pl in plastic:
+            if sbits:
+                for pl, bit in plastic_bits:
+                    if not sbits & bit:
+                        continue
                     rows = rows_cache.get(pl.pre_key)
                     if rows is None:
                         rows = rows_cache[pl.pre_key] = pl.rows_of(spk)
@@ -574,14 +618,13 @@ class LoihiInterpreter:
                         j = (t + 1 + pl.delay) % ring_len
                         ring[j][pl.post_cx] += contrib
                         ring_bound[j] += bound
-            if fired.size or ps.size:
-                for m in matrices:
+                for m, bit in matrix_bits:
+                    if not sbits & bit:
+                        continue
                     if m.from_cx and m.from_ports:
-                        src_ids = spk if spk is not None else (np.concatenate([fired, ps]) if ps.size else fired)
+                        src_ids = spk
                     else:
                         src_ids = fired if m.from_cx else ps
-                    if not src_ids.size:
-                        continue
                     contrib, bound = m.gather(src_ids)
                     if contrib is not None:
                         j = (t + 1 + m.delay) % ring_len
@@ -596,8 +639,8 @@ class LoihiInterpreter:
             if progress is not None:
                 progress(1)
         self.t = t0 + steps
-        if self.plastic:
-            ovf["weight_saturation"] = sum(pl.saturated for pl in self.plastic) - sat_before
+        if plastic:
+            ovf["weight_saturation"] = sum(pl.saturated for pl in plastic) - sat_before
         self.u, self.v, self.u_bound, self.v_neg_bound = u, v, u_bound, v_neg_bound
         for name in self.outputs:
             out_rec[name] = spike_rec["out", name]

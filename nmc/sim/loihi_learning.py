@@ -141,6 +141,51 @@ class PlasticProjection:
         self.last_rows = 0
         self.saturated = 0        # updates clipped at the weight range or the accumulator
 
+    # -- merging copies -----------------------------------------------------------------------------
+    def merge_key(self) -> tuple | None:
+        """Projections with equal keys can run as one (see :meth:`merged`); None: never merged.
+
+        Only fast-path rules whose changes are whole format steps qualify: they draw no random
+        numbers, so running copies as one block cannot change the order of the generator's draws."""
+        if not self.fast:
+            return None
+        unit = self.step_q << FRACTION_BITS
+        if any(dw % unit for dw in self.fast_dw.values()):
+            return None
+        reward = None if self.reward_src is None else self.reward_src.tobytes()
+        return (self.pre_src.tobytes(), self.delay, tuple(self.products), self.exp, self.step_q, self.w_lo,
+                self.w_hi, self.shift, tuple(sorted(self.fast_dw.items())), reward)
+
+    @classmethod
+    def merged(cls, members: list["PlasticProjection"], n_cx: int) -> "PlasticProjection":
+        """One projection running ``members`` (equal :meth:`merge_key`, disjoint post compartments)
+        side by side: their weight matrices become column blocks of one (n_pre, sum n_post) matrix,
+        so a step gathers and learns once instead of once per copy. The members' ``M`` become views
+        of their blocks (their ``weights()`` stay current); only the merged projection is run."""
+        first = members[0]
+        unit = cls.__new__(cls)
+        unit.__dict__.update(first.__dict__)
+        unit.name = "+".join(m.name for m in members)
+        unit.post_cx = np.concatenate([m.post_cx for m in members])
+        unit.n_post = int(unit.post_cx.size)
+        unit.col_of_cx = np.full(n_cx, -1, dtype=np.int64)
+        unit.col_of_cx[unit.post_cx] = np.arange(unit.n_post)
+        unit.exists = np.concatenate([m.exists for m in members], axis=1)
+        unit.all_exist = bool(unit.exists.all())
+        unit.M = np.concatenate([m.M for m in members], axis=1)
+        unit.eff = np.concatenate([m.eff for m in members], axis=1)
+        unit.y0 = np.zeros(unit.n_post, dtype=bool)
+        unit.post_key = "|".join(str(m.post_key) for m in members)
+        unit.updates = sum(m.updates for m in members)
+        unit.saturated = sum(m.saturated for m in members)
+        off = 0
+        for m in members:
+            m.M = unit.M[:, off:off + m.n_post]
+            m.eff = unit.eff[:, off:off + m.n_post]
+            m.updates = m.saturated = 0
+            off += m.n_post
+        return unit
+
     def _effective(self, m: np.ndarray) -> np.ndarray:
         if self.exp >= 0:
             return m * float(1 << (self.exp + self.shift))
