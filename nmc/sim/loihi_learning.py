@@ -134,6 +134,15 @@ class PlasticProjection:
         if self.fast:
             r_imp = self.r_trace.impulse_int if self.r_trace is not None else 0
             self.fast_dw = {rw: self._constant_dw(r_imp if rw else 0) for rw in (False, True)}
+        # Whole-step fast rules with a non-negative exponent keep the weights only as their
+        # delivery values eff = M * 2^(exp + shift) (exact in float32: |M| < 2^9, exp + shift < 15),
+        # and read M back from them on demand: one array to update instead of two.
+        unit = self.step_q << FRACTION_BITS
+        self.scale = float(1 << (self.exp + self.shift)) if self.exp >= 0 else 0.0
+        self.eff_only = (self.fast and self.exp >= 0 and self.exp + self.shift < 15
+                         and all(dw % unit == 0 for dw in self.fast_dw.values()))
+        if self.eff_only:
+            self.M = None  # type: ignore[assignment]
         # Projections with the same pre (post) population share their row (column) lookups.
         self.pre_key = spec["pre"].get("population") or spec["pre"].get("name") or spec["pre"].get("section")
         self.post_key = spec["post"].get("population") or spec["post"].get("section")
@@ -172,7 +181,7 @@ class PlasticProjection:
         unit.col_of_cx[unit.post_cx] = np.arange(unit.n_post)
         unit.exists = np.concatenate([m.exists for m in members], axis=1)
         unit.all_exist = bool(unit.exists.all())
-        unit.M = np.concatenate([m.M for m in members], axis=1)
+        unit.M = None if first.eff_only else np.concatenate([m.M for m in members], axis=1)
         unit.eff = np.concatenate([m.eff for m in members], axis=1)
         unit.y0 = np.zeros(unit.n_post, dtype=bool)
         unit.post_key = "|".join(str(m.post_key) for m in members)
@@ -180,7 +189,8 @@ class PlasticProjection:
         unit.saturated = sum(m.saturated for m in members)
         off = 0
         for m in members:
-            m.M = unit.M[:, off:off + m.n_post]
+            if unit.M is not None:
+                m.M = unit.M[:, off:off + m.n_post]
             m.eff = unit.eff[:, off:off + m.n_post]
             m.updates = m.saturated = 0
             off += m.n_post
@@ -229,12 +239,22 @@ class PlasticProjection:
         self.last_rows = rows.size
         if dw == 0:
             return flat
+        if self.eff_only and self.all_exist and 4 * cols.size >= self.n_post:
+            self._step_rows(rows, cols, dw >> FRACTION_BITS)
+            return flat
         if flat is None:
             flat = (rows[:, None] * self.n_post + cols[None, :]).ravel()
         block = flat
         if not self.all_exist:
             block = flat[self.exists.ravel()[flat]]
         unit = self.step_q << FRACTION_BITS
+        if self.eff_only:
+            ef = self.eff.reshape(-1)
+            moved = ef[block] + np.float32((dw >> FRACTION_BITS) * self.scale)
+            new = np.clip(moved, np.float32(self.w_lo * self.scale), np.float32(self.w_hi * self.scale))
+            self.saturated += int(np.count_nonzero(moved != new))
+            ef[block] = new
+            return flat
         if dw % unit == 0:
             # A whole number of format steps: (M << 7) + dw needs no rounding, and where the 16-bit
             # accumulator would clip, the weight range clips to the same value. So M + delta,
@@ -248,6 +268,18 @@ class PlasticProjection:
         else:
             self._write(block, np.full(block.size, dw, dtype=np.int64), rng)
         return flat
+
+    def _step_rows(self, rows: np.ndarray, cols: np.ndarray, delta: int) -> None:
+        """The whole-step update of the block rows x cols, done on whole rows: when the columns
+        are a good part of the row, contiguous row arithmetic beats element indexing. Entries
+        outside ``cols`` get + 0 and are already in range, so they come back unchanged."""
+        step = np.zeros(self.n_post, dtype=np.float32)
+        step[cols] = delta * self.scale
+        moved = self.eff[rows]
+        moved += step
+        new = np.clip(moved, np.float32(self.w_lo * self.scale), np.float32(self.w_hi * self.scale))
+        self.saturated += int(np.count_nonzero(moved != new))
+        self.eff[rows] = new
 
     def _write(self, flat: np.ndarray, dw: np.ndarray, rng: np.random.Generator) -> None:
         """acc = (M << 7) + dw (16-bit), stochastically rounded to the format's step, clipped."""
@@ -337,4 +369,7 @@ class PlasticProjection:
         self._write(flat, dw, rng)
 
     def weights(self) -> np.ndarray:
+        """The weight mantissas, (n_pre, n_post)."""
+        if self.eff_only:
+            return (self.eff / self.scale).astype(np.int64)
         return self.M.copy()
