@@ -32,6 +32,7 @@ TARGET = "loihi"
 _DENSE_FILL = 0.05        # store a delay's matrix dense when at least this fraction is non-zero
 _DENSE_MAX_ELEMS = 64_000_000
 _F32_EXACT = float(1 << 24)
+_MAX_SOURCE_CLASSES = 256  # accounting by source class up to this many classes (see _source_classes)
 _CHUNK_STEPS = 256  # per-step spike/activity bits are kept this many steps, then reduced  # integers below this are exact in float32
 
 
@@ -291,6 +292,11 @@ class LoihiInterpreter:
         for pl in self.plastic:
             r, c = np.nonzero(pl.exists)
             np.add.at(self.src_synops, (pl.pre_src[r], self.cx_core[pl.post_cx[c]]), 1)
+        # The same as a sparse table: per source, its (core, count) entries.
+        nzs, nzc = np.nonzero(self.src_synops)
+        self.synops_ptr = np.concatenate([[0], np.cumsum(np.bincount(nzs, minlength=self.n_src))]).astype(np.int64)
+        self.synops_core = nzc.astype(np.int64)
+        self.synops_count = self.src_synops[nzs, nzc].astype(np.int64)
         dest_core = axon_core[paxn]
         self.src_msgs = np.bincount(psrc, minlength=self.n_src)
         per_tile = int(self._chip["cores_per_tile"])
@@ -306,6 +312,23 @@ class LoihiInterpreter:
         self.src_hops_ew = np.bincount(psrc, weights=hx, minlength=self.n_src).astype(np.int64)
         self.src_hops_ns = np.bincount(psrc, weights=hy, minlength=self.n_src).astype(np.int64)
         self.tiles_used = int(np.unique(np.arange(self.n_cores) // per_tile).size) if self.n_cores else 0
+        self._source_classes()
+
+    def _source_classes(self) -> None:
+        """Sources with equal accounting rows (synaptic ops per core; core, messages, local
+        messages and hops of their spikes) form a class; a run then counts spikes per class and
+        step. Circuits of whole populations have few classes; past _MAX_SOURCE_CLASSES the
+        accounting expands per source instead (``src_class`` None)."""
+        nc = self.n_cores
+        onehot = np.zeros((self.n_src, nc), dtype=np.int64)
+        onehot[np.arange(self.n_cx), self.cx_core] = 1
+        attr = np.column_stack([self.src_synops.astype(np.int64), onehot, onehot * self.src_msgs[:, None],
+                                self.src_msgs_local, self.src_hops_ew, self.src_hops_ns])
+        classes, inverse = np.unique(attr, axis=0, return_inverse=True)
+        if classes.shape[0] <= _MAX_SOURCE_CLASSES:
+            self.class_attr, self.src_class = classes, inverse.reshape(-1).astype(np.int64)
+        else:
+            self.class_attr, self.src_class = None, None
 
     def _neurons(self, ref: dict[str, Any], what: str) -> np.ndarray:
         """Source ids of a population named in the learning table (port units or compartments)."""
@@ -656,32 +679,50 @@ class LoihiInterpreter:
                 probe_rec[name] = spike_rec["probe", name]
         return self._result(steps, out_rec, probe_rec, ovf, rec_act, fired_log, src_log, rec_learn)
 
-    def _per_step(self, log: list[np.ndarray], weights: np.ndarray, steps: int, pairs: bool = False) -> np.ndarray:
-        """Sum ``weights[id]`` (ids per step in ``log``; with ``pairs``, two arrays per step) into a
-        (steps, n_cores) table, after the run."""
+    @staticmethod
+    def _ids_by_step(log: list[np.ndarray], steps: int, pairs: bool = False) -> tuple[np.ndarray, np.ndarray]:
+        """The ids logged per step (with ``pairs``, two arrays per step), and the step of each."""
         lens = np.fromiter((x.size for x in log), dtype=np.int64, count=len(log))
         if pairs:
             lens = lens.reshape(-1, 2).sum(axis=1)
-        out = np.zeros((steps, weights.shape[1]), dtype=np.int64)
-        busy = np.flatnonzero(lens)
-        if busy.size:
-            ids = np.concatenate(log)
-            starts = (np.cumsum(lens) - lens)[busy]
-            out[busy] = np.add.reduceat(weights[ids], starts, axis=0)
-        return out
+        ids = np.concatenate(log) if log else np.zeros(0, dtype=np.int64)
+        return ids, np.repeat(np.arange(steps), lens)
+
+    def _per_step_core(self, step: np.ndarray, core: np.ndarray, steps: int,
+                       weights: np.ndarray | None = None) -> np.ndarray:
+        """(steps, n_cores) table of ``weights`` (default 1) summed by (step, core); exact
+        (bincount adds in float64, and the sums are far below 2^53)."""
+        nc = self.n_cores
+        flat = np.bincount(step * nc + core, weights=weights, minlength=steps * nc)
+        return flat.astype(np.int64).reshape(steps, nc)
 
     def _result(self, steps: int, out_rec: dict, probe_rec: dict, ovf: dict, rec_act: np.ndarray,
                 fired_log: list[np.ndarray], src_log: list[np.ndarray], rec_learn: np.ndarray) -> RunResult:
+        src_ids, src_step = self._ids_by_step(src_log, steps, pairs=True)
+        fired, f_step = self._ids_by_step(fired_log, steps)
         nc = self.n_cores
-        rec_syn = self._per_step(src_log, self.src_synops, steps, pairs=True)
-        spk_core = np.zeros((self.n_cx, nc), dtype=np.int64)
-        spk_core[np.arange(self.n_cx), self.cx_core] = 1
-        rec_spk = self._per_step(fired_log, spk_core, steps)
-        msg_core = spk_core * self.src_msgs[:self.n_cx, None]
-        rec_msg = self._per_step(fired_log, msg_core, steps)
-        local = int(self.src_msgs_local[np.concatenate(fired_log)].sum()) if fired_log else 0
-        hops = np.column_stack([self.src_hops_ew[:self.n_cx], self.src_hops_ns[:self.n_cx]])
-        rec_hop = self._per_step(fired_log, hops, steps)
+        if self.src_class is not None:
+            # Count spikes per (step, source class), then one small product per table.
+            n_cls = self.class_attr.shape[0]
+            per_src = np.bincount(src_step * n_cls + self.src_class[src_ids], minlength=steps * n_cls)
+            per_fired = np.bincount(f_step * n_cls + self.src_class[fired], minlength=steps * n_cls)
+            rec_syn = per_src.reshape(steps, n_cls) @ self.class_attr[:, :nc]
+            fired_tab = per_fired.reshape(steps, n_cls) @ self.class_attr[:, nc:]
+            rec_spk, rec_msg = fired_tab[:, :nc], fired_tab[:, nc:2 * nc]
+            local, hops_ew, hops_ns = (int(x) for x in fired_tab[:, 2 * nc:].sum(axis=0))
+        else:
+            # Many distinct sources: expand each spiking source's (core, count) entries.
+            ptr = self.synops_ptr
+            lens = ptr[src_ids + 1] - ptr[src_ids]
+            pos = (np.arange(int(lens.sum())) - np.repeat(np.cumsum(lens) - lens, lens)
+                   + np.repeat(ptr[src_ids], lens))
+            rec_syn = self._per_step_core(np.repeat(src_step, lens), self.synops_core[pos], steps,
+                                          self.synops_count[pos].astype(np.float64))
+            f_core = self.cx_core[fired]
+            rec_spk = self._per_step_core(f_step, f_core, steps)
+            rec_msg = self._per_step_core(f_step, f_core, steps, self.src_msgs[fired].astype(np.float64))
+            local = int(self.src_msgs_local[fired].sum())
+            hops_ew, hops_ns = int(self.src_hops_ew[fired].sum()), int(self.src_hops_ns[fired].sum())
         e, tm = self._cost["energy_pj"], self._cost["time_ns"]
         cx_per_core = np.diff(self.core_cx_offset)
         rec_inact = cx_per_core[None, :] - rec_act
@@ -694,7 +735,7 @@ class LoihiInterpreter:
         tick = float(self.binary.target_config.get("timing", {}).get("tick_ns", 1.0))
         energy_pj = (rec_syn.sum() * e["synaptic_op"] + rec_act.sum() * e["neuron_update_active"]
                      + rec_inact.sum() * e["neuron_update_inactive"] + rec_msg.sum() * e["spike_within_tile"]
-                     + rec_hop[:, 0].sum() * e["hop_east_west"] + rec_hop[:, 1].sum() * e["hop_north_south"]
+                     + hops_ew * e["hop_east_west"] + hops_ns * e["hop_north_south"]
                      + rec_learn.sum() * e["synaptic_update"])
         counters = {
             "timesteps": int(steps),
