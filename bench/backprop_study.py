@@ -79,13 +79,15 @@ class FastModel:
             ix = np.ix_(rows, cols)
             w[ix] = np.clip(w[ix] + delta, WMIN, WMAX)
 
-    def train_sample(self, xi: np.ndarray, label: int, lo: float = -1.0, hi: float = 1.0, step: int = 2,
-                     margin: tuple[float, float] = (0.5, 0.5)) -> None:
+    def train_sample(self, xi: np.ndarray, label: int, lo: float = -1.0, hi: float = 1.0,
+                     step: int | tuple[int, int] = 2, margin: tuple[float, float] = (0.5, 0.5)) -> None:
         """One sample: ``xi`` = indices of the active inputs, ``label`` = the one-hot target's index.
 
         ``margin = (m_pos, m_neg)``: the target's output learns while its sum a2 <= m_pos (in units
         of the threshold), another output while a2 > m_neg. The chip's circuit: (0.5, 0.5), i.e. the
-        output spike itself; other values are a study of training with a margin."""
+        output spike itself; other values are a study of training with a margin. ``step``: the
+        weight change per coincidence, or (W1's, W2's and its transposes')."""
+        s1, s2 = (step, step) if isinstance(step, int) else step
         lo_th, hi_th = lo * THRESHOLD, hi * THRESHOLD
         a1 = self.W1[xi].sum(axis=0)
         hidx = np.flatnonzero(a1 > HALF)
@@ -102,17 +104,17 @@ class FastModel:
         c_h = (a1 > lo_th) & ~(a1 > hi_th)
         add = self._add
         # Phase 5 (potentiation), phase 6 (d1+), phase 7 (W1 potentiation).
-        add(self.W2, hidx, dp, step)
-        add(self.W2Tp, dp, hidx, step)
-        add(self.W2Tm, dm, hidx, step)
+        add(self.W2, hidx, dp, s2)
+        add(self.W2Tp, dp, hidx, s2)
+        add(self.W2Tm, dm, hidx, s2)
         z = self.W2Tp[dp].sum(axis=0) + self.W2Tm[dm].sum(axis=0)
-        add(self.W1, xi, np.flatnonzero((z > 0) & c_h), step)
+        add(self.W1, xi, np.flatnonzero((z > 0) & c_h), s1)
         # Phase 9 (depression), phase 10 (d1-), phase 11 (W1 depression).
-        add(self.W2, hidx, dm, -step)
-        add(self.W2Tp, dm, hidx, -step)
-        add(self.W2Tm, dp, hidx, -step)
+        add(self.W2, hidx, dm, -s2)
+        add(self.W2Tp, dm, hidx, -s2)
+        add(self.W2Tm, dp, hidx, -s2)
         z = self.W2Tp[dm].sum(axis=0) + self.W2Tm[dp].sum(axis=0)
-        add(self.W1, xi, np.flatnonzero((z > 0) & c_h), -step)
+        add(self.W1, xi, np.flatnonzero((z > 0) & c_h), -s1)
 
     def evaluate(self, X: np.ndarray, labels: np.ndarray) -> tuple[float, float, float]:
         """(spike, membrane, first-spike) accuracy; the first two as ``golden_backprop.evaluate``
@@ -136,7 +138,7 @@ def active(X: np.ndarray) -> list[np.ndarray]:
 
 
 def run(X: np.ndarray, y: np.ndarray, Xt: np.ndarray, yt: np.ndarray, n_h: int, lo: float, seed: int,
-        checkpoints: Sequence[int], step: Callable[[int], int] = lambda epoch: 2,
+        checkpoints: Sequence[int], step: Callable[[int], int | tuple[int, int]] = lambda epoch: 2,
         order: Callable[[np.random.Generator, np.ndarray], np.ndarray] | None = None,
         progress: Callable[[int, tuple[float, ...], float], None] | None = None,
         hi: float = 1.0, margin: tuple[float, float] = (0.5, 0.5)) -> dict[int, tuple[float, ...]]:
@@ -287,20 +289,24 @@ def mnist(path: str, epochs: int, lows: Iterable[float], hidden: int, seed: int,
         for lo in lows:
             kw: dict = {}
             n_h = hidden
-            if variant == "coarse":          # step 4 (two LSB) in epoch 1, then the chip's 2
-                kw["step"] = lambda e: 4 if e == 1 else 2
-            elif variant == "interleaved":   # stratified shuffle
-                kw["order"] = _interleaved
-            elif variant == "roundrobin":    # one sample of each class in turn
-                kw["order"] = _round_robin
-            elif variant.startswith("H"):
-                n_h = int(variant[1:])
-            elif variant.startswith("hi"):      # upper window edge (DSL window_high), chip default 1
-                kw["hi"] = float(variant[2:])
-            elif variant.startswith("margin"):  # margin<pos>,<neg>: train outputs with a margin
-                kw["margin"] = tuple(float(v) for v in variant[6:].split(","))
-            elif variant != "plain":
-                raise SystemExit(f"unknown variant {variant!r}")
+            for part in variant.split("+"):  # parts combine: margin0.75,0.25+steps2,4
+                if part == "coarse":          # step 4 (two LSB) in epoch 1, then the chip's 2
+                    kw["step"] = lambda e: 4 if e == 1 else 2
+                elif part == "interleaved":   # stratified shuffle
+                    kw["order"] = _interleaved
+                elif part == "roundrobin":    # one sample of each class in turn
+                    kw["order"] = _round_robin
+                elif part.startswith("H"):
+                    n_h = int(part[1:])
+                elif part.startswith("hi"):      # upper window edge (DSL window_high), chip default 1
+                    kw["hi"] = float(part[2:])
+                elif part.startswith("margin"):  # margin<pos>,<neg>: train outputs with a margin
+                    kw["margin"] = tuple(float(v) for v in part[6:].split(","))
+                elif part.startswith("steps"):   # steps<W1>,<W2>: per-layer weight step
+                    s1, s2 = (int(v) for v in part[5:].split(","))
+                    kw["step"] = lambda e, s=(s1, s2): s
+                elif part != "plain":
+                    raise SystemExit(f"unknown variant {part!r}")
             t0 = time.perf_counter()
 
             def progress(e: int, acc: tuple[float, ...], dt: float) -> None:

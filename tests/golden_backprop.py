@@ -215,6 +215,7 @@ def train_sample(
     lo: float = -1.0,
     hi: float = 1.0,
     step: int = STEP,
+    margin: float = 0.0,
 ) -> dict:
     """One 12-phase training cycle in the on-chip update order; updates ``state`` in place.
 
@@ -224,6 +225,8 @@ def train_sample(
         t: binary target (n_o,), one-hot for classification.
         lo, hi: derivative window bounds (units of 1024).
         step: weight change per coincidence (2 = one LSB).
+        margin: the target output learns while its sum a2 <= (0.5 + margin) * 1024, another output
+            while a2 > (0.5 - margin) * 1024 (0: the output spike decides both).
 
     Returns:
         The :func:`forward` dict (computed before any update) plus ``t`` (bool), ``dp``, ``dm``
@@ -236,8 +239,10 @@ def train_sample(
     h, xb = f["h"], f["x"]
     o, o_lt, o_gt = f["o"], f["o_lt"], f["o_gt"]
 
-    dp = o_lt & tb & ~o
-    dm = o_lt & o & ~tb & ~o_gt
+    o_pos = f["a2"] > (0.5 + margin) * THRESHOLD
+    o_neg = f["a2"] > (0.5 - margin) * THRESHOLD
+    dp = o_lt & tb & ~o_pos
+    dm = o_lt & o_neg & ~tb & ~o_gt
 
     # Phase 5: potentiation (r1 = 1) of h.d+ (W2, W2Tp) and d-.h (W2Tm).
     _outer_update(state.W2, h, dp, +step)

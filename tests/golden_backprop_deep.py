@@ -51,7 +51,8 @@ def _add(m: np.ndarray, rows: np.ndarray, cols: np.ndarray, delta: int) -> np.nd
     return np.clip(m, WMIN, WMAX, out=m)
 
 
-def train_sample(s: DeepState, x: np.ndarray, t: np.ndarray, lo: float = -1.0, hi: float = 1.0) -> dict:
+def train_sample(s: DeepState, x: np.ndarray, t: np.ndarray, lo: float = -1.0, hi: float = 1.0,
+                 margin: float = 0.0) -> dict:
     L = s.L
     h = [np.asarray(x, dtype=bool)]
     lt, gt, a = [None], [None], [None]
@@ -62,8 +63,8 @@ def train_sample(s: DeepState, x: np.ndarray, t: np.ndarray, lo: float = -1.0, h
         lt.append(al > lo * 1024)
         gt.append(al > hi * 1024)
     t = np.asarray(t, dtype=bool)
-    ep = lt[L] & t & ~h[L]
-    em = lt[L] & h[L] & ~t & ~gt[L]
+    ep = lt[L] & t & ~(a[L] > (0.5 + margin) * 1024)
+    em = lt[L] & (a[L] > (0.5 - margin) * 1024) & ~t & ~gt[L]
     out = {"h": h, "a_out": a[L], "o": h[L]}
     for l in range(L, 1, -1):
         prev = h[l - 1]

@@ -66,6 +66,34 @@ def test_weight_trajectory_equals_the_golden_model_on_digits() -> None:
                 assert np.array_equal(w[p], getattr(gold, attr)), (i, p)
 
 
+@pytest.mark.parametrize("margin, extra", [(0.25, ["bp/o_pos", "bp/o_neg"]), (0.5, ["bp/o_neg"])])
+def test_output_margin_equals_the_golden_model(margin: float, extra: list[str]) -> None:
+    """`margin = m`: the target output learns until a > 0.5 + m, the others until a <= 0.5 - m.
+    Thresholds on the window's edges reuse o< / o> (m = 0.5: 1.0 is o>); others add a W2 copy.
+    Every W2 copy, W1 and the transposes follow the golden model for 80 digits samples."""
+    X, T, _, _ = digits_data(seed=0)
+    src = _digits_circuit(100, 5).replace("window = -1,", f"window = -1, margin = {margin},")
+    chip = LoihiInterpreter(compile_network(parse_dsl(src), "loihi"))
+    w = chip.plastic_weights()
+    copies = [f"h->{p}" for p in extra]
+    assert set(copies) <= set(w) and len(w) == 8 + len(extra)
+    run = ScheduleRunner(chip)
+    gold: BackpropState = init_state(64, 100, 10, seed=5)
+    data = {"x": X.astype(np.uint8), "t": T.astype(np.uint8)}
+    plain = init_state(64, 100, 10, seed=5)
+    for i in range(80):
+        train_sample(gold, X[i], T[i], lo=-1.0, hi=1.0, margin=margin)
+        train_sample(plain, X[i], T[i], lo=-1.0, hi=1.0)
+        run.present(data, np.array([i]), learn=True)
+        run.drain()
+        w = chip.plastic_weights()
+        for p in ["h->o", "h->bp/o_lt", "h->bp/o_gt", *copies]:
+            assert np.array_equal(w[p], gold.W2), (i, p)
+        assert np.array_equal(w["bp/x->h"], gold.W1), i
+        assert np.array_equal(w["o->bp/h1T"], gold.W2Tp) and np.array_equal(w["bp/oT_minus->bp/h1T"], gold.W2Tm)
+    assert not np.array_equal(plain.W2, gold.W2)   # the margin made a difference
+
+
 def test_digits_learn_on_the_chip() -> None:
     """448-200-10 on the thermometer-coded digits, one epoch on the chip (a small budget; the
     golden model gives the same numbers, 73 % spike / 87 % membrane after one epoch on average

@@ -4,6 +4,7 @@ follow the deep golden model exactly, and it learns digits."""
 from __future__ import annotations
 
 import numpy as np
+import pytest
 
 import golden_backprop as g1
 from golden_backprop_deep import DeepState, he_normal_all, train_sample
@@ -13,12 +14,12 @@ from nmc.sim.loihi import LoihiInterpreter
 from nmc.sim.schedule_runner import ScheduleRunner, train
 
 
-def _src(sizes: list[int], seed: int, mode: str = "train") -> str:
+def _src(sizes: list[int], seed: int, mode: str = "train", margin: float = 0.0) -> str:
     names = ["x"] + [f"h{i}" for i in range(1, len(sizes) - 1)] + ["o"]
     pops = "".join(f"population {n}[{s}] : graded\n" for n, s in zip(names[1:], sizes[1:]))
     return (f"network deep\nseed {seed}\ninput x[{sizes[0]}]\ninput t[{sizes[-1]}]\n{pops}output o\n"
-            f"learn backprop({' -> '.join(names)}, target = t, window = -1, weights = he_normal(seed = {seed}), "
-            f"mode = {mode})\n")
+            f"learn backprop({' -> '.join(names)}, target = t, window = -1, margin = {margin}, "
+            f"weights = he_normal(seed = {seed}), mode = {mode})\n")
 
 
 def test_deep_golden_equals_the_one_hidden_layer_golden() -> None:
@@ -33,21 +34,25 @@ def test_deep_golden_equals_the_one_hidden_layer_golden() -> None:
         assert np.array_equal(deep.Tp[2], ref.W2Tp) and np.array_equal(deep.Tm[2], ref.W2Tm)
 
 
-def test_two_hidden_layers_follow_the_golden_model() -> None:
+@pytest.mark.parametrize("margin", [0.0, 0.25])
+def test_two_hidden_layers_follow_the_golden_model(margin: float) -> None:
     X, T, _, _ = g1.digits_data(seed=0)
     sizes = [64, 40, 30, 10]
-    chip = LoihiInterpreter(compile_network(parse_dsl(_src(sizes, 3)), "loihi"))
+    chip = LoihiInterpreter(compile_network(parse_dsl(_src(sizes, 3, margin=margin)), "loihi"))
     gold = DeepState(he_normal_all(sizes, 3))
     run = ScheduleRunner(chip)
     data = {"x": X.astype(np.uint8), "t": T.astype(np.uint8)}
     names = {1: "bp/x->h1", 2: "h1->h2", 3: "h2->o"}
-    for i in range(120):
-        train_sample(gold, X[i], T[i])
+    extra = ["h2->bp/o_pos", "h2->bp/o_neg"] if margin else []   # the margin's copies of W3
+    for i in range(120 if not margin else 60):
+        train_sample(gold, X[i], T[i], margin=margin)
         run.present(data, np.array([i]), learn=True)
         run.drain()
         w = chip.plastic_weights()
         for l, nm in names.items():
             assert np.array_equal(w[nm], gold.W[l]), (i, nm)
+        for nm in extra:
+            assert np.array_equal(w[nm], gold.W[3]), (i, nm)
         assert np.array_equal(w["h3->bp/h2T"] if "h3->bp/h2T" in w else w["o->bp/h2T"], gold.Tp[3]), i
         assert np.array_equal(w["bp/h3T_minus->bp/h2T"], gold.Tm[3]), i
         assert np.array_equal(w["h2->bp/h1T"], gold.Tp[2]) and np.array_equal(w["bp/h2T_minus->bp/h1T"], gold.Tm[2]), i

@@ -163,7 +163,8 @@ def test_new_keywords_are_reserved_only_at_statement_start() -> None:
 def test_backprop(net) -> None:
     bp = dict(net.attrs["backprop"])
     weights = bp.pop("weights")
-    assert bp == {"name": "bp", "layers": ["x", "h", "o"], "target": "t", "window": [-1.0, 1.0], "mode": "train"}
+    assert bp == {"name": "bp", "layers": ["x", "h", "o"], "target": "t", "window": [-1.0, 1.0], "margin": 0.0,
+                  "mode": "train"}
     assert [type(v) for v in bp["window"]] == [float, float]
     assert [w.shape for w in weights] == [(6, 4), (4, 3)]
     for got, want in zip(weights, he_normal_reference(3, [6, 4, 3])):
@@ -175,7 +176,7 @@ def test_backprop_defaults_and_derived_seed() -> None:
     src = ("seed 9\ninput x[5]\ninput t[2]\npopulation h[7] : graded\npopulation o[2] : graded\n"
            "learn backprop(x -> h -> o, target = t{extra})")
     bp = parse_dsl(src.format(extra="")).attrs["backprop"]
-    assert (bp["name"], bp["mode"], bp["window"]) == ("bp", "train", [-1.0, 1.0])
+    assert (bp["name"], bp["mode"], bp["window"], bp["margin"]) == ("bp", "train", [-1.0, 1.0], 0.0)
     rng = np.random.default_rng([9, 3, 0])  # the backprop stream of network seed 9
     for got, (n_in, n_out) in zip(bp["weights"], [(5, 7), (7, 2)]):
         w = rng.normal(0, math.sqrt(2 / (n_in + n_out)), size=(n_in, n_out)) * 1024
@@ -183,9 +184,10 @@ def test_backprop_defaults_and_derived_seed() -> None:
     explicit = parse_dsl(src.format(extra=", weights = he_normal()")).attrs["backprop"]["weights"]
     for a, b in zip(explicit, bp["weights"]):
         np.testing.assert_array_equal(a, b)  # he_normal() without a seed is the default draw
-    custom = parse_dsl(src.format(extra=", window = 0, window_high = 1.5, mode = inference, name = \"net 1\""))
+    custom = parse_dsl(src.format(extra=", window = 0, window_high = 1.5, margin = 0.5, mode = inference, "
+                                        "name = \"net 1\""))
     bp = custom.attrs["backprop"]
-    assert (bp["name"], bp["mode"], bp["window"]) == ("net 1", "inference", [0.0, 1.5])
+    assert (bp["name"], bp["mode"], bp["window"], bp["margin"]) == ("net 1", "inference", [0.0, 1.5], 0.5)
 
 
 def test_he_normal_is_deterministic_even_and_bounded() -> None:
@@ -374,7 +376,11 @@ ERRORS = [
     (BASE + "learn backprop(x -> h -> o, target = t, window_high = -2)", "6:55",
      "window must lie below window_high, got window = -1.0, window_high = -2.0"),
     (BASE + "learn backprop(x -> h -> o, target = t, windw = 1)", "6:41",
-     "unknown argument 'windw' for backprop (known: mode, name, target, weights, window, window_high)"),
+     "unknown argument 'windw' for backprop (known: margin, mode, name, target, weights, window, window_high)"),
+    (BASE + "learn backprop(x -> h -> o, target = t, window = 0, margin = 0.75)", "6:62",
+     "margin must be >= 0 and keep 0.5 - margin and 0.5 + margin inside the window (0, 1], got margin = 0.75"),
+    (BASE + "learn backprop(x -> h -> o, target = t, margin = -0.1)", "6:50",
+     "margin must be >= 0 and keep 0.5 - margin and 0.5 + margin inside the window (-1, 1], got margin = -0.1"),
     (BASE + "learn backprop(x -> h -> o, target = t, weights = normal(0, 1))", "6:51",
      "weights must be he_normal(seed = S) or npz(\"FILE.npz\"), got 'normal(...)'"),
     (BASE + "learn backprop(x -> h -> o, target = t, weights = he_normal(seed = -1))", "6:68",

@@ -281,7 +281,7 @@ _CONNECTIVITY: dict[str, _Signature] = {
 # Learning: `rule NAME = learning(...)`, its traces, and `learn backprop(...)`.
 _LEARNING = _Signature("learning", ("dw", "epoch") + TRACES, frozenset({"dw"}), 1)
 _TRACE = _Signature("trace", ("impulse", "tau"), frozenset({"impulse", "tau"}), 2)
-_BACKPROP = _Signature("backprop", ("target", "window", "window_high", "weights", "mode", "name"),
+_BACKPROP = _Signature("backprop", ("target", "window", "window_high", "margin", "weights", "mode", "name"),
                        frozenset({"target"}))
 _HE_NORMAL = _Signature("he_normal", ("seed",))
 _BACKPROP_MODES = ("train", "inference")
@@ -689,6 +689,10 @@ class _Builder:
             where = args["window"] if "window" in args else args["window_high"]
             raise self.error(f"window must lie below window_high, got window = {low!r}, window_high = {high!r}",
                              where.pos)
+        margin = float(self._as_number(args["margin"], "margin")) if "margin" in args else 0.0
+        if not (0.0 <= margin and low <= 0.5 - margin and 0.5 + margin <= high):
+            raise self.error(f"margin must be >= 0 and keep 0.5 - margin and 0.5 + margin inside the window "
+                             f"({low:g}, {high:g}], got margin = {margin:g}", args["margin"].pos)
         mode = args.get("mode", _Word("train", pos))
         if not (isinstance(mode, _Word) and mode.name in _BACKPROP_MODES):
             raise self.error(f"mode must be one of {', '.join(_BACKPROP_MODES)}, got {_describe(mode)}", mode.pos)
@@ -701,6 +705,7 @@ class _Builder:
             "layers": [pop.name for pop in layers],
             "target": target.name,
             "window": [low, high],
+            "margin": margin,
             "mode": mode.name,
             "weights": weights,
         }

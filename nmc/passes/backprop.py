@@ -52,6 +52,10 @@ def _check(net: Network, cfg: dict[str, Any]) -> tuple[list[str], str, float, fl
     lo, hi = (float(v) for v in cfg.get("window", [-1.0, 1.0]))
     if not lo < 0.5 < hi:
         raise IrError(f"the derivative window ({lo}, {hi}] must contain the firing threshold 0.5", location=where)
+    margin = float(cfg.get("margin", 0.0))
+    if not (margin >= 0 and lo <= 0.5 - margin and 0.5 + margin <= hi):
+        raise IrError(f"the output margin {margin:g} must be >= 0 and keep 0.5 - margin and 0.5 + margin inside "
+                      f"the window ({lo:g}, {hi:g}]", location=where)
     mode = str(cfg.get("mode", "train"))
     if mode not in ("train", "inference"):
         raise IrError(f"mode must be 'train' or 'inference', got '{mode}'", location=where)
@@ -102,15 +106,17 @@ def backprop(net: Network, ctx: PassContext) -> Network:
         return net
 
     hl, hg, ol, og = b.pop("h_lt", n_h), b.pop("h_gt", n_h), b.pop("o_lt", n_o), b.pop("o_gt", n_o)
+    o_pos, o_neg, out_th = b.margin_copies(o, ol, og, lo, hi, float(cfg.get("margin", 0.0)))
     t, dp, dm, otm = b.pop("t", n_o), b.pop("d_plus", n_o), b.pop("d_minus", n_o), b.pop("oT_minus", n_o)
     h1t, mx, mh, ch, r = b.pop("h1T", n_h), b.pop("m_x", n_x), b.pop("m_h", n_h), b.pop("c_h", n_h), b.pop("r", 1)
     net.population(o).role = "output"
     learn = {"rule": RULE, "epoch": 1, "traces": {"r1": [1, 0]}, "reward": r}
 
-    # Forward weights: three identical copies of W1 and of W2, and the two transposes of W2.
+    # Forward weights: three identical copies of W1 and of W2 (more with a margin), and the two
+    # transposes of W2.
     for post in (h, hl, hg):
         b.connect(x, post, w1, learn)
-    for post in (o, ol, og):
+    for post in out_th:
         b.connect(h, post, w2, learn)
     b.connect(o, h1t, w2.T, learn)
     b.connect(otm, h1t, -w2.T, learn)
@@ -130,16 +136,16 @@ def backprop(net: Network, ctx: PassContext) -> Network:
         b.relay(h1t, post)
         b.relay(ch, post)
         b.relay(ch, post, delay=4)
-    for post in (o, ol, og):
+    for post in out_th:
         b.relay(dp, post)                 # 5 -> 6 (phase 5)
         b.relay(dm, post, delay=4)        # 5 -> 10 (phase 9)
     b.relay(dm, otm)
     b.relay(dp, otm, delay=4)
-    b.output_error(o, ol, og, t, dp, dm)
+    b.output_error(o_pos, o_neg, ol, og, t, dp, dm)
 
-    hs, os_ = [h, hl, hg], [o, ol, og]
-    gates = [b.gate(x, 1), b.gate(h, 2), b.gate(hl, 2, lo), b.gate(hg, 2, hi),
-             b.gate(o, 3), b.gate(ol, 3, lo), b.gate(og, 3, hi), b.gate(t, 3), b.gate(mh, 3)]
+    hs, os_ = [h, hl, hg], list(out_th)
+    gates = [b.gate(x, 1), b.gate(h, 2), b.gate(hl, 2, lo), b.gate(hg, 2, hi)]
+    gates += [b.gate(p, 3, th) for p, th in out_th.items()] + [b.gate(t, 3), b.gate(mh, 3)]
     gates += [b.gate(p, 5) for p in (h, h1t, *os_, otm)] + [b.gate(r, 5, -1.0)]  # reward: gate alone
     gates += [b.gate(h1t, 6, 0.0), b.gate(ch, 6), b.gate(mx, 6)]
     gates += [b.gate(x, 7)] + [b.gate(p, 7, 1.0) for p in hs] + [b.gate(r, 7, -1.0)]
@@ -186,11 +192,14 @@ def _deep(net: Network, cfg: dict[str, Any], b: "_Builder", layers: list[str], t
         cfg.update(expanded=True, plastic=[f"{H[l - 1]}->{H[l]}" for l in range(1, L + 1)])
         return net
 
+    o_pos, o_neg, out_th = b.margin_copies(H[L], lt[L], gt[L], lo, hi, float(cfg.get("margin", 0.0)))
+    extra = [p for p in out_th if p not in (H[L], lt[L], gt[L])]
+    gates += [b.gate(p, L + 1, out_th[p]) for p in extra]
     t, dp, dm, r = b.pop("t", sizes[L]), b.pop("d_plus", sizes[L]), b.pop("d_minus", sizes[L]), b.pop("r", 1)
     learn = {"rule": RULE, "epoch": 1, "traces": {"r1": [1, 0]}, "reward": r}
     mem = {l: b.pop(f"m{l}", sizes[l]) for l in range(0, L)}
     for l in range(1, L + 1):
-        for post in (H[l], lt[l], gt[l]):
+        for post in (H[l], lt[l], gt[l], *(extra if l == L else ())):
             b.connect(H[l - 1], post, weights[l - 1], learn)
     # Forward-pass memories and the target.
     gates.append(b.gate(t, L + 1))
@@ -199,14 +208,14 @@ def _deep(net: Network, cfg: dict[str, Any], b: "_Builder", layers: list[str], t
         b.relay(H[l], mem[l])
         gates.append(b.gate(mem[l], l + 2))
     # Output error at tick L + 3, gated 1:1 by H_L< (as in the one-hidden-layer circuit).
-    b.output_error(H[L], lt[L], gt[L], t, dp, dm)
+    b.output_error(o_pos, o_neg, lt[L], gt[L], t, dp, dm)
 
     fires: dict[str, int] = {dp: L + 3, dm: L + 3}       # tick each error source fires at
     e_plus, e_minus = dp, dm
     S = L + 4
     for l in range(L, 0, -1):
         N = S + 4
-        copies = (H[l], lt[l], gt[l])
+        copies = (H[l], lt[l], gt[l], *(extra if l == L else ()))
         pre = H[l - 1]
         # Replays of the layer below (pre of W_l) at S and N.
         b.relay(mem[l - 1], pre, delay=S - (l - 1 + 3) - 1)
@@ -246,7 +255,7 @@ def _deep(net: Network, cfg: dict[str, Any], b: "_Builder", layers: list[str], t
     schedule = {"cycle": cycle, "gates": gates, "vetoes": [], "inputs": {port_x: 1, target: L + 1},
                 "readout": {"population": H[L], "tick": L + 2}, "target": target}
     net.attrs["schedule"] = schedule
-    schedule["vetoes"] = _stale_input_vetoes(net, schedule, [H[0], *H[1:], *lt.values(), *gt.values()])
+    schedule["vetoes"] = _stale_input_vetoes(net, schedule, [H[0], *H[1:], *lt.values(), *gt.values(), *extra])
     cfg.update(expanded=True, plastic=[f"{H[l - 1]}->{H[l]}" for l in range(1, L + 1)])
     return net
 
@@ -291,15 +300,36 @@ class _Builder:
         self.net.add_projection(Projection(name, pre, post, "one_to_one", np.full(n, float(sign * RELAY)),
                                            delay=delay))
 
-    def output_error(self, o: str, o_lt: str, o_gt: str, t: str, dp: str, dm: str) -> None:
-        """d+ = o< ∧ t ∧ ¬o and d− = o< ∧ o ∧ ¬t ∧ ¬o>: o< acts as their ½-threshold gate (1:1)."""
+    def margin_copies(self, o: str, o_lt: str, o_gt: str, lo: float, hi: float,
+                      margin: float) -> tuple[str, str, dict[str, float]]:
+        """The output copies that say "a > 0.5 + margin" (o_pos) and "a > 0.5 - margin" (o_neg),
+        and every output copy with its gate threshold. Margin 0: both are o itself; an edge of the
+        window reuses o< or o>; other values add a copy (one more copy of W2, learning with it)."""
+        out_th = {o: 0.5, o_lt: lo, o_gt: hi}
+        if margin == 0:
+            return o, o, out_th
         n = self.net.population(o).size
+        picked = []
+        for short, th in (("o_pos", 0.5 + margin), ("o_neg", 0.5 - margin)):
+            same = [p for p, v in out_th.items() if v == th]
+            if same:
+                picked.append(same[0])
+            else:
+                pop = self.pop(short, n)
+                out_th[pop] = th
+                picked.append(pop)
+        return picked[0], picked[1], out_th
+
+    def output_error(self, o_pos: str, o_neg: str, o_lt: str, o_gt: str, t: str, dp: str, dm: str) -> None:
+        """d+ = o< ∧ t ∧ ¬o_pos and d− = o< ∧ o_neg ∧ ¬t ∧ ¬o>: o< acts as their ½-threshold gate
+        (1:1). Without a margin o_pos = o_neg = o (d+ = o< ∧ t ∧ ¬o, d− = o< ∧ o ∧ ¬t ∧ ¬o>)."""
+        n = self.net.population(o_pos).size
         gate_w = float(GRADED["threshold"] - GRADED["bias"] // 64 - UNIT // 2)
         self.connect(o_lt, dp, np.full(n, gate_w), kind="one_to_one")
         self.connect(o_lt, dm, np.full(n, gate_w), kind="one_to_one")
         self.relay(t, dp)
-        self.relay(o, dp, sign=-1)
-        self.relay(o, dm)
+        self.relay(o_pos, dp, sign=-1)
+        self.relay(o_neg, dm)
         self.relay(t, dm, sign=-1)
         self.relay(o_gt, dm, sign=-1)
 
