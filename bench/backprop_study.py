@@ -80,13 +80,15 @@ class FastModel:
             w[ix] = np.clip(w[ix] + delta, WMIN, WMAX)
 
     def train_sample(self, xi: np.ndarray, label: int, lo: float = -1.0, hi: float = 1.0,
-                     step: int | tuple[int, int] = 2, margin: tuple[float, float] = (0.5, 0.5)) -> None:
+                     step: int | tuple[int, int] = 2, margin: tuple[float, float] = (0.5, 0.5),
+                     lo_h: float | None = None) -> None:
         """One sample: ``xi`` = indices of the active inputs, ``label`` = the one-hot target's index.
 
         ``margin = (m_pos, m_neg)``: the target's output learns while its sum a2 <= m_pos (in units
         of the threshold), another output while a2 > m_neg. The chip's circuit: (0.5, 0.5), i.e. the
         output spike itself; other values are a study of training with a margin. ``step``: the
-        weight change per coincidence, or (W1's, W2's and its transposes')."""
+        weight change per coincidence, or (W1's, W2's and its transposes'). ``lo_h``: the hidden
+        layer's window edge if it differs from the output layer's ``lo``."""
         s1, s2 = (step, step) if isinstance(step, int) else step
         lo_th, hi_th = lo * THRESHOLD, hi * THRESHOLD
         a1 = self.W1[xi].sum(axis=0)
@@ -101,7 +103,7 @@ class FastModel:
         dm = np.flatnonzero(o_lt & o_neg & ~t & ~(a2 > hi_th))
         if dp.size == 0 and dm.size == 0:
             return
-        c_h = (a1 > lo_th) & ~(a1 > hi_th)
+        c_h = (a1 > (lo_th if lo_h is None else lo_h * THRESHOLD)) & ~(a1 > hi_th)
         add = self._add
         # Phase 5 (potentiation), phase 6 (d1+), phase 7 (W1 potentiation).
         add(self.W2, hidx, dp, s2)
@@ -141,7 +143,8 @@ def run(X: np.ndarray, y: np.ndarray, Xt: np.ndarray, yt: np.ndarray, n_h: int, 
         checkpoints: Sequence[int], step: Callable[[int], int | tuple[int, int]] = lambda epoch: 2,
         order: Callable[[np.random.Generator, np.ndarray], np.ndarray] | None = None,
         progress: Callable[[int, tuple[float, ...], float], None] | None = None,
-        hi: float = 1.0, margin: tuple[float, float] = (0.5, 0.5)) -> dict[int, tuple[float, ...]]:
+        hi: float = 1.0, margin: tuple[float, float] = (0.5, 0.5),
+        lo_h: float | None = None) -> dict[int, tuple[float, ...]]:
     """Train for ``max(checkpoints)`` epochs; test (spike, membrane) accuracy at each checkpoint.
 
     Seed s: ``init_state(n_x, n_h, n_o, s)``; presentation order: a permutation per epoch from
@@ -158,7 +161,7 @@ def run(X: np.ndarray, y: np.ndarray, Xt: np.ndarray, yt: np.ndarray, n_h: int, 
         seq = rng.permutation(len(xs)) if order is None else order(rng, y)
         s = step(epoch)
         for k in seq:
-            m.train_sample(xs[k], int(y[k]), lo, hi, s, margin)
+            m.train_sample(xs[k], int(y[k]), lo, hi, s, margin, lo_h)
         if epoch in checkpoints:
             out[epoch] = m.evaluate(Xt, yt)
             if progress:
@@ -298,6 +301,8 @@ def mnist(path: str, epochs: int, lows: Iterable[float], hidden: int, seed: int,
                     kw["order"] = _round_robin
                 elif part.startswith("H"):
                     n_h = int(part[1:])
+                elif part.startswith("loh"):     # loh<x>: the hidden layer's lower window edge
+                    kw["lo_h"] = float(part[3:])
                 elif part.startswith("hi"):      # upper window edge (DSL window_high), chip default 1
                     kw["hi"] = float(part[2:])
                 elif part.startswith("margin"):  # margin<pos>,<neg>: train outputs with a margin
