@@ -134,12 +134,13 @@ def preprocess(images: np.ndarray) -> np.ndarray:
 
 # -- circuit ------------------------------------------------------------------------------------------
 def circuit_source(n_h: int = 400, window: float = -1.0, seed: int = 0, n_x: int = 400, n_o: int = 10,
-                   margin: float = 0.0) -> str:
+                   margin: float = 0.0, window_hidden: float | None = None) -> str:
     """The DSL program of the n_x-n_h-n_o training circuit."""
+    hidden = "" if window_hidden is None else f"window_hidden = {window_hidden:g}, "
     return (f"network mnist_backprop\nseed {seed}\n"
             f"input x[{n_x}]\ninput t[{n_o}]\n"
             f"population h[{n_h}] : graded\npopulation o[{n_o}] : graded\noutput o\n"
-            f"learn backprop(x -> h -> o, target = t, window = {window:g}, margin = {margin:g}, "
+            f"learn backprop(x -> h -> o, target = t, window = {window:g}, {hidden}margin = {margin:g}, "
             f"weights = he_normal(seed = {seed}))\n")
 
 
@@ -166,13 +167,14 @@ class Meter:
         chip.run = metered
 
 
-def build(n_h: int, window: float, seed: int, margin: float = 0.0) -> tuple[Any, float]:
+def build(n_h: int, window: float, seed: int, margin: float = 0.0,
+          window_hidden: float | None = None) -> tuple[Any, float]:
     from nmc.driver import compile_network
     from nmc.frontend.dsl import parse_dsl
     from nmc.sim.loihi import LoihiInterpreter
 
     t0 = time.perf_counter()
-    chip = LoihiInterpreter(compile_network(parse_dsl(circuit_source(n_h, window, seed, margin=margin)), "loihi"))
+    chip = LoihiInterpreter(compile_network(parse_dsl(circuit_source(n_h, window, seed, margin=margin, window_hidden=window_hidden)), "loihi"))
     return chip, time.perf_counter() - t0
 
 
@@ -187,8 +189,9 @@ def run(args: argparse.Namespace, out: Callable[[str], None] = print) -> dict[st
     train_data = {"x": preprocess(d["x_train"][:n_tr]), "labels": d["y_train"][:n_tr].astype(np.int64)}
     test_data = {"x": preprocess(d["x_test"][:n_te]), "labels": d["y_test"][:n_te].astype(np.int64)} if n_te else None
 
-    chip, t_build = build(args.hidden, args.window, args.seed, args.margin)
-    out(f"circuit 400-{args.hidden}-10, window = {args.window:g}, margin = {args.margin:g}, seed {args.seed}: "
+    chip, t_build = build(args.hidden, args.window, args.seed, args.margin, args.window_hidden)
+    wh = "" if args.window_hidden is None else f", window_hidden = {args.window_hidden:g}"
+    out(f"circuit 400-{args.hidden}-10, window = {args.window:g}{wh}, margin = {args.margin:g}, seed {args.seed}: "
         f"{chip.n_cx} compartments on "
         f"{chip.n_cores} cores, compiled and loaded in {t_build:.1f} s")
     out(f"data {args.data}: {n_tr} training samples, {n_te} test samples, {args.epochs} epoch(s)")
@@ -251,6 +254,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--test", type=_count, default=None, help="use the first N test samples (default: all; 0: none)")
     ap.add_argument("--window", type=float, default=-1.0,
                     help="lower edge of the derivative window in thresholds (paper: 0; default -1)")
+    ap.add_argument("--window-hidden", type=float, default=None,
+                    help="the hidden layer's lower window edge if it differs from --window (default: the same)")
     ap.add_argument("--margin", type=float, default=0.25,
                     help="output margin of the backprop construct (paper: 0; default 0.25, docs/backprop.md)")
     ap.add_argument("--seed", type=int, default=0, help="weight init and presentation order (default 0)")

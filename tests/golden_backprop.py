@@ -216,6 +216,7 @@ def train_sample(
     hi: float = 1.0,
     step: int = STEP,
     margin: float = 0.0,
+    lo_h: float | None = None,
 ) -> dict:
     """One 12-phase training cycle in the on-chip update order; updates ``state`` in place.
 
@@ -227,6 +228,7 @@ def train_sample(
         step: weight change per coincidence (2 = one LSB).
         margin: the target output learns while its sum a2 <= (0.5 + margin) * 1024, another output
             while a2 > (0.5 - margin) * 1024 (0: the output spike decides both).
+        lo_h: the hidden layer's lower window edge, if not ``lo``.
 
     Returns:
         The :func:`forward` dict (computed before any update) plus ``t`` (bool), ``dp``, ``dm``
@@ -252,7 +254,8 @@ def train_sample(
     # Phase 6: h1T sees W2Tp from o (fired with d+) and W2Tm from oT- (fired with d-).
     z_p = dp.astype(np.int64) @ state.W2Tp + dm.astype(np.int64) @ state.W2Tm
     d1p = z_p > 0
-    c_h = f["h_lt"] & ~f["h_gt"]
+    h_lt = f["h_lt"] if lo_h is None else f["a1"] > lo_h * THRESHOLD
+    c_h = h_lt & ~f["h_gt"]
 
     # Phase 7: W1 potentiation.
     hp = d1p & c_h

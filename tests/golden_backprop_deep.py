@@ -52,7 +52,7 @@ def _add(m: np.ndarray, rows: np.ndarray, cols: np.ndarray, delta: int) -> np.nd
 
 
 def train_sample(s: DeepState, x: np.ndarray, t: np.ndarray, lo: float = -1.0, hi: float = 1.0,
-                 margin: float = 0.0) -> dict:
+                 margin: float = 0.0, lo_h: float | None = None) -> dict:
     L = s.L
     h = [np.asarray(x, dtype=bool)]
     lt, gt, a = [None], [None], [None]
@@ -60,7 +60,7 @@ def train_sample(s: DeepState, x: np.ndarray, t: np.ndarray, lo: float = -1.0, h
         al = h[l - 1].astype(np.int64) @ s.W[l]
         a.append(al)
         h.append(al > 512)
-        lt.append(al > lo * 1024)
+        lt.append(al > (lo if l == L or lo_h is None else lo_h) * 1024)
         gt.append(al > hi * 1024)
     t = np.asarray(t, dtype=bool)
     ep = lt[L] & t & ~(a[L] > (0.5 + margin) * 1024)

@@ -14,11 +14,11 @@ from nmc.sim.loihi import LoihiInterpreter
 from nmc.sim.schedule_runner import ScheduleRunner, train
 
 
-def _src(sizes: list[int], seed: int, mode: str = "train", margin: float = 0.0) -> str:
+def _src(sizes: list[int], seed: int, mode: str = "train", margin: float = 0.0, extra: str = "") -> str:
     names = ["x"] + [f"h{i}" for i in range(1, len(sizes) - 1)] + ["o"]
     pops = "".join(f"population {n}[{s}] : graded\n" for n, s in zip(names[1:], sizes[1:]))
     return (f"network deep\nseed {seed}\ninput x[{sizes[0]}]\ninput t[{sizes[-1]}]\n{pops}output o\n"
-            f"learn backprop({' -> '.join(names)}, target = t, window = -1, margin = {margin}, "
+            f"learn backprop({' -> '.join(names)}, target = t, window = -1, margin = {margin},{extra} "
             f"weights = he_normal(seed = {seed}), mode = {mode})\n")
 
 
@@ -34,18 +34,19 @@ def test_deep_golden_equals_the_one_hidden_layer_golden() -> None:
         assert np.array_equal(deep.Tp[2], ref.W2Tp) and np.array_equal(deep.Tm[2], ref.W2Tm)
 
 
-@pytest.mark.parametrize("margin", [0.0, 0.25])
-def test_two_hidden_layers_follow_the_golden_model(margin: float) -> None:
+@pytest.mark.parametrize("margin, lo_h", [(0.0, None), (0.25, 0.0)])
+def test_two_hidden_layers_follow_the_golden_model(margin: float, lo_h: float | None) -> None:
     X, T, _, _ = g1.digits_data(seed=0)
     sizes = [64, 40, 30, 10]
-    chip = LoihiInterpreter(compile_network(parse_dsl(_src(sizes, 3, margin=margin)), "loihi"))
+    hidden = "" if lo_h is None else f" window_hidden = {lo_h},"
+    chip = LoihiInterpreter(compile_network(parse_dsl(_src(sizes, 3, margin=margin, extra=hidden)), "loihi"))
     gold = DeepState(he_normal_all(sizes, 3))
     run = ScheduleRunner(chip)
     data = {"x": X.astype(np.uint8), "t": T.astype(np.uint8)}
     names = {1: "bp/x->h1", 2: "h1->h2", 3: "h2->o"}
     extra = ["h2->bp/o_pos", "h2->bp/o_neg"] if margin else []   # the margin's copies of W3
     for i in range(120 if not margin else 60):
-        train_sample(gold, X[i], T[i], margin=margin)
+        train_sample(gold, X[i], T[i], margin=margin, lo_h=lo_h)
         run.present(data, np.array([i]), learn=True)
         run.drain()
         w = chip.plastic_weights()

@@ -163,8 +163,8 @@ def test_new_keywords_are_reserved_only_at_statement_start() -> None:
 def test_backprop(net) -> None:
     bp = dict(net.attrs["backprop"])
     weights = bp.pop("weights")
-    assert bp == {"name": "bp", "layers": ["x", "h", "o"], "target": "t", "window": [-1.0, 1.0], "margin": 0.0,
-                  "mode": "train"}
+    assert bp == {"name": "bp", "layers": ["x", "h", "o"], "target": "t", "window": [-1.0, 1.0],
+                  "window_hidden": None, "margin": 0.0, "mode": "train"}
     assert [type(v) for v in bp["window"]] == [float, float]
     assert [w.shape for w in weights] == [(6, 4), (4, 3)]
     for got, want in zip(weights, he_normal_reference(3, [6, 4, 3])):
@@ -376,7 +376,10 @@ ERRORS = [
     (BASE + "learn backprop(x -> h -> o, target = t, window_high = -2)", "6:55",
      "window must lie below window_high, got window = -1.0, window_high = -2.0"),
     (BASE + "learn backprop(x -> h -> o, target = t, windw = 1)", "6:41",
-     "unknown argument 'windw' for backprop (known: margin, mode, name, target, weights, window, window_high)"),
+     "unknown argument 'windw' for backprop (known: margin, mode, name, target, weights, window, window_hidden, "
+     "window_high)"),
+    (BASE + "learn backprop(x -> h -> o, target = t, window_hidden = 0.5)", "6:57",
+     "window_hidden must lie below 0.5 and window_high, got 0.5"),
     (BASE + "learn backprop(x -> h -> o, target = t, window = 0, margin = 0.75)", "6:62",
      "margin must be >= 0 and keep 0.5 - margin and 0.5 + margin inside the window (0, 1], got margin = 0.75"),
     (BASE + "learn backprop(x -> h -> o, target = t, margin = -0.1)", "6:50",

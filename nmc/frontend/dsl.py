@@ -281,7 +281,8 @@ _CONNECTIVITY: dict[str, _Signature] = {
 # Learning: `rule NAME = learning(...)`, its traces, and `learn backprop(...)`.
 _LEARNING = _Signature("learning", ("dw", "epoch") + TRACES, frozenset({"dw"}), 1)
 _TRACE = _Signature("trace", ("impulse", "tau"), frozenset({"impulse", "tau"}), 2)
-_BACKPROP = _Signature("backprop", ("target", "window", "window_high", "margin", "weights", "mode", "name"),
+_BACKPROP = _Signature("backprop", ("target", "window", "window_high", "window_hidden", "margin", "weights", "mode",
+                                    "name"),
                        frozenset({"target"}))
 _HE_NORMAL = _Signature("he_normal", ("seed",))
 _BACKPROP_MODES = ("train", "inference")
@@ -689,6 +690,12 @@ class _Builder:
             where = args["window"] if "window" in args else args["window_high"]
             raise self.error(f"window must lie below window_high, got window = {low!r}, window_high = {high!r}",
                              where.pos)
+        hidden = None
+        if "window_hidden" in args:
+            hidden = float(self._as_number(args["window_hidden"], "window_hidden"))
+            if not (hidden < 0.5 and hidden < high):
+                raise self.error(f"window_hidden must lie below 0.5 and window_high, got {hidden:g}",
+                                 args["window_hidden"].pos)
         margin = float(self._as_number(args["margin"], "margin")) if "margin" in args else 0.0
         if not (0.0 <= margin and low <= 0.5 - margin and 0.5 + margin <= high):
             raise self.error(f"margin must be >= 0 and keep 0.5 - margin and 0.5 + margin inside the window "
@@ -705,6 +712,7 @@ class _Builder:
             "layers": [pop.name for pop in layers],
             "target": target.name,
             "window": [low, high],
+            "window_hidden": hidden,
             "margin": margin,
             "mode": mode.name,
             "weights": weights,

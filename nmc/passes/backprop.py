@@ -52,6 +52,10 @@ def _check(net: Network, cfg: dict[str, Any]) -> tuple[list[str], str, float, fl
     lo, hi = (float(v) for v in cfg.get("window", [-1.0, 1.0]))
     if not lo < 0.5 < hi:
         raise IrError(f"the derivative window ({lo}, {hi}] must contain the firing threshold 0.5", location=where)
+    lo_h = cfg.get("window_hidden")
+    if lo_h is not None and not float(lo_h) < 0.5:
+        raise IrError(f"the hidden layers' window edge {float(lo_h):g} must lie below the firing threshold 0.5",
+                      location=where)
     margin = float(cfg.get("margin", 0.0))
     if not (margin >= 0 and lo <= 0.5 - margin and 0.5 + margin <= hi):
         raise IrError(f"the output margin {margin:g} must be >= 0 and keep 0.5 - margin and 0.5 + margin inside "
@@ -144,7 +148,8 @@ def backprop(net: Network, ctx: PassContext) -> Network:
     b.output_error(o_pos, o_neg, ol, og, t, dp, dm)
 
     hs, os_ = [h, hl, hg], list(out_th)
-    gates = [b.gate(x, 1), b.gate(h, 2), b.gate(hl, 2, lo), b.gate(hg, 2, hi)]
+    lo_h = float(cfg.get("window_hidden") if cfg.get("window_hidden") is not None else lo)
+    gates = [b.gate(x, 1), b.gate(h, 2), b.gate(hl, 2, lo_h), b.gate(hg, 2, hi)]
     gates += [b.gate(p, 3, th) for p, th in out_th.items()] + [b.gate(t, 3), b.gate(mh, 3)]
     gates += [b.gate(p, 5) for p in (h, h1t, *os_, otm)] + [b.gate(r, 5, -1.0)]  # reward: gate alone
     gates += [b.gate(h1t, 6, 0.0), b.gate(ch, 6), b.gate(mx, 6)]
@@ -182,7 +187,8 @@ def _deep(net: Network, cfg: dict[str, Any], b: "_Builder", layers: list[str], t
     net.population(H[L]).role = "output"
     gates: list[dict[str, Any]] = [b.gate(H[0], 1)]
     for l in range(1, L + 1):
-        gates += [b.gate(H[l], l + 1), b.gate(lt[l], l + 1, lo), b.gate(gt[l], l + 1, hi)]
+        edge = lo if l == L or cfg.get("window_hidden") is None else float(cfg["window_hidden"])
+        gates += [b.gate(H[l], l + 1), b.gate(lt[l], l + 1, edge), b.gate(gt[l], l + 1, hi)]
     if mode == "inference":
         for l in range(1, L + 1):
             b.connect(H[l - 1], H[l], weights[l - 1])
