@@ -233,29 +233,34 @@ def check(samples: int = 300, mnist: str | None = None, warm_epochs: int = 20) -
     if mnist:
         Xm, ym, _, _ = mnist20(mnist)
         cases.append(("MNIST20 400-400-10 (first 2000 images)", Xm[:2000], ym[:2000], 400))
+    # (window lo, output margin m, hidden window edge): the chip's plain circuits and the bench's.
+    configs = [(0.0, 0.0, None), (-1.0, 0.0, None), (-1.0, 0.25, 0.0)]
     for name, X, y, n_h in cases:
-        for lo in (0.0, -1.0):
+        for lo, m, lo_h in configs:
+            gkw = {"lo": lo, "margin": m, "lo_h": lo_h}
+            fkw = {"margin": (0.5 + m, 0.5 - m), "lo_h": lo_h}
+            tag = f"lo={lo:g} margin={m:g} window_hidden={lo_h}"
             gold = init_state(X.shape[1], n_h, 10, 3)
             fast = FastModel(gold.copy())
             T = np.eye(10, dtype=np.int64)[y]
             for i in range(min(samples, len(X))):
-                train_sample(gold, X[i], T[i], lo=lo)
-                fast.train_sample(np.flatnonzero(X[i]), int(y[i]), lo)
+                train_sample(gold, X[i], T[i], **gkw)
+                fast.train_sample(np.flatnonzero(X[i]), int(y[i]), lo, **fkw)
                 if not fast.state().equals(gold):
-                    raise SystemExit(f"MISMATCH {name} lo={lo} after sample {i}")
+                    raise SystemExit(f"MISMATCH {name} {tag} after sample {i}")
             # Continue from a weight state trained further (many weights at the 8-bit limits).
             for _ in range(warm_epochs):
                 for i in range(len(X)):
-                    fast.train_sample(np.flatnonzero(X[i]), int(y[i]), lo)
+                    fast.train_sample(np.flatnonzero(X[i]), int(y[i]), lo, **fkw)
             gold = fast.state()
             sat = int(sum(((w == WMIN) | (w == WMAX)).sum() for w in (gold.W1, gold.W2, gold.W2Tm)))
             order = np.random.default_rng(5).permutation(len(X))[:samples]
             for i in order:
-                train_sample(gold, X[i], T[i], lo=lo)
-                fast.train_sample(np.flatnonzero(X[i]), int(y[i]), lo)
+                train_sample(gold, X[i], T[i], **gkw)
+                fast.train_sample(np.flatnonzero(X[i]), int(y[i]), lo, **fkw)
                 if not fast.state().equals(gold):
-                    raise SystemExit(f"MISMATCH {name} lo={lo} (trained state) at sample {i}")
-            print(f"check {name}, lo = {lo:g}: identical weights after each of {min(samples, len(X))} samples "
+                    raise SystemExit(f"MISMATCH {name} {tag} (trained state) at sample {i}")
+            print(f"check {name}, {tag}: identical weights after each of {min(samples, len(X))} samples "
                   f"from the initial state and {len(order)} more after {warm_epochs} further epochs "
                   f"({sat} weights at the 8-bit limits)")
 
