@@ -81,14 +81,16 @@ class FastModel:
 
     def train_sample(self, xi: np.ndarray, label: int, lo: float = -1.0, hi: float = 1.0,
                      step: int | tuple[int, int] = 2, margin: tuple[float, float] = (0.5, 0.5),
-                     lo_h: float | None = None) -> None:
+                     lo_h: float | None = None, d_th: float = 0.0) -> None:
         """One sample: ``xi`` = indices of the active inputs, ``label`` = the one-hot target's index.
 
         ``margin = (m_pos, m_neg)``: the target's output learns while its sum a2 <= m_pos (in units
         of the threshold), another output while a2 > m_neg. The chip's circuit: (0.5, 0.5), i.e. the
         output spike itself; other values are a study of training with a margin. ``step``: the
         weight change per coincidence, or (W1's, W2's and its transposes'). ``lo_h``: the hidden
-        layer's window edge if it differs from the output layer's ``lo``."""
+        layer's window edge if it differs from the output layer's ``lo``. ``d_th``: the threshold of
+        the backpropagated error units h1T (the chip's: 0), in units of the threshold."""
+        z_th = d_th * THRESHOLD
         s1, s2 = (step, step) if isinstance(step, int) else step
         lo_th, hi_th = lo * THRESHOLD, hi * THRESHOLD
         a1 = self.W1[xi].sum(axis=0)
@@ -110,13 +112,13 @@ class FastModel:
         add(self.W2Tp, dp, hidx, s2)
         add(self.W2Tm, dm, hidx, s2)
         z = self.W2Tp[dp].sum(axis=0) + self.W2Tm[dm].sum(axis=0)
-        add(self.W1, xi, np.flatnonzero((z > 0) & c_h), s1)
+        add(self.W1, xi, np.flatnonzero((z > z_th) & c_h), s1)
         # Phase 9 (depression), phase 10 (d1-), phase 11 (W1 depression).
         add(self.W2, hidx, dm, -s2)
         add(self.W2Tp, dm, hidx, -s2)
         add(self.W2Tm, dp, hidx, -s2)
         z = self.W2Tp[dm].sum(axis=0) + self.W2Tm[dp].sum(axis=0)
-        add(self.W1, xi, np.flatnonzero((z > 0) & c_h), -s1)
+        add(self.W1, xi, np.flatnonzero((z > z_th) & c_h), -s1)
 
     def evaluate(self, X: np.ndarray, labels: np.ndarray) -> tuple[float, float, float]:
         """(spike, membrane, first-spike) accuracy; the first two as ``golden_backprop.evaluate``
@@ -144,7 +146,7 @@ def run(X: np.ndarray, y: np.ndarray, Xt: np.ndarray, yt: np.ndarray, n_h: int, 
         order: Callable[[np.random.Generator, np.ndarray], np.ndarray] | None = None,
         progress: Callable[[int, tuple[float, ...], float], None] | None = None,
         hi: float = 1.0, margin: tuple[float, float] = (0.5, 0.5),
-        lo_h: float | None = None) -> dict[int, tuple[float, ...]]:
+        lo_h: float | None = None, d_th: float = 0.0) -> dict[int, tuple[float, ...]]:
     """Train for ``max(checkpoints)`` epochs; test (spike, membrane) accuracy at each checkpoint.
 
     Seed s: ``init_state(n_x, n_h, n_o, s)``; presentation order: a permutation per epoch from
@@ -161,7 +163,7 @@ def run(X: np.ndarray, y: np.ndarray, Xt: np.ndarray, yt: np.ndarray, n_h: int, 
         seq = rng.permutation(len(xs)) if order is None else order(rng, y)
         s = step(epoch)
         for k in seq:
-            m.train_sample(xs[k], int(y[k]), lo, hi, s, margin, lo_h)
+            m.train_sample(xs[k], int(y[k]), lo, hi, s, margin, lo_h, d_th)
         if epoch in checkpoints:
             out[epoch] = m.evaluate(Xt, yt)
             if progress:
@@ -308,6 +310,8 @@ def mnist(path: str, epochs: int, lows: Iterable[float], hidden: int, seed: int,
                     n_h = int(part[1:])
                 elif part.startswith("loh"):     # loh<x>: the hidden layer's lower window edge
                     kw["lo_h"] = float(part[3:])
+                elif part.startswith("dth"):     # dth<x>: threshold of the error units h1T
+                    kw["d_th"] = float(part[3:])
                 elif part.startswith("hi"):      # upper window edge (DSL window_high), chip default 1
                     kw["hi"] = float(part[2:])
                 elif part.startswith("margin"):  # margin<pos>,<neg>: train outputs with a margin

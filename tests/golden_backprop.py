@@ -217,6 +217,7 @@ def train_sample(
     step: int = STEP,
     margin: float = 0.0,
     lo_h: float | None = None,
+    d_th: float = 0.0,
 ) -> dict:
     """One 12-phase training cycle in the on-chip update order; updates ``state`` in place.
 
@@ -229,6 +230,7 @@ def train_sample(
         margin: the target output learns while its sum a2 <= (0.5 + margin) * 1024, another output
             while a2 > (0.5 - margin) * 1024 (0: the output spike decides both).
         lo_h: the hidden layer's lower window edge, if not ``lo``.
+        d_th: the error units' threshold: d1 = [W2ᵀ(d+ - d-) > d_th * 1024] (the paper's: 0).
 
     Returns:
         The :func:`forward` dict (computed before any update) plus ``t`` (bool), ``dp``, ``dm``
@@ -253,7 +255,7 @@ def train_sample(
 
     # Phase 6: h1T sees W2Tp from o (fired with d+) and W2Tm from oT- (fired with d-).
     z_p = dp.astype(np.int64) @ state.W2Tp + dm.astype(np.int64) @ state.W2Tm
-    d1p = z_p > 0
+    d1p = z_p > d_th * THRESHOLD
     h_lt = f["h_lt"] if lo_h is None else f["a1"] > lo_h * THRESHOLD
     c_h = h_lt & ~f["h_gt"]
 
@@ -268,7 +270,7 @@ def train_sample(
 
     # Phase 10: roles swapped: o carries d-, oT- carries d+.
     z_m = dm.astype(np.int64) @ state.W2Tp + dp.astype(np.int64) @ state.W2Tm
-    d1m = z_m > 0
+    d1m = z_m > d_th * THRESHOLD
 
     # Phase 11: W1 depression.
     hm = d1m & c_h

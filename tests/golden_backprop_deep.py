@@ -52,7 +52,7 @@ def _add(m: np.ndarray, rows: np.ndarray, cols: np.ndarray, delta: int) -> np.nd
 
 
 def train_sample(s: DeepState, x: np.ndarray, t: np.ndarray, lo: float = -1.0, hi: float = 1.0,
-                 margin: float = 0.0, lo_h: float | None = None) -> dict:
+                 margin: float = 0.0, lo_h: float | None = None, d_th: float = 0.0) -> dict:
     L = s.L
     h = [np.asarray(x, dtype=bool)]
     lt, gt, a = [None], [None], [None]
@@ -72,11 +72,11 @@ def train_sample(s: DeepState, x: np.ndarray, t: np.ndarray, lo: float = -1.0, h
         _add(s.Tp[l], ep, prev, STEP)
         _add(s.Tm[l], em, prev, STEP)
         fprime = lt[l - 1] & ~gt[l - 1]
-        dp = ((ep.astype(np.int64) @ s.Tp[l] + em.astype(np.int64) @ s.Tm[l]) > 0) & fprime
+        dp = ((ep.astype(np.int64) @ s.Tp[l] + em.astype(np.int64) @ s.Tm[l]) > d_th * 1024) & fprime
         _add(s.W[l], prev, em, -STEP)
         _add(s.Tp[l], em, prev, -STEP)
         _add(s.Tm[l], ep, prev, -STEP)
-        dm = ((em.astype(np.int64) @ s.Tp[l] + ep.astype(np.int64) @ s.Tm[l]) > 0) & fprime
+        dm = ((em.astype(np.int64) @ s.Tp[l] + ep.astype(np.int64) @ s.Tm[l]) > d_th * 1024) & fprime
         ep, em = dp, dm
     _add(s.W[1], h[0], ep, STEP)
     _add(s.W[1], h[0], em, -STEP)

@@ -66,15 +66,17 @@ def test_weight_trajectory_equals_the_golden_model_on_digits() -> None:
                 assert np.array_equal(w[p], getattr(gold, attr)), (i, p)
 
 
-@pytest.mark.parametrize("margin, extra, lo_h", [(0.25, ["bp/o_pos", "bp/o_neg"], None), (0.5, ["bp/o_neg"], None),
-                                                 (0.25, ["bp/o_pos", "bp/o_neg"], 0.0)])
-def test_output_margin_equals_the_golden_model(margin: float, extra: list[str], lo_h: float | None) -> None:
+@pytest.mark.parametrize("margin, extra, lo_h, d_th", [(0.25, ["bp/o_pos", "bp/o_neg"], None, 0.0),
+                                                       (0.5, ["bp/o_neg"], None, 0.0),
+                                                       (0.25, ["bp/o_pos", "bp/o_neg"], 0.0, 0.0625)])
+def test_output_margin_equals_the_golden_model(margin: float, extra: list[str], lo_h: float | None,
+                                               d_th: float) -> None:
     """`margin = m`: the target output learns until a > 0.5 + m, the others until a <= 0.5 - m.
     Thresholds on the window's edges reuse o< / o> (m = 0.5: 1.0 is o>); others add a W2 copy.
-    `window_hidden` moves the hidden layer's lower window edge alone. Every W2 copy, W1 and the
-    transposes follow the golden model for 80 digits samples."""
+    `window_hidden` moves the hidden layer's lower window edge alone; `error_threshold` is h1T's
+    threshold. Every W2 copy, W1 and the transposes follow the golden model for 80 digits samples."""
     X, T, _, _ = digits_data(seed=0)
-    hidden = "" if lo_h is None else f" window_hidden = {lo_h},"
+    hidden = ("" if lo_h is None else f" window_hidden = {lo_h},") + (f" error_threshold = {d_th}," if d_th else "")
     src = _digits_circuit(100, 5).replace("window = -1,", f"window = -1, margin = {margin},{hidden}")
     chip = LoihiInterpreter(compile_network(parse_dsl(src), "loihi"))
     w = chip.plastic_weights()
@@ -85,7 +87,7 @@ def test_output_margin_equals_the_golden_model(margin: float, extra: list[str], 
     data = {"x": X.astype(np.uint8), "t": T.astype(np.uint8)}
     plain = init_state(64, 100, 10, seed=5)
     for i in range(80):
-        train_sample(gold, X[i], T[i], lo=-1.0, hi=1.0, margin=margin, lo_h=lo_h)
+        train_sample(gold, X[i], T[i], lo=-1.0, hi=1.0, margin=margin, lo_h=lo_h, d_th=d_th)
         train_sample(plain, X[i], T[i], lo=-1.0, hi=1.0)
         run.present(data, np.array([i]), learn=True)
         run.drain()

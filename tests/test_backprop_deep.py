@@ -34,11 +34,11 @@ def test_deep_golden_equals_the_one_hidden_layer_golden() -> None:
         assert np.array_equal(deep.Tp[2], ref.W2Tp) and np.array_equal(deep.Tm[2], ref.W2Tm)
 
 
-@pytest.mark.parametrize("margin, lo_h", [(0.0, None), (0.25, 0.0)])
-def test_two_hidden_layers_follow_the_golden_model(margin: float, lo_h: float | None) -> None:
+@pytest.mark.parametrize("margin, lo_h, d_th", [(0.0, None, 0.0), (0.25, 0.0, 0.0625)])
+def test_two_hidden_layers_follow_the_golden_model(margin: float, lo_h: float | None, d_th: float) -> None:
     X, T, _, _ = g1.digits_data(seed=0)
     sizes = [64, 40, 30, 10]
-    hidden = "" if lo_h is None else f" window_hidden = {lo_h},"
+    hidden = ("" if lo_h is None else f" window_hidden = {lo_h},") + (f" error_threshold = {d_th}," if d_th else "")
     chip = LoihiInterpreter(compile_network(parse_dsl(_src(sizes, 3, margin=margin, extra=hidden)), "loihi"))
     gold = DeepState(he_normal_all(sizes, 3))
     run = ScheduleRunner(chip)
@@ -46,7 +46,7 @@ def test_two_hidden_layers_follow_the_golden_model(margin: float, lo_h: float | 
     names = {1: "bp/x->h1", 2: "h1->h2", 3: "h2->o"}
     extra = ["h2->bp/o_pos", "h2->bp/o_neg"] if margin else []   # the margin's copies of W3
     for i in range(120 if not margin else 60):
-        train_sample(gold, X[i], T[i], margin=margin, lo_h=lo_h)
+        train_sample(gold, X[i], T[i], margin=margin, lo_h=lo_h, d_th=d_th)
         run.present(data, np.array([i]), learn=True)
         run.drain()
         w = chip.plastic_weights()

@@ -164,7 +164,7 @@ def test_backprop(net) -> None:
     bp = dict(net.attrs["backprop"])
     weights = bp.pop("weights")
     assert bp == {"name": "bp", "layers": ["x", "h", "o"], "target": "t", "window": [-1.0, 1.0],
-                  "window_hidden": None, "margin": 0.0, "mode": "train"}
+                  "window_hidden": None, "margin": 0.0, "error_threshold": 0.0, "mode": "train"}
     assert [type(v) for v in bp["window"]] == [float, float]
     assert [w.shape for w in weights] == [(6, 4), (4, 3)]
     for got, want in zip(weights, he_normal_reference(3, [6, 4, 3])):
@@ -376,8 +376,10 @@ ERRORS = [
     (BASE + "learn backprop(x -> h -> o, target = t, window_high = -2)", "6:55",
      "window must lie below window_high, got window = -1.0, window_high = -2.0"),
     (BASE + "learn backprop(x -> h -> o, target = t, windw = 1)", "6:41",
-     "unknown argument 'windw' for backprop (known: margin, mode, name, target, weights, window, window_hidden, "
-     "window_high)"),
+     "unknown argument 'windw' for backprop (known: error_threshold, margin, mode, name, target, weights, window, "
+     "window_hidden, window_high)"),
+    (BASE + "learn backprop(x -> h -> o, target = t, error_threshold = 0.5)", "6:59",
+     "error_threshold must lie in [0, 0.5), got 0.5"),
     (BASE + "learn backprop(x -> h -> o, target = t, window_hidden = 0.5)", "6:57",
      "window_hidden must lie below 0.5 and window_high, got 0.5"),
     (BASE + "learn backprop(x -> h -> o, target = t, window = 0, margin = 0.75)", "6:62",

@@ -281,8 +281,8 @@ _CONNECTIVITY: dict[str, _Signature] = {
 # Learning: `rule NAME = learning(...)`, its traces, and `learn backprop(...)`.
 _LEARNING = _Signature("learning", ("dw", "epoch") + TRACES, frozenset({"dw"}), 1)
 _TRACE = _Signature("trace", ("impulse", "tau"), frozenset({"impulse", "tau"}), 2)
-_BACKPROP = _Signature("backprop", ("target", "window", "window_high", "window_hidden", "margin", "weights", "mode",
-                                    "name"),
+_BACKPROP = _Signature("backprop", ("target", "window", "window_high", "window_hidden", "margin", "error_threshold",
+                                    "weights", "mode", "name"),
                        frozenset({"target"}))
 _HE_NORMAL = _Signature("he_normal", ("seed",))
 _BACKPROP_MODES = ("train", "inference")
@@ -700,6 +700,9 @@ class _Builder:
         if not (0.0 <= margin and low <= 0.5 - margin and 0.5 + margin <= high):
             raise self.error(f"margin must be >= 0 and keep 0.5 - margin and 0.5 + margin inside the window "
                              f"({low:g}, {high:g}], got margin = {margin:g}", args["margin"].pos)
+        d_th = float(self._as_number(args["error_threshold"], "error_threshold")) if "error_threshold" in args else 0.0
+        if not 0 <= d_th < 0.5:
+            raise self.error(f"error_threshold must lie in [0, 0.5), got {d_th:g}", args["error_threshold"].pos)
         mode = args.get("mode", _Word("train", pos))
         if not (isinstance(mode, _Word) and mode.name in _BACKPROP_MODES):
             raise self.error(f"mode must be one of {', '.join(_BACKPROP_MODES)}, got {_describe(mode)}", mode.pos)
@@ -714,6 +717,7 @@ class _Builder:
             "window": [low, high],
             "window_hidden": hidden,
             "margin": margin,
+            "error_threshold": d_th,
             "mode": mode.name,
             "weights": weights,
         }

@@ -56,6 +56,9 @@ def _check(net: Network, cfg: dict[str, Any]) -> tuple[list[str], str, float, fl
     if lo_h is not None and not float(lo_h) < 0.5:
         raise IrError(f"the hidden layers' window edge {float(lo_h):g} must lie below the firing threshold 0.5",
                       location=where)
+    d_th = float(cfg.get("error_threshold", 0.0))
+    if not 0 <= d_th < 0.5:
+        raise IrError(f"the error threshold {d_th:g} must lie in [0, 0.5)", location=where)
     margin = float(cfg.get("margin", 0.0))
     if not (margin >= 0 and lo <= 0.5 - margin and 0.5 + margin <= hi):
         raise IrError(f"the output margin {margin:g} must be >= 0 and keep 0.5 - margin and 0.5 + margin inside "
@@ -152,10 +155,11 @@ def backprop(net: Network, ctx: PassContext) -> Network:
     gates = [b.gate(x, 1), b.gate(h, 2), b.gate(hl, 2, lo_h), b.gate(hg, 2, hi)]
     gates += [b.gate(p, 3, th) for p, th in out_th.items()] + [b.gate(t, 3), b.gate(mh, 3)]
     gates += [b.gate(p, 5) for p in (h, h1t, *os_, otm)] + [b.gate(r, 5, -1.0)]  # reward: gate alone
-    gates += [b.gate(h1t, 6, 0.0), b.gate(ch, 6), b.gate(mx, 6)]
+    d_th = float(cfg.get("error_threshold", 0.0))
+    gates += [b.gate(h1t, 6, d_th), b.gate(ch, 6), b.gate(mx, 6)]
     gates += [b.gate(x, 7)] + [b.gate(p, 7, 1.0) for p in hs] + [b.gate(r, 7, -1.0)]
     gates += [b.gate(p, 9) for p in (h, h1t, *os_, otm)]
-    gates += [b.gate(h1t, 10, 0.0)]
+    gates += [b.gate(h1t, 10, d_th)]
     gates += [b.gate(x, 11)] + [b.gate(p, 11, 1.0) for p in hs]
     vetoes = [{"population": p, "phase": k} for k in (0, 6, 8, 10) for p in (*hs, *os_)]
     vetoes.append({"population": h1t, "phase": 4})
@@ -242,7 +246,8 @@ def _deep(net: Network, cfg: dict[str, Any], b: "_Builder", layers: list[str], t
         b.connect(tm, T, -weights[l - 1].T, learn)
         b.relay(mem[l - 1], T, delay=S - (l - 1 + 3) - 1)
         b.relay(mem[l - 1], T, delay=N - (l - 1 + 3) - 1)
-        gates += [b.gate(T, S - 1), b.gate(T, N - 1), b.gate(T, S, 0.0), b.gate(T, N, 0.0)]
+        d_th = float(cfg.get("error_threshold", 0.0))
+        gates += [b.gate(T, S - 1), b.gate(T, N - 1), b.gate(T, S, d_th), b.gate(T, N, d_th)]
         # f'(H_{l-1}) fires at S + 1; e+- = T and f' at S + 2 and N + 2.
         c = b.pop(f"c{l - 1}", sizes[l - 1])
         b.relay(lt[l - 1], c, delay=(S + 1) - (l - 1 + 2) - 1)
