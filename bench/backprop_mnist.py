@@ -7,8 +7,9 @@ test set is presented after every epoch with the learning engine off).
 
 Circuit: the paper's 400-400-10 with the output layer's derivative window -1 < a <= 1
 (``--window``; the paper's is 0 < a <= 1), the hidden layer's the paper's 0 < a <= 1
-(``--window-hidden``), and the output margin 0.25 (``--margin``; the paper's circuit has none):
-the combination that measured best in the golden model (docs/backprop.md, bench/README.md).
+(``--window-hidden``), the output margin 0.25 (``--margin``; the paper's circuit has none) and
+the error units' threshold 1/16 (``--error-threshold``; the paper's 0): the combination that
+measured best in the golden model (docs/backprop.md, bench/README.md).
 
 Preprocessing (seeds.md §1.7): crop 4 px per side (28 x 28 -> 20 x 20), binarise at 0.5
 (pixel > 127) -> 400 binary inputs; the label is sent one-hot to the target port.
@@ -135,9 +136,10 @@ def preprocess(images: np.ndarray) -> np.ndarray:
 
 # -- circuit ------------------------------------------------------------------------------------------
 def circuit_source(n_h: int = 400, window: float = -1.0, seed: int = 0, n_x: int = 400, n_o: int = 10,
-                   margin: float = 0.0, window_hidden: float | None = None) -> str:
+                   margin: float = 0.0, window_hidden: float | None = None, error_threshold: float = 0.0) -> str:
     """The DSL program of the n_x-n_h-n_o training circuit."""
     hidden = "" if window_hidden is None else f"window_hidden = {window_hidden:g}, "
+    hidden += f"error_threshold = {error_threshold:g}, " if error_threshold else ""
     return (f"network mnist_backprop\nseed {seed}\n"
             f"input x[{n_x}]\ninput t[{n_o}]\n"
             f"population h[{n_h}] : graded\npopulation o[{n_o}] : graded\noutput o\n"
@@ -169,13 +171,14 @@ class Meter:
 
 
 def build(n_h: int, window: float, seed: int, margin: float = 0.0,
-          window_hidden: float | None = None) -> tuple[Any, float]:
+          window_hidden: float | None = None, error_threshold: float = 0.0) -> tuple[Any, float]:
     from nmc.driver import compile_network
     from nmc.frontend.dsl import parse_dsl
     from nmc.sim.loihi import LoihiInterpreter
 
     t0 = time.perf_counter()
-    chip = LoihiInterpreter(compile_network(parse_dsl(circuit_source(n_h, window, seed, margin=margin, window_hidden=window_hidden)), "loihi"))
+    chip = LoihiInterpreter(compile_network(parse_dsl(circuit_source(n_h, window, seed, margin=margin, window_hidden=window_hidden,
+                                                                   error_threshold=error_threshold)), "loihi"))
     return chip, time.perf_counter() - t0
 
 
@@ -190,8 +193,9 @@ def run(args: argparse.Namespace, out: Callable[[str], None] = print) -> dict[st
     train_data = {"x": preprocess(d["x_train"][:n_tr]), "labels": d["y_train"][:n_tr].astype(np.int64)}
     test_data = {"x": preprocess(d["x_test"][:n_te]), "labels": d["y_test"][:n_te].astype(np.int64)} if n_te else None
 
-    chip, t_build = build(args.hidden, args.window, args.seed, args.margin, args.window_hidden)
+    chip, t_build = build(args.hidden, args.window, args.seed, args.margin, args.window_hidden, args.error_threshold)
     wh = "" if args.window_hidden is None else f", window_hidden = {args.window_hidden:g}"
+    wh += f", error_threshold = {args.error_threshold:g}"
     out(f"circuit 400-{args.hidden}-10, window = {args.window:g}{wh}, margin = {args.margin:g}, seed {args.seed}: "
         f"{chip.n_cx} compartments on "
         f"{chip.n_cores} cores, compiled and loaded in {t_build:.1f} s")
@@ -257,6 +261,8 @@ def main(argv: list[str] | None = None) -> int:
                     help="lower edge of the derivative window in thresholds (paper: 0; default -1)")
     ap.add_argument("--window-hidden", type=float, default=0.0,
                     help="the hidden layer's lower window edge (default 0, the paper's; --window sets the output's)")
+    ap.add_argument("--error-threshold", type=float, default=0.0625,
+                    help="threshold of the backpropagated error units (paper: 0; default 1/16)")
     ap.add_argument("--margin", type=float, default=0.25,
                     help="output margin of the backprop construct (paper: 0; default 0.25, docs/backprop.md)")
     ap.add_argument("--seed", type=int, default=0, help="weight init and presentation order (default 0)")
