@@ -31,9 +31,13 @@ from .loihi_learning import F32_EXACT, PlasticProjection, sum_rows
 TARGET = "loihi"
 _DENSE_FILL = 0.05        # store a delay's matrix dense when at least this fraction is non-zero
 _DENSE_MAX_ELEMS = 64_000_000
-_F32_EXACT = float(1 << 24)
 _MAX_SOURCE_CLASSES = 256  # accounting by source class up to this many classes (see _source_classes)
-_CHUNK_STEPS = 256  # per-step spike/activity bits are kept this many steps, then reduced  # integers below this are exact in float32
+_CHUNK_STEPS = 256  # per-step spike/activity bits are kept this many steps, then reduced
+
+
+def _ranges(starts: np.ndarray, lens: np.ndarray) -> np.ndarray:
+    """The concatenated index ranges [starts[i], starts[i] + lens[i]) (ragged rows of a CSR table)."""
+    return np.arange(int(lens.sum())) - np.repeat(np.cumsum(lens) - lens, lens) + np.repeat(starts, lens)
 
 
 @dataclass
@@ -99,10 +103,9 @@ class _DelayMatrix:
             pos = (starts[:, None] + np.arange(self.width)).ravel()
         else:
             lens = self.indptr[rows + 1] - starts
-            total = int(lens.sum())
-            if total == 0:
+            if not lens.any():
                 return None, 0.0
-            pos = np.arange(total) - np.repeat(np.cumsum(lens) - lens, lens) + np.repeat(starts, lens)
+            pos = _ranges(starts, lens)
         # Sparse contribution: (compartments, values); the caller adds it with np.add.at.
         return (self.indices[pos], self.data[pos]), bound
 
@@ -265,7 +268,7 @@ class LoihiInterpreter:
         # Expand (source, axon) pairs to (source, synapse).
         counts = ptr[paxn + 1] - ptr[paxn]
         total = int(counts.sum())
-        syn_idx = np.arange(total) - np.repeat(np.cumsum(counts) - counts, counts) + np.repeat(ptr[paxn], counts)
+        syn_idx = _ranges(ptr[paxn], counts)
         e_src = np.repeat(psrc, counts)
         e_cx = syn_gcx[syn_idx]
         e_val = syn_val[syn_idx]
@@ -381,17 +384,17 @@ class LoihiInterpreter:
     def _plastic_units(plastic: list[PlasticProjection], n_cx: int) -> list[PlasticProjection]:
         """What the run loop steps: copies that can run as one (equal ``merge_key``, disjoint post
         compartments; e.g. the three W1 copies of the backprop circuit) merged, the rest as they are."""
-        groups: list[list[PlasticProjection]] = []
+        groups: list[tuple[tuple | None, list[PlasticProjection]]] = []
         for pl in plastic:
             key = pl.merge_key()
-            for g in groups:
-                if (key is not None and g[0].merge_key() == key
+            for g_key, g in groups:
+                if (key is not None and g_key == key
                         and not np.isin(pl.post_cx, np.concatenate([m.post_cx for m in g])).any()):
                     g.append(pl)
                     break
             else:
-                groups.append([pl])
-        return [g[0] if len(g) == 1 else PlasticProjection.merged(g, n_cx) for g in groups]
+                groups.append((key, [pl]))
+        return [g[0] if len(g) == 1 else PlasticProjection.merged(g, n_cx) for _, g in groups]
 
     def plastic_weights(self) -> dict[str, np.ndarray]:
         """Current weight mantissas of every plastic projection, (n_pre, n_post) in neuron order."""
@@ -714,8 +717,7 @@ class LoihiInterpreter:
             # Many distinct sources: expand each spiking source's (core, count) entries.
             ptr = self.synops_ptr
             lens = ptr[src_ids + 1] - ptr[src_ids]
-            pos = (np.arange(int(lens.sum())) - np.repeat(np.cumsum(lens) - lens, lens)
-                   + np.repeat(ptr[src_ids], lens))
+            pos = _ranges(ptr[src_ids], lens)
             rec_syn = self._per_step_core(np.repeat(src_step, lens), self.synops_core[pos], steps,
                                           self.synops_count[pos].astype(np.float64))
             f_core = self.cx_core[fired]
