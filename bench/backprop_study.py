@@ -68,6 +68,15 @@ class FastModel:
         self.W2Tp = state.W2Tp.astype(np.int32)
         self.W2Tm = state.W2Tm.astype(np.int32)
         self.n_o = self.W2.shape[1]
+        self.unit = 1  # the threshold in units of THRESHOLD; see rescale()
+
+    def rescale(self) -> None:
+        """Halve the learning rate without a finer weight step: double every weight (saturating at
+        the 8-bit limits) and the threshold. On the chip: recompile with the trained weights, one
+        weight-exponent step lower, and a doubled threshold mantissa."""
+        for w in (self.W1, self.W2, self.W2Tp, self.W2Tm):
+            np.clip(2 * w, WMIN, WMAX, out=w)
+        self.unit *= 2
 
     def state(self) -> BackpropState:
         return BackpropState(W1=self.W1.astype(np.int64), W2=self.W2.astype(np.int64),
@@ -90,14 +99,15 @@ class FastModel:
         weight change per coincidence, or (W1's, W2's and its transposes'). ``lo_h``: the hidden
         layer's window edge if it differs from the output layer's ``lo``. ``d_th``: the threshold of
         the backpropagated error units h1T (the chip's: 0), in units of the threshold."""
-        z_th = d_th * THRESHOLD
+        th = THRESHOLD * self.unit
+        z_th = d_th * th
         s1, s2 = (step, step) if isinstance(step, int) else step
-        lo_th, hi_th = lo * THRESHOLD, hi * THRESHOLD
+        lo_th, hi_th = lo * th, hi * th
         a1 = self.W1[xi].sum(axis=0)
-        hidx = np.flatnonzero(a1 > HALF)
+        hidx = np.flatnonzero(a1 > th // 2)
         a2 = self.W2[hidx].sum(axis=0)
-        o_pos = a2 > margin[0] * THRESHOLD
-        o_neg = a2 > margin[1] * THRESHOLD
+        o_pos = a2 > margin[0] * th
+        o_neg = a2 > margin[1] * th
         o_lt = a2 > lo_th
         t = np.zeros(self.n_o, dtype=bool)
         t[label] = True
@@ -105,7 +115,7 @@ class FastModel:
         dm = np.flatnonzero(o_lt & o_neg & ~t & ~(a2 > hi_th))
         if dp.size == 0 and dm.size == 0:
             return
-        c_h = (a1 > (lo_th if lo_h is None else lo_h * THRESHOLD)) & ~(a1 > hi_th)
+        c_h = (a1 > (lo_th if lo_h is None else lo_h * th)) & ~(a1 > hi_th)
         add = self._add
         # Phase 5 (potentiation), phase 6 (d1+), phase 7 (W1 potentiation).
         add(self.W2, hidx, dp, s2)
@@ -128,9 +138,10 @@ class FastModel:
         output firing reads as class 0): the "classification rate (out vs. target activity)" that
         the authors' evaluation script prints next to the exact-match count. The issue's
         ``test_accuracy`` is the exact match; this one is reported only to compare with the paper."""
-        h = (X.astype(np.float64) @ self.W1.astype(np.float64)) > HALF
+        half = HALF * self.unit
+        h = (X.astype(np.float64) @ self.W1.astype(np.float64)) > half
         a2 = h.astype(np.float64) @ self.W2.astype(np.float64)
-        o = a2 > HALF
+        o = a2 > half
         T = np.zeros_like(o)
         T[np.arange(labels.size), labels] = True
         return (float(np.all(o == T, axis=1).mean()), float((np.argmax(a2, axis=1) == labels).mean()),
@@ -146,7 +157,8 @@ def run(X: np.ndarray, y: np.ndarray, Xt: np.ndarray, yt: np.ndarray, n_h: int, 
         order: Callable[[np.random.Generator, np.ndarray], np.ndarray] | None = None,
         progress: Callable[[int, tuple[float, ...], float], None] | None = None,
         hi: float = 1.0, margin: tuple[float, float] = (0.5, 0.5),
-        lo_h: float | None = None, d_th: float = 0.0) -> dict[int, tuple[float, ...]]:
+        lo_h: float | None = None, d_th: float = 0.0,
+        rescale_at: Sequence[int] = ()) -> dict[int, tuple[float, ...]]:
     """Train for ``max(checkpoints)`` epochs; test (spike, membrane) accuracy at each checkpoint.
 
     Seed s: ``init_state(n_x, n_h, n_o, s)``; presentation order: a permutation per epoch from
@@ -162,6 +174,8 @@ def run(X: np.ndarray, y: np.ndarray, Xt: np.ndarray, yt: np.ndarray, n_h: int, 
         t0 = time.perf_counter()
         seq = rng.permutation(len(xs)) if order is None else order(rng, y)
         s = step(epoch)
+        for _ in range(list(rescale_at).count(epoch)):
+            m.rescale()
         for k in seq:
             m.train_sample(xs[k], int(y[k]), lo, hi, s, margin, lo_h, d_th)
         if epoch in checkpoints:
@@ -306,6 +320,8 @@ def mnist(path: str, epochs: int, lows: Iterable[float], hidden: int, seed: int,
                     kw["order"] = _interleaved
                 elif part == "roundrobin":    # one sample of each class in turn
                     kw["order"] = _round_robin
+                elif part.startswith("rescale"):  # rescale<e1>,<e2>: halve the learning rate at those epochs
+                    kw["rescale_at"] = tuple(int(v) for v in part[7:].split(","))
                 elif part.startswith("H"):
                     n_h = int(part[1:])
                 elif part.startswith("loh"):     # loh<x>: the hidden layer's lower window edge

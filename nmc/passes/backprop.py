@@ -20,6 +20,7 @@ Training (12 phases; gate k fires at cycle tick k, gated populations fire at k+1
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -35,7 +36,22 @@ RELAY = UNIT // 2 + 4             # 1:1 relay: passes a spike through a ½-thres
 RULE = "4*x0*y0*r1 - 2*x0*y0"     # +2 with reward, -2 without (one LSB of an 8-bit mixed weight)
 
 
-def _check(net: Network, cfg: dict[str, Any]) -> tuple[list[str], str, float, float, str, list[np.ndarray]]:
+@dataclass(frozen=True)
+class BackpropOptions:
+    """The construct's options, checked (docs/backprop.md, "One statement")."""
+
+    layers: list[str]
+    target: str
+    lo: float                   # the output layer's window edge
+    hi: float
+    lo_hidden: float            # the hidden layers' window edge (= lo unless window_hidden)
+    margin: float
+    error_threshold: float
+    mode: str
+    weights: list[np.ndarray]
+
+
+def _check(net: Network, cfg: dict[str, Any]) -> BackpropOptions:
     where = "learn backprop"
     layers = list(cfg.get("layers", []))
     if len(layers) < 3:
@@ -52,9 +68,9 @@ def _check(net: Network, cfg: dict[str, Any]) -> tuple[list[str], str, float, fl
     lo, hi = (float(v) for v in cfg.get("window", [-1.0, 1.0]))
     if not lo < 0.5 < hi:
         raise IrError(f"the derivative window ({lo}, {hi}] must contain the firing threshold 0.5", location=where)
-    lo_h = cfg.get("window_hidden")
-    if lo_h is not None and not float(lo_h) < 0.5:
-        raise IrError(f"the hidden layers' window edge {float(lo_h):g} must lie below the firing threshold 0.5",
+    lo_h = lo if cfg.get("window_hidden") is None else float(cfg["window_hidden"])
+    if not lo_h < 0.5:
+        raise IrError(f"the hidden layers' window edge {lo_h:g} must lie below the firing threshold 0.5",
                       location=where)
     d_th = float(cfg.get("error_threshold", 0.0))
     if not 0 <= d_th < 0.5:
@@ -81,7 +97,7 @@ def _check(net: Network, cfg: dict[str, Any]) -> tuple[list[str], str, float, fl
                 raise IrError(f"population '{name}' in backprop must be a graded unit (declare it "
                               f"'population {name}[{pop.size}] : graded'); its {key} is {got.flat[0]}, not {want}",
                               location=where)
-    return layers, target, lo, hi, mode, weights
+    return BackpropOptions(layers, target, lo, hi, lo_h, margin, d_th, mode, weights)
 
 
 @register_pass("backprop")
@@ -90,17 +106,17 @@ def backprop(net: Network, ctx: PassContext) -> Network:
     cfg = net.attrs.get("backprop")
     if cfg is None or cfg.get("expanded"):
         return net
-    layers, target, lo, hi, mode, weights = _check(net, cfg)
-    name = str(cfg.get("name", "bp"))
-    b = _Builder(net, name)
-    if len(layers) > 3:
-        return _deep(net, cfg, b, layers, target, lo, hi, mode, weights)
-    w1, w2 = weights
+    opt = _check(net, cfg)
+    b = _Builder(net, str(cfg.get("name", "bp")))
+    if len(opt.layers) > 3:
+        return _deep(net, cfg, b, opt)
+    layers, target, lo, hi = opt.layers, opt.target, opt.lo, opt.hi
+    w1, w2 = opt.weights
     port_x = layers[0]
     n_x, n_h, n_o = (net.population(n).size for n in layers)
     x, h, o = b.pop("x", n_x), layers[1], layers[2]   # the user's layers are the main copies
     b.relay(port_x, x)
-    if mode == "inference":
+    if opt.mode == "inference":
         b.connect(x, h, w1)
         b.connect(h, o, w2)
         out = net.population(o)
@@ -113,7 +129,7 @@ def backprop(net: Network, ctx: PassContext) -> Network:
         return net
 
     hl, hg, ol, og = b.pop("h_lt", n_h), b.pop("h_gt", n_h), b.pop("o_lt", n_o), b.pop("o_gt", n_o)
-    o_pos, o_neg, out_th = b.margin_copies(o, ol, og, lo, hi, float(cfg.get("margin", 0.0)))
+    o_pos, o_neg, out_th = b.margin_copies(o, ol, og, lo, hi, opt.margin)
     t, dp, dm, otm = b.pop("t", n_o), b.pop("d_plus", n_o), b.pop("d_minus", n_o), b.pop("oT_minus", n_o)
     h1t, mx, mh, ch, r = b.pop("h1T", n_h), b.pop("m_x", n_x), b.pop("m_h", n_h), b.pop("c_h", n_h), b.pop("r", 1)
     net.population(o).role = "output"
@@ -151,11 +167,10 @@ def backprop(net: Network, ctx: PassContext) -> Network:
     b.output_error(o_pos, o_neg, ol, og, t, dp, dm)
 
     hs, os_ = [h, hl, hg], list(out_th)
-    lo_h = float(cfg.get("window_hidden") if cfg.get("window_hidden") is not None else lo)
-    gates = [b.gate(x, 1), b.gate(h, 2), b.gate(hl, 2, lo_h), b.gate(hg, 2, hi)]
+    gates = [b.gate(x, 1), b.gate(h, 2), b.gate(hl, 2, opt.lo_hidden), b.gate(hg, 2, hi)]
     gates += [b.gate(p, 3, th) for p, th in out_th.items()] + [b.gate(t, 3), b.gate(mh, 3)]
     gates += [b.gate(p, 5) for p in (h, h1t, *os_, otm)] + [b.gate(r, 5, -1.0)]  # reward: gate alone
-    d_th = float(cfg.get("error_threshold", 0.0))
+    d_th = opt.error_threshold
     gates += [b.gate(h1t, 6, d_th), b.gate(ch, 6), b.gate(mx, 6)]
     gates += [b.gate(x, 7)] + [b.gate(p, 7, 1.0) for p in hs] + [b.gate(r, 7, -1.0)]
     gates += [b.gate(p, 9) for p in (h, h1t, *os_, otm)]
@@ -170,14 +185,14 @@ def backprop(net: Network, ctx: PassContext) -> Network:
     return net
 
 
-def _deep(net: Network, cfg: dict[str, Any], b: "_Builder", layers: list[str], target: str, lo: float, hi: float,
-          mode: str, weights: list[np.ndarray]) -> Network:
+def _deep(net: Network, cfg: dict[str, Any], b: "_Builder", opt: BackpropOptions) -> Network:
     """Two or more hidden layers. Stage by stage from the top: the error of layer l, carried by
     H_l (its sign +) and HT-_l (its sign -), updates W_l and its two transposes in a positive
     tick S (with reward) and a negative tick N = S + 4 (without); the transposes deliver
     [W_l^T (delta+ - delta-) > 0] to T_{l-1} at S + 1 and the opposite sign at N + 1, and
     e_{l-1}+- = T_{l-1} and f'(H_{l-1}) keep both signs for the next stage. The bottom stage
     updates W1 only. Vetoes go wherever stale input can reach a scheduled population."""
+    layers, target, hi, weights = opt.layers, opt.target, opt.hi, opt.weights
     L = len(layers) - 1
     port_x = layers[0]
     sizes = [net.population(n).size for n in layers]
@@ -191,9 +206,9 @@ def _deep(net: Network, cfg: dict[str, Any], b: "_Builder", layers: list[str], t
     net.population(H[L]).role = "output"
     gates: list[dict[str, Any]] = [b.gate(H[0], 1)]
     for l in range(1, L + 1):
-        edge = lo if l == L or cfg.get("window_hidden") is None else float(cfg["window_hidden"])
+        edge = opt.lo if l == L else opt.lo_hidden
         gates += [b.gate(H[l], l + 1), b.gate(lt[l], l + 1, edge), b.gate(gt[l], l + 1, hi)]
-    if mode == "inference":
+    if opt.mode == "inference":
         for l in range(1, L + 1):
             b.connect(H[l - 1], H[l], weights[l - 1])
         net.attrs["schedule"] = {"cycle": L + 3, "gates": [g for g in gates if g["population"] in H], "vetoes": [],
@@ -202,7 +217,7 @@ def _deep(net: Network, cfg: dict[str, Any], b: "_Builder", layers: list[str], t
         cfg.update(expanded=True, plastic=[f"{H[l - 1]}->{H[l]}" for l in range(1, L + 1)])
         return net
 
-    o_pos, o_neg, out_th = b.margin_copies(H[L], lt[L], gt[L], lo, hi, float(cfg.get("margin", 0.0)))
+    o_pos, o_neg, out_th = b.margin_copies(H[L], lt[L], gt[L], opt.lo, hi, opt.margin)
     extra = [p for p in out_th if p not in (H[L], lt[L], gt[L])]
     gates += [b.gate(p, L + 1, out_th[p]) for p in extra]
     t, dp, dm, r = b.pop("t", sizes[L]), b.pop("d_plus", sizes[L]), b.pop("d_minus", sizes[L]), b.pop("r", 1)
@@ -246,8 +261,8 @@ def _deep(net: Network, cfg: dict[str, Any], b: "_Builder", layers: list[str], t
         b.connect(tm, T, -weights[l - 1].T, learn)
         b.relay(mem[l - 1], T, delay=S - (l - 1 + 3) - 1)
         b.relay(mem[l - 1], T, delay=N - (l - 1 + 3) - 1)
-        d_th = float(cfg.get("error_threshold", 0.0))
-        gates += [b.gate(T, S - 1), b.gate(T, N - 1), b.gate(T, S, d_th), b.gate(T, N, d_th)]
+        gates += [b.gate(T, S - 1), b.gate(T, N - 1), b.gate(T, S, opt.error_threshold),
+                  b.gate(T, N, opt.error_threshold)]
         # f'(H_{l-1}) fires at S + 1; e+- = T and f' at S + 2 and N + 2.
         c = b.pop(f"c{l - 1}", sizes[l - 1])
         b.relay(lt[l - 1], c, delay=(S + 1) - (l - 1 + 2) - 1)

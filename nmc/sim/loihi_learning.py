@@ -138,9 +138,13 @@ class PlasticProjection:
         # delivery values eff = M * 2^(exp + shift) (exact in float32: |M| < 2^9, exp + shift < 15),
         # and read M back from them on demand: one array to update instead of two.
         unit = self.step_q << FRACTION_BITS
+        # Fast rules whose every change is a whole number of format steps: no rounding, no draws.
+        self.whole_steps = self.fast and all(dw % unit == 0 for dw in self.fast_dw.values())
         self.scale = float(1 << (self.exp + self.shift)) if self.exp >= 0 else 0.0
-        self.eff_only = (self.fast and self.exp >= 0 and self.exp + self.shift < 15
-                         and all(dw % unit == 0 for dw in self.fast_dw.values()))
+        self.eff_only = self.whole_steps and self.exp >= 0 and self.exp + self.shift < 15
+        # The weight range as delivery values (float32, exact as above).
+        self.eff_lo = np.float32(self.w_lo * self.scale)
+        self.eff_hi = np.float32(self.w_hi * self.scale)
         if self.eff_only:
             self.M = None  # type: ignore[assignment]
         # Projections with the same pre (post) population share their row (column) lookups.
@@ -156,10 +160,7 @@ class PlasticProjection:
 
         Only fast-path rules whose changes are whole format steps qualify: they draw no random
         numbers, so running copies as one block cannot change the order of the generator's draws."""
-        if not self.fast:
-            return None
-        unit = self.step_q << FRACTION_BITS
-        if any(dw % unit for dw in self.fast_dw.values()):
+        if not self.whole_steps:
             return None
         reward = None if self.reward_src is None else self.reward_src.tobytes()
         return (self.pre_src.tobytes(), self.delay, tuple(self.products), self.exp, self.step_q, self.w_lo,
@@ -251,7 +252,7 @@ class PlasticProjection:
         if self.eff_only:
             ef = self.eff.reshape(-1)
             moved = ef[block] + np.float32((dw >> FRACTION_BITS) * self.scale)
-            new = np.clip(moved, np.float32(self.w_lo * self.scale), np.float32(self.w_hi * self.scale))
+            new = np.clip(moved, self.eff_lo, self.eff_hi)
             self.saturated += int(np.count_nonzero(moved != new))
             ef[block] = new
             return flat
@@ -277,7 +278,7 @@ class PlasticProjection:
         step[cols] = delta * self.scale
         moved = self.eff[rows]
         moved += step
-        new = np.clip(moved, np.float32(self.w_lo * self.scale), np.float32(self.w_hi * self.scale))
+        new = np.clip(moved, self.eff_lo, self.eff_hi)
         self.saturated += int(np.count_nonzero(moved != new))
         self.eff[rows] = new
 
