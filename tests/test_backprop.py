@@ -13,6 +13,7 @@ from golden_backprop import BackpropState, digits_data, digits_thermometer, init
 from nmc.driver import compile_network
 from nmc.frontend.dsl import parse_dsl
 from nmc.sim.loihi import LoihiInterpreter
+from nmc.errors import RunError
 from nmc.sim.schedule_runner import ScheduleRunner, train
 
 EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
@@ -171,3 +172,24 @@ def test_expanded_circuit_round_trips_through_ir_text(cli, tmp_path: Path) -> No
     assert (tmp_path / "a.nmcb").read_bytes() == (tmp_path / "b.nmcb").read_bytes()
     text = (tmp_path / "full.nmcir").read_text()
     assert '"sched/g11"' in text and '"bp/h1T"' in text and "4*x0*y0*r1 - 2*x0*y0" in text
+
+
+def test_epoch_data_supplies_each_epochs_samples() -> None:
+    """``train(epoch_data=...)`` (data augmentation) trains epoch e on ``epoch_data(e)``: the same
+    weights as training on those sets one after the other; a set of another size is refused."""
+    src = (EXAMPLES / "xor_backprop.nmc").read_text()
+    d = dict(np.load(EXAMPLES / "xor.npz"))
+    sets = [d, {"x": d["x"], "labels": 1 - d["labels"]}, d]
+
+    def fresh() -> LoihiInterpreter:
+        return LoihiInterpreter(compile_network(parse_dsl(src), "loihi"))
+
+    got = train(fresh(), d, epochs=3, shuffle=False, epoch_data=lambda e: sets[e]).weights
+    ref = fresh()
+    for s in sets:
+        want = train(ref, s, epochs=1, shuffle=False).weights
+    plain = train(fresh(), d, epochs=3, shuffle=False).weights
+    assert all(np.array_equal(got[k], want[k]) for k in want)
+    assert any(not np.array_equal(got[k], plain[k]) for k in want)
+    with pytest.raises(RunError, match="epoch 2: 3 samples, the data set has 4"):
+        train(fresh(), d, epochs=2, epoch_data=lambda e: {"x": d["x"][:3], "labels": d["labels"][:3]} if e else d)

@@ -170,9 +170,13 @@ def _score(spikes: np.ndarray, membrane: np.ndarray, target: np.ndarray) -> tupl
 def train(chip: Any, data: dict[str, np.ndarray], epochs: int = 1, test: dict[str, np.ndarray] | None = None,
           seed: int = 0, shuffle: bool = True, progress: Callable[[int], None] | None = None,
           report: Callable[[int, "Training"], None] | None = None,
-          stop: Callable[["Training"], bool] | None = None) -> Training:
+          stop: Callable[["Training"], bool] | None = None,
+          epoch_data: Callable[[int], dict[str, np.ndarray]] | None = None) -> Training:
     """Train a scheduled binary for ``epochs`` passes over ``data``; evaluate on ``test`` after each.
-    ``stop(result)`` is asked after every epoch and ends training early when it returns True."""
+    ``stop(result)`` is asked after every epoch and ends training early when it returns True.
+    ``epoch_data(e)``, if given, supplies epoch e's training samples instead of ``data`` (data
+    augmentation: e.g. each epoch a new random shift of every image); it must keep the number
+    of samples, and is validated like ``data``."""
     runner = ScheduleRunner(chip)
     sched = runner.sched
     train_data, n = _samples(chip, data, sched, "input data")
@@ -181,6 +185,10 @@ def train(chip: Any, data: dict[str, np.ndarray], epochs: int = 1, test: dict[st
     result = Training(epochs=epochs)
     rng = np.random.default_rng(seed)
     for epoch in range(epochs):
+        if epoch_data is not None:
+            train_data, n_e = _samples(chip, epoch_data(epoch), sched, f"input data of epoch {epoch + 1}")
+            if n_e != n:
+                raise RunError(f"input data of epoch {epoch + 1}: {n_e} samples, the data set has {n}")
         order = rng.permutation(n) if shuffle else np.arange(n)
         spk, mem = runner.present(train_data, order, learn=True, progress=progress)
         runner.drain()
