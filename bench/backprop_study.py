@@ -53,6 +53,9 @@ from golden_backprop import (  # noqa: E402
 )
 
 
+_DATA = (Path(__file__).resolve().parents[1] / ".." / "shared" / "data" / "mnist.npz").resolve()
+
+
 # -- the model ---------------------------------------------------------------------------------------
 class FastModel:
     """``golden_backprop.train_sample`` with sparse updates; identical results (see :func:`check`).
@@ -90,7 +93,7 @@ class FastModel:
 
     def train_sample(self, xi: np.ndarray, label: int, lo: float = -1.0, hi: float = 1.0,
                      step: int | tuple[int, int] = 2, margin: tuple[float, float] = (0.5, 0.5),
-                     lo_h: float | None = None, d_th: float = 0.0) -> None:
+                     lo_h: float | None = None, d_th: float = 0.0, hi_o: float | None = None) -> None:
         """One sample: ``xi`` = indices of the active inputs, ``label`` = the one-hot target's index.
 
         ``margin = (m_pos, m_neg)``: the target's output learns while its sum a2 <= m_pos (in units
@@ -98,7 +101,8 @@ class FastModel:
         output spike itself; other values are a study of training with a margin. ``step``: the
         weight change per coincidence, or (W1's, W2's and its transposes'). ``lo_h``: the hidden
         layer's window edge if it differs from the output layer's ``lo``. ``d_th``: the threshold of
-        the backpropagated error units h1T (the chip's: 0), in units of the threshold."""
+        the backpropagated error units h1T (the chip's: 0), in units of the threshold. ``hi_o``: the
+        output layer's upper window edge if it differs from the hidden layer's ``hi``."""
         th = THRESHOLD * self.unit
         z_th = d_th * th
         s1, s2 = (step, step) if isinstance(step, int) else step
@@ -112,7 +116,7 @@ class FastModel:
         t = np.zeros(self.n_o, dtype=bool)
         t[label] = True
         dp = np.flatnonzero(o_lt & t & ~o_pos)
-        dm = np.flatnonzero(o_lt & o_neg & ~t & ~(a2 > hi_th))
+        dm = np.flatnonzero(o_lt & o_neg & ~t & ~(a2 > (hi_th if hi_o is None else hi_o * th)))
         if dp.size == 0 and dm.size == 0:
             return
         c_h = (a1 > (lo_th if lo_h is None else lo_h * th)) & ~(a1 > hi_th)
@@ -157,18 +161,22 @@ def run(X: np.ndarray, y: np.ndarray, Xt: np.ndarray, yt: np.ndarray, n_h: int, 
         order: Callable[[np.random.Generator, np.ndarray], np.ndarray] | None = None,
         progress: Callable[[int, tuple[float, ...], float], None] | None = None,
         hi: float = 1.0, margin: tuple[float, float] = (0.5, 0.5),
-        lo_h: float | None = None, d_th: float = 0.0,
-        rescale_at: Sequence[int] = ()) -> dict[int, tuple[float, ...]]:
+        lo_h: float | None = None, d_th: float = 0.0, hi_o: float | None = None,
+        rescale_at: Sequence[int] = (), shift: int = 0,
+        raw: np.ndarray | None = None) -> dict[int, tuple[float, ...]]:
     """Train for ``max(checkpoints)`` epochs; test (spike, membrane) accuracy at each checkpoint.
 
     Seed s: ``init_state(n_x, n_h, n_o, s)``; presentation order: a permutation per epoch from
     ``default_rng([s, 1])`` (the stream of ``golden_backprop.shuffled_order``) unless ``order``
     says otherwise. ``step(epoch)`` is the weight step of that epoch (the chip's rule: 2).
+    ``shift = k`` (data augmentation, needs the 28x28 ``raw`` training images): each presentation
+    crops its 20x20 window moved by a random (dy, dx) in [-k, k]^2 (from ``default_rng([s, 2])``).
     """
     n_o = int(max(y.max(), yt.max())) + 1
     m = FastModel(init_state(X.shape[1], n_h, n_o, seed))
     rng = np.random.default_rng([seed, 1])
     xs = active(X)
+    shifts = np.random.default_rng([seed, 2])
     out: dict[int, tuple[float, ...]] = {}
     for epoch in range(1, max(checkpoints) + 1):
         t0 = time.perf_counter()
@@ -176,8 +184,17 @@ def run(X: np.ndarray, y: np.ndarray, Xt: np.ndarray, yt: np.ndarray, n_h: int, 
         s = step(epoch)
         for _ in range(list(rescale_at).count(epoch)):
             m.rescale()
-        for k in seq:
-            m.train_sample(xs[k], int(y[k]), lo, hi, s, margin, lo_h, d_th)
+        if shift:
+            assert raw is not None
+            offs = shifts.integers(-shift, shift + 1, size=(len(seq), 2)) + 4
+            for k, (dy, dx) in zip(seq, offs):
+                xi = np.flatnonzero(raw[k, dy:dy + 20, dx:dx + 20] > 127)
+                if X.shape[1] > 400:   # always-on inputs after the pixels
+                    xi = np.concatenate([xi, np.arange(400, X.shape[1])])
+                m.train_sample(xi, int(y[k]), lo, hi, s, margin, lo_h, d_th, hi_o)
+        else:
+            for k in seq:
+                m.train_sample(xs[k], int(y[k]), lo, hi, s, margin, lo_h, d_th, hi_o)
         if epoch in checkpoints:
             out[epoch] = m.evaluate(Xt, yt)
             if progress:
@@ -228,6 +245,13 @@ ENCODINGS = {
     "t2+t6+t10+t14": "four thresholds, thermometer (256)",
     "t2+t4+t6+t8+t10+t12+t14": "seven thresholds, thermometer (448)",
 }
+
+
+def raw_train(path: str | Path | None = None) -> np.ndarray:
+    """The 28x28 MNIST training images (for the shift augmentation)."""
+    from backprop_mnist import load_mnist
+
+    return load_mnist(path or _DATA)["x_train"]
 
 
 def mnist20(path: str | Path) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
@@ -328,6 +352,13 @@ def mnist(path: str, epochs: int, lows: Iterable[float], hidden: int, seed: int,
                     kw["lo_h"] = float(part[3:])
                 elif part.startswith("dth"):     # dth<x>: threshold of the error units h1T
                     kw["d_th"] = float(part[3:])
+                elif part.startswith("bias"):    # bias<n>: n always-on input units
+                    kw["bias"] = int(part[4:])
+                elif part.startswith("shift"):   # shift<k>: random crops moved by up to k pixels
+                    kw["shift"] = int(part[5:])
+                    kw["raw"] = raw_train(path)
+                elif part.startswith("ohi"):     # ohi<x>: the output layer's upper window edge
+                    kw["hi_o"] = float(part[3:])
                 elif part.startswith("hi"):      # upper window edge (DSL window_high), chip default 1
                     kw["hi"] = float(part[2:])
                 elif part.startswith("margin"):  # margin<pos>,<neg>: train outputs with a margin
@@ -345,7 +376,9 @@ def mnist(path: str, epochs: int, lows: Iterable[float], hidden: int, seed: int,
                       f"({100 * acc[2]:.2f} % first-spike argmax) ({dt:.0f} s/epoch)")
                 sys.stdout.flush()
 
-            res = run(X, y, Xt, yt, n_h, lo, seed, cps, progress=progress, **kw)
+            nb = kw.pop("bias", 0)
+            Xb, Xtb = (np.hstack([A, np.ones((len(A), nb), A.dtype)]) for A in (X, Xt))
+            res = run(Xb, y, Xtb, yt, n_h, lo, seed, cps, progress=progress, **kw)
             cells = " | ".join(f"ep {e}: {100 * a:.2f} / {100 * m:.2f} / {100 * f:.2f}" for e, (a, m, f) in res.items())
             print(f"| {variant} | {n_h} | {lo:g} | {cells} | {time.perf_counter() - t0:.0f} s |")
             sys.stdout.flush()
@@ -380,8 +413,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--hidden", type=int, nargs="+", default=[100, 200], help="digits hidden sizes")
     ap.add_argument("--encodings", nargs="+", default=list(ENCODINGS), help="digits encodings (see ENCODINGS)")
     ap.add_argument("--lows", type=float, nargs="+", default=[0.0, -1.0], help="window lower edges")
-    ap.add_argument("--data", default=str((Path(__file__).resolve().parents[1] / ".." / "shared" / "data"
-                                          / "mnist.npz").resolve()))
+    ap.add_argument("--data", default=str(_DATA))
     ap.add_argument("--mnist-epochs", type=int, default=10)
     ap.add_argument("--mnist-hidden", type=int, default=400)
     ap.add_argument("--mnist-seed", type=int, default=0)
