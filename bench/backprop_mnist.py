@@ -7,12 +7,14 @@ test set is presented after every epoch with the learning engine off).
 
 Circuit: the paper's 400-400-10 with the output layer's derivative window -1 < a <= 1
 (``--window``; the paper's is 0 < a <= 1), the hidden layer's the paper's 0 < a <= 1
-(``--window-hidden``), the output margin 0.25 (``--margin``; the paper's circuit has none) and
+(``--window-hidden``), the output margin 0.375 (``--margin``; the paper's circuit has none) and
 the error units' threshold 1/16 (``--error-threshold``; the paper's 0): the combination that
 measured best in the golden model (docs/backprop.md, bench/README.md).
 
 Preprocessing (seeds.md §1.7): crop 4 px per side (28 x 28 -> 20 x 20), binarise at 0.5
-(pixel > 127) -> 400 binary inputs; the label is sent one-hot to the target port.
+(pixel > 127) -> 400 binary inputs; the label is sent one-hot to the target port. Training data
+is augmented (``--shift``, default 1; 0 is the paper's protocol): every epoch each training
+image's 20 x 20 window moves by a random offset of up to 1 px; test images keep the fixed crop.
 
 Run from the repository root::
 
@@ -134,6 +136,19 @@ def preprocess(images: np.ndarray) -> np.ndarray:
     return (crop > 127).reshape(crop.shape[0], 400).astype(np.uint8)
 
 
+def shifted(images: np.ndarray, k: int, rng: np.random.Generator) -> np.ndarray:
+    """Data augmentation: ``preprocess`` with each image's 20x20 window moved by a random
+    (dy, dx) in [-k, k]^2 (k <= 4: the window stays inside the 28x28 image)."""
+    images = np.asarray(images)
+    offs = rng.integers(-k, k + 1, size=(images.shape[0], 2))
+    out = np.empty((images.shape[0], 400), dtype=np.uint8)
+    for dy in range(-k, k + 1):
+        for dx in range(-k, k + 1):
+            sel = np.flatnonzero((offs[:, 0] == dy) & (offs[:, 1] == dx))
+            out[sel] = (images[sel, 4 + dy:24 + dy, 4 + dx:24 + dx] > 127).reshape(sel.size, 400)
+    return out
+
+
 # -- circuit ------------------------------------------------------------------------------------------
 def circuit_source(n_h: int = 400, window: float = -1.0, seed: int = 0, n_x: int = 400, n_o: int = 10,
                    margin: float = 0.0, window_hidden: float | None = None, error_threshold: float = 0.0) -> str:
@@ -199,7 +214,8 @@ def run(args: argparse.Namespace, out: Callable[[str], None] = print) -> dict[st
     out(f"circuit 400-{args.hidden}-10, window = {args.window:g}{wh}, margin = {args.margin:g}, seed {args.seed}: "
         f"{chip.n_cx} compartments on "
         f"{chip.n_cores} cores, compiled and loaded in {t_build:.1f} s")
-    out(f"data {args.data}: {n_tr} training samples, {n_te} test samples, {args.epochs} epoch(s)")
+    aug = f", each epoch's images shifted by up to {args.shift} px" if args.shift else ""
+    out(f"data {args.data}: {n_tr} training samples{aug}, {n_te} test samples, {args.epochs} epoch(s)")
     meter = Meter()
     meter.attach(chip)
     mark = {"wall": dict(meter.wall), "t": time.perf_counter()}
@@ -217,7 +233,13 @@ def run(args: argparse.Namespace, out: Callable[[str], None] = print) -> dict[st
         mark["wall"] = dict(meter.wall)
         mark["t"] = time.perf_counter()
 
-    r = train(chip, train_data, epochs=args.epochs, test=test_data, seed=args.seed, report=report)
+    epoch_data = None
+    if args.shift:
+        shifts = np.random.default_rng([args.seed, 2])
+        epoch_data = lambda e: {"x": shifted(d["x_train"][:n_tr], args.shift, shifts),  # noqa: E731
+                                "labels": train_data["labels"]}
+    r = train(chip, train_data, epochs=args.epochs, test=test_data, seed=args.seed, report=report,
+              epoch_data=epoch_data)
     n_presented = n_tr * r.epochs
     c = meter.counters[True]
     ms = 1e3 * meter.wall[True] / n_presented
@@ -248,6 +270,13 @@ def _count(v: str) -> int:
     return n
 
 
+def _shift(v: str) -> int:
+    n = int(v)
+    if not 0 <= n <= 4:
+        raise argparse.ArgumentTypeError(f"must be 0..4 (the 20x20 window inside the 28x28 image), got {n}")
+    return n
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(prog="backprop_mnist", description=__doc__.split("\n\n")[0])
     ap.add_argument("--data", default=str(DEFAULT_DATA),
@@ -263,8 +292,11 @@ def main(argv: list[str] | None = None) -> int:
                     help="the hidden layer's lower window edge (default 0, the paper's; --window sets the output's)")
     ap.add_argument("--error-threshold", type=float, default=0.0625,
                     help="threshold of the backpropagated error units (paper: 0; default 1/16)")
-    ap.add_argument("--margin", type=float, default=0.25,
-                    help="output margin of the backprop construct (paper: 0; default 0.25, docs/backprop.md)")
+    ap.add_argument("--margin", type=float, default=0.375,
+                    help="output margin of the backprop construct (paper: 0; default 0.375, docs/backprop.md)")
+    ap.add_argument("--shift", type=_shift, default=1,
+                    help="data augmentation: each epoch moves every training image's 20x20 window by a "
+                         "random offset of up to this many pixels (0: the paper's fixed crop; default 1)")
     ap.add_argument("--seed", type=int, default=0, help="weight init and presentation order (default 0)")
     args = ap.parse_args(argv)
     try:
