@@ -192,14 +192,16 @@ def compile_loihi(net: Network, target: Target) -> Binary:
         sections[f"{key}_core"] = lay.axon_core[sel].astype(np.uint16)
         sections[f"{key}_axon"] = lay.axon_local[sel].astype(np.uint16)
         inputs.append({"name": pop.name, "size": pop.size, "section": key})
+    sched = net.attrs.get("schedule")
+    # The schedule's readout is recorded like an output (its spikes are each sample's result).
+    readout = (sched or {}).get("readout", {}).get("population")
     outputs = []
     for pop in pops:
-        if pop.role == "output" and not pop.is_input:
+        if (pop.role == "output" or pop.name == readout) and not pop.is_input:
             key = f"out{len(outputs)}"
             sections[f"{key}_cx"] = pop_cx[pop.name]
             outputs.append({"name": pop.name, "size": pop.size, "section": key})
     probe_list = list(net.probes)
-    sched = net.attrs.get("schedule")
     if sched is not None and "readout" in sched:
         # The membrane readout needs the readout population's input (u, not reset by a spike).
         ro = sched["readout"]["population"]
