@@ -291,7 +291,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--window-hidden", type=float, default=0.0,
                     help="the hidden layer's lower window edge (default 0, the paper's; --window sets the output's)")
     ap.add_argument("--error-threshold", type=float, default=0.0625,
-                    help="threshold of the backpropagated error units (paper: 0; default 1/16)")
+                    help="threshold of the backpropagated error units (paper: 0; default 1/16; any value is exact)")
     ap.add_argument("--margin", type=float, default=0.375,
                     help="output margin of the backprop construct (paper: 0; default 0.375, docs/backprop.md)")
     ap.add_argument("--shift", type=_shift, default=1,

@@ -69,7 +69,8 @@ def test_weight_trajectory_equals_the_golden_model_on_digits() -> None:
 
 @pytest.mark.parametrize("margin, extra, lo_h, d_th", [(0.25, ["bp/o_pos", "bp/o_neg"], None, 0.0),
                                                        (0.5, ["bp/o_neg"], None, 0.0),
-                                                       (0.25, ["bp/o_pos", "bp/o_neg"], 0.0, 0.0625)])
+                                                       (0.25, ["bp/o_pos", "bp/o_neg"], 0.0, 0.0625),
+                                                       (0.3, ["bp/o_pos", "bp/o_neg"], 0.0, 0.05)])
 def test_output_margin_equals_the_golden_model(margin: float, extra: list[str], lo_h: float | None,
                                                d_th: float) -> None:
     """`margin = m`: the target output learns until a > 0.5 + m, the others until a <= 0.5 - m.

@@ -8,7 +8,10 @@ port receives a sample. This pass builds:
   excites the next one strongly enough to fire it alone) and an input port ``sched/kick`` that
   starts the ring (a kick at step 0 fires g00 at step 1, where cycle 0 starts);
 - for a gate entry (P, k, θ): a projection g_k -> P whose weight cancels P's bias so that P fires
-  at tick k+1 iff its other input exceeds θ·threshold:  w = threshold·(1 − θ) − bias/64;
+  at tick k+1 iff its other input exceeds θ·threshold:  w = threshold·(1 − θ) − bias/64; where
+  one synapse of the target cannot hold w exactly (on the Loihi-like chip a gate's 8-bit
+  mantissa at exponent 6 steps by 64, i.e. θ by 1/16), a second projection adds the remainder
+  at exponent 0, so any θ is exact (see :func:`_gate_parts`);
 - for a veto (P, k): g_k -> P with weight -254·64 (the published circuit's veto: strong enough
   for any realistic input, and far enough from the 22-bit input limit not to wrap with it).
 
@@ -24,7 +27,9 @@ from typing import Any
 import numpy as np
 
 from ..errors import ScheduleError
+from ..formats import loihi as fmt
 from ..ir.network import Network, Population, Projection
+from ..target import Target
 from .registry import PassContext, register_pass
 
 PREFIX = "sched"
@@ -35,6 +40,28 @@ def _gate_weight(pop: Population, theta: float) -> float:
     thr = float(pop.params.get("threshold", 100))
     bias = float(np.max(np.asarray(pop.params.get("bias", 0))))
     return thr * (1.0 - theta) - bias / 64.0
+
+
+def _gate_parts(pop: Population, theta: float, target: Target) -> list[float]:
+    """The gate weight for threshold ``theta`` as synapses the target stores exactly.
+
+    On the Loihi-like chip every effective weight is an integer, so the other input u is one and
+    u > θ·thr ⇔ u > ⌊θ·thr⌋: the gate uses the integer threshold, which changes nothing. Its weight
+    is one synapse when one can hold it, else a coarse part (the largest multiple of the quantum
+    at the exponent the weight needs, below it) plus the remainder at exponent 0."""
+    if target.name != "loihi":  # the integer argument and the split follow the Loihi-like format
+        return [_gate_weight(pop, theta)]
+    thr = float(pop.params.get("threshold", 100))
+    w = _gate_weight(pop, float(np.floor(theta * thr)) / thr)
+    if w <= 0:
+        return [w]
+    bits = int(target.get("synapse.weight_bits"))
+    e = fmt.choose_weight_exponent(np.array([w]), bits, "excitatory", target)
+    if fmt.quantize_weights(np.array([w]), bits, "excitatory", e, target).report.n_rounded == 0:
+        return [w]
+    quantum = float(fmt.mantissa_range(bits, "excitatory", target)[2] << e)
+    coarse = np.floor(w / quantum) * quantum
+    return [float(coarse), float(w - coarse)]
 
 
 VETO = -254.0 * 64  # the circuit's veto (seeds.md §1.1); leaves the s22 input far from wrapping
@@ -63,10 +90,10 @@ def synfire(net: Network, ctx: PassContext) -> Network:
         net.add_projection(Projection(f"{names[k]}->{nxt}", names[k], nxt, "one_to_one", np.array([chain_w])))
     for g in gates:
         pop = net.population(g["population"])
-        w = _gate_weight(pop, float(g["threshold"]))
         src = names[int(g["phase"])]
-        net.add_projection(Projection(net.unique_projection_name(src, pop.name), src, pop.name, "one_to_all",
-                                      np.array([w])))
+        for w in _gate_parts(pop, float(g["threshold"]), ctx.target):
+            net.add_projection(Projection(net.unique_projection_name(src, pop.name), src, pop.name, "one_to_all",
+                                          np.array([w])))
     veto = VETO
     for v in vetoes:
         src = names[int(v["phase"])]
