@@ -111,6 +111,14 @@ def test_digits_learn_on_the_chip() -> None:
               test={"x": Xt.astype(np.uint8), "t": Tt.astype(np.uint8)}, seed=1)
     assert r.test_accuracy[-1] >= 0.65, r.test_accuracy
     assert r.test_accuracy_membrane[-1] >= 0.8, r.test_accuracy_membrane
+    # The three readouts, recomputed from the learned weights (h = [W1ᵀx > ½], a = W2ᵀh).
+    h = (Xt.astype(np.int64) @ r.canonical["W1"]) > 512
+    a = h.astype(np.int64) @ r.canonical["W2"]
+    y = Tt.argmax(axis=1)
+    assert r.test_accuracy[-1] == np.mean(np.all((a > 512) == Tt.astype(bool), axis=1))
+    assert r.test_accuracy_membrane[-1] == np.mean(a.argmax(axis=1) == y)
+    assert r.test_accuracy_spike_argmax[-1] == np.mean((a > 512).argmax(axis=1) == y)
+    assert r.test_accuracy_spike_argmax[-1] > r.test_accuracy[-1]
     assert not r.overflow.get("input_wrap") and not r.overflow.get("current_wrap")
 
 
