@@ -163,7 +163,7 @@ def run(X: np.ndarray, y: np.ndarray, Xt: np.ndarray, yt: np.ndarray, n_h: int, 
         hi: float = 1.0, margin: tuple[float, float] = (0.5, 0.5),
         lo_h: float | None = None, d_th: float = 0.0, hi_o: float | None = None,
         rescale_at: Sequence[int] = (), shift: int = 0,
-        raw: np.ndarray | None = None) -> dict[int, tuple[float, ...]]:
+        raw: np.ndarray | None = None, flip: float = 0.0) -> dict[int, tuple[float, ...]]:
     """Train for ``max(checkpoints)`` epochs; test (spike, membrane) accuracy at each checkpoint.
 
     Seed s: ``init_state(n_x, n_h, n_o, s)``; presentation order: a permutation per epoch from
@@ -171,6 +171,7 @@ def run(X: np.ndarray, y: np.ndarray, Xt: np.ndarray, yt: np.ndarray, n_h: int, 
     says otherwise. ``step(epoch)`` is the weight step of that epoch (the chip's rule: 2).
     ``shift = k`` (data augmentation, needs the 28x28 ``raw`` training images): each presentation
     crops its 20x20 window moved by a random (dy, dx) in [-k, k]^2 (from ``default_rng([s, 2])``).
+    ``flip = p`` (with ``shift``): each pixel of each presentation is toggled with probability p.
     """
     n_o = int(max(y.max(), yt.max())) + 1
     m = FastModel(init_state(X.shape[1], n_h, n_o, seed))
@@ -189,6 +190,10 @@ def run(X: np.ndarray, y: np.ndarray, Xt: np.ndarray, yt: np.ndarray, n_h: int, 
             offs = shifts.integers(-shift, shift + 1, size=(len(seq), 2)) + 4
             for k, (dy, dx) in zip(seq, offs):
                 xi = np.flatnonzero(raw[k, dy:dy + 20, dx:dx + 20] > 127)
+                if flip:
+                    px = np.zeros(400, dtype=bool)
+                    px[xi] = True
+                    xi = np.flatnonzero(px ^ (shifts.random(400) < flip))
                 if X.shape[1] > 400:   # always-on inputs after the pixels
                     xi = np.concatenate([xi, np.arange(400, X.shape[1])])
                 m.train_sample(xi, int(y[k]), lo, hi, s, margin, lo_h, d_th, hi_o)
@@ -354,6 +359,8 @@ def mnist(path: str, epochs: int, lows: Iterable[float], hidden: int, seed: int,
                     kw["d_th"] = float(part[3:])
                 elif part.startswith("bias"):    # bias<n>: n always-on input units
                     kw["bias"] = int(part[4:])
+                elif part.startswith("flip"):    # flip<p>: toggle pixels with probability p (with shift)
+                    kw["flip"] = float(part[4:])
                 elif part.startswith("shift"):   # shift<k>: random crops moved by up to k pixels
                     kw["shift"] = int(part[5:])
                     kw["raw"] = raw_train(path)
