@@ -59,6 +59,9 @@ def _add_run(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--out", help="write RESULT.npz (output spikes, probes, counters; learned weights and accuracies)")
     p.add_argument("--epochs", type=int, default=1, help="learning schedules: passes over the training data (default 1)")
     p.add_argument("--test", help="learning schedules: TEST.npz evaluated after each epoch with learning off")
+    p.add_argument("--average-last", type=int, default=0, metavar="K",
+                   help="learning schedules: also save the mean of the last K end-of-epoch weights in RESULT.npz "
+                        "(average/W1 ..., for npz(\"RESULT.npz\", key = \"average\"))")
     p.add_argument("--target", help="refuse the binary unless it is for this target")
     p.add_argument("--strict", action="store_true", help="fail if any state wrapped or saturated")
     p.add_argument("--no-progress", action="store_true", help="never show a progress bar")
@@ -210,6 +213,10 @@ def _run_schedule(args: argparse.Namespace, binary: "Binary", chip: Any, data: d
         raise RunError("a scheduled network needs --input DATA.npz (one array per sample port, optional labels)")
     if args.epochs < 1:
         raise RunError("--epochs must be at least 1")
+    if args.average_last < 0:
+        raise RunError(f"--average-last must be at least 0, got {args.average_last}")
+    if args.average_last and not args.out:
+        raise RunError("--average-last needs --out RESULT.npz to keep the averaged weights")
     test = _load_data(args.test) if args.test else None
 
     def report(epoch: int, r: Any) -> None:
@@ -231,7 +238,8 @@ def _run_schedule(args: argparse.Namespace, binary: "Binary", chip: Any, data: d
             bar = tqdm(total=total, unit="step", file=sys.stderr, leave=False)
     try:
         result = train(chip, data, epochs=args.epochs, test=test, seed=int(binary.meta.get("seed", 0)),
-                       report=report, progress=bar.update if bar is not None else None)
+                       report=report, progress=bar.update if bar is not None else None,
+                       average_last=args.average_last)
     finally:
         if bar is not None:
             bar.close()
@@ -242,6 +250,9 @@ def _run_schedule(args: argparse.Namespace, binary: "Binary", chip: Any, data: d
           f"{int(c.get('synaptic_ops', 0))}  synaptic updates {int(c.get('synaptic_updates', 0))}")
     print(f"  energy {c.get('energy_j', 0.0):.3g} J  chip time {c.get('time_s', 0.0):.3g} s  (cost model: Davies 2018 "
           f"Table 2, simulated)", flush=True)
+    if result.averaged:
+        keys = [f"average/{k}" for k in result.averaged_canonical] or ["average/weights/..."]
+        print(f"  weights averaged over the last {result.average_epochs} epoch(s) in {args.out}: {', '.join(keys)}")
     if args.out:
         np.savez(args.out, **result.to_npz_dict())
         print(f"nmc: wrote {args.out}", file=sys.stderr)

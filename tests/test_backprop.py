@@ -14,7 +14,7 @@ from nmc.driver import compile_network
 from nmc.frontend.dsl import parse_dsl
 from nmc.sim.loihi import LoihiInterpreter
 from nmc.errors import RunError
-from nmc.sim.schedule_runner import ScheduleRunner, train
+from nmc.sim.schedule_runner import ScheduleRunner, evaluate, train
 
 EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
 
@@ -126,17 +126,71 @@ def test_inference_compile_reuses_learned_weights(cli, tmp_path: Path) -> None:
     """Weights saved by a training run load into an inference-only compile (the forward chain),
     which then gives the same predictions as the trained circuit's forward pass."""
     cli("compile", EXAMPLES / "xor_backprop.nmc", "-o", tmp_path / "xor.nmcb")
-    assert cli("run", tmp_path / "xor.nmcb", "--input", EXAMPLES / "xor.npz", "--epochs", "250",
-               "--out", tmp_path / "trained.npz")[0] == 0
-    src = (EXAMPLES / "xor_backprop.nmc").read_text()
-    src = src.replace("window = -1)", 'window = -1, mode = inference, weights = npz("trained.npz"))')
-    (tmp_path / "xor_inf.nmc").write_text(src)
-    code, _, err = cli("compile", tmp_path / "xor_inf.nmc", "-o", tmp_path / "inf.nmcb")
+    code, text, err = cli("run", tmp_path / "xor.nmcb", "--input", EXAMPLES / "xor.npz", "--epochs", "250",
+                          "--average-last", "20", "--out", tmp_path / "trained.npz")
     assert code == 0, err
-    code, text, err = cli("run", tmp_path / "inf.nmcb", "--input", EXAMPLES / "xor.npz", "--out", tmp_path / "i.npz")
-    assert code == 0, err
-    assert float(np.load(tmp_path / "i.npz")["accuracy"][-1]) == 1.0
-    assert "schedule of 5 ticks per sample" in text
+    assert "weights averaged over the last 20 epoch(s)" in text
+    for weights in ('npz("trained.npz")', 'npz("trained.npz", key = "average")'):
+        src = (EXAMPLES / "xor_backprop.nmc").read_text()
+        src = src.replace("window = -1)", f"window = -1, mode = inference, weights = {weights})")
+        (tmp_path / "xor_inf.nmc").write_text(src)
+        code, _, err = cli("compile", tmp_path / "xor_inf.nmc", "-o", tmp_path / "inf.nmcb")
+        assert code == 0, err
+        code, text, err = cli("run", tmp_path / "inf.nmcb", "--input", EXAMPLES / "xor.npz", "--out", tmp_path / "i.npz")
+        assert code == 0, err
+        assert float(np.load(tmp_path / "i.npz")["accuracy"][-1]) == 1.0, weights
+        assert "schedule of 5 ticks per sample" in text
+    code, _, err = cli("run", tmp_path / "xor.nmcb", "--input", EXAMPLES / "xor.npz", "--average-last", "3")
+    assert code != 0 and err.strip() == "nmc: error: --average-last needs --out RESULT.npz to keep the averaged weights"
+
+
+def _nearest_step(total: int, n: int, step: int) -> int:
+    """The multiple of ``step`` nearest to total / n, ties to the even multiple (exact rationals)."""
+    from fractions import Fraction
+
+    q = Fraction(total, n * step)
+    lo = q.numerator // q.denominator
+    up = lo + 1
+    pick = lo if (q - lo < up - q or (q - lo == up - q and lo % 2 == 0)) else up
+    return pick * step
+
+
+def test_weight_average_is_the_rounded_mean_of_the_last_epochs(tmp_path: Path) -> None:
+    """``average_last = K``: per plastic projection, the mean of the K end-of-epoch weights as the
+    host reads them, rounded to the 8-bit format's step of 2 (range -256..254); W1/W2 name the forward ones."""
+    X, T, _, _ = digits_data(seed=0)
+    chip = LoihiInterpreter(compile_network(parse_dsl(_circuit(64, 24, 3)), "loihi"))
+    seen: list[dict[str, np.ndarray]] = []
+    r = train(chip, {"x": X[:150].astype(np.uint8), "t": T[:150].astype(np.uint8)}, epochs=5, seed=2,
+              report=lambda e, res: seen.append(chip.plastic_weights()), average_last=3)
+    assert r.average_epochs == 3 and set(r.averaged) == set(r.weights)
+    formats = {p["name"]: p["format"] for p in chip.meta["plastic"]}
+    for name, avg in r.averaged.items():
+        assert (formats[name]["drop"], formats[name]["lo"], formats[name]["hi"]) == (1, -256, 254)
+        stack = np.stack([w[name] for w in seen[-3:]]).astype(np.int64)
+        want = np.vectorize(lambda t: _nearest_step(int(t), 3, 2))(stack.sum(axis=0))
+        np.testing.assert_array_equal(avg, np.clip(want, -256, 254), err_msg=name)
+    assert any(not np.array_equal(r.averaged[k], r.weights[k]) for k in r.weights)  # it did average
+    names = chip.meta["backprop"]["weights"]
+    assert np.array_equal(r.averaged_canonical["W1"], r.averaged[names[0]])
+    assert np.array_equal(r.averaged_canonical["W2"], r.averaged[names[1]])
+    out = r.to_npz_dict()
+    assert int(out["average_epochs"]) == 3 and np.array_equal(out["average/W2"], r.averaged_canonical["W2"])
+    # The averaged weights, compiled inference-only and scored by ``evaluate`` on the chip, read
+    # out as h = [W1ᵀx > ½], a = W2ᵀh predict.
+    np.savez(tmp_path / "r.npz", **out)
+    src = _circuit(64, 24, 3).replace("weights = he_normal(seed = 3))",
+                                      f'weights = npz("{tmp_path / "r.npz"}", key = "average"), mode = inference)')
+    inf = LoihiInterpreter(compile_network(parse_dsl(src), "loihi"))
+    _, _, Xt, Tt = digits_data(seed=0)
+    got = evaluate(inf, {"x": Xt.astype(np.uint8), "t": Tt.astype(np.uint8)})
+    h = (Xt.astype(np.int64) @ r.averaged_canonical["W1"]) > 512
+    a = h.astype(np.int64) @ r.averaged_canonical["W2"]
+    y = Tt.argmax(axis=1)
+    assert got == (np.mean(np.all((a > 512) == Tt.astype(bool), axis=1)), np.mean(a.argmax(axis=1) == y),
+                   np.mean((a > 512).argmax(axis=1) == y))
+    with pytest.raises(RunError, match="evaluation needs labels"):
+        evaluate(inf, {"x": Xt.astype(np.uint8)})
 
 
 BAD = [

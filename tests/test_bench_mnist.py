@@ -53,6 +53,12 @@ def test_main_trains_on_the_chip_and_prints_the_summary(bench: ModuleType, tmp_p
     assert "shifted by up to 1 px" in out[1]
     assert re.fullmatch(r"test_accuracy=[0-9.]+ test_accuracy_membrane=[0-9.]+ ms_per_sample=[0-9.]+ "
                         r"energy_mj_per_sample=[0-9.]+", out[-1]), out[-1]
+    # --average (default 10, here both epochs): the last line reports the averaged weights' chip.
+    avg = next(line for line in out if line.startswith("weights averaged over the last 2 epochs"))
+    got = re.search(r"test ([0-9.]+) \(membrane ([0-9.]+),", avg)
+    assert got and out[-1].startswith(f"test_accuracy={got[1]} test_accuracy_membrane={got[2]} ")
+    assert bench.main(["--data", str(data), "--epochs", "1", "--hidden", "20", "--average", "0"]) == 0
+    assert "weights averaged" not in capsys.readouterr().out
     assert bench.main(["--data", str(tmp_path / "none.npz")]) == 1
     with pytest.raises(SystemExit):
         bench.main(["--shift", "5"])

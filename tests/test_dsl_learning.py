@@ -412,7 +412,8 @@ NPZ_ERRORS = [
     ('npz("w.npz")', "6:51", "'w.npz' has no array 'W2' (it has: W1)"),
     ('npz("bad.npz")', "6:51", "array 'W1' in 'bad.npz' has shape (3, 4), expected (4, 3) (backprop weights x -> h)"),
     ('npz("half.npz")', "6:51", "array 'W2' in 'half.npz' must hold integer weights (mantissa units), got 0.5"),
-    ('npz("w.npz", "W1")', "6:64", "backprop weights take no key: the file must hold arrays W1, W2, ..."),
+    ('npz("w.npz", "average")', "6:51", "'w.npz' has no array 'average/W1' (it has: W1)"),
+    ('npz("w.npz", key = 3)', "6:70", "weight group must be a string in double quotes, got 3"),
     ('npz("nope.npz")', "6:55", "cannot read npz file '{dir}/nope.npz': No such file or directory"),
 ]
 

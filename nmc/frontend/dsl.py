@@ -754,7 +754,8 @@ class _Builder:
         return target
 
     def _backprop_weights(self, value: _Value, layers: list[Population]) -> list[np.ndarray]:
-        """``he_normal(seed = S)`` or ``npz("file.npz")`` holding W1, W2, ... (Wk: layer k-1 -> layer k)."""
+        """``he_normal(seed = S)`` or ``npz("file.npz")`` holding W1, W2, ... (Wk: layer k-1 -> layer k);
+        ``npz("file.npz", key = "G")`` reads G/W1, G/W2, ... (``average``: a run's averaged weights)."""
         sizes = [pop.size for pop in layers]
         if isinstance(value, _Call) and value.name == _HE_NORMAL.name:
             args = self._bind(value, _HE_NORMAL)
@@ -765,12 +766,12 @@ class _Builder:
             raise self.error(f"weights must be he_normal(seed = S) or npz(\"FILE.npz\"), got {_describe(value)}",
                              value.pos)
         args = self._bind(value, _INITIALISERS["npz"])
-        if "key" in args:
-            raise self.error("backprop weights take no key: the file must hold arrays W1, W2, ...", args["key"].pos)
+        # key = "average": a training run's epoch-averaged weights (arrays average/W1, average/W2, ...).
+        group = self._as_text(args["key"], "weight group").value.strip("/") + "/" if "key" in args else ""
         file = self._as_text(args["file"], "npz file name")
         weights = []
         for k in range(1, len(layers)):
-            key, shape = f"W{k}", (sizes[k - 1], sizes[k])
+            key, shape = f"{group}W{k}", (sizes[k - 1], sizes[k])
             arr = self._npz_array(file, key, value.pos)
             if arr.shape != shape:
                 raise self.error(f"array '{key}' in '{file.value}' has shape {arr.shape}, expected {shape} "

@@ -12,6 +12,7 @@ Test samples are presented with the learning engine switched off by the host.
 
 from __future__ import annotations
 
+from collections import deque
 from dataclasses import dataclass, field
 from typing import Any, Callable
 
@@ -39,6 +40,10 @@ class Training:
     counters: dict[str, float] = field(default_factory=dict)
     overflow: dict[str, int] = field(default_factory=dict)
     canonical: dict[str, np.ndarray] = field(default_factory=dict)  # W1, W2 ... of a backprop construct
+    # ``average_last = K``: the mean of the last K end-of-epoch weights, rounded to the format's step.
+    average_epochs: int = 0
+    averaged: dict[str, np.ndarray] = field(default_factory=dict)
+    averaged_canonical: dict[str, np.ndarray] = field(default_factory=dict)
 
     def to_npz_dict(self) -> dict[str, Any]:
         out: dict[str, Any] = {"accuracy": np.array(self.accuracy), "accuracy_membrane": np.array(self.accuracy_membrane)}
@@ -50,6 +55,12 @@ class Training:
         for k, v in self.weights.items():
             out[f"weights/{k}"] = v
         out.update(self.canonical)
+        for k, v in self.averaged.items():
+            out[f"average/weights/{k}"] = v
+        for k, v in self.averaged_canonical.items():
+            out[f"average/{k}"] = v
+        if self.averaged:
+            out["average_epochs"] = np.asarray(self.average_epochs)
         for k, v in self.counters.items():
             out[k] = np.asarray(v)
         for k, v in self.overflow.items():
@@ -173,16 +184,74 @@ def _score(spikes: np.ndarray, membrane: np.ndarray, target: np.ndarray) -> tupl
     return float(spike_ok.mean()), float(mem_ok.mean()), float(arg_ok.mean())
 
 
+def _evaluate(runner: ScheduleRunner, data: dict[str, np.ndarray], n: int,
+              progress: Callable[[int], None] | None) -> tuple[float, float, float] | None:
+    """Present ``data`` in order with learning off; readout scores, or None without a target."""
+    target = runner.sched.get("target")
+    inputs = {k: v for k, v in data.items() if k != target}
+    spk, mem = runner.present(inputs, np.arange(n), learn=False, progress=progress)
+    runner.drain()
+    return _score(spk, mem, data[target]) if target in data else None
+
+
+def evaluate(chip: Any, data: dict[str, np.ndarray],
+             progress: Callable[[int], None] | None = None) -> tuple[float, float, float]:
+    """(spike, membrane, spike-argmax) accuracy of a scheduled binary on labelled ``data``, with the
+    learning engine off (e.g. an inference-only compile of trained or averaged weights)."""
+    runner = ScheduleRunner(chip)
+    samples, n = _samples(chip, data, runner.sched, "test data")
+    if runner.sched.get("target") not in samples:
+        raise RunError("evaluation needs labels (or the target port's array) in the data")
+    scores = _evaluate(runner, samples, n, progress)
+    assert scores is not None
+    chip.learning_enabled = True
+    return scores
+
+
+class WeightAverage:
+    """Mean of the last ``k`` end-of-epoch weights of every plastic projection (Polyak-Ruppert /
+    stochastic weight averaging), read by the host between epochs; docs/schedules.md.
+
+    The mean is rounded to the nearest multiple of the projection's weight step (ties to the even
+    multiple) and clipped to its range, so it loads into a compile of the same target unchanged."""
+
+    def __init__(self, chip: Any, k: int) -> None:
+        if k < 1:
+            raise RunError(f"weight averaging needs at least 1 epoch, got {k}")
+        self.k = k
+        self.snapshots: deque[dict[str, np.ndarray]] = deque(maxlen=k)
+        self.formats = {spec["name"]: spec["format"] for spec in chip.meta.get("plastic", [])}
+
+    def add(self, weights: dict[str, np.ndarray]) -> None:
+        self.snapshots.append({k: v.astype(np.int64) for k, v in weights.items()})
+
+    def mean(self) -> dict[str, np.ndarray]:
+        out = {}
+        n = len(self.snapshots)
+        for name in self.snapshots[0]:
+            total = sum(s[name] for s in self.snapshots)
+            fmt = self.formats[name]
+            step = 1 << int(fmt["drop"])
+            # total / (n * step) is a correctly rounded float64 (|total| < 2^53), and a true tie
+            # (an odd multiple of 1/2) is representable, so np.round's ties-to-even is exact.
+            w = np.round(total / (n * step)).astype(np.int64) * step
+            out[name] = np.clip(w, int(fmt["lo"]), int(fmt["hi"]))
+        return out
+
+
 def train(chip: Any, data: dict[str, np.ndarray], epochs: int = 1, test: dict[str, np.ndarray] | None = None,
           seed: int = 0, shuffle: bool = True, progress: Callable[[int], None] | None = None,
           report: Callable[[int, "Training"], None] | None = None,
           stop: Callable[["Training"], bool] | None = None,
-          epoch_data: Callable[[int], dict[str, np.ndarray]] | None = None) -> Training:
+          epoch_data: Callable[[int], dict[str, np.ndarray]] | None = None,
+          average_last: int = 0) -> Training:
     """Train a scheduled binary for ``epochs`` passes over ``data``; evaluate on ``test`` after each.
     ``stop(result)`` is asked after every epoch and ends training early when it returns True.
     ``epoch_data(e)``, if given, supplies epoch e's training samples instead of ``data`` (data
     augmentation: e.g. each epoch a new random shift of every image); it must keep the number
-    of samples, and is validated like ``data``."""
+    of samples, and is validated like ``data``. ``average_last = K`` also returns the mean of the
+    last K end-of-epoch weights (:class:`WeightAverage`; fewer if training ran fewer epochs)."""
+    average = WeightAverage(chip, average_last) if average_last else None
     runner = ScheduleRunner(chip)
     sched = runner.sched
     train_data, n = _samples(chip, data, sched, "input data")
@@ -203,15 +272,13 @@ def train(chip: Any, data: dict[str, np.ndarray], epochs: int = 1, test: dict[st
             result.accuracy.append(a)
             result.accuracy_membrane.append(m)
         if n_test:
-            t_target = test_data.pop(target, None)
-            spk, mem = runner.present(test_data, np.arange(n_test), learn=False, progress=progress)
-            runner.drain()
-            if t_target is not None:
-                a, m, g = _score(spk, mem, t_target)
-                result.test_accuracy.append(a)
-                result.test_accuracy_membrane.append(m)
-                result.test_accuracy_spike_argmax.append(g)
-                test_data[target] = t_target
+            scores = _evaluate(runner, test_data, n_test, progress)
+            if scores is not None:
+                result.test_accuracy.append(scores[0])
+                result.test_accuracy_membrane.append(scores[1])
+                result.test_accuracy_spike_argmax.append(scores[2])
+        if average is not None:
+            average.add(chip.plastic_weights())
         if report is not None:
             report(epoch, result)
         if stop is not None and stop(result):
@@ -221,6 +288,11 @@ def train(chip: Any, data: dict[str, np.ndarray], epochs: int = 1, test: dict[st
     result.weights = chip.plastic_weights()
     names = (chip.meta.get("backprop") or {}).get("weights", [])
     result.canonical = {f"W{k + 1}": result.weights[nm] for k, nm in enumerate(names) if nm in result.weights}
+    if average is not None and average.snapshots:
+        result.average_epochs = len(average.snapshots)
+        result.averaged = average.mean()
+        result.averaged_canonical = {f"W{k + 1}": result.averaged[nm] for k, nm in enumerate(names)
+                                     if nm in result.averaged}
     result.counters = dict(runner.counters)
     result.overflow = dict(runner.overflow)
     return result
