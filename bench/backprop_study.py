@@ -72,6 +72,14 @@ class FastModel:
         self.W2Tm = state.W2Tm.astype(np.int32)
         self.n_o = self.W2.shape[1]
         self.unit = 1  # the threshold in units of THRESHOLD; see rescale()
+        # Stochastic updates (a learning rate below one weight step): each coincidence changes its
+        # weight with probability ``p``. ``shared``: W2 and its transposes draw one number per
+        # synapse and sample (they stay equal); otherwise every copy draws its own, as the chip's
+        # per-synapse stochastic rounding would.
+        self.p = 1.0
+        self.shared = False
+        self.rng = np.random.default_rng(0)
+        self._u: np.ndarray | None = None
 
     def rescale(self) -> None:
         """Halve the learning rate without a finer weight step: double every weight (saturating at
@@ -85,11 +93,19 @@ class FastModel:
         return BackpropState(W1=self.W1.astype(np.int64), W2=self.W2.astype(np.int64),
                              W2Tp=self.W2Tp.astype(np.int64), W2Tm=self.W2Tm.astype(np.int64))
 
-    @staticmethod
-    def _add(w: np.ndarray, rows: np.ndarray, cols: np.ndarray, delta: int) -> None:
-        if rows.size and cols.size:
-            ix = np.ix_(rows, cols)
+    def _add(self, w: np.ndarray, rows: np.ndarray, cols: np.ndarray, delta: int, tied: str = "") -> None:
+        """w[rows, cols] += delta, clipped; ``tied``: "W2" or "W2T" (the synapse's draw is shared)."""
+        if not (rows.size and cols.size):
+            return
+        ix = np.ix_(rows, cols)
+        if self.p >= 1.0:
             w[ix] = np.clip(w[ix] + delta, WMIN, WMAX)
+            return
+        if self.shared and tied and self._u is not None:
+            hit = self._u[ix] < self.p if tied == "W2" else (self._u[np.ix_(cols, rows)] < self.p).T
+        else:
+            hit = self.rng.random((rows.size, cols.size)) < self.p
+        w[ix] = np.clip(w[ix] + delta * hit, WMIN, WMAX)
 
     def train_sample(self, xi: np.ndarray, label: int, lo: float = -1.0, hi: float = 1.0,
                      step: int | tuple[int, int] = 2, margin: tuple[float, float] = (0.5, 0.5),
@@ -121,18 +137,29 @@ class FastModel:
             return
         c_h = (a1 > (lo_th if lo_h is None else lo_h * th)) & ~(a1 > hi_th)
         add = self._add
+        if self.p < 1.0 and self.shared:
+            self._u = self.rng.random(self.W2.shape)
         # Phase 5 (potentiation), phase 6 (d1+), phase 7 (W1 potentiation).
-        add(self.W2, hidx, dp, s2)
-        add(self.W2Tp, dp, hidx, s2)
-        add(self.W2Tm, dm, hidx, s2)
+        add(self.W2, hidx, dp, s2, "W2")
+        add(self.W2Tp, dp, hidx, s2, "W2T")
+        add(self.W2Tm, dm, hidx, s2, "W2T")
         z = self.W2Tp[dp].sum(axis=0) + self.W2Tm[dm].sum(axis=0)
         add(self.W1, xi, np.flatnonzero((z > z_th) & c_h), s1)
         # Phase 9 (depression), phase 10 (d1-), phase 11 (W1 depression).
-        add(self.W2, hidx, dm, -s2)
-        add(self.W2Tp, dm, hidx, -s2)
-        add(self.W2Tm, dp, hidx, -s2)
+        add(self.W2, hidx, dm, -s2, "W2")
+        add(self.W2Tp, dm, hidx, -s2, "W2T")
+        add(self.W2Tm, dp, hidx, -s2, "W2T")
         z = self.W2Tp[dm].sum(axis=0) + self.W2Tm[dp].sum(axis=0)
         add(self.W1, xi, np.flatnonzero((z > z_th) & c_h), -s1)
+
+    def averaged(self, snapshots: Sequence[tuple[np.ndarray, np.ndarray]]) -> "FastModel":
+        """A model holding the mean of (W1, W2) ``snapshots``, rounded to the step of 2 (ties to
+        the even multiple), as ``WeightAverage`` in nmc/sim/schedule_runner.py does on the chip."""
+        m = FastModel.__new__(FastModel)
+        m.__dict__.update(self.__dict__)
+        m.W1, m.W2 = ((2 * np.round(np.sum([s[k] for s in snapshots], axis=0) / (2 * len(snapshots))))
+                      .astype(np.int32) for k in (0, 1))
+        return m
 
     def evaluate(self, X: np.ndarray, labels: np.ndarray) -> tuple[float, float, float]:
         """(spike, membrane, first-spike) accuracy; the first two as ``golden_backprop.evaluate``
@@ -163,7 +190,8 @@ def run(X: np.ndarray, y: np.ndarray, Xt: np.ndarray, yt: np.ndarray, n_h: int, 
         hi: float = 1.0, margin: tuple[float, float] = (0.5, 0.5),
         lo_h: float | None = None, d_th: float = 0.0, hi_o: float | None = None,
         rescale_at: Sequence[int] = (), shift: int = 0,
-        raw: np.ndarray | None = None, flip: float = 0.0) -> dict[int, tuple[float, ...]]:
+        raw: np.ndarray | None = None, flip: float = 0.0, average: int = 0,
+        update_p: Sequence[tuple[int, float]] = (), shared: bool = False) -> dict[int, tuple[float, ...]]:
     """Train for ``max(checkpoints)`` epochs; test (spike, membrane) accuracy at each checkpoint.
 
     Seed s: ``init_state(n_x, n_h, n_o, s)``; presentation order: a permutation per epoch from
@@ -172,9 +200,14 @@ def run(X: np.ndarray, y: np.ndarray, Xt: np.ndarray, yt: np.ndarray, n_h: int, 
     ``shift = k`` (data augmentation, needs the 28x28 ``raw`` training images): each presentation
     crops its 20x20 window moved by a random (dy, dx) in [-k, k]^2 (from ``default_rng([s, 2])``).
     ``flip = p`` (with ``shift``): each pixel of each presentation is toggled with probability p.
+    ``average = K``: each checkpoint also scores the mean of the last K end-of-epoch (W1, W2)
+    (three more numbers per checkpoint). ``update_p = [(e, p), ...]``: from epoch e on, each
+    coincidence updates its weight with probability p (``shared``: W2's copies draw together).
     """
     n_o = int(max(y.max(), yt.max())) + 1
     m = FastModel(init_state(X.shape[1], n_h, n_o, seed))
+    m.rng, m.shared = np.random.default_rng([seed, 3]), shared
+    snaps: list[tuple[np.ndarray, np.ndarray]] = []
     rng = np.random.default_rng([seed, 1])
     xs = active(X)
     shifts = np.random.default_rng([seed, 2])
@@ -183,6 +216,9 @@ def run(X: np.ndarray, y: np.ndarray, Xt: np.ndarray, yt: np.ndarray, n_h: int, 
         t0 = time.perf_counter()
         seq = rng.permutation(len(xs)) if order is None else order(rng, y)
         s = step(epoch)
+        for e, p in update_p:
+            if epoch >= e:
+                m.p = p
         for _ in range(list(rescale_at).count(epoch)):
             m.rescale()
         if shift:
@@ -200,8 +236,10 @@ def run(X: np.ndarray, y: np.ndarray, Xt: np.ndarray, yt: np.ndarray, n_h: int, 
         else:
             for k in seq:
                 m.train_sample(xs[k], int(y[k]), lo, hi, s, margin, lo_h, d_th, hi_o)
+        if average:
+            snaps = [*snaps, (m.W1.copy(), m.W2.copy())][-average:]
         if epoch in checkpoints:
-            out[epoch] = m.evaluate(Xt, yt)
+            out[epoch] = m.evaluate(Xt, yt) + (m.averaged(snaps).evaluate(Xt, yt) if average else ())
             if progress:
                 progress(epoch, out[epoch], time.perf_counter() - t0)
     return out
@@ -349,6 +387,12 @@ def mnist(path: str, epochs: int, lows: Iterable[float], hidden: int, seed: int,
                     kw["order"] = _interleaved
                 elif part == "roundrobin":    # one sample of each class in turn
                     kw["order"] = _round_robin
+                elif part.startswith("avg"):     # avg<K>: also score the mean of the last K epochs' weights
+                    kw["average"] = int(part[3:])
+                elif part.startswith("sr"):      # sr<e>:<p>,...: update probability p from epoch e on
+                    kw["shared"] = part.startswith("srshared")  # srshared...: W2's copies draw together
+                    kw["update_p"] = tuple((int(a), float(b)) for a, b in
+                                           (q.split(":") for q in part[8 if kw["shared"] else 2:].split(",")))
                 elif part.startswith("rescale"):  # rescale<e1>,<e2>: halve the learning rate at those epochs
                     kw["rescale_at"] = tuple(int(v) for v in part[7:].split(","))
                 elif part.startswith("H"):
@@ -378,15 +422,17 @@ def mnist(path: str, epochs: int, lows: Iterable[float], hidden: int, seed: int,
             t0 = time.perf_counter()
 
             def progress(e: int, acc: tuple[float, ...], dt: float) -> None:
+                avg = (f"; averaged weights {100 * acc[3]:.2f} / {100 * acc[4]:.2f} / {100 * acc[5]:.2f}"
+                       if len(acc) > 3 else "")
                 print(f"  MNIST20 400-{n_h}-10 {variant} lo={lo:g} seed {seed}: epoch {e}: test "
                       f"{100 * acc[0]:.2f} % spike / {100 * acc[1]:.2f} % membrane "
-                      f"({100 * acc[2]:.2f} % first-spike argmax) ({dt:.0f} s/epoch)")
+                      f"({100 * acc[2]:.2f} % first-spike argmax){avg} ({dt:.0f} s/epoch)")
                 sys.stdout.flush()
 
             nb = kw.pop("bias", 0)
             Xb, Xtb = (np.hstack([A, np.ones((len(A), nb), A.dtype)]) for A in (X, Xt))
             res = run(Xb, y, Xtb, yt, n_h, lo, seed, cps, progress=progress, **kw)
-            cells = " | ".join(f"ep {e}: {100 * a:.2f} / {100 * m:.2f} / {100 * f:.2f}" for e, (a, m, f) in res.items())
+            cells = " | ".join(f"ep {e}: " + " / ".join(f"{100 * v:.2f}" for v in acc) for e, acc in res.items())
             print(f"| {variant} | {n_h} | {lo:g} | {cells} | {time.perf_counter() - t0:.0f} s |")
             sys.stdout.flush()
 
