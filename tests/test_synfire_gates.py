@@ -30,3 +30,21 @@ def test_gated_unit_fires_iff_its_input_exceeds_theta(theta: float, tmp_path: Pa
     spikes, _ = ScheduleRunner(chip).present({"x": np.ones((1, parts.size), np.uint8)}, np.array([0]), learn=False)
     assert spikes[0].tolist() == [v > edge for v in w]
     assert 0 < sum(spikes[0]) < len(w)
+
+
+@pytest.mark.parametrize("stale", [-20800, 20800])
+def test_vetoed_unit_stays_silent_without_wrapping(stale: int) -> None:
+    """A vetoed graded unit receiving a stale sum of ±20,800 (beyond what a −254·64 veto allowed
+    on the negative side: the s22 input wrapped and the unit fired) stays silent, input unwrapped."""
+    n = 200
+    net = parse_dsl(f"input x[{n}]\ninput y[1]\npopulation p[1] : graded\n"
+                    f"connect x -> p : dense({stale // n})\nconnect y -> p : dense(0)\n"
+                    f"schedule cycle = 3\ninject x at 0\ninject y at 1\nveto p in 0\ngate p in 1 at 0.5\n"
+                    f"readout p at 1\n")
+    chip = LoihiInterpreter(compile_network(net, "loihi"))
+    runner = ScheduleRunner(chip)
+    data = {"x": np.ones((1, n), np.uint8), "y": np.ones((1, 1), np.uint8)}
+    runner.present(data, np.array([0]), learn=False)
+    runner.drain()
+    assert runner.overflow.get("input_wrap", 0) == 0
+    assert runner.counters["spikes"] == 6  # the gate ring alone (a cycle and the drain): p never fired

@@ -12,8 +12,8 @@ port receives a sample. This pass builds:
   one synapse of the target cannot hold w exactly (on the Loihi-like chip a gate's 8-bit
   mantissa at exponent 6 steps by 64, i.e. θ by 1/16), a second projection adds the remainder
   at exponent 0, so any θ is exact (see :func:`_gate_parts`);
-- for a veto (P, k): g_k -> P with weight -254·64 (the published circuit's veto: strong enough
-  for any realistic input, and far enough from the 22-bit input limit not to wrap with it).
+- for a veto (P, k): g_k -> P with the weight that keeps P silent and its 22-bit input unwrapped
+  for the widest range of stale input (see :func:`_veto_weight`; -184·64 on a graded unit).
 
 It then checks the schedule: a population gated and vetoed in the same phase, or gated in a phase
 when none of its inputs can arrive, is an error naming the phase and the population; input that can
@@ -64,7 +64,25 @@ def _gate_parts(pop: Population, theta: float, target: Target) -> list[float]:
     return [float(coarse), float(w - coarse)]
 
 
-VETO = -254.0 * 64  # the circuit's veto (seeds.md §1.1); leaves the s22 input far from wrapping
+VETO = -254.0 * 64  # the published circuit's veto (seeds.md §1.1); targets without an input width
+
+
+def _veto_weight(pop: Population, target: Target) -> float:
+    """The veto that keeps ``pop`` silent, without wrapping its input, for the widest stale input.
+
+    A vetoed unit receives its stale input S (in weight units) plus −V. It stays silent while
+    S − V ≤ F, F = threshold − bias/64 (the sum at which it fires with no gate), and its input does
+    not wrap while S − V ≥ −R, R = 2^(input_bits−1) / 2^weight_shift. Both hold for |S| ≤ (R + F)/2
+    when V = (R − F)/2: the centre of the window (a graded unit: F = 9216, R = 32768, V = 11776 =
+    184·64, |S| ≤ 20992). A fixed −254·64 only allowed −16512 ≤ S, which learned W1 sums of MNIST
+    cross (docs/schedules.md). V is a multiple of 64, one 8-bit mantissa at exponent 6."""
+    if target.name != "loihi":
+        return VETO
+    r = float(1 << (int(target.get("neuron.input_bits")) - 1 - int(target.get("synapse.weight_shift"))))
+    f = float(pop.params.get("threshold", 100)) - float(np.max(np.asarray(pop.params.get("bias", 0)))) / 64.0
+    quantum = 64.0
+    top = float(fmt.mantissa_range(int(target.get("synapse.weight_bits")), "inhibitory", target)[0]) * -quantum
+    return -float(np.clip(np.round((r - f) / 2.0 / quantum) * quantum, quantum, top))
 
 
 @register_pass("synfire")
@@ -94,12 +112,11 @@ def synfire(net: Network, ctx: PassContext) -> Network:
         for w in _gate_parts(pop, float(g["threshold"]), ctx.target):
             net.add_projection(Projection(net.unique_projection_name(src, pop.name), src, pop.name, "one_to_all",
                                           np.array([w])))
-    veto = VETO
     for v in vetoes:
         src = names[int(v["phase"])]
         pop = v["population"]
         net.add_projection(Projection(net.unique_projection_name(src, pop), src, pop, "one_to_all",
-                                      np.array([veto])))
+                                      np.array([_veto_weight(net.population(pop), ctx.target)])))
     for warning in _spurious_firing(net, cycle, gates, vetoes, {n for n in names} | {kick}):
         ctx.diagnostics.warn(warning, location="schedule")
     sched["synthesized"] = True
