@@ -155,10 +155,11 @@ class FastModel:
     def averaged(self, snapshots: Sequence[tuple[np.ndarray, np.ndarray]]) -> "FastModel":
         """A model holding the mean of (W1, W2) ``snapshots``, rounded to the step of 2 (ties to
         the even multiple), as ``WeightAverage`` in nmc/sim/schedule_runner.py does on the chip."""
+        from nmc.sim.schedule_runner import mean_on_grid
+
         m = FastModel.__new__(FastModel)
         m.__dict__.update(self.__dict__)
-        m.W1, m.W2 = ((2 * np.round(np.sum([s[k] for s in snapshots], axis=0) / (2 * len(snapshots))))
-                      .astype(np.int32) for k in (0, 1))
+        m.W1, m.W2 = (mean_on_grid([s[k] for s in snapshots], 2, WMIN, WMAX).astype(np.int32) for k in (0, 1))
         return m
 
     def evaluate(self, X: np.ndarray, labels: np.ndarray) -> tuple[float, float, float]:

@@ -79,7 +79,7 @@ def _veto_weight(pop: Population, target: Target) -> float:
     if target.name != "loihi":
         return VETO
     r = float(1 << (int(target.get("neuron.input_bits")) - 1 - int(target.get("synapse.weight_shift"))))
-    f = float(pop.params.get("threshold", 100)) - float(np.max(np.asarray(pop.params.get("bias", 0)))) / 64.0
+    f = _gate_weight(pop, 0.0)  # threshold − bias/64: the gate weight for θ = 0 is the firing level
     quantum = 64.0
     top = float(fmt.mantissa_range(int(target.get("synapse.weight_bits")), "inhibitory", target)[0]) * -quantum
     return -float(np.clip(np.round((r - f) / 2.0 / quantum) * quantum, quantum, top))

@@ -208,6 +208,21 @@ def evaluate(chip: Any, data: dict[str, np.ndarray],
     return scores
 
 
+def mean_on_grid(arrays: list[np.ndarray], step: int, lo: int, hi: int) -> np.ndarray:
+    """The element-wise mean of integer ``arrays``, rounded to the nearest multiple of ``step``
+    (ties to the even multiple) and clipped to [lo, hi]."""
+    total = np.sum(np.stack(arrays).astype(np.int64), axis=0)
+    # total / (n * step) is a correctly rounded float64 (|total| < 2^53), and a true tie (an odd
+    # multiple of 1/2) is representable, so np.round's ties-to-even is exact.
+    w = np.round(total / (len(arrays) * step)).astype(np.int64) * step
+    return np.clip(w, lo, hi)
+
+
+def _canonical(names: list[str], weights: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+    """W1, W2, ... of a backprop construct, from the plastic projections it names."""
+    return {f"W{k + 1}": weights[nm] for k, nm in enumerate(names) if nm in weights}
+
+
 class WeightAverage:
     """Mean of the last ``k`` end-of-epoch weights of every plastic projection (Polyak-Ruppert /
     stochastic weight averaging), read by the host between epochs; docs/schedules.md.
@@ -218,24 +233,18 @@ class WeightAverage:
     def __init__(self, chip: Any, k: int) -> None:
         if k < 1:
             raise RunError(f"weight averaging needs at least 1 epoch, got {k}")
-        self.k = k
         self.snapshots: deque[dict[str, np.ndarray]] = deque(maxlen=k)
         self.formats = {spec["name"]: spec["format"] for spec in chip.meta.get("plastic", [])}
 
     def add(self, weights: dict[str, np.ndarray]) -> None:
-        self.snapshots.append({k: v.astype(np.int64) for k, v in weights.items()})
+        self.snapshots.append(weights)
 
     def mean(self) -> dict[str, np.ndarray]:
         out = {}
-        n = len(self.snapshots)
         for name in self.snapshots[0]:
-            total = sum(s[name] for s in self.snapshots)
             fmt = self.formats[name]
-            step = 1 << int(fmt["drop"])
-            # total / (n * step) is a correctly rounded float64 (|total| < 2^53), and a true tie
-            # (an odd multiple of 1/2) is representable, so np.round's ties-to-even is exact.
-            w = np.round(total / (n * step)).astype(np.int64) * step
-            out[name] = np.clip(w, int(fmt["lo"]), int(fmt["hi"]))
+            out[name] = mean_on_grid([s[name] for s in self.snapshots], 1 << int(fmt["drop"]),
+                                     int(fmt["lo"]), int(fmt["hi"]))
         return out
 
 
@@ -287,12 +296,11 @@ def train(chip: Any, data: dict[str, np.ndarray], epochs: int = 1, test: dict[st
     chip.learning_enabled = True
     result.weights = chip.plastic_weights()
     names = (chip.meta.get("backprop") or {}).get("weights", [])
-    result.canonical = {f"W{k + 1}": result.weights[nm] for k, nm in enumerate(names) if nm in result.weights}
+    result.canonical = _canonical(names, result.weights)
     if average is not None and average.snapshots:
         result.average_epochs = len(average.snapshots)
         result.averaged = average.mean()
-        result.averaged_canonical = {f"W{k + 1}": result.averaged[nm] for k, nm in enumerate(names)
-                                     if nm in result.averaged}
+        result.averaged_canonical = _canonical(names, result.averaged)
     result.counters = dict(runner.counters)
     result.overflow = dict(runner.overflow)
     return result
