@@ -182,6 +182,9 @@ def cmd_run(args: argparse.Namespace) -> int:
     data = _load_data(args.input) if args.input else None
     if binary.meta.get("schedule"):
         return _run_schedule(args, binary, chip, data)
+    if args.test or args.average_last:
+        flag = "--test" if args.test else "--average-last"
+        raise RunError(f"{flag} needs a binary with a learning schedule; '{args.binary}' has none")
     if args.steps is not None and args.steps < 0:
         raise RunError("--steps must be non-negative")
     progress = None

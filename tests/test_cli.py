@@ -209,3 +209,11 @@ def test_spike_messages_split_by_core(tmp_path: Path) -> None:
     c = chip.run(30).counters
     assert c["spike_messages_within_core"] > 0 and c["spike_messages_between_cores"] > 0
     assert c["spike_messages_within_core"] + c["spike_messages_between_cores"] == c["spike_messages"]
+
+
+@pytest.mark.parametrize("flag", [["--average-last", "5", "--out", "r.npz"], ["--test", "t.npz"]])
+def test_schedule_flags_on_a_plain_binary_are_refused(cli, small_src: Path, tmp_path: Path, flag: list[str]) -> None:
+    binary = _compiled(cli, small_src, tmp_path)
+    np.savez(tmp_path / "d.npz", x=np.zeros((5, 20)))
+    code, _, err = cli("run", binary, "--input", tmp_path / "d.npz", *flag)
+    assert code == 1 and err.strip() == f"nmc: error: {flag[0]} needs a binary with a learning schedule; '{binary}' has none", err
