@@ -20,12 +20,13 @@ Training (12 phases; gate k fires at cycle tick k, gated populations fire at k+1
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 
 from ..errors import IrError
+from ..ir.backprop_options import (DEFAULT_MODE, DEFAULT_WINDOW, BackpropOptionError, BackpropOptions,
+                                   check_backprop_options)
 from ..ir.network import Network, Population, Projection
 from .registry import PassContext, register_pass
 from .synfire import firing_ticks
@@ -36,59 +37,18 @@ RELAY = UNIT // 2 + 4             # 1:1 relay: passes a spike through a ½-thres
 RULE = "4*x0*y0*r1 - 2*x0*y0"     # +2 with reward, -2 without (one LSB of an 8-bit mixed weight)
 
 
-@dataclass(frozen=True)
-class BackpropOptions:
-    """The construct's options, checked (docs/backprop.md, "One statement")."""
-
-    layers: list[str]
-    target: str
-    lo: float                   # the output layer's window edge
-    hi: float
-    lo_hidden: float            # the hidden layers' window edge (= lo unless window_hidden)
-    margin: float
-    error_threshold: float
-    mode: str
-    weights: list[np.ndarray]
-
-
 def _check(net: Network, cfg: dict[str, Any]) -> BackpropOptions:
+    """The construct's options, checked where the DSL checks them too (nmc.ir.backprop_options),
+    and the neurons of its layers, which only the circuit built here cares about."""
     where = "learn backprop"
-    layers = list(cfg.get("layers", []))
-    if len(layers) < 3:
-        raise IrError("backprop needs an input port, at least one hidden layer and an output layer", location=where)
-    for name in layers:
-        net.population(name)
-    if not net.population(layers[0]).is_input:
-        raise IrError(f"the first backprop layer '{layers[0]}' must be an input port", location=where)
-    target = str(cfg.get("target"))
-    tpop = net.population(target)
-    out = net.population(layers[-1])
-    if not tpop.is_input or tpop.size != out.size:
-        raise IrError(f"target '{target}' must be an input port of size {out.size}", location=where)
-    lo, hi = (float(v) for v in cfg.get("window", [-1.0, 1.0]))
-    if not lo < 0.5 < hi:
-        raise IrError(f"the derivative window ({lo}, {hi}] must contain the firing threshold 0.5", location=where)
-    lo_h = lo if cfg.get("window_hidden") is None else float(cfg["window_hidden"])
-    if not lo_h < 0.5:
-        raise IrError(f"the hidden layers' window edge {lo_h:g} must lie below the firing threshold 0.5",
-                      location=where)
-    d_th = float(cfg.get("error_threshold", 0.0))
-    if not 0 <= d_th < 0.5:
-        raise IrError(f"the error threshold {d_th:g} must lie in [0, 0.5)", location=where)
-    margin = float(cfg.get("margin", 0.0))
-    if not (margin >= 0 and lo <= 0.5 - margin and 0.5 + margin <= hi):
-        raise IrError(f"the output margin {margin:g} must be >= 0 and keep 0.5 - margin and 0.5 + margin inside "
-                      f"the window ({lo:g}, {hi:g}]", location=where)
-    mode = str(cfg.get("mode", "train"))
-    if mode not in ("train", "inference"):
-        raise IrError(f"mode must be 'train' or 'inference', got '{mode}'", location=where)
-    weights = [np.asarray(w, dtype=np.float64) for w in cfg.get("weights", [])]
-    sizes = [net.population(n).size for n in layers]
-    if len(weights) != len(layers) - 1:
-        raise IrError(f"backprop needs {len(layers) - 1} weight matrices, got {len(weights)}", location=where)
-    for k, w in enumerate(weights):
-        if w.shape != (sizes[k], sizes[k + 1]):
-            raise IrError(f"W{k + 1} must have shape ({sizes[k]}, {sizes[k + 1]}), got {w.shape}", location=where)
+    try:
+        opt = check_backprop_options(net, list(cfg.get("layers", [])), str(cfg.get("target")),
+                                     window=cfg.get("window", DEFAULT_WINDOW), window_hidden=cfg.get("window_hidden"),
+                                     margin=cfg.get("margin", 0.0), error_threshold=cfg.get("error_threshold", 0.0),
+                                     mode=str(cfg.get("mode", DEFAULT_MODE)), weights=cfg.get("weights", []))
+    except BackpropOptionError as exc:
+        raise IrError(exc.message, location=where) from None
+    layers = opt.layers
     for name in layers[1:]:
         pop = net.population(name)
         for key, want in GRADED.items():
@@ -97,7 +57,7 @@ def _check(net: Network, cfg: dict[str, Any]) -> BackpropOptions:
                 raise IrError(f"population '{name}' in backprop must be a graded unit (declare it "
                               f"'population {name}[{pop.size}] : graded'); its {key} is {got.flat[0]}, not {want}",
                               location=where)
-    return BackpropOptions(layers, target, lo, hi, lo_h, margin, d_th, mode, weights)
+    return opt
 
 
 @register_pass("backprop")

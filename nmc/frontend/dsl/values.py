@@ -1,0 +1,218 @@
+"""Values of DSL expressions, call signatures, and the evaluator that makes and checks them.
+
+An expression folds into a number, a string, a bare name such as ``mixed``, or a call such as
+``uniform(0, 1)``. Calls stay unevaluated (:class:`Call`) until the statement that uses them knows
+the array shape and random stream they need. :class:`Evaluator`, the root of the builder, locates
+errors, folds expression trees, binds call arguments to a :class:`Signature` and coerces values to
+what a statement needs.
+"""
+
+from __future__ import annotations
+
+import difflib
+import math
+from dataclasses import dataclass
+from typing import Iterable, Union
+
+from lark import Token, Tree
+
+from ...errors import DslError
+
+
+@dataclass(frozen=True)
+class Pos:
+    line: int
+    col: int
+
+
+@dataclass(frozen=True)
+class Num:
+    value: int | float  # an int only when written with integers and + - * (never /)
+    pos: Pos
+
+
+@dataclass(frozen=True)
+class Text:
+    value: str
+    pos: Pos
+
+
+@dataclass(frozen=True)
+class Word:
+    """A bare name used as a value, such as ``mixed`` in ``sign = mixed``."""
+
+    name: str
+    pos: Pos
+
+
+@dataclass(frozen=True)
+class Argument:
+    name: str | None  # None: positional
+    value: "Value"
+    pos: Pos  # of the name for named arguments, of the value otherwise
+
+
+@dataclass(frozen=True)
+class Call:
+    name: str
+    pos: Pos
+    arguments: tuple[Argument, ...]
+
+
+Value = Union[Num, Text, Word, Call]
+
+
+def describe(value: Value) -> str:
+    """A value as it appears in error messages."""
+    if isinstance(value, Num):
+        return repr(value.value)
+    if isinstance(value, Text):
+        return f'the string "{value.value}"'
+    if isinstance(value, Word):
+        return f"the name '{value.name}'"
+    return f"'{value.name}(...)'"
+
+
+def token_pos(tok: Token) -> Pos:
+    return Pos(tok.line, tok.column)
+
+
+def tree_pos(tree: Tree) -> Pos:
+    return Pos(tree.meta.line, tree.meta.column)
+
+
+def did_you_mean(name: str, known: Iterable[str]) -> str:
+    close = difflib.get_close_matches(name, list(known), n=1)
+    return f" (did you mean '{close[0]}'?)" if close else ""
+
+
+@dataclass(frozen=True)
+class Signature:
+    """The arguments a call accepts, for binding and error messages."""
+
+    name: str
+    params: tuple[str, ...]  # in positional order
+    required: frozenset[str] = frozenset()
+    positional: int = 0  # how many leading params may be passed without a name
+
+
+@dataclass(kw_only=True)
+class Evaluator:
+    """Errors located in the source file, expressions, call arguments and value coercions."""
+
+    filename: str
+
+    # -- errors -----------------------------------------------------------------------------------
+    def error(self, message: str, pos: Pos) -> DslError:
+        return DslError(message, location=f"{self.filename}:{pos.line}:{pos.col}")
+
+    # -- calls and arguments ----------------------------------------------------------------------
+    def _call(self, tree: Tree) -> Call:
+        name_tok, arg_list = tree.children
+        return Call(name_tok.value, token_pos(name_tok), self._arguments(arg_list))
+
+    def _arguments(self, arg_list: Tree | None) -> tuple[Argument, ...]:
+        arguments = []
+        for arg in arg_list.children if arg_list is not None else ():
+            if isinstance(arg, Tree) and arg.data == "keyword_argument":
+                key_tok, expr = arg.children
+                arguments.append(Argument(key_tok.value, self._evaluate(expr), token_pos(key_tok)))
+            else:
+                value = self._evaluate(arg)
+                arguments.append(Argument(None, value, value.pos))
+        return tuple(arguments)
+
+    def _bind(self, call: Call, sig: Signature) -> dict[str, Value]:
+        """Match a call's arguments to ``sig``; returns only the arguments that were given."""
+        bound: dict[str, Value] = {}
+        named_seen = False
+        for i, arg in enumerate(call.arguments):
+            if arg.name is None:
+                if named_seen:
+                    raise self.error("positional argument after a named argument", arg.pos)
+                if i >= sig.positional:
+                    if sig.positional == 0:
+                        raise self.error(f"{sig.name} takes only named arguments, e.g. {sig.params[0]} = ...", arg.pos)
+                    names = ", ".join(sig.params[:sig.positional])
+                    raise self.error(f"too many positional arguments for {sig.name} (takes {names}; "
+                                     f"name the others)", arg.pos)
+                bound[sig.params[i]] = arg.value
+                continue
+            named_seen = True
+            if arg.name not in sig.params:
+                raise self.error(f"unknown argument '{arg.name}' for {sig.name} "
+                                 f"(known: {', '.join(sorted(sig.params))})", arg.pos)
+            if arg.name in bound:
+                raise self.error(f"argument '{arg.name}' is given twice", arg.pos)
+            bound[arg.name] = arg.value
+        for name in sig.params:
+            if name in sig.required and name not in bound:
+                raise self.error(f"missing argument '{name}' for {sig.name}", call.pos)
+        return bound
+
+    # -- expressions ------------------------------------------------------------------------------
+    def _evaluate(self, node: Tree) -> Value:
+        """Fold an expression tree into a value; arithmetic is checked and exact for integers."""
+        kind = node.data
+        if kind in ("int", "float", "string", "word"):
+            tok = node.children[0]
+            pos = token_pos(tok)
+            if kind == "int":
+                return Num(int(tok.value), pos)
+            if kind == "float":
+                return self._finite(float(tok.value), pos)
+            if kind == "string":
+                return Text(tok.value[1:-1], pos)
+            return Word(tok.value, pos)
+        if kind == "call":
+            return self._call(node)
+        if kind in ("neg", "pos"):
+            operand = self._operand(self._evaluate(node.children[0]), "-" if kind == "neg" else "+")
+            return Num(-operand if kind == "neg" else operand, tree_pos(node))
+        left_value, right_value = (self._evaluate(c) for c in node.children)
+        symbol = {"add": "+", "sub": "-", "mul": "*", "div": "/"}[kind]
+        left, right = self._operand(left_value, symbol), self._operand(right_value, symbol)
+        pos = left_value.pos
+        if kind == "add":
+            result = left + right
+        elif kind == "sub":
+            result = left - right
+        elif kind == "mul":
+            result = left * right
+        else:
+            if right == 0:
+                raise self.error("division by zero", right_value.pos)
+            result = left / right  # true division: always a float, like Python
+        return self._finite(result, pos) if isinstance(result, float) else Num(result, pos)
+
+    def _operand(self, value: Value, symbol: str) -> int | float:
+        if not isinstance(value, Num):
+            raise self.error(f"'{symbol}' needs numbers, got {describe(value)}", value.pos)
+        return value.value
+
+    def _finite(self, x: float, pos: Pos) -> Num:
+        if not math.isfinite(x):
+            raise self.error("number out of range", pos)
+        return Num(x, pos)
+
+    # -- value coercions --------------------------------------------------------------------------
+    def _as_number(self, value: Value, what: str) -> int | float:
+        if not isinstance(value, Num):
+            raise self.error(f"{what} must be a number, got {describe(value)}", value.pos)
+        try:
+            float(value.value)  # a huge integer would overflow later, in numpy, with a traceback
+        except OverflowError:
+            raise self.error(f"{what} is out of range", value.pos) from None
+        return value.value
+
+    def _as_int(self, value: Value, what: str, minimum: int | None = None) -> int:
+        kind = {0: "a non-negative", 1: "a positive"}.get(minimum, "an")  # type: ignore[arg-type]
+        if not (isinstance(value, Num) and isinstance(value.value, int)) \
+                or (minimum is not None and value.value < minimum):
+            raise self.error(f"{what} must be {kind} integer, got {describe(value)}", value.pos)
+        return value.value
+
+    def _as_text(self, value: Value, what: str) -> Text:
+        if not isinstance(value, Text):
+            raise self.error(f"{what} must be a string in double quotes, got {describe(value)}", value.pos)
+        return value
