@@ -36,6 +36,8 @@ def _add_compile(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--print-ir-after", action="append", default=[], metavar="PASS", help="dump the IR after PASS (repeatable)")
     p.add_argument("--print-ir-before", action="append", default=[], metavar="PASS", help="dump the IR before PASS (repeatable)")
     p.add_argument("--strict", action="store_true", help="make rounding and saturation errors instead of warnings")
+    p.add_argument("--report", action="store_true",
+                   help="print the passes' reports (e.g. map-neurons: parameters as realised against as asked)")
     p.add_argument("--list-passes", action="store_true", help="list registered passes and exit")
     p.add_argument("--list-targets", action="store_true", help="list targets and exit")
     p.set_defaults(func=cmd_compile)
@@ -97,7 +99,8 @@ def cmd_compile(args: argparse.Namespace) -> int:
     if args.list_targets:
         for name in available_targets():
             t = load_target(name)
-            print(f"{name:<12} {t.data.get('description', '')}")
+            parts = ", ".join(f"{k}={v}" for k, v in t.parts.items())
+            print(f"{name:<12} {t.data.get('description', '')}  [parts: {parts}]")
         return 0
     if not args.input:
         raise NmcError("no input file (usage: nmc compile INPUT [-o OUTPUT] [--target T])")
@@ -112,7 +115,15 @@ def cmd_compile(args: argparse.Namespace) -> int:
         from .passes import get_pass
         get_pass(name)
     net = load_network(args.input)
-    net = run_passes(net, target, args.pass_pipeline, dump=dump, diagnostics=diags, strict=args.strict)
+    reports: list[tuple[str, list[str]]] = []
+    net = run_passes(net, target, args.pass_pipeline, dump=dump, diagnostics=diags, strict=args.strict,
+                     reports=reports)
+    if args.report:
+        # On stdout, unless the IR itself goes there.
+        stream = sys.stderr if args.output == "-" else sys.stdout
+        for name, lines in reports:
+            print(f"// {name} report", *lines, sep="\n", file=stream)
+        stream.flush()
     src = Path(args.input)
     if args.emit == "ir":
         if args.output == "-":

@@ -32,10 +32,14 @@ def load_network(path: str | Path) -> Network:
 
 
 def run_passes(net: Network, target: Target, pipeline: str | None = None, *, dump: DumpOptions | None = None,
-               diagnostics: Diagnostics | None = None, strict: bool = False) -> Network:
-    """Apply ``pipeline`` (default: the target's) to ``net``."""
+               diagnostics: Diagnostics | None = None, strict: bool = False,
+               reports: list[tuple[str, list[str]]] | None = None) -> Network:
+    """Apply ``pipeline`` (default: the target's) to ``net``. The passes' reports (pass name, lines)
+    are appended to ``reports`` when given."""
     steps = parse_pipeline(pipeline if pipeline is not None else ",".join(target.default_pipeline))
     ctx = PassContext(target=target, diagnostics=diagnostics or Diagnostics(), strict=strict)
+    if reports is not None:
+        ctx.reports = reports
     return run_pipeline(net, steps, ctx, dump)
 
 

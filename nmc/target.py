@@ -1,15 +1,18 @@
-"""Target descriptions: hardware facts as data (``targets/<name>.toml``).
+"""Target descriptions: hardware facts as data (``targets/<name>.toml``) plus the parts that
+implement them (:mod:`nmc.parts`).
 
-Nothing target-specific is hard-coded outside a target's backend and interpreter; passes read
-limits and formats from :class:`Target` and quote them by their dotted name (``core.max_compartments``).
+Passes read limits and formats from :class:`Target` and quote them by their dotted name
+(``core.max_compartments``); the code that differs between chips is reached through the parts the
+target file names (``target.formats``, ``target.part("backend")``), never by the target's name.
 """
 
 from __future__ import annotations
 
 import sys
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from functools import cached_property
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -17,7 +20,11 @@ else:  # pragma: no cover
     import tomli as tomllib
 
 from .errors import TargetError
+from .parts import check_parts, load_part
 from .resources import data_dir
+
+if TYPE_CHECKING:
+    from .formats import Formats
 
 
 @dataclass(frozen=True)
@@ -26,6 +33,7 @@ class Target:
 
     name: str
     data: dict[str, Any]
+    source: str = field(default="", compare=False)  # where it was read from, for messages
 
     def get(self, dotted: str) -> Any:
         """Look up ``section.key`` (any depth); raises TargetError naming the missing key."""
@@ -42,7 +50,27 @@ class Target:
 
     @property
     def neuron_models(self) -> list[str]:
+        """Register-level models the backend implements directly (after ``map-neurons``)."""
         return list(self.data.get("neuron_models", []))
+
+    @property
+    def mapped_models(self) -> list[str]:
+        """Target-neutral models the ``map-neurons`` pass lowers for this target."""
+        return list(self.data.get("mapped_models", []))
+
+    @cached_property
+    def parts(self) -> dict[str, str]:
+        """Kind -> key of every part (validated when the target is loaded)."""
+        return check_parts(self.data.get("parts"), self.source or f"target '{self.name}'")
+
+    def part(self, kind: str) -> Any:
+        """The registered object implementing part ``kind`` of this target."""
+        return load_part(kind, self.parts[kind])
+
+    @cached_property
+    def formats(self) -> "Formats":
+        """The target's number formats (:class:`nmc.formats.Formats`), bound to this target."""
+        return self.part("formats")(self)
 
 
 def available_targets() -> list[str]:
@@ -63,6 +91,10 @@ def load_target(name_or_path: str) -> Target:
         data = tomllib.loads(path.read_text())
     except tomllib.TOMLDecodeError as exc:
         raise TargetError(f"malformed target file: {exc}", location=str(path)) from None
-    if "name" not in data:
+    except (OSError, UnicodeDecodeError) as exc:
+        raise TargetError(f"cannot read target file: {exc}", location=str(path)) from None
+    if not isinstance(data.get("name"), str) or not data["name"]:
         raise TargetError("target file has no 'name'", location=str(path))
-    return Target(name=str(data["name"]), data=data)
+    target = Target(name=data["name"], data=data, source=str(path))
+    _ = target.parts  # a missing or unknown part is reported now, not in the middle of a compile
+    return target

@@ -11,7 +11,7 @@ import pytest
 from nmc.errors import IrError, PipelineError, ResourceError
 from nmc.ir import Network, Population, Projection, format_ir, parse_ir
 from nmc.passes import PassContext, get_pass, parse_pipeline, run_pipeline
-from nmc.passes.allocate import build_layout
+from nmc.lowering.loihi_layout import build_layout
 from nmc.target import Target, load_target
 
 LOIHI = load_target("loihi")

@@ -151,16 +151,19 @@ def test_damaged_binaries_are_refused(cli, small_src: Path, tmp_path: Path) -> N
 
 def test_binary_for_another_target_is_refused(cli, small_src: Path, tmp_path: Path) -> None:
     b = read_binary(_compiled(cli, small_src, tmp_path))
-    other = Binary(target="spinnaker", meta=b.meta, sections=dict(b.sections), target_config=b.target_config)
+    # The interpreter is the one the binary's target configuration names, whatever the target's name.
+    config = dict(b.target_config, parts=dict(b.target_config["parts"], interpreter="nosuch"))
+    other = Binary(target="spinnaker", meta=b.meta, sections=dict(b.sections), target_config=config)
     (tmp_path / "spin.nmcb").write_bytes(encode_binary(other))
     code, _, err = cli("run", tmp_path / "spin.nmcb", "--steps", "5")
-    assert code == 1 and "no interpreter for target 'spinnaker'" in err
+    assert code == 1 and "binary for target 'spinnaker': no interpreter part registered under 'nosuch'" in err
     code, _, err = cli("run", tmp_path / "spin.nmcb", "--steps", "5", "--target", "loihi")
     assert code == 1 and "binary is for target 'spinnaker', not 'loihi'" in err
-    from nmc.sim.loihi import LoihiInterpreter
-    from nmc.errors import BinaryFormatError
-    with pytest.raises(BinaryFormatError, match="binary is for target 'spinnaker'"):
-        LoihiInterpreter(decode_binary(encode_binary(other)))
+    old = Binary(target="loihi", meta=b.meta, sections=dict(b.sections),
+                 target_config={k: v for k, v in b.target_config.items() if k != "parts"})
+    (tmp_path / "old.nmcb").write_bytes(encode_binary(old))
+    code, _, err = cli("run", tmp_path / "old.nmcb", "--steps", "5")
+    assert code == 1 and "names no interpreter" in err
 
 
 @pytest.mark.parametrize("arrays,fragment", [

@@ -299,7 +299,7 @@ ERRORS = [
     ("population h -> x", "1:14", "unexpected '->', expected '['"),
     ("population h[3", "1:15", "unexpected end of input, expected ']'"),
     ("population h[3] :", "1:18", "unexpected end of input, expected a name"),
-    ("input x[4] extra", "1:12", "unexpected 'extra', expected one of: 'connect', 'gate', 'inject', 'input', "
+    ("input x[4] extra", "1:12", "unexpected 'extra', expected one of: 'connect', 'dt', 'gate', 'inject', 'input', "
                                  "'learn', 'network', 'neuron', 'output', 'population', 'probe', 'readout', "
                                  "'rule', 'schedule', 'seed', 'veto', end of input"),
     ("input x[4 +]", "1:12", "unexpected ']', expected one of: '(', '+', '-', a name, a number, a string"),
@@ -315,17 +315,17 @@ ERRORS = [
     (BASE + "population q[3] : cuba_lif(tau = 3)", "3:28",
      "unknown parameter 'tau' for neuron model 'cuba_lif' (known: bias, decay_u, decay_v, refractory, threshold)"),
     (BASE + "population q[3] : cuba_lf", "3:19",
-     "unknown neuron model or neuron 'cuba_lf' (models: cuba_lif; neurons: graded) (did you mean 'cuba_lif'?)"),
+     "unknown neuron model or neuron 'cuba_lf' (models: cuba_lif, graded, if, lif) (did you mean 'cuba_lif'?)"),
     (BASE + "neuron fast = cuba_lif\npopulation q[3] : slow", "4:19",
-     "unknown neuron model or neuron 'slow' (models: cuba_lif; neurons: fast, graded)"),
+     "unknown neuron model or neuron 'slow' (models: cuba_lif, graded, if, lif; neurons: fast)"),
     (BASE + "population q[3] : fast\nneuron fast = cuba_lif", "3:19",
      "neuron 'fast' is used before its definition at line 4"),
     (BASE + "population q[3] : input", "3:19",
      "model 'input' is for input ports; declare them with 'input NAME[SIZE]'"),
     (BASE + "neuron f = cuba_lif(3)", "3:21", "neuron parameters must be named, e.g. threshold = 100"),
     (BASE + "neuron f = cuba_lif(bias = 1, bias = 2)", "3:31", "parameter 'bias' is given twice"),
-    (BASE + "neuron f = cuba_lif(threshold = uniform(0, 1))", "3:33",
-     "parameter 'threshold' takes one number for all neurons (per-neuron values are allowed for: bias)"),
+    (BASE + "neuron f = graded(bias = uniform(0, 1))", "3:26",
+     "parameter 'bias' takes one number for all neurons (per-neuron values are allowed for: none)"),
     (BASE + "neuron f = cuba_lif(threshold = fast)", "3:33",
      "parameter 'threshold' must be a number, got the name 'fast'"),
     # duplicates
@@ -463,6 +463,6 @@ def test_randint_gives_inclusive_integers_and_scalar_npz_parameter(tmp_path) -> 
     assert net.population("h").params["threshold"] == 1100
     assert isinstance(net.population("h").params["threshold"], int)
     (tmp_path / "b.nmc").write_text(src.replace('"theta"', '"pair"'))
-    with pytest.raises(DslError, match=r"b\.nmc:2:41: error: parameter 'threshold' takes one number for all "
-                                       r"neurons, but array 'pair' in 'p.npz' has shape \(2,\)"):
+    with pytest.raises(DslError, match=r"b\.nmc:2:41: error: array 'pair' in 'p.npz' has shape \(2,\), expected "
+                                       r"\(40,\) \(threshold of population 'h'\)"):
         load_dsl(tmp_path / "b.nmc")

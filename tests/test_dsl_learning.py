@@ -15,7 +15,7 @@ from dsl_checks import assert_dsl_error
 from nmc.frontend.dsl import load_dsl, parse_dsl
 from nmc.ir import parse_ir, print_ir, read_ir, write_ir
 
-GRADED = {"decay_u": 4095, "decay_v": 4096, "threshold": 1024, "bias": -524288, "refractory": 1}
+GRADED = {"bias": -8.0}
 
 PROGRAM = """\
 network gated
@@ -24,7 +24,7 @@ input x[6]
 input r[1]
 input t[3]
 population h[4] : graded
-population h_lt[4] : graded(threshold = 512)
+population h_lt[4] : graded(bias = -4)
 population o[3] : graded
 population p[6] : cuba_lif
 
@@ -103,16 +103,16 @@ def test_projections_sharing_a_rule_get_separate_dicts(net) -> None:
 
 # -- the graded neuron ----------------------------------------------------------------------------
 
-def test_graded_is_a_builtin_neuron_with_overrides(net) -> None:
-    assert net.population("h").model == "cuba_lif"
+def test_graded_is_a_neuron_model_with_a_bias(net) -> None:
+    assert net.population("h").model == "graded"
     assert net.population("h").params == GRADED
-    assert net.population("h_lt").params == {**GRADED, "threshold": 512}
-    assert all(type(v) is int for v in net.population("h").params.values())
+    assert net.population("h_lt").params == {"bias": -4}
 
 
 def test_graded_can_be_the_base_of_a_named_neuron() -> None:
-    net = parse_dsl("neuron slow = graded(decay_v = 0)\npopulation a[2] : slow(bias = -3)")
-    assert net.population("a").params == {**GRADED, "decay_v": 0, "bias": -3}
+    net = parse_dsl("neuron weak = graded(bias = -6)\npopulation a[2] : weak\npopulation b[2] : weak(bias = -3)")
+    assert net.population("a").params == {"bias": -6}
+    assert net.population("b").params == {"bias": -3}
 
 
 # -- schedules ------------------------------------------------------------------------------------
@@ -321,9 +321,9 @@ ERRORS = [
     (RULE + "connect h -> t as back : one_to_all(weights = 1, rule = bp)", "7:14",
      "plastic projection 'back' cannot target input port 't'"),
     # the graded neuron
-    (BASE + "neuron graded = cuba_lif(threshold = 3)", "6:8", "neuron 'graded' is built in"),
-    (BASE + "population q[3] : graded(tau = 1)", "6:26",
-     "unknown parameter 'tau' for neuron model 'cuba_lif' (known: bias, decay_u, decay_v, refractory, threshold)"),
+    (BASE + "neuron graded = cuba_lif(threshold = 3)", "6:8",
+     "neuron 'graded' would hide the built-in neuron model of that name"),
+    (BASE + "population q[3] : graded(tau = 1)", "6:26", "unknown parameter 'tau' for neuron model 'graded' (known: bias)"),
     # schedules
     (BASE + "gate h in 2 at 0.5", "6:1", "'gate' needs the length of the cycle: add 'schedule cycle = N'"),
     (BASE + "veto h in 0", "6:1", "'veto' needs the length of the cycle: add 'schedule cycle = N'"),
@@ -411,7 +411,8 @@ def test_error(source: str, where: str, message: str) -> None:
 NPZ_ERRORS = [
     ('npz("w.npz")', "6:51", "'w.npz' has no array 'W2' (it has: W1)"),
     ('npz("bad.npz")', "6:51", "array 'W1' in 'bad.npz' has shape (3, 4), expected (4, 3) (backprop weights x -> h)"),
-    ('npz("half.npz")', "6:51", "array 'W2' in 'half.npz' must hold integer weights (mantissa units), got 0.5"),
+    ('npz("half.npz")', "6:51", "array 'W2' in 'half.npz' must hold integer weights (units of 1/1024 of the threshold, "
+     "as a run's weights/W1 ... are), got 0.5"),
     ('npz("w.npz", "average")', "6:51", "'w.npz' has no array 'average/W1' (it has: W1)"),
     ('npz("w.npz", key = 3)', "6:70", "weight group must be a string in double quotes, got 3"),
     ('npz("nope.npz")', "6:55", "cannot read npz file '{dir}/nope.npz': No such file or directory"),

@@ -10,8 +10,8 @@ import pytest
 from nmc.errors import PipelineError, ResourceError
 from nmc.ir import format_ir, parse_ir
 from nmc.passes import PassContext, get_pass, parse_pipeline, run_pipeline
-from nmc.passes.layout import CORE_LIMITS, build_layout, core_limit_violations
-from nmc.passes.partition import CoreUsage, ResourceModel, available_partitioners
+from nmc.lowering.loihi_layout import CORE_LIMITS, CoreUsage, ResourceModel, build_layout, core_limit_violations
+from nmc.passes.partition import available_partitioners
 from nmc.target import Target, load_target
 
 LOIHI = load_target("loihi")

@@ -3,19 +3,21 @@
 from __future__ import annotations
 
 import copy
+from pathlib import Path
 
 import numpy as np
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from nmc.errors import PipelineError, QuantizationError, ResourceError
+from nmc.errors import PipelineError, QuantizationError, ResourceError, TargetError
 from nmc.formats import loihi as fmt
 from nmc.ir import format_ir, parse_ir
 from nmc.passes import PassContext, get_pass
 from nmc.target import Target, load_target
 
 LOIHI = load_target("loihi")
+REPO = Path(__file__).resolve().parent.parent
 
 HEADER = '''// nmc-ir v1
 network "n" {}
@@ -216,11 +218,21 @@ def test_edited_quantized_ir_is_rejected():
     assert "1 weights are not mantissas of the format (8-bit excitatory: multiples of 1 in [0, 255])" in str(exc.value)
 
 
-def test_other_targets_have_no_formats():
+def test_a_target_without_parts_is_refused():
     other = Target(name="toy", data={"name": "toy"})
-    with pytest.raises(PipelineError) as exc:
+    with pytest.raises(TargetError) as exc:
         run(proj_ir("1.0, 0.0, 0.0, 0.0"), target=other)
-    assert str(exc.value) == "error: quantize: no number formats for target 'toy'"
+    assert "the target has no [parts] table" in str(exc.value)
+
+
+def test_a_target_naming_an_unknown_part_is_refused(tmp_path):
+    text = (REPO / "targets" / "loihi.toml").read_text().replace('backend = "loihi"', 'backend = "nosuch"')
+    path = tmp_path / "odd.toml"
+    path.write_text(text)
+    with pytest.raises(TargetError) as exc:
+        load_target(str(path))
+    assert str(exc.value) == (f"{path}: error: [parts] backend = 'nosuch' is not a registered backend part "
+                              "(known: loihi)")
 
 
 def test_network_quantized_for_another_target():

@@ -22,7 +22,8 @@ def test_gated_unit_fires_iff_its_input_exceeds_theta(theta: float, tmp_path: Pa
     q = int(np.floor(edge)) // 5
     parts = np.array([[q] * 4 + [v - 4 * q] for v in w], dtype=np.float64)
     pre = np.arange(parts.size)
-    np.savez(tmp_path / "w.npz", pre=pre, post=pre // 5, weights=parts.ravel())
+    # Weights into a graded unit are in units of its threshold.
+    np.savez(tmp_path / "w.npz", pre=pre, post=pre // 5, weights=parts.ravel() / 1024)
     net = parse_dsl(f"input x[{parts.size}]\npopulation p[{len(w)}] : graded\n"
                     f"connect x -> p : sparse(file = npz(\"{tmp_path / 'w.npz'}\"))\n"
                     f"schedule cycle = 3\ninject x at 0\ngate p in 0 at {theta!r}\nveto p in 1\nreadout p at 1\n")
@@ -38,7 +39,7 @@ def test_vetoed_unit_stays_silent_without_wrapping(stale: int) -> None:
     on the negative side: the s22 input wrapped and the unit fired) stays silent, input unwrapped."""
     n = 200
     net = parse_dsl(f"input x[{n}]\ninput y[1]\npopulation p[1] : graded\n"
-                    f"connect x -> p : dense({stale // n})\nconnect y -> p : dense(0)\n"
+                    f"connect x -> p : dense({stale // n} / 1024)\nconnect y -> p : dense(0)\n"
                     f"schedule cycle = 3\ninject x at 0\ninject y at 1\nveto p in 0\ngate p in 1 at 0.5\n"
                     f"readout p at 1\n")
     chip = LoihiInterpreter(compile_network(net, "loihi"))

@@ -1,26 +1,20 @@
-"""Backends: IR -> binary, one per target family."""
+"""Backends: IR -> binary, one per target family, found through the target's ``backend`` part."""
 
 from __future__ import annotations
 
-from typing import Callable
-
 from ..binary.format import Binary
-from ..errors import TargetError
+from ..errors import NmcError
 from ..ir.network import Network
 from ..target import Target
 
 
-def _loihi(net: Network, target: Target) -> Binary:
-    from .loihi import compile_loihi
-    return compile_loihi(net, target)
-
-
-BACKENDS: dict[str, Callable[[Network, Target], Binary]] = {"loihi": _loihi}
-
-
 def emit_binary(net: Network, target: Target) -> Binary:
-    """Lower ``net`` with the backend of ``target`` (chosen by the target file's ``backend`` or name)."""
-    kind = str(target.data.get("backend", target.name))
-    if kind not in BACKENDS:
-        raise TargetError(f"no backend for target '{target.name}' (backends: {', '.join(sorted(BACKENDS))})")
-    return BACKENDS[kind](net, target)
+    """Lower ``net`` with the backend the target file names (``[parts] backend``)."""
+    supported = set(target.neuron_models) | {"input"}
+    for pop in net.populations:
+        if pop.model not in supported:
+            hint = ("the pass pipeline must include 'map-neurons'" if pop.model in target.mapped_models
+                    else f"target '{target.name}' implements {', '.join(sorted(supported))}")
+            raise NmcError(f"backend: neuron model '{pop.model}' is not register level; {hint}",
+                           location=f"population '{pop.name}'")
+    return target.part("backend")(net, target)

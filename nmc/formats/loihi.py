@@ -396,3 +396,85 @@ def synapse_format(proj: Any, target: Target) -> SynapseFormat:
 def projection_bits_per_synapse(proj: Any, target: Target) -> int:
     """Bits per stored synapse of a projection (see :func:`synapse_bits_per_synapse`)."""
     return synapse_bits_per_synapse(projection_weight_bits(proj, target), proj.delay, proj.connectivity, target)
+
+
+# ---------------------------------------------------------------------------------------------
+# The Formats interface (nmc.formats.Formats) of the Loihi-like target
+# ---------------------------------------------------------------------------------------------
+class LoihiFormats:
+    """The Loihi-like target's answers to what generic passes ask about number formats.
+
+    Every weight is in the units of the post population's model; the target's ``mapping`` part
+    gives each memoryless model's registers and its scale (effective weight units per model
+    unit: 1 for ``cuba_lif``, the threshold mantissa for ``graded``). In effective units a
+    compartment's summed input is an integer and v = 2^weight_shift * sum(w_eff) + bias, so a
+    neuron fires from rest iff sum(w_eff) > threshold * 2^(threshold_shift - weight_shift) - bias
+    / 2^weight_shift (docs/schedules.md).
+    """
+
+    def __init__(self, target: Target) -> None:
+        self.target = target
+        self._ts = int(target.get("neuron.threshold_shift"))
+        self._ws = int(target.get("synapse.weight_shift"))
+        self._bits = int(target.get("synapse.weight_bits"))
+
+    def quantize(self, net: Any, ctx: Any) -> Any:
+        from ..lowering.loihi_quantize import quantize_network
+        return quantize_network(net, ctx)
+
+    def _registers(self, pop: Any) -> tuple[dict[str, Any], float]:
+        view = self.target.part("mapping")(self.target).registers(pop)
+        return view.params, float(np.max(view.weight_scale))
+
+    def _level(self, params: dict[str, Any]) -> float:
+        """Firing level in effective weight units (highest bias: the unit fires first)."""
+        thr = float(np.max(np.asarray(params["threshold"])))
+        bias = float(np.max(np.asarray(params.get("bias", 0))))
+        return thr * 2.0 ** (self._ts - self._ws) - bias / 2.0 ** self._ws
+
+    def plastic_grid(self, pop: Any) -> Any:
+        from . import WeightGrid
+        _, scale = self._registers(pop)
+        lo, hi, step = mantissa_range(self._bits, "mixed", self.target)
+        return WeightGrid(step / scale, lo / scale, hi / scale, step, lo, hi)
+
+    def firing_level(self, pop: Any) -> float:
+        params, scale = self._registers(pop)
+        return self._level(params) / scale
+
+    def input_range(self, pop: Any) -> float:
+        _, scale = self._registers(pop)
+        return float(1 << (int(self.target.get("neuron.input_bits")) - 1 - self._ws)) / scale
+
+    def gate_weights(self, pop: Any, theta: float) -> list[float]:
+        """Summed input is an integer in effective units, so 'other input > theta * T' equals
+        'other input > floor(theta * T)' (T = the threshold in effective units): the gate uses the
+        integer edge, which changes nothing. Its weight is one synapse when one can hold it, else a
+        coarse part (the largest multiple of the quantum at the exponent the weight needs, below
+        it) plus the remainder at exponent 0."""
+        params, scale = self._registers(pop)
+        thr = float(np.max(np.asarray(params["threshold"]))) * 2.0 ** (self._ts - self._ws)
+        w = self._level(params) - float(np.floor(theta * thr))
+        if w <= 0:
+            return [w / scale]
+        e = choose_weight_exponent(np.array([w]), self._bits, "excitatory", self.target)
+        if quantize_weights(np.array([w]), self._bits, "excitatory", e, self.target).report.n_rounded == 0:
+            return [w / scale]
+        quantum = float(mantissa_range(self._bits, "excitatory", self.target)[2] << e)
+        coarse = float(np.floor(w / quantum) * quantum)
+        return [coarse / scale, (w - coarse) / scale]
+
+    def veto_weight(self, pop: Any) -> float:
+        """A vetoed unit receives its stale input S plus -V. It stays silent while S - V <= F (F:
+        the firing level) and its input does not wrap while S - V >= -R (R: the input range), both
+        for |S| <= (R + F)/2 when V = (R - F)/2, rounded to one synapse's grid at the exponent V
+        needs (a graded unit: F = 9216, R = 32768, V = 11776 = 184 * 64, |S| <= 20992)."""
+        params, scale = self._registers(pop)
+        r = float(1 << (int(self.target.get("neuron.input_bits")) - 1 - self._ws))
+        f = self._level(params)
+        half = max((r - f) / 2.0, 1.0)
+        e = choose_weight_exponent(np.array([-half]), self._bits, "inhibitory", self.target)
+        lowest, _, step = mantissa_range(self._bits, "inhibitory", self.target)
+        quantum = float(step << e) if e >= 0 else float(step)
+        top = float(-lowest) * quantum
+        return -float(np.clip(np.round(half / quantum) * quantum, quantum, top)) / scale

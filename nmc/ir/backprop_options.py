@@ -26,6 +26,24 @@ DEFAULT_MODE = "train"
 #: The surrogate-derivative window (lo, hi] of the output layer, in units of the threshold.
 DEFAULT_WINDOW = (-1.0, 1.0)
 
+#: The construct's weights W1, W2, ... are integers in units of 1/1024 of a graded unit's threshold:
+#: the published circuit's resolution (Renner et al.: threshold mantissa 1024, 8-bit weights).
+#: A target holds them exactly when its plastic weight grid has this step or a finer one.
+WEIGHT_UNIT = 2.0 ** -10
+#: The published initialisation (seeds.md §1.6), in weight units: N(0, 2 / (n_in + n_out)) / WEIGHT_UNIT,
+#: clipped to +-240 and rounded down to a multiple of 2.
+HE_CLIP = 240
+HE_STEP = 2
+
+
+def he_normal(rng: np.random.Generator, sizes: Sequence[int]) -> list[np.ndarray]:
+    """W1, W2, ... for layers of ``sizes`` by the published initialisation, drawn in layer order."""
+    weights = []
+    for n_in, n_out in zip(sizes, sizes[1:]):
+        w = rng.normal(0.0, float(np.sqrt(2.0 / (n_in + n_out))), size=(n_in, n_out)) / WEIGHT_UNIT
+        weights.append(np.floor(np.clip(w, -HE_CLIP, HE_CLIP) / HE_STEP) * HE_STEP)
+    return weights
+
 
 class BackpropOptionError(ValueError):
     """An invalid option of the backprop construct.

@@ -1,12 +1,26 @@
-"""Neuron models known to the IR: their parameters, defaults and meaning.
+"""Neuron models known to the IR: their parameters, units, defaults and meaning.
 
-A model is described once here (what it computes); each target implements the models it lists in
-its target file (``neuron_models``) in its own number formats. Equations: docs/ir.md.
+A model is described once here (what it computes); targets implement it in their own number
+formats. Two kinds:
+
+- **Target-neutral models** in physical units -- ``lif``, ``if`` -- and the ``graded`` threshold
+  unit of the synfire-gated circuits. The ``map-neurons`` pass lowers them to a target's
+  registers (docs/mapping.md); a target lists the ones it can lower as ``mapped_models``.
+- **Register-level models** of one chip -- ``cuba_lif``, the Loihi compartment -- which a target
+  implements directly (``neuron_models``): the escape hatch for writing registers by hand.
+
+Units of the physical models follow PyNN: ms, mV, nA, nF (MOhm = mV/nA). Weights of a projection
+are in the units of its *post* population's model: nA of current jump per spike for ``lif`` and
+``if``, fractions of the threshold for ``graded``, effective weight units for ``cuba_lif``.
+Equations: docs/ir.md and docs/mapping.md.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+
+#: Dimensions of physical parameters and the unit each is stored in.
+UNITS: dict[str, str] = {"time": "ms", "voltage": "mV", "current": "nA", "capacitance": "nF", "frequency": "Hz"}
 
 
 @dataclass(frozen=True)
@@ -14,7 +28,12 @@ class ParamSpec:
     name: str
     default: float | int
     doc: str
-    per_neuron: bool = False  # may be given as one value per neuron (an array)
+    per_neuron: bool = False    # may be given as one value per neuron (an array)
+    dimension: str | None = None  # "time", "voltage", ... (None: a plain number)
+
+    @property
+    def unit(self) -> str:
+        return UNITS[self.dimension] if self.dimension else ""
 
 
 @dataclass(frozen=True)
@@ -23,6 +42,9 @@ class NeuronModel:
     doc: str
     params: dict[str, ParamSpec] = field(default_factory=dict)
     spiking_source_only: bool = False  # fed from data, no state (input ports)
+    physical: bool = False             # target-neutral: lowered by map-neurons
+    weight_unit: str = ""              # unit of the weights of projections into this model
+    weight_dimension: str | None = None  # their dimension ("current"), None for plain numbers
 
     def defaults(self) -> dict[str, float | int]:
         return {p.name: p.default for p in self.params.values()}
@@ -35,17 +57,77 @@ def _specs(*specs: ParamSpec) -> dict[str, ParamSpec]:
 CUBA_LIF = NeuronModel(
     name="cuba_lif",
     doc=(
-        "Current-based leaky integrate-and-fire (Loihi-style). Per step: "
+        "Current-based leaky integrate-and-fire, Loihi compartment registers. Per step: "
         "u = (1 - (decay_u+1)/4096) u + 64 sum(w s); v = (1 - decay_v/4096) v + u + bias; "
         "spike when v > 64*threshold, then v = 0 and refractory for refractory-1 steps."
     ),
     params=_specs(
-        ParamSpec("decay_u", 0, "current decay register (0..4095); effective decay (decay_u+1)/4096"),
-        ParamSpec("decay_v", 0, "voltage decay (0..4096); effective decay decay_v/4096"),
-        ParamSpec("threshold", 100, "threshold mantissa; a neuron fires when v > threshold * 64"),
+        ParamSpec("decay_u", 0, "current decay register (0..4095); effective decay (decay_u+1)/4096", per_neuron=True),
+        ParamSpec("decay_v", 0, "voltage decay (0..4096); effective decay decay_v/4096", per_neuron=True),
+        ParamSpec("threshold", 100, "threshold mantissa; a neuron fires when v > threshold * 64", per_neuron=True),
         ParamSpec("bias", 0, "constant added to v every step (raw voltage units)", per_neuron=True),
-        ParamSpec("refractory", 1, "refractory delay R (1..63); v is held at 0 for R-1 steps after a spike"),
+        ParamSpec("refractory", 1, "refractory delay R (1..63); v is held at 0 for R-1 steps after a spike",
+                  per_neuron=True),
     ),
+    weight_unit="effective weight units (mantissa * 2^exponent)",
+)
+
+LIF = NeuronModel(
+    name="lif",
+    doc=(
+        "Leaky integrate-and-fire with a current-based exponential synapse (PyNN's IF_curr_exp). "
+        "tau_syn dI/dt = -I, I += w at each input spike; tau_m dV/dt = (v_rest - V) + (tau_m/cm)(I + i_bias); "
+        "spike when V crosses v_th, then V = v_reset for t_ref. tau_syn = 0: each spike is a current "
+        "pulse of w lasting one time step."
+    ),
+    params=_specs(
+        ParamSpec("tau_m", 20.0, "membrane time constant", True, "time"),
+        ParamSpec("tau_syn", 5.0, "synaptic current time constant (0: a one-step current pulse)", True, "time"),
+        ParamSpec("cm", 1.0, "membrane capacitance", True, "capacitance"),
+        ParamSpec("v_rest", -65.0, "resting potential", True, "voltage"),
+        ParamSpec("v_reset", -65.0, "potential after a spike", True, "voltage"),
+        ParamSpec("v_th", -50.0, "firing threshold", True, "voltage"),
+        ParamSpec("t_ref", 0.0, "refractory time (the voltage is held at v_reset)", True, "time"),
+        ParamSpec("i_bias", 0.0, "constant bias current", True, "current"),
+    ),
+    physical=True,
+    weight_unit="nA (current jump per spike)",
+    weight_dimension="current",
+)
+
+IF = NeuronModel(
+    name="if",
+    doc=(
+        "Integrate-and-fire (no leak) with a current-based exponential synapse: "
+        "tau_syn dI/dt = -I, I += w at each input spike; cm dV/dt = I + i_bias; "
+        "spike when V crosses v_th, then V = v_reset for t_ref. It starts at v_reset."
+    ),
+    params=_specs(
+        ParamSpec("tau_syn", 0.0, "synaptic current time constant (0: a one-step current pulse)", True, "time"),
+        ParamSpec("cm", 1.0, "membrane capacitance", True, "capacitance"),
+        ParamSpec("v_reset", 0.0, "potential after a spike, and at the start", True, "voltage"),
+        ParamSpec("v_th", 1.0, "firing threshold", True, "voltage"),
+        ParamSpec("t_ref", 0.0, "refractory time (the voltage is held at v_reset)", True, "time"),
+        ParamSpec("i_bias", 0.0, "constant bias current", True, "current"),
+    ),
+    physical=True,
+    weight_unit="nA (current jump per spike)",
+    weight_dimension="current",
+)
+
+GRADED = NeuronModel(
+    name="graded",
+    doc=(
+        "The memoryless threshold unit of synfire-gated circuits (Renner et al.): each step "
+        "v = sum(w s) + bias with the spikes of the previous step, a spike when v > 1, nothing kept "
+        "to the next step. Weights and bias are in units of the threshold; the bias of -8 keeps the "
+        "unit silent unless a gate cancels it."
+    ),
+    params=_specs(
+        ParamSpec("bias", -8.0, "constant input, in units of the threshold"),
+    ),
+    physical=True,
+    weight_unit="fractions of the threshold",
 )
 
 INPUT = NeuronModel(
@@ -54,10 +136,13 @@ INPUT = NeuronModel(
     spiking_source_only=True,
 )
 
-NEURON_MODELS: dict[str, NeuronModel] = {m.name: m for m in (CUBA_LIF, INPUT)}
+NEURON_MODELS: dict[str, NeuronModel] = {m.name: m for m in (CUBA_LIF, LIF, IF, GRADED, INPUT)}
 
 #: Variables a probe can record, per model.
 PROBE_VARIABLES: dict[str, tuple[str, ...]] = {
     "cuba_lif": ("spikes", "u", "v"),
+    "lif": ("spikes", "u", "v"),
+    "if": ("spikes", "u", "v"),
+    "graded": ("spikes", "u", "v"),
     "input": ("spikes",),
 }

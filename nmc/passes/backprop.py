@@ -1,11 +1,14 @@
 """``backprop``: expand ``learn backprop(x -> h -> o, target t)`` into the synfire-gated spiking
 backpropagation circuit of Renner, Sheldon, Zlotnik, Tao & Sornborger (docs/backprop.md).
 
-Every unit is a *graded* neuron: memoryless (decay_u 4095, decay_v 4096), threshold 1024 and a
-bias of -8·1024·64, so it fires only in the tick after a gate cancels the bias. With the input
-sum a (in units of 1024), a gate for threshold θ makes it fire iff a > θ. The pass creates the
-populations, relays and plastic projections and writes the phase schedule; the ``synfire`` pass
-then synthesises the gate chain that enforces it.
+Every unit is a *graded* neuron (nmc.ir.models): memoryless, with a bias of −8 thresholds, so it
+fires only in the tick after a gate cancels the bias. With the input sum a (in units of the
+threshold), a gate for threshold θ makes it fire iff a > θ. Weights are in threshold units; the
+construct's W1, W2 ... are integers in units of 1/1024 of it (``WEIGHT_UNIT``). The learning
+rule's step is one step of the target's plastic weight grid (``Formats.plastic_grid``). The pass
+creates the populations, relays and plastic projections and writes the phase schedule; the
+``synfire`` pass then synthesises the gate chain that enforces it, and ``map-neurons`` lowers
+the graded units to the target's registers.
 
 Training (12 phases; gate k fires at cycle tick k, gated populations fire at k+1):
 
@@ -25,16 +28,21 @@ from typing import Any
 import numpy as np
 
 from ..errors import IrError
-from ..ir.backprop_options import (DEFAULT_MODE, DEFAULT_WINDOW, BackpropOptionError, BackpropOptions,
-                                   check_backprop_options)
+from ..ir.backprop_options import (DEFAULT_MODE, DEFAULT_WINDOW, WEIGHT_UNIT, BackpropOptionError,
+                                   BackpropOptions, check_backprop_options)
+from ..ir.models import GRADED
 from ..ir.network import Network, Population, Projection
 from .registry import PassContext, register_pass
 from .synfire import firing_ticks
 
-UNIT = 1024                       # threshold mantissa of a graded unit: input 1.0
-GRADED = {"decay_u": 4095, "decay_v": 4096, "threshold": UNIT, "bias": -8 * UNIT * 64, "refractory": 1}
-RELAY = UNIT // 2 + 4             # 1:1 relay: passes a spike through a ½-threshold gate (+4 avoids ties)
-RULE = "4*x0*y0*r1 - 2*x0*y0"     # +2 with reward, -2 without (one LSB of an 8-bit mixed weight)
+BIAS = float(GRADED.params["bias"].default)  # a graded unit's bias: -8 thresholds
+RELAY = 0.5 + 4 * WEIGHT_UNIT     # 1:1 relay: passes a spike through a ½-threshold gate (+4/1024 avoids ties)
+
+
+def _rule(step: int) -> str:
+    """One step of the target's plastic weight grid up with reward, one down without: the published
+    dw = 4*x0*y0*r1 - 2*x0*y0 for a step of 2 (one LSB of an 8-bit mixed weight)."""
+    return f"{2 * step}*x0*y0*r1 - {step}*x0*y0"
 
 
 def _check(net: Network, cfg: dict[str, Any]) -> BackpropOptions:
@@ -48,16 +56,17 @@ def _check(net: Network, cfg: dict[str, Any]) -> BackpropOptions:
                                      mode=str(cfg.get("mode", DEFAULT_MODE)), weights=cfg.get("weights", []))
     except BackpropOptionError as exc:
         raise IrError(exc.message, location=where) from None
-    layers = opt.layers
-    for name in layers[1:]:
+    for name in opt.layers[1:]:
         pop = net.population(name)
-        for key, want in GRADED.items():
-            got = pop.param_array(key)
-            if pop.model != "cuba_lif" or not np.all(got == want):
-                raise IrError(f"population '{name}' in backprop must be a graded unit (declare it "
-                              f"'population {name}[{pop.size}] : graded'); its {key} is {got.flat[0]}, not {want}",
-                              location=where)
-    return opt
+        if pop.model != "graded" or not np.all(pop.param_array("bias") == BIAS):
+            what = f"its model is '{pop.model}'" if pop.model != "graded" else \
+                f"its bias is {float(pop.param_array('bias').flat[0]):g}, not {BIAS:g}"
+            raise IrError(f"population '{name}' in backprop must be a graded unit (declare it "
+                          f"'population {name}[{pop.size}] : graded'); {what}", location=where)
+    # The construct's integer weights, in the graded units' threshold units.
+    weights = [np.asarray(w, dtype=np.float64) * WEIGHT_UNIT for w in opt.weights]
+    return BackpropOptions(opt.layers, opt.target, opt.lo, opt.hi, opt.lo_hidden, opt.margin, opt.error_threshold,
+                           opt.mode, weights)
 
 
 @register_pass("backprop")
@@ -68,6 +77,7 @@ def backprop(net: Network, ctx: PassContext) -> Network:
         return net
     opt = _check(net, cfg)
     b = _Builder(net, str(cfg.get("name", "bp")))
+    b.rule = _rule(ctx.target.formats.plastic_grid(net.population(opt.layers[1])).mantissa_step)
     if len(opt.layers) > 3:
         return _deep(net, cfg, b, opt)
     layers, target, lo, hi = opt.layers, opt.target, opt.lo, opt.hi
@@ -93,7 +103,7 @@ def backprop(net: Network, ctx: PassContext) -> Network:
     t, dp, dm, otm = b.pop("t", n_o), b.pop("d_plus", n_o), b.pop("d_minus", n_o), b.pop("oT_minus", n_o)
     h1t, mx, mh, ch, r = b.pop("h1T", n_h), b.pop("m_x", n_x), b.pop("m_h", n_h), b.pop("c_h", n_h), b.pop("r", 1)
     net.population(o).role = "output"
-    learn = {"rule": RULE, "epoch": 1, "traces": {"r1": [1, 0]}, "reward": r}
+    learn = {"rule": b.rule, "epoch": 1, "traces": {"r1": [1, 0]}, "reward": r}
 
     # Forward weights: three identical copies of W1 and of W2 (more with a margin), and the two
     # transposes of W2.
@@ -181,7 +191,7 @@ def _deep(net: Network, cfg: dict[str, Any], b: "_Builder", opt: BackpropOptions
     extra = [p for p in out_th if p not in (H[L], lt[L], gt[L])]
     gates += [b.gate(p, L + 1, out_th[p]) for p in extra]
     t, dp, dm, r = b.pop("t", sizes[L]), b.pop("d_plus", sizes[L]), b.pop("d_minus", sizes[L]), b.pop("r", 1)
-    learn = {"rule": RULE, "epoch": 1, "traces": {"r1": [1, 0]}, "reward": r}
+    learn = {"rule": b.rule, "epoch": 1, "traces": {"r1": [1, 0]}, "reward": r}
     mem = {l: b.pop(f"m{l}", sizes[l]) for l in range(0, L)}
     for l in range(1, L + 1):
         for post in (H[l], lt[l], gt[l], *(extra if l == L else ())):
@@ -268,10 +278,11 @@ class _Builder:
 
     def __init__(self, net: Network, prefix: str) -> None:
         self.net, self.prefix = net, prefix
+        self.rule = ""  # the learning rule of the plastic copies (set from the target's weight grid)
 
     def pop(self, short: str, size: int) -> str:
         name = f"{self.prefix}/{short}"
-        self.net.add_population(Population(name, size, "cuba_lif", dict(GRADED)))
+        self.net.add_population(Population(name, size, "graded", {}))
         return name
 
     def connect(self, pre: str, post: str, w: np.ndarray, learning: dict | None = None, kind: str = "dense") -> None:
@@ -310,7 +321,7 @@ class _Builder:
         """d+ = o< ∧ t ∧ ¬o_pos and d− = o< ∧ o_neg ∧ ¬t ∧ ¬o>: o< acts as their ½-threshold gate
         (1:1). Without a margin o_pos = o_neg = o (d+ = o< ∧ t ∧ ¬o, d− = o< ∧ o ∧ ¬t ∧ ¬o>)."""
         n = self.net.population(o_pos).size
-        gate_w = float(GRADED["threshold"] - GRADED["bias"] // 64 - UNIT // 2)
+        gate_w = 1.0 - BIAS - 0.5  # cancels the bias and half the threshold
         self.connect(o_lt, dp, np.full(n, gate_w), kind="one_to_one")
         self.connect(o_lt, dm, np.full(n, gate_w), kind="one_to_one")
         self.relay(t, dp)

@@ -75,7 +75,10 @@ def run_pipeline(net: Network, steps: list[PipelineStep], ctx: PassContext,
         info = get_pass(step.name)
         if dump.before_all or step.name in dump.before:
             dump._emit("Before", step.name, net)
-        net = info.fn(net, ctx, **step.options)
+        try:
+            net = info.fn(net, ctx, **step.options)
+        finally:
+            ctx.diagnostics.flush()  # what the pass reported, before its IR dump or error
         if dump.after_all or step.name in dump.after:
             dump._emit("After", step.name, net)
     return net

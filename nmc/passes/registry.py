@@ -22,6 +22,12 @@ class PassContext:
     target: Target
     diagnostics: Diagnostics = field(default_factory=Diagnostics)
     strict: bool = False  # turn lossy quantization / saturation warnings into errors
+    #: Reports of the passes that ran (pass name, lines), printed by ``nmc compile --report``.
+    reports: list[tuple[str, list[str]]] = field(default_factory=list)
+
+    def report(self, pass_name: str, lines: list[str]) -> None:
+        if lines:
+            self.reports.append((pass_name, list(lines)))
 
 
 @dataclass(frozen=True)
@@ -35,7 +41,7 @@ class PassInfo:
 _PASSES: dict[str, PassInfo] = {}
 
 # Modules whose import registers passes; imported lazily so that importing the registry is cheap.
-_PASS_MODULES = ("verify", "backprop", "synfire", "quantize", "partition", "allocate")
+_PASS_MODULES = ("verify", "backprop", "synfire", "map_neurons", "quantize", "partition", "allocate")
 
 
 def register_pass(name: str, options: dict[str, type] | None = None) -> Callable[[PassFn], PassFn]:

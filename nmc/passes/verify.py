@@ -10,11 +10,11 @@ from .registry import PassContext, register_pass
 
 @register_pass("verify")
 def verify(net: Network, ctx: PassContext) -> Network:
-    """Check the IR is well formed and every neuron model is implemented by the target."""
+    """Check the IR is well formed and every neuron model is implemented or mapped by the target."""
     verify_network(net)
-    supported = set(ctx.target.neuron_models) | {"input"}
+    supported = set(ctx.target.neuron_models) | set(ctx.target.mapped_models) | {"input"}
     for pop in net.populations:
         if pop.model not in supported:
-            raise IrError(f"neuron model '{pop.model}' is not implemented by target '{ctx.target.name}' "
-                          f"(it implements: {', '.join(sorted(supported))})", location=f"population '{pop.name}'")
+            raise IrError(f"neuron model '{pop.model}' is not supported by target '{ctx.target.name}' "
+                          f"(it supports: {', '.join(sorted(supported))})", location=f"population '{pop.name}'")
     return net

@@ -9,14 +9,13 @@ matrices and stores the construct in ``net.attrs["backprop"]``, for the backprop
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
 
 import numpy as np
 from lark import Token, Tree
 
 from ...ir.backprop_options import (BACKPROP_MODES, DEFAULT_MODE, DEFAULT_WINDOW, BackpropOptionError,
-                                    check_backprop_options)
+                                    check_backprop_options, he_normal)
 from ...ir.network import Population
 from .initialisers import INITIALISERS, STREAM_BACKPROP, Initialisers
 from .scope import Scope
@@ -126,17 +125,14 @@ class BackpropStatement(Scope, Initialisers):
             arr = arr.astype(np.float64)
             bad = arr[~(np.isfinite(arr) & (arr == np.round(arr)))]
             if bad.size:
-                raise self.error(f"array '{key}' in '{file.value}' must hold integer weights (mantissa units), "
+                raise self.error(f"array '{key}' in '{file.value}' must hold integer weights (units of 1/1024 of "
+                                 "the threshold, as a run's weights/W1 ... are), "
                                  f"got {float(bad[0])!r}", value.pos)
             weights.append(arr)
         return weights
 
     def _he_normal(self, rng: np.random.Generator, sizes: list[int], pos: Pos) -> list[np.ndarray]:
-        """The paper's initialisation, per layer pair in order: N(0, 2 / (n_in + n_out)) * 1024,
-        clipped to +-240 and rounded down to an even integer (seeds.md §1.6)."""
-        weights = []
+        """The paper's initialisation (:func:`nmc.ir.backprop_options.he_normal`), size-checked first."""
         for n_in, n_out in zip(sizes, sizes[1:]):
             self._check_array_size((n_in, n_out), pos)
-            w = rng.normal(0.0, math.sqrt(2.0 / (n_in + n_out)), size=(n_in, n_out)) * 1024
-            weights.append(np.floor(np.clip(w, -240, 240) / 2) * 2)
-        return weights
+        return he_normal(rng, sizes)

@@ -29,13 +29,8 @@ from .learning import LearningStatements
 from .values import Call, Num, Pos, Signature, Value, Word, describe, did_you_mean, token_pos, tree_pos
 
 #: Named neurons every file knows, as (model, parameters); used like a ``neuron`` definition.
-BUILTIN_NEURONS: dict[str, tuple[str, dict[str, int | float]]] = {
-    # The memoryless unit of the synfire-gated backprop circuit (reference seeds.md §1.1): no
-    # current or voltage memory between steps, and a bias of -8192 * 64 so that it fires only in
-    # the step a gate cancels the bias.
-    "graded": ("cuba_lif", {"decay_u": 4095, "decay_v": 4096, "threshold": 1024, "bias": -524288,
-                            "refractory": 1}),
-}
+#: (Empty today: ``graded``, once one, is now a neuron model of the IR that each target maps.)
+BUILTIN_NEURONS: dict[str, tuple[str, dict[str, int | float]]] = {}
 
 _SYNAPSE_ARGS = ("delay", "sign", "exponent", "rule", "reward")
 CONNECTIVITY: dict[str, Signature] = {
@@ -103,7 +98,9 @@ class Builder(LearningStatements, BackpropStatement, Initialisers):
         at most once each."""
         name, seen = self.default_name, {}
         cycle = None
-        keywords = {"network_stmt": "network", "seed_stmt": "seed", "schedule_stmt": "schedule cycle"}
+        keywords = {"network_stmt": "network", "seed_stmt": "seed", "schedule_stmt": "schedule cycle",
+                    "dt_stmt": "dt"}
+        dt = None
         for stmt in statements:
             keyword = keywords.get(stmt.data)
             if keyword is None:
@@ -117,9 +114,14 @@ class Builder(LearningStatements, BackpropStatement, Initialisers):
                 name = tok.value[1:-1] if tok.type == "STRING" else tok.value
             elif keyword == "seed":
                 self.seed = self._as_int(self._evaluate(stmt.children[0]), "seed", minimum=0)
+            elif keyword == "dt":
+                value = self._evaluate(stmt.children[0])
+                dt = float(self._as_quantity(value, "dt", "time"))
+                if not dt > 0:
+                    raise self.error(f"dt must be a positive time, got {describe(value)}", value.pos)
             else:
                 cycle = self._as_int(self._evaluate(stmt.children[0]), "cycle", minimum=1)
-        self.net = Network(name, {"seed": self.seed})
+        self.net = Network(name, {"seed": self.seed} if dt is None else {"dt": dt, "seed": self.seed})
         if cycle is not None:
             self.schedule = {"cycle": cycle, "gates": [], "vetoes": [], "inputs": {}}
             self.net.attrs["schedule"] = self.schedule
@@ -164,7 +166,8 @@ class Builder(LearningStatements, BackpropStatement, Initialisers):
         rng = self._derived_rng(STREAM_POPULATION, len(self.net.populations))
         for key, value in given.items():
             if isinstance(value, Call):  # a per-neuron initialiser, e.g. bias = uniform(0, 10)
-                value = self._initialise(value, (size,), rng, f"{key} of population '{name_tok.value}'", key)
+                value = self._initialise(value, (size,), rng, f"{key} of population '{name_tok.value}'", key,
+                                         model.params[key].dimension)
             params[key] = value
         self._add_population(Population(name_tok.value, size, model.name, params), stmt)
 
@@ -230,17 +233,20 @@ class Builder(LearningStatements, BackpropStatement, Initialisers):
             raise self.error(f"neuron '{name}' is used before its definition at line {later.line}", pos)
         models = sorted(m.name for m in NEURON_MODELS.values() if not m.spiking_source_only)
         neurons = sorted(set(self.neurons) | set(BUILTIN_NEURONS))
-        known = f"models: {', '.join(models)}; neurons: {', '.join(neurons)}"
+        known = f"models: {', '.join(models)}" + (f"; neurons: {', '.join(neurons)}" if neurons else "")
         hint = did_you_mean(name, models + neurons)
         raise self.error(f"unknown neuron model or neuron '{name}' ({known}){hint}", pos)
 
     def _param_value(self, model: NeuronModel, key: str, value: Value) -> int | float | Call:
-        """Check a neuron parameter value; per-neuron initialisers stay calls until the size is known."""
+        """Check a neuron parameter value (a quantity of the parameter's dimension, or a plain
+        number in the IR's unit of it); per-neuron initialisers stay calls until the size is known."""
+        dim = model.params[key].dimension
         if isinstance(value, Num):
-            return value.value
+            return self._as_quantity(value, f"parameter '{key}'", dim)
         if isinstance(value, Call) and value.name == "constant":
-            return self._as_number(self._bind(value, INITIALISERS["constant"])["value"], "constant value")
-        if isinstance(value, Call) and value.name == "npz" and not model.params[key].per_neuron:
+            return self._as_quantity(self._bind(value, INITIALISERS["constant"])["value"], "constant value", dim)
+        if isinstance(value, Call) and value.name == "npz" and (not model.params[key].per_neuron
+                                                                  or self._npz_holds_one(value, key)):
             return self._scalar_from_npz(value, key)
         if isinstance(value, Call):
             if not model.params[key].per_neuron:
@@ -301,7 +307,8 @@ class Builder(LearningStatements, BackpropStatement, Initialisers):
                              f"-> '{post.name}' ({post.size})", call.pos)
         shape = (pre.size, post.size) if call.name == "dense" else (pre.size,)
         rng = self._derived_rng(STREAM_PROJECTION, index)
-        proj.weights = self._weights(args["weights"], shape, rng, f"{call.name} weights {pre.name} -> {post.name}")
+        proj.weights = self._weights(args["weights"], shape, rng, f"{call.name} weights {pre.name} -> {post.name}",
+                                     NEURON_MODELS[post.model].weight_dimension)
 
     def _sparse(self, proj: Projection, call: Call, args: dict[str, Value], n_pre: int, n_post: int,
                 index: int) -> None:
@@ -327,4 +334,5 @@ class Builder(LearningStatements, BackpropStatement, Initialisers):
         # one seed fixes both. np.nonzero walks row-major, so synapses come sorted by (pre, post).
         pre, post = np.nonzero(rng.random((n_pre, n_post)) < p)
         proj.pre_index, proj.post_index = pre.astype(np.int64), post.astype(np.int64)
-        proj.weights = self._weights(args["weights"], (pre.size,), rng, f"sparse weights {proj.pre} -> {proj.post}")
+        proj.weights = self._weights(args["weights"], (pre.size,), rng, f"sparse weights {proj.pre} -> {proj.post}",
+                                     NEURON_MODELS[self.net.population(proj.post).model].weight_dimension)

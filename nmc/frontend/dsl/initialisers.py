@@ -48,12 +48,15 @@ class Initialisers(Evaluator):
         network seed, the kind of object and its index, so the same source gives the same arrays."""
         return np.random.default_rng([self.seed, stream, index])
 
-    def _weights(self, value: Value, shape: tuple[int, ...], rng: np.random.Generator, what: str) -> np.ndarray:
+    def _weights(self, value: Value, shape: tuple[int, ...], rng: np.random.Generator, what: str,
+                 dimension: str | None = None) -> np.ndarray:
+        """Weights of ``shape`` from a number or an initialiser; ``dimension`` is that of the post
+        model's weights ("current" for lif / if: nA per spike; None: plain numbers)."""
         if isinstance(value, Num):
             self._check_array_size(shape, value.pos)
-            return np.full(shape, float(value.value), dtype=np.float64)
+            return np.full(shape, float(self._as_quantity(value, "weights", dimension)), dtype=np.float64)
         if isinstance(value, Call):
-            return self._initialise(value, shape, rng, what, default_key="weights")
+            return self._initialise(value, shape, rng, what, default_key="weights", dimension=dimension)
         raise self.error(f"weights must be a number or an initialiser ({', '.join(sorted(INITIALISERS))}), "
                          f"got {describe(value)}", value.pos)
 
@@ -65,24 +68,30 @@ class Initialisers(Evaluator):
         return sig
 
     def _initialise(self, call: Call, shape: tuple[int, ...], rng: np.random.Generator, what: str,
-                    default_key: str) -> np.ndarray:
-        """Materialise an initialiser call as a float64 array of ``shape``."""
+                    default_key: str, dimension: str | None = None) -> np.ndarray:
+        """Materialise an initialiser call as a float64 array of ``shape``; its numbers are
+        quantities of ``dimension`` (or plain numbers in the IR's unit of it)."""
         args = self._bind(call, self._initialiser_signature(call))
         if call.name == "npz":
             file = self._as_text(args["file"], "npz file name")
             key = self._as_text(args["key"], "npz key") if "key" in args else Text(default_key, call.pos)
             arr = self._npz_array(file, key.value, key.pos)
             if arr.shape != shape:
+                hint = ""
+                if len(shape) == 2 and arr.shape == shape[::-1]:
+                    # Lava and nengo-loihi keep weights as [post, pre]; the DSL takes [pre, post].
+                    hint = "; weights are [pre, post] here (Lava and nengo-loihi store [post, pre]): transpose it"
                 raise self.error(f"array '{key.value}' in '{file.value}' has shape {arr.shape}, expected {shape} "
-                                 f"({what})", call.pos)
+                                 f"({what}){hint}", call.pos)
             return arr.astype(np.float64)
         self._check_array_size(shape, call.pos)
         if "seed" in args:
             rng = np.random.default_rng(self._as_int(args["seed"], "seed", minimum=0))
         if call.name == "constant":
-            return np.full(shape, float(self._as_number(args["value"], "constant value")), dtype=np.float64)
+            return np.full(shape, float(self._as_quantity(args["value"], "constant value", dimension)),
+                           dtype=np.float64)
         if call.name == "uniform":
-            lo, hi = self._as_number(args["lo"], "lo"), self._as_number(args["hi"], "hi")
+            lo, hi = self._as_quantity(args["lo"], "lo", dimension), self._as_quantity(args["hi"], "hi", dimension)
             if lo > hi:
                 raise self.error(f"uniform needs lo <= hi, got lo = {lo!r}, hi = {hi!r}", call.pos)
             return rng.uniform(lo, hi, size=shape)
@@ -91,7 +100,7 @@ class Initialisers(Evaluator):
             if lo > hi:
                 raise self.error(f"randint needs lo <= hi, got lo = {lo!r}, hi = {hi!r}", call.pos)
             return rng.integers(lo, hi, size=shape, endpoint=True).astype(np.float64)
-        mean, std = self._as_number(args["mean"], "mean"), self._as_number(args["std"], "std")
+        mean, std = self._as_quantity(args["mean"], "mean", dimension), self._as_quantity(args["std"], "std", dimension)
         if std < 0:
             raise self.error(f"normal needs std >= 0, got {std!r}", args["std"].pos)
         return rng.normal(mean, std, size=shape)
@@ -129,6 +138,14 @@ class Initialisers(Evaluator):
             raise self.error(f"array '{key}' in '{file.value}' is not numeric (dtype {arr.dtype})", key_pos)
         self.npz_cache[path, key] = arr
         return arr
+
+    def _npz_holds_one(self, call: Call, key: str) -> bool:
+        """Whether ``npz(...)`` for parameter ``key`` names a one-element array (a value shared by all
+        neurons, such as a threshold a training script computed)."""
+        args = self._bind(call, INITIALISERS["npz"])
+        file = self._as_text(args["file"], "npz file name")
+        name = self._as_text(args["key"], "npz key") if "key" in args else Text(key, call.pos)
+        return self._npz_array(file, name.value, name.pos).size == 1
 
     def _scalar_from_npz(self, call: Call, key: str) -> int | float:
         """A one-element array from an npz file, for a parameter shared by all neurons (e.g. a

@@ -1,7 +1,9 @@
 """Values of DSL expressions, call signatures, and the evaluator that makes and checks them.
 
 An expression folds into a number, a string, a bare name such as ``mixed``, or a call such as
-``uniform(0, 1)``. Calls stay unevaluated (:class:`Call`) until the statement that uses them knows
+``uniform(0, 1)``. A number written with a unit (``20 ms``, ``-65 mV``) is a quantity: its value
+is converted to the unit the IR stores that dimension in (ms, mV, nA, nF, Hz) and it remembers its
+dimension, so a time cannot be given where a voltage is expected. Calls stay unevaluated (:class:`Call`) until the statement that uses them knows
 the array shape and random stream they need. :class:`Evaluator`, the root of the builder, locates
 errors, folds expression trees, binds call arguments to a :class:`Signature` and coerces values to
 what a statement needs.
@@ -17,6 +19,21 @@ from typing import Iterable, Union
 from lark import Token, Tree
 
 from ...errors import DslError
+from ...ir.models import UNITS
+
+#: Unit -> (dimension, factor to the IR's unit of that dimension).
+UNIT_SCALE: dict[str, tuple[str, float]] = {
+    "s": ("time", 1e3), "ms": ("time", 1.0), "us": ("time", 1e-3),
+    "V": ("voltage", 1e3), "mV": ("voltage", 1.0), "uV": ("voltage", 1e-3),
+    "mA": ("current", 1e6), "uA": ("current", 1e3), "nA": ("current", 1.0), "pA": ("current", 1e-3),
+    "uF": ("capacitance", 1e3), "nF": ("capacitance", 1.0), "pF": ("capacitance", 1e-3),
+    "Hz": ("frequency", 1.0), "kHz": ("frequency", 1e3),
+}
+
+
+def units_of(dimension: str) -> str:
+    """The units a dimension may be written in, for messages: "ms, s, us"."""
+    return ", ".join(u for u, (d, _) in sorted(UNIT_SCALE.items(), key=lambda kv: kv[1][1]) if d == dimension)
 
 
 @dataclass(frozen=True)
@@ -29,6 +46,7 @@ class Pos:
 class Num:
     value: int | float  # an int only when written with integers and + - * (never /)
     pos: Pos
+    dim: str | None = None  # a quantity's dimension ("time", ...); value in the IR's unit of it
 
 
 @dataclass(frozen=True)
@@ -65,6 +83,8 @@ Value = Union[Num, Text, Word, Call]
 def describe(value: Value) -> str:
     """A value as it appears in error messages."""
     if isinstance(value, Num):
+        if value.dim is not None:
+            return f"{value.value:g} {UNITS.get(value.dim, 'Hz')}"
         return repr(value.value)
     if isinstance(value, Text):
         return f'the string "{value.value}"'
@@ -164,14 +184,20 @@ class Evaluator:
             if kind == "string":
                 return Text(tok.value[1:-1], pos)
             return Word(tok.value, pos)
+        if kind == "quantity":
+            number, unit = node.children
+            dim, factor = UNIT_SCALE[unit.value]
+            return self._finite(float(number.value) * factor, token_pos(number), dim)
         if kind == "call":
             return self._call(node)
         if kind in ("neg", "pos"):
-            operand = self._operand(self._evaluate(node.children[0]), "-" if kind == "neg" else "+")
-            return Num(-operand if kind == "neg" else operand, tree_pos(node))
+            inner = self._evaluate(node.children[0])
+            operand = self._operand(inner, "-" if kind == "neg" else "+")
+            return Num(-operand if kind == "neg" else operand, tree_pos(node), inner.dim)  # type: ignore[union-attr]
         left_value, right_value = (self._evaluate(c) for c in node.children)
         symbol = {"add": "+", "sub": "-", "mul": "*", "div": "/"}[kind]
         left, right = self._operand(left_value, symbol), self._operand(right_value, symbol)
+        dim = self._result_dim(kind, left_value, right_value, symbol)  # type: ignore[arg-type]
         pos = left_value.pos
         if kind == "add":
             result = left + right
@@ -183,27 +209,62 @@ class Evaluator:
             if right == 0:
                 raise self.error("division by zero", right_value.pos)
             result = left / right  # true division: always a float, like Python
-        return self._finite(result, pos) if isinstance(result, float) else Num(result, pos)
+        return self._finite(result, pos, dim) if isinstance(result, float) else Num(result, pos, dim)
+
+    def _result_dim(self, kind: str, left: Num, right: Num, symbol: str) -> str | None:
+        """Dimensions combine as in physics: sums of one dimension, products and quotients with a
+        plain number, and a quantity over one of its own dimension is a plain number."""
+        a, b = left.dim, right.dim
+        if kind in ("add", "sub"):
+            if a != b:
+                raise self.error(f"'{symbol}' needs quantities of one dimension, got {describe(left)} and "
+                                 f"{describe(right)}", left.pos)
+            return a
+        if kind == "mul":
+            if a is not None and b is not None:
+                raise self.error(f"'*' of two quantities ({describe(left)}, {describe(right)}) is not supported",
+                                 left.pos)
+            return a or b
+        if b is None:
+            return a
+        if a == b:
+            return None
+        raise self.error(f"'/' of {describe(left)} by {describe(right)} is not supported", right.pos)
 
     def _operand(self, value: Value, symbol: str) -> int | float:
         if not isinstance(value, Num):
             raise self.error(f"'{symbol}' needs numbers, got {describe(value)}", value.pos)
         return value.value
 
-    def _finite(self, x: float, pos: Pos) -> Num:
+    def _finite(self, x: float, pos: Pos, dim: str | None = None) -> Num:
         if not math.isfinite(x):
             raise self.error("number out of range", pos)
-        return Num(x, pos)
+        return Num(x, pos, dim)
 
     # -- value coercions --------------------------------------------------------------------------
     def _as_number(self, value: Value, what: str) -> int | float:
         if not isinstance(value, Num):
             raise self.error(f"{what} must be a number, got {describe(value)}", value.pos)
+        if value.dim is not None:
+            raise self.error(f"{what} must be a plain number, got {describe(value)}", value.pos)
         try:
             float(value.value)  # a huge integer would overflow later, in numpy, with a traceback
         except OverflowError:
             raise self.error(f"{what} is out of range", value.pos) from None
         return value.value
+
+    def _as_quantity(self, value: Value, what: str, dimension: str | None) -> int | float:
+        """A number in the IR's unit of ``dimension`` (ms, mV, nA, nF, Hz): a quantity of that
+        dimension, or a plain number taken as already in that unit. ``dimension`` None: a plain number."""
+        if dimension is None:
+            return self._as_number(value, what)
+        if not isinstance(value, Num):
+            raise self.error(f"{what} must be a {dimension} ({units_of(dimension)}), got {describe(value)}",
+                             value.pos)
+        if value.dim not in (None, dimension):
+            raise self.error(f"{what} must be a {dimension} ({units_of(dimension)}), got {describe(value)}",
+                             value.pos)
+        return self._as_number(Num(value.value, value.pos), what)
 
     def _as_int(self, value: Value, what: str, minimum: int | None = None) -> int:
         kind = {0: "a non-negative", 1: "a positive"}.get(minimum, "an")  # type: ignore[arg-type]

@@ -1,0 +1,52 @@
+"""Small helpers shared by every target's lowering code: lossy-change reports and number text."""
+
+from __future__ import annotations
+
+from contextlib import contextmanager
+from typing import TYPE_CHECKING, Iterator
+
+import numpy as np
+
+from ..errors import QuantizationError
+
+if TYPE_CHECKING:
+    from ..passes.registry import PassContext
+
+
+def report_lossy(ctx: "PassContext", message: str, location: str) -> None:
+    """A change that alters a value: a warning, or an error in strict mode."""
+    if ctx.strict:
+        raise QuantizationError(message + " (strict mode)", location=location)
+    ctx.diagnostics.warn(message, location=location)
+
+
+@contextmanager
+def located(location: str) -> Iterator[None]:
+    """Attach ``location`` to QuantizationErrors raised by (location-free) format functions."""
+    try:
+        yield
+    except QuantizationError as exc:
+        if exc.location is not None:
+            raise
+        raise QuantizationError(exc.message, location=location) from None
+
+
+def num(x: float) -> str:
+    """A number for a message: integers without a trailing .0, others in short form."""
+    return str(int(x)) if float(x).is_integer() else f"{x:g}"
+
+
+def as_param(values: np.ndarray) -> int | float | np.ndarray:
+    """One value for every neuron stays a plain scalar (so the IR prints it inline); else an array."""
+    v = np.asarray(values)
+    if v.ndim and v.size and np.all(v == v.reshape(-1)[0]):
+        v = v.reshape(-1)[0]
+    if v.ndim == 0:
+        x = v.item()
+        return int(x) if float(x).is_integer() else float(x)
+    return v.astype(np.int64) if v.dtype.kind in "iub" or np.all(v == np.floor(v)) else v.astype(np.float64)
+
+
+def resource_message(resource: str, needed: int, limit_name: str, limit: int, hint: str) -> str:
+    """The standard resource error text: ``<resource> (<needed>) exceeded max (<name> = <limit>) by <n>; <hint>``."""
+    return f"{resource} ({needed}) exceeded max ({limit_name} = {limit}) by {needed - limit}; {hint}"
