@@ -17,6 +17,7 @@ import numpy as np
 from . import __version__
 from .diagnostics import Diagnostics
 from .errors import NmcError, RunError
+from .sim.checkpoint import TrainingInterrupted
 
 if TYPE_CHECKING:
     from .binary.format import Binary
@@ -64,6 +65,12 @@ def _add_run(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--average-last", type=int, default=0, metavar="K",
                    help="learning schedules: also save the mean of the last K end-of-epoch weights in RESULT.npz "
                         "(average/W1 ..., for npz(\"RESULT.npz\", key = \"average\"))")
+    p.add_argument("--checkpoint", metavar="DIR",
+                   help="learning schedules: save the run in DIR at every epoch boundary; SIGINT/SIGTERM stop it "
+                        "there (docs/schedules.md)")
+    p.add_argument("--resume", metavar="DIR",
+                   help="learning schedules: continue the run saved in DIR (same binary, data and options; "
+                        "--epochs is the total) and keep saving there")
     p.add_argument("--target", help="refuse the binary unless it is for this target")
     p.add_argument("--strict", action="store_true", help="fail if any state wrapped or saturated")
     p.add_argument("--no-progress", action="store_true", help="never show a progress bar")
@@ -193,8 +200,9 @@ def cmd_run(args: argparse.Namespace) -> int:
     data = _load_data(args.input) if args.input else None
     if binary.meta.get("schedule"):
         return _run_schedule(args, binary, chip, data)
-    if args.test or args.average_last:
-        flag = "--test" if args.test else "--average-last"
+    if args.test or args.average_last or args.checkpoint or args.resume:
+        flag = next(f for f, v in (("--test", args.test), ("--average-last", args.average_last),
+                                   ("--checkpoint", args.checkpoint), ("--resume", args.resume)) if v)
         raise RunError(f"{flag} needs a binary with a learning schedule; '{args.binary}' has none")
     if args.steps is not None and args.steps < 0:
         raise RunError("--steps must be non-negative")
@@ -232,6 +240,10 @@ def _run_schedule(args: argparse.Namespace, binary: "Binary", chip: Any, data: d
     if args.average_last and not args.out:
         raise RunError("--average-last needs --out RESULT.npz to keep the averaged weights")
     test = _load_data(args.test) if args.test else None
+    if args.resume:
+        from .sim.checkpoint import CheckpointDir
+        done = int(CheckpointDir(args.resume).read(meta_only=True)[1].get("epoch", 0))
+        print(f"resuming '{args.resume}' after epoch {done} of {args.epochs}", flush=True)
 
     def report(epoch: int, r: Any) -> None:
         parts = [f"epoch {epoch + 1}/{args.epochs}"]
@@ -253,7 +265,7 @@ def _run_schedule(args: argparse.Namespace, binary: "Binary", chip: Any, data: d
     try:
         result = train(chip, data, epochs=args.epochs, test=test, seed=int(binary.meta.get("seed", 0)),
                        report=report, progress=bar.update if bar is not None else None,
-                       average_last=args.average_last)
+                       average_last=args.average_last, checkpoint=args.checkpoint, resume=args.resume)
     finally:
         if bar is not None:
             bar.close()
@@ -302,6 +314,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     try:
         return int(args.func(args) or 0)
+    except TrainingInterrupted as exc:
+        print(f"nmc: {exc.message}", file=sys.stderr)
+        return 128 + exc.signum
     except NmcError as exc:
         text = str(exc)
         print(text if exc.location else f"nmc: {text}", file=sys.stderr)
