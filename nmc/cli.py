@@ -1,4 +1,4 @@
-"""The ``nmc`` command line: ``nmc compile``, ``nmc inspect``, ``nmc run``.
+"""The ``nmc`` command line: ``nmc compile``, ``nmc inspect``, ``nmc run``, ``nmc plot``.
 
 Conventions follow compilers people know: ``-o`` names the output, ``--target`` the chip,
 ``--pass-pipeline`` the passes, ``--print-ir-after-all`` dumps IR to stderr. Errors print one
@@ -77,14 +77,24 @@ def _add_run(sub: argparse._SubParsersAction) -> None:
     p.set_defaults(func=cmd_run)
 
 
+def _add_plot(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("plot", help="draw a RESULT.npz: spike rasters, probed traces, accuracy per epoch, per-core load",
+                       description="Draw what `nmc run --out RESULT.npz` wrote (needs matplotlib: pip install 'nmc[plot]').")
+    p.add_argument("result", help="RESULT.npz written by nmc run --out")
+    p.add_argument("-o", "--output", help="figure file; the extension names the format (default: RESULT.png)")
+    p.add_argument("--max-steps", type=int, default=2000, help="draw at most this many timesteps (default 2000)")
+    p.set_defaults(func=cmd_plot)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="nmc", description="nmc: a neuromorphic compiler and chip interpreter.")
     parser.add_argument("--version", action="version", version=f"nmc {__version__}")
-    sub = parser.add_subparsers(dest="command", metavar="{compile,inspect,run}")
+    sub = parser.add_subparsers(dest="command", metavar="{compile,inspect,run,plot}")
     sub.required = True
     _add_compile(sub)
     _add_inspect(sub)
     _add_run(sub)
+    _add_plot(sub)
     return parser
 
 
@@ -283,6 +293,17 @@ def _run_schedule(args: argparse.Namespace, binary: "Binary", chip: Any, data: d
         np.savez(args.out, **result.to_npz_dict())
         print(f"nmc: wrote {args.out}", file=sys.stderr)
     _report_overflow(result.overflow, args.strict)
+    return 0
+
+
+# -- plot ------------------------------------------------------------------------------------------
+def cmd_plot(args: argparse.Namespace) -> int:
+    from .plot import plot_file
+
+    if args.max_steps < 1:
+        raise RunError(f"--max-steps must be at least 1, got {args.max_steps}")
+    out, drawn = plot_file(args.result, args.output, args.max_steps)
+    print(f"nmc: wrote {out} ({', '.join(drawn)})", file=sys.stderr)
     return 0
 
 

@@ -25,7 +25,7 @@ import numpy as np
 from ..binary.format import encode_binary
 from ..errors import RunError
 from .checkpoint import CheckpointDir, SignalGuard, fingerprint
-from .runner import accumulate
+from .runner import accumulate, accumulate_per_core
 
 CHUNK = 512  # samples per interpreter call (bounds the size of the input arrays)
 
@@ -44,6 +44,7 @@ class Training:
     test_accuracy_spike_argmax: list[float] = field(default_factory=list)
     weights: dict[str, np.ndarray] = field(default_factory=dict)
     counters: dict[str, float] = field(default_factory=dict)
+    per_core: dict[str, np.ndarray] = field(default_factory=dict)   # counter -> (n_cores,), whole run
     overflow: dict[str, int] = field(default_factory=dict)
     canonical: dict[str, np.ndarray] = field(default_factory=dict)  # W1, W2 ... of a backprop construct
     # ``average_last = K``: the mean of the last K end-of-epoch weights, rounded to the format's step.
@@ -69,6 +70,8 @@ class Training:
             out["average_epochs"] = np.asarray(self.average_epochs)
         for k, v in self.counters.items():
             out[k] = np.asarray(v)
+        for k, v in self.per_core.items():
+            out[f"core/{k}"] = v
         for k, v in self.overflow.items():
             out[f"overflow/{k}"] = np.asarray(v)
         return out
@@ -131,6 +134,7 @@ class ScheduleRunner:
         self.readout_tick = int(ro["tick"]) if ro else None
         self.started = False
         self.counters: dict[str, float] = {}
+        self.per_core: dict[str, np.ndarray] = {}
         self.overflow: dict[str, int] = {}
 
     def _start(self) -> None:
@@ -141,6 +145,7 @@ class ScheduleRunner:
 
     def _absorb(self, res: Any) -> None:
         accumulate(self.counters, self.overflow, res)
+        accumulate_per_core(self.per_core, res)
 
     def present(self, data: dict[str, np.ndarray], order: np.ndarray, learn: bool,
                 progress: Callable[[int], None] | None = None) -> tuple[np.ndarray, np.ndarray]:
@@ -281,6 +286,7 @@ class _Checkpointing:
         if self.target is None:
             return
         arrays = {f"chip/{k}": v for k, v in self.chip.state().items()}
+        arrays.update({f"per_core/{k}": v for k, v in runner.per_core.items()})
         for i, snap in enumerate(average.snapshots if average is not None else ()):
             for name, w in snap.items():
                 arrays[f"average/{i}/{name}"] = w
@@ -315,6 +321,7 @@ class _Checkpointing:
         runner.started = bool(meta["runner"]["started"])
         runner.counters = dict(meta["runner"]["counters"])
         runner.overflow = dict(meta["runner"]["overflow"])
+        runner.per_core = {k[len("per_core/"):]: v for k, v in arrays.items() if k.startswith("per_core/")}
         for k in _RESULT_LISTS:
             setattr(result, k, [float(x) for x in meta["result"][k]])
         if average is not None:
@@ -418,5 +425,6 @@ def train(chip: Any, data: dict[str, np.ndarray], epochs: int = 1, test: dict[st
         result.averaged = average.mean()
         result.averaged_canonical = _canonical(names, result.averaged)
     result.counters = dict(runner.counters)
+    result.per_core = dict(runner.per_core)
     result.overflow = dict(runner.overflow)
     return result
