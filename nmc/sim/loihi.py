@@ -31,14 +31,15 @@ from .checkpoint import rng_state, set_rng_state
 
 TARGET = "loihi"
 _DENSE_FILL = 0.05        # store a delay's matrix dense when at least this fraction is non-zero
-_DENSE_MAX_ELEMS = 64_000_000
+_DENSE_MAX_ELEMS = 1 << 27  # 512 MB as float32
 _MAX_SOURCE_CLASSES = 256  # accounting by source class up to this many classes (see _source_classes)
 _CHUNK_STEPS = 256  # per-step spike/activity bits are kept this many steps, then reduced
+_EXPAND_NS = 8      # accounting without classes: rough cost of one expanded (source, core) entry
 
 
 def _ranges(starts: np.ndarray, lens: np.ndarray) -> np.ndarray:
     """The concatenated index ranges [starts[i], starts[i] + lens[i]) (ragged rows of a CSR table)."""
-    return np.arange(int(lens.sum())) - np.repeat(np.cumsum(lens) - lens, lens) + np.repeat(starts, lens)
+    return np.repeat(starts - (np.cumsum(lens) - lens), lens) + np.arange(int(lens.sum()))
 
 
 @dataclass
@@ -324,6 +325,11 @@ class LoihiInterpreter:
         step. Circuits of whole populations have few classes; past _MAX_SOURCE_CLASSES the
         accounting expands per source instead (``src_class`` None)."""
         nc = self.n_cores
+        # Cheap lower bound first: more distinct hashes of the synaptic-op rows than the limit means
+        # more classes, and the (n_src, 3 n_cores) table below need not be built (GBs for 10^4 cores).
+        if np.unique(self.src_synops @ np.random.default_rng(0).integers(1, 1 << 20, nc)).size > _MAX_SOURCE_CLASSES:
+            self.class_attr, self.src_class = None, None
+            return
         onehot = np.zeros((self.n_src, nc), dtype=np.int64)
         onehot[np.arange(self.n_cx), self.cx_core] = 1
         attr = np.column_stack([self.src_synops.astype(np.int64), onehot, onehot * self.src_msgs[:, None],
@@ -715,12 +721,8 @@ class LoihiInterpreter:
             rec_spk, rec_msg = fired_tab[:, :nc], fired_tab[:, nc:2 * nc]
             local, hops_ew, hops_ns = (int(x) for x in fired_tab[:, 2 * nc:].sum(axis=0))
         else:
-            # Many distinct sources: expand each spiking source's (core, count) entries.
-            ptr = self.synops_ptr
-            lens = ptr[src_ids + 1] - ptr[src_ids]
-            pos = _ranges(ptr[src_ids], lens)
-            rec_syn = self._per_step_core(np.repeat(src_step, lens), self.synops_core[pos], steps,
-                                          self.synops_count[pos].astype(np.float64))
+            # Many distinct sources: per spiking source (see _synops_by_step).
+            rec_syn = self._synops_by_step(src_ids, src_step, steps)
             f_core = self.cx_core[fired]
             rec_spk = self._per_step_core(f_step, f_core, steps)
             rec_msg = self._per_step_core(f_step, f_core, steps, self.src_msgs[fired].astype(np.float64))
@@ -759,6 +761,36 @@ class LoihiInterpreter:
                     if steps else np.zeros(self.n_cores)}
         return RunResult(steps=steps, spikes=out_rec, probes=probe_rec, counters=counters, per_core=per_core,
                          overflow=dict(ovf))
+
+    def _synops_by_step(self, src_ids: np.ndarray, src_step: np.ndarray, steps: int) -> np.ndarray:
+        """(steps, n_cores) synaptic ops of the spiking ``src_ids`` (sorted by ``src_step``) when the
+        sources have no classes. Either expand each spike's (core, count) entries, or, when that
+        costs more (sources reaching thousands of cores), add the spiking sources' rows of the
+        (source, core) table per step: float32 BLAS while the sum is exact (< 2^24), else int64."""
+        ptr = self.synops_ptr
+        lens = ptr[src_ids + 1] - ptr[src_ids]
+        keep = lens > 0          # spikes of sources without synapses cost no synaptic ops
+        src_ids, src_step, lens = src_ids[keep], src_step[keep], lens[keep]
+        nc = self.n_cores
+        # Rough costs in ns: per expanded entry; ~1 per table element gathered plus ~3 us a step.
+        if _EXPAND_NS * int(lens.sum()) <= src_ids.size * nc + 3000 * steps:
+            pos = _ranges(ptr[src_ids], lens)
+            return self._per_step_core(np.repeat(src_step, lens), self.synops_core[pos], steps,
+                                       self.synops_count[pos].astype(np.float64))
+        if getattr(self, "_synops_f32", None) is None:   # built on first use (this path only)
+            self._synops_f32 = self.src_synops.astype(np.float32)
+            self._synops_top = float(self.src_synops.max(initial=0))
+        table, top = self._synops_f32, self._synops_top
+        ones = np.ones(int(np.bincount(src_step, minlength=1).max()), dtype=np.float32)
+        out = np.zeros((steps, nc), dtype=np.int64)
+        bounds = np.searchsorted(src_step, np.arange(steps + 1))
+        for t in np.flatnonzero(np.diff(bounds)):
+            ids = src_ids[bounds[t]:bounds[t + 1]]
+            if ids.size * top < F32_EXACT:
+                out[t] = ones[:ids.size] @ table[ids]
+            else:
+                out[t] = self.src_synops[ids].sum(axis=0, dtype=np.int64)
+        return out
 
     # -- checkpoints ----------------------------------------------------------------------------------
     def state(self) -> dict[str, np.ndarray]:

@@ -37,14 +37,20 @@ POST_FACTORS = ("y0", "y1", "y2", "y3", "r1")
 F32_EXACT = float(1 << 24)  # integers below this are exact in float32
 
 
+_ONES = np.ones(256, dtype=np.float32)
+
+
 def sum_rows(mat: np.ndarray, rows: np.ndarray, bound: float) -> np.ndarray:
     """Σ mat[rows] exactly. ``bound`` bounds every partial sum (rows × largest |value|): below
     2^24 a float32 BLAS product is exact whatever order it adds in; above, sum in float64."""
+    global _ONES
     if rows.size == 1:
         return mat[rows[0]]
     gathered = mat[rows]
     if bound < F32_EXACT and mat.dtype == np.float32:
-        return np.ones(rows.size, dtype=np.float32) @ gathered
+        if _ONES.size < rows.size:   # one vector of ones, grown as needed (allocating per step costs)
+            _ONES = np.ones(2 * rows.size, dtype=np.float32)
+        return _ONES[:rows.size] @ gathered
     return gathered.sum(axis=0, dtype=np.float64)
 
 
