@@ -250,6 +250,7 @@ def _run_schedule(args: argparse.Namespace, binary: "Binary", chip: Any, data: d
     if args.average_last and not args.out:
         raise RunError("--average-last needs --out RESULT.npz to keep the averaged weights")
     test = _load_data(args.test) if args.test else None
+    done = 0
     if args.resume:
         from .sim.checkpoint import CheckpointDir
         done = int(CheckpointDir(args.resume).read(meta_only=True)[1].get("epoch", 0))
@@ -269,7 +270,7 @@ def _run_schedule(args: argparse.Namespace, binary: "Binary", chip: Any, data: d
         per = int(binary.meta["schedule"]["cycle"])
         n_train = max((len(v) for k, v in data.items() if k != "labels"), default=0)
         n_test = max((len(v) for k, v in (test or {}).items() if k != "labels"), default=0)
-        total = args.epochs * (n_train + n_test + 2) * per
+        total = max(args.epochs - done, 0) * (n_train + n_test + 2) * per
         if total >= 20000:
             bar = tqdm(total=total, unit="step", file=sys.stderr, leave=False)
     try:

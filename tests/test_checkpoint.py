@@ -212,3 +212,11 @@ def test_damaged_checkpoint_is_one_line(cli, tmp_path: Path) -> None:
     code, _, err = cli("run", binary, "--input", EXAMPLES / "xor.npz", "--resume", tmp_path / "ck")
     assert code == 1 and "Traceback" not in err
     assert len(err.strip().splitlines()) == 1 and "cannot read checkpoint" in err, err
+    # A readable file with a forged meta document: still one line.
+    from nmc.sim.checkpoint import json_array
+    for meta, msg in (({"kind": "nmc-training-checkpoint", "format": 1, "epoch": "x"}, "is damaged: its epoch is 'x'"),
+                      ({"kind": "something else"}, "is not an nmc training checkpoint"),
+                      ({"kind": "nmc-training-checkpoint", "format": 99, "epoch": 1}, "has format 99")):
+        np.savez(tmp_path / "ck" / "checkpoint.npz", **{"meta.json": json_array(meta)})
+        code, _, err = cli("run", binary, "--input", EXAMPLES / "xor.npz", "--resume", tmp_path / "ck")
+        assert code == 1 and "Traceback" not in err and len(err.strip().splitlines()) == 1 and msg in err, err

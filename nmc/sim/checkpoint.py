@@ -165,6 +165,9 @@ class CheckpointDir:
             raise RunError(f"'{self.path}' is not an nmc training checkpoint")
         if meta.get("format") != FORMAT:
             raise RunError(f"checkpoint '{self.path}' has format {meta.get('format')}; this nmc reads format {FORMAT}")
+        epoch = meta.get("epoch")
+        if not isinstance(epoch, int) or isinstance(epoch, bool) or epoch < 0:
+            raise RunError(f"checkpoint '{self.path}' is damaged: its epoch is {epoch!r}")
         return arrays, meta
 
 

@@ -317,15 +317,20 @@ class _Checkpointing:
             raise RunError(f"{where} is at epoch {done}, past the {epochs} epoch(s) asked for")
         chip_state = {k[len("chip/"):]: v for k, v in arrays.items() if k.startswith("chip/")}
         self.chip.load_state(chip_state)
-        rng.bit_generator.state = meta["rng"]
-        runner.started = bool(meta["runner"]["started"])
-        runner.counters = dict(meta["runner"]["counters"])
-        runner.overflow = dict(meta["runner"]["overflow"])
+        try:   # the fingerprints matched, so a failure here means a damaged (or forged) file
+            rng.bit_generator.state = meta["rng"]
+            runner.started = bool(meta["runner"]["started"])
+            runner.counters = {str(k): float(v) if isinstance(v, float) else int(v)
+                               for k, v in meta["runner"]["counters"].items()}
+            runner.overflow = {str(k): int(v) for k, v in meta["runner"]["overflow"].items()}
+            for k in _RESULT_LISTS:
+                setattr(result, k, [float(x) for x in meta["result"][k]])
+            snapshots = int(meta["average_snapshots"])
+        except (KeyError, TypeError, ValueError, AttributeError) as exc:
+            raise RunError(f"{where} is damaged: {type(exc).__name__}: {exc}") from None
         runner.per_core = {k[len("per_core/"):]: v for k, v in arrays.items() if k.startswith("per_core/")}
-        for k in _RESULT_LISTS:
-            setattr(result, k, [float(x) for x in meta["result"][k]])
         if average is not None:
-            for i in range(int(meta["average_snapshots"])):
+            for i in range(snapshots):
                 prefix = f"average/{i}/"
                 average.add({k[len(prefix):]: v for k, v in arrays.items() if k.startswith(prefix)})
         self.saved_epoch = done
