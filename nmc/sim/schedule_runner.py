@@ -271,7 +271,7 @@ class _Checkpointing:
     accuracies, the weight-averaging snapshots, the host's counters, and fingerprints of the binary,
     the data and the settings that shape the run, so that a resume with anything else is refused."""
 
-    def __init__(self, chip: Any, target: CheckpointDir | None, train_data: dict[str, np.ndarray],
+    def __init__(self, chip: Any, target: CheckpointDir, train_data: dict[str, np.ndarray],
                  test_data: dict[str, np.ndarray] | None, settings: dict[str, Any]) -> None:
         self.chip = chip
         self.target = target
@@ -283,8 +283,6 @@ class _Checkpointing:
 
     def save(self, epoch: int, runner: ScheduleRunner, rng: np.random.Generator, result: Training,
              average: WeightAverage | None, guard: SignalGuard) -> None:
-        if self.target is None:
-            return
         arrays = {f"chip/{k}": v for k, v in self.chip.state().items()}
         arrays.update({f"per_core/{k}": v for k, v in runner.per_core.items()})
         for i, snap in enumerate(average.snapshots if average is not None else ()):
@@ -338,7 +336,7 @@ class _Checkpointing:
 
     def interrupted(self, signum: int, epoch: int, epochs: int) -> str:
         name = signal.Signals(signum).name
-        if self.target is None or self.saved_epoch is None:
+        if self.saved_epoch is None:
             return f"interrupted by {name} during epoch {epoch + 1} of {epochs}; nothing was saved"
         kept = f"'{self.target.dir}' holds the state after epoch {self.saved_epoch} (continue with --resume {self.target.dir})"
         if self.saved_epoch > epoch:   # the signal came while that epoch's checkpoint was written
