@@ -67,7 +67,7 @@ def _add_run(sub: argparse._SubParsersAction) -> None:
                         "(average/W1 ..., for npz(\"RESULT.npz\", key = \"average\"))")
     p.add_argument("--checkpoint", metavar="DIR",
                    help="learning schedules: save the run in DIR at every epoch boundary; SIGINT/SIGTERM stop it "
-                        "there (docs/schedules.md)")
+                        "at once, keeping the last boundary (docs/schedules.md)")
     p.add_argument("--resume", metavar="DIR",
                    help="learning schedules: continue the run saved in DIR (same binary, data and options; "
                         "--epochs is the total) and keep saving there")
