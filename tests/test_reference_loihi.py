@@ -1,8 +1,8 @@
 """Bit-exact acceptance test of the Loihi interpreter against an independent reference.
 
 ``reference_run`` below is a plain numpy transcription of the CUBA LIF step in
-/work/shared/reference/loihi.md (§1.2 step, §1.3 refractory, §1.4 nmc widths, §1.5 timing,
-§2.1-2.2 weights with per-weight exponent shift, §3 nmc choices). It deliberately shares no code
+docs/interpreter.md (the step, refractory, nmc's wrap and clip widths, timing, weights with the
+per-weight exponent shift, and the table of choices where the public models disagree). It deliberately shares no code
 with ``nmc.sim``, ``nmc.backend``, ``nmc.formats`` or ``nmc.passes``: it works on dense
 per-projection integer mantissa matrices, loops over projections, and is meant to be read next to
 the document. The network is compiled by the real pipeline (``compile_network``), the binary is
@@ -52,10 +52,10 @@ class RefPopulation:
     name: str
     size: int
     is_input: bool = False
-    decay_u: int = 0
-    decay_v: int = 0
-    threshold: int = 0
-    refractory: int = 1
+    decay_u: int | np.ndarray = 0     # registers: one value, or one per neuron (the chip holds several
+    decay_v: int | np.ndarray = 0     # compartment configs then)
+    threshold: int | np.ndarray = 0
+    refractory: int | np.ndarray = 1
     bias: np.ndarray | None = None  # (size,) raw voltage units, already bm * 2**be
 
 
@@ -141,21 +141,21 @@ def reference_run(populations: list[RefPopulation], projections: list[RefProject
             a_w = wrap_signed(a[name], INPUT_BITS)
             counters["a_wraps"] += int((a_w != a[name]).sum())
 
-            du = p.decay_u if variant == "no_decay_u_offset" else p.decay_u + 1
+            du = np.asarray(p.decay_u) if variant == "no_decay_u_offset" else np.asarray(p.decay_u) + 1
             u_raw = decay(u[name], du) + a_w
             u[name] = wrap_signed(u_raw, CURRENT_BITS)
             counters["u_wraps"] += int((u[name] != u_raw).sum())
 
-            v_raw = decay(v[name], p.decay_v) + u[name] + p.bias
+            v_raw = decay(v[name], np.asarray(p.decay_v)) + u[name] + p.bias
             counters["v_clips_high"] += int((v_raw > V_MAX).sum())
             counters["v_clips_low"] += int((v_raw < -V_MAX).sum())
             vv = np.clip(v_raw, -V_MAX, V_MAX)
             vv[ref[name] > 0] = 0  # refractory: v held at 0, u keeps integrating (§1.3)
 
-            theta = p.threshold << THRESHOLD_SHIFT
+            theta = np.asarray(p.threshold, dtype=np.int64) << THRESHOLD_SHIFT
             fired = vv >= theta if variant == "nonstrict_threshold" else vv > theta
             vv[fired] = 0          # hard reset to 0; u is not reset
-            ref[name][fired] = p.refractory
+            ref[name][fired] = np.broadcast_to(np.asarray(p.refractory, dtype=np.int64), (p.size,))[fired]
             ref[name] = np.maximum(ref[name] - 1, 0)
 
             v[name] = vv

@@ -23,7 +23,7 @@ from ..errors import NmcError
 from ..formats.loihi import bias_to_mant_exp, dropped_bits, mantissa_range
 from ..ir.learning import learning_spec
 from ..ir.network import Network, Probe
-from ..passes.layout import Layout, build_layout
+from ..lowering.loihi_layout import Layout, build_layout
 from ..target import Target
 
 SIGN_CODES = {"mixed": 0, "excitatory": 1, "inhibitory": 2}

@@ -71,6 +71,9 @@ class LoihiCostModel:
     """Prices :class:`CoreCounts` with the ``cost.time_ns``, ``cost.energy_pj`` and
     ``timing.tick_ns`` entries of a target configuration (the dict a binary embeds)."""
 
+    #: What the figures are, for reports: a per-operation model on pre-silicon simulated costs.
+    description = "per-operation cost model, Davies 2018 Table 2 (simulated)"
+
     def __init__(self, target_config: Mapping[str, Any]) -> None:
         # Entries are read when a run is priced, not here: loading a binary checks only that
         # the cost section exists (the interpreter does that).

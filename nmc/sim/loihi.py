@@ -25,11 +25,13 @@ from typing import Any, Callable
 import numpy as np
 
 from ..binary.format import Binary
-from ..errors import BinaryFormatError, RunError
-from .cost_loihi import CoreCounts, LoihiCostModel
-from .loihi_learning import F32_EXACT, PlasticProjection, sum_rows
+from ..errors import BinaryFormatError, RunError, TargetError
+from ..parts import load_part
+from .cost_loihi import CoreCounts
+from .loihi_learning import F32_EXACT, LearningWidths, PlasticProjection, sum_rows
+from .protocol import RunResult
 
-TARGET = "loihi"
+__all__ = ["LoihiInterpreter", "RunResult"]
 _DENSE_FILL = 0.05        # store a delay's matrix dense when at least this fraction is non-zero
 _DENSE_MAX_ELEMS = 64_000_000
 _MAX_SOURCE_CLASSES = 256  # accounting by source class up to this many classes (see _source_classes)
@@ -39,18 +41,6 @@ _CHUNK_STEPS = 256  # per-step spike/activity bits are kept this many steps, the
 def _ranges(starts: np.ndarray, lens: np.ndarray) -> np.ndarray:
     """The concatenated index ranges [starts[i], starts[i] + lens[i]) (ragged rows of a CSR table)."""
     return np.arange(int(lens.sum())) - np.repeat(np.cumsum(lens) - lens, lens) + np.repeat(starts, lens)
-
-
-@dataclass
-class RunResult:
-    """What a run produced: spike trains of output populations, probes and counters."""
-
-    steps: int
-    spikes: dict[str, np.ndarray] = field(default_factory=dict)     # output name -> (steps, n) bool
-    probes: dict[str, np.ndarray] = field(default_factory=dict)     # probe name -> (steps, n)
-    counters: dict[str, float] = field(default_factory=dict)        # timesteps, synaptic_ops, spikes, ...
-    per_core: dict[str, np.ndarray] = field(default_factory=dict)   # counter -> (n_cores,)
-    overflow: dict[str, int] = field(default_factory=dict)          # wraps/clips that changed results
 
 
 class _DelayMatrix:
@@ -152,8 +142,8 @@ class LoihiInterpreter:
     """
 
     def __init__(self, binary: Binary) -> None:
-        if binary.target != TARGET:
-            raise BinaryFormatError(f"binary is for target '{binary.target}'; this interpreter runs '{TARGET}'")
+        # Which interpreter runs a binary is its target configuration's [parts] choice (nmc.sim.
+        # interpreter_for); any target that names this one gets the Loihi datapath, whatever its name.
         self.binary = binary
         self.meta = binary.meta
         cfg = binary.target_config
@@ -163,7 +153,12 @@ class LoihiInterpreter:
         self._nrn = cfg["neuron"]
         self._syn = cfg["synapse"]
         self._chip = cfg["chip"]
-        self.cost_model = LoihiCostModel(cfg)  # prices a run's counts (nmc/sim/cost_loihi.py)
+        # Prices a run's counts: the cost model the binary's target names (nmc/sim/cost_loihi.py).
+        try:
+            self.cost_model = load_part("cost_model", str(cfg.get("parts", {}).get("cost_model", "")))(cfg)
+        except TargetError as exc:
+            raise BinaryFormatError(f"binary for target '{binary.target}': {exc.message}") from None
+        self._widths = LearningWidths.from_config(cfg.get("learning")) if self.meta.get("plastic") else None
         self._load_compartments()
         self._load_synapses()
         self._load_io()
@@ -359,7 +354,8 @@ class LoihiInterpreter:
             if spec["post"]["kind"] != "compartments":
                 raise BinaryFormatError(f"plastic projection '{spec['name']}' targets an input port")
             pl = PlasticProjection(spec, pre, post, self.n_src, self.n_cx, e_src[sel], e_cx[sel], e_mant[sel],
-                                   spec["format"], int(delays[0]) if delays.size else int(spec["delay"]), shift)
+                                   spec["format"], int(delays[0]) if delays.size else int(spec["delay"]), shift,
+                                   self._widths)
             if "reward" in spec:
                 rsrc = self._neurons(spec["reward"], f"reward of '{spec['name']}'")
                 pl.reward_src = rsrc
@@ -921,7 +917,3 @@ class _Run:
                 self.probe_rec[name][rows[sel], port_src[sel] - base] = True
             elif var == "spikes":
                 self.probe_rec[name] = self.spike_rec["probe", name]
-
-
-def interpreter_for(binary: Binary) -> Any:
-    return LoihiInterpreter(binary)
