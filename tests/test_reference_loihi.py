@@ -33,7 +33,8 @@ from nmc.sim.loihi import LoihiInterpreter, RunResult
 STEPS = 300
 SEEDS = (0, 1, 2)
 
-# Widths and constants as documented in loihi.md §1.1, §1.4 (nmc choice) and targets/loihi.toml.
+# Widths and constants as documented in docs/loihi-facts.md §1.1, §1.4 (nmc choice) and
+# targets/loihi.toml.
 INPUT_BITS = 22          # a wraps to s22
 CURRENT_BITS = 24        # u wraps to s24
 V_MAX = (1 << 23) - 1    # v clips to +-(2^23 - 1)
@@ -93,7 +94,7 @@ def decay(x: np.ndarray, k: int) -> np.ndarray:
 
 
 def effective_weights(mantissa: np.ndarray, exponent: int) -> np.ndarray:
-    """loihi.md §2.2, nmc choice: each weight is shifted on its own, floor(m * 2^e)."""
+    """docs/loihi-facts.md §2.2, nmc choice: each weight is shifted on its own, floor(m * 2^e)."""
     m = mantissa.astype(np.int64)
     if exponent >= 0:
         return m * (1 << exponent)
@@ -107,7 +108,7 @@ def reference_run(populations: list[RefPopulation], projections: list[RefProject
     ``inputs`` maps each input population to its (steps, size) 0/1 spikes. ``variant`` selects a
     deliberately wrong model, used only to show that the comparison can fail:
     ``"nonstrict_threshold"`` (v >= threshold), ``"sum_then_shift"`` (Lava's negative exponents,
-    §2.2), ``"no_decay_u_offset"`` (current decay without the chip's +1, §1.2).
+    docs/loihi-facts.md §2.2), ``"no_decay_u_offset"`` (current decay without the chip's +1, §1.2).
     """
     # Spike history of every population; a spike at step t is read at t + 1 + delay (§1.5).
     spikes = {p.name: np.zeros((steps, p.size), dtype=bool) for p in populations}
@@ -196,7 +197,7 @@ MantissaDraw = Callable[[np.random.Generator, "tuple[int, ...] | int"], np.ndarr
 
 
 def _mixed(rng: np.random.Generator, shape: tuple[int, ...] | int) -> np.ndarray:
-    """8-bit mixed-sign mantissas: even values in [-256, 254] (loihi.md §2.1)."""
+    """8-bit mixed-sign mantissas: even values in [-256, 254] (docs/loihi-facts.md §2.1)."""
     return 2 * rng.integers(-128, 128, size=shape)
 
 
@@ -409,7 +410,8 @@ def test_case_exercises_every_path(compiled: tuple[Case, bytes, RunResult, RefRe
     assert c["a_wraps"] > 0 and c["u_wraps"] > 0, c
     assert c["v_clips_high"] > 0 and c["v_clips_low"] > 0, c
     # The interpreter counts, per compartment and step, the wraps/clips that changed a value
-    # (loihi.md §1.4 "count overflow events per compartment"); the counts must agree too.
+    # (docs/loihi-facts.md §1.4: every wrap or clip is counted per compartment); the counts must
+    # agree too.
     assert result.overflow == {"input_wrap": c["a_wraps"], "current_wrap": c["u_wraps"],
                                "voltage_clip": c["v_clips_high"] + c["v_clips_low"]}, (result.overflow, c)
     for p in case.populations:
