@@ -196,52 +196,57 @@ def _merge_one_bit(entries: list[Entry], same_group: bool) -> list[Entry]:
     return out
 
 
-def _covers(key: int, mask: int, blocks: np.ndarray) -> np.ndarray:
-    """Which traffic blocks (rows key, mask) the entry (key, mask) can match a key of."""
-    if blocks.size == 0:
-        return np.zeros(0, dtype=bool)
-    return ((key ^ blocks[:, 0]) & mask & blocks[:, 1]) == 0
+def table_order(entries: list[Entry]) -> list[Entry]:
+    """Entries in table order: most specific (most mask bits) first, then by key -- the order in
+    which an entry may cover keys that a more specific entry before it routes otherwise."""
+    return sorted(entries, key=lambda e: (-bin(e.mask).count("1"), e.key))
 
 
-def _merge_pairs(entries: list[Entry], foreign: dict[int, np.ndarray]) -> list[Entry]:
-    """Pair compression: within each route, merge neighbours in key order into the ternary entry
-    covering both, as long as that entry matches no key of traffic this chip routes otherwise
-    (``foreign[route]``: blocks of every other route, default-routed ones included). Entries the
-    merged one covers are dropped. Repeats until a pass merges nothing."""
-    by_route: dict[int, list[Entry]] = {}
-    for e in entries:
-        by_route.setdefault(e.route, []).append(e)
-    out: list[Entry] = []
-    for route, group in by_route.items():
-        bad = foreign.get(route, np.zeros((0, 2), dtype=np.int64))
-        group = sorted(group, key=lambda e: e.key)
-        changed = True
-        while changed and len(group) > 1:
-            changed = False
-            nxt: list[Entry] = []
+def routes_correctly(entries: list[Entry], blocks: np.ndarray) -> bool:
+    """Whether the ordered table sends every traffic block (rows key, mask, route; route -1: by
+    default routing) where it must: the first entry that can match a key of a routed block covers
+    the whole block and has its route, and no entry can match a key of a default-routed block."""
+    if not blocks.size:
+        return True
+    ek = np.array([e.key for e in entries], dtype=np.int64)
+    em = np.array([e.mask for e in entries], dtype=np.int64)
+    er = np.array([e.route for e in entries], dtype=np.int64)
+    bk, bm, br = blocks[:, 0:1], blocks[:, 1:2], blocks[:, 2]
+    meets = ((bk ^ ek[None, :]) & bm & em[None, :]) == 0          # (blocks, entries)
+    hit = meets.any(axis=1)
+    first = meets.argmax(axis=1)
+    covers = ((bm[:, 0] & em[first]) == em[first]) & ((bk[:, 0] & em[first]) == ek[first])
+    routed = br >= 0
+    return bool(np.all(~hit[~routed]) and np.all(hit[routed] & covers[routed] & (er[first[routed]] == br[routed])))
+
+
+def _merge_pairs(entries: list[Entry], blocks: np.ndarray) -> list[Entry]:
+    """Pair compression, order-aware: within each route, neighbours in key order merge into the
+    ternary entry covering both (entries it covers go), kept when the ordered table still routes
+    every traffic block of the chip correctly (:func:`routes_correctly`) -- a merged entry may so
+    cover keys that a more specific entry before it sends elsewhere. Repeats until a pass merges
+    nothing."""
+    table = table_order(entries)
+    changed = True
+    while changed:
+        changed = False
+        for route in sorted({e.route for e in table}):
+            group = sorted((e for e in table if e.route == route), key=lambda e: e.key)
             i = 0
-            while i < len(group):
-                a = group[i]
-                if i + 1 < len(group):
-                    b = group[i + 1]
-                    mask = a.mask & b.mask & ~(a.key ^ b.key) & M32
-                    key = a.key & mask
-                    if not _covers(key, mask, bad).any():
-                        nxt.append(Entry(key, mask, route, -1))
-                        i += 2
-                        changed = True
-                        continue
-                nxt.append(a)
+            while i + 1 < len(group):
+                a, b = group[i], group[i + 1]
+                mask = a.mask & b.mask & ~(a.key ^ b.key) & M32
+                merged = Entry(a.key & mask, mask, route, -1)
+                rest = [e for e in table if not (e.route == route and (e.mask & mask) == mask
+                                                 and (e.key & mask) == merged.key)]
+                trial = table_order(rest + [merged])
+                if routes_correctly(trial, blocks):
+                    table = trial
+                    group = sorted((e for e in table if e.route == route), key=lambda e: e.key)
+                    changed = True
+                    continue
                 i += 1
-            # An entry whose block lies inside another's is redundant.
-            nxt.sort(key=lambda e: (bin(e.mask).count("1"), e.key))
-            kept: list[Entry] = []
-            for e in nxt:
-                if not any((e.mask & k.mask) == k.mask and (e.key & k.mask) == k.key for k in kept):
-                    kept.append(e)
-            group = sorted(kept, key=lambda e: e.key)
-        out += group
-    return out
+    return table
 
 
 @dataclass
@@ -252,12 +257,9 @@ class ChipTable:
     raw: int                      # one entry per (source block, chip), default routes left out
     traffic: list[tuple[int, int, int | None]]   # (key, mask, route or None if default routed)
 
-    def foreign(self) -> dict[int, np.ndarray]:
-        """Per route in the table: the traffic blocks routed otherwise."""
-        routes = {e.route for e in self.entries}
-        blocks = np.array([(k, m) for k, m, _ in self.traffic], dtype=np.int64).reshape(-1, 2)
-        rts = [r for _, _, r in self.traffic]
-        return {r: blocks[np.array([x != r for x in rts], dtype=bool)] if rts else blocks for r in routes}
+    def blocks(self) -> np.ndarray:
+        """The traffic as rows (key, mask, route), route -1 for default-routed blocks."""
+        return np.array([(k, m, -1 if r is None else r) for k, m, r in self.traffic], dtype=np.int64).reshape(-1, 3)
 
 
 def router_tables(trees: list[tuple[int, int, int, dict[tuple[int, int], TreeNode]]]) -> dict[tuple[int, int], ChipTable]:
@@ -272,15 +274,14 @@ def router_tables(trees: list[tuple[int, int, int, dict[tuple[int, int], TreeNod
                 continue
             raw.setdefault(chip, []).append(Entry(key, mask, node.route, group))
             traffic.setdefault(chip, []).append((key, mask, node.route))
-    return {chip: ChipTable(sorted(_merge_one_bit(es, same_group=True), key=lambda e: e.key), len(es),
-                            traffic[chip]) for chip, es in raw.items()}
+    return {chip: ChipTable(table_order(_merge_one_bit(es, same_group=True)), len(es), traffic[chip])
+            for chip, es in raw.items()}
 
 
 def compress_table(table: ChipTable) -> list[Entry]:
-    """The chip's entries after compression: one-bit merges across populations, then pair merges
-    that capture no key routed otherwise."""
-    merged = _merge_one_bit(table.entries, same_group=False)
-    return sorted(_merge_pairs(merged, table.foreign()), key=lambda e: e.key)
+    """The chip's entries after compression, in table order: one-bit merges across populations,
+    then order-aware pair merges."""
+    return _merge_pairs(_merge_one_bit(table.entries, same_group=False), table.blocks())
 
 
 # ---------------------------------------------------------------------------------------------
@@ -446,10 +447,13 @@ def _routing(net: Network, lay: Layout, ks: KeySpace, sends: np.ndarray, target:
     usable = int(target.get("router.usable_entries"))
     always = str(target.get("router.compress")) == "always"
     final: dict[tuple[int, int], list[Entry]] = {}
+    compressed: dict[tuple[int, int], int] = {}
     for chip, table in sorted(tables.items(), key=lambda kv: (kv[0][1], kv[0][0])):
         entries = table.entries
+        small = compress_table(table)  # reported either way: what compression gives
+        compressed[chip] = len(small)
         if always or len(entries) > usable:
-            entries = compress_table(table)
+            entries = small
         if len(entries) > usable:
             raise ResourceError(f"the multicast routing table needs {len(entries)} entries after compression "
                                 f"({len(table.entries)} before), exceeded max (router.usable_entries = {usable}) by "
@@ -479,6 +483,8 @@ def _routing(net: Network, lay: Layout, ks: KeySpace, sends: np.ndarray, target:
     for xy, row in rows.items():
         row["router_entries"] = len(final.get(xy, []))
         row["router_entries_uncompressed"] = len(tables[xy].entries) if xy in tables else 0
+        row["router_entries_compressed"] = compressed.get(xy, 0)
+        row["router_entries_raw"] = tables[xy].raw if xy in tables else 0
     return [rows[xy] for xy in sorted(rows, key=lambda c: (c[1], c[0]))]
 
 

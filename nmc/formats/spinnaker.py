@@ -249,6 +249,31 @@ def weight_value(words: Any, shift: int) -> np.ndarray:
     return np.asarray(words, dtype=np.float64) * 2.0 ** (shift - S1615_FRAC)
 
 
+def stable_order(keys: np.ndarray) -> np.ndarray:
+    """The permutation that sorts non-negative int64 ``keys`` stably. Packs each index into the
+    low bits of its key and sorts the values (numpy's value sort is several times faster than an
+    argsort on 10^6 keys); falls back to a stable argsort when the packed keys would overflow."""
+    keys = np.asarray(keys, dtype=np.int64)
+    n = keys.size
+    if n == 0:
+        return np.zeros(0, dtype=np.int64)
+    bits = max(1, int(n - 1).bit_length())
+    if int(keys.min()) >= 0 and int(keys.max()) < (1 << (62 - bits)):
+        return np.sort((keys << bits) | np.arange(n, dtype=np.int64)) & ((1 << bits) - 1)
+    return np.argsort(keys, kind="stable")
+
+
+def unique_inverse(keys: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(sorted unique values, index of each key into them), without numpy's hash-based unique."""
+    order = stable_order(keys)
+    s = np.asarray(keys, dtype=np.int64)[order]
+    first = np.ones(s.size, dtype=bool)
+    first[1:] = s[1:] != s[:-1]
+    inverse = np.empty(s.size, dtype=np.int64)
+    inverse[order] = np.cumsum(first) - 1
+    return s[first], inverse
+
+
 # ---------------------------------------------------------------------------------------------
 # The formats part
 # ---------------------------------------------------------------------------------------------

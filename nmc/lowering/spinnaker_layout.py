@@ -29,7 +29,7 @@ from typing import Any
 import numpy as np
 
 from ..errors import IrError, ResourceError
-from ..formats.spinnaker import n_bits
+from ..formats.spinnaker import n_bits, stable_order
 from ..ir.network import Network, Population
 from ..target import Target
 from .common import resource_message
@@ -49,11 +49,21 @@ def hex_distance(ax: int, ay: int, bx: int, by: int) -> int:
 
 
 def chip_order(target: Target) -> list[tuple[int, int]]:
-    """Chips in the order the placer fills them: by hex distance from the host chip, then y, x."""
+    """Chips in the order the placer fills them: from the host chip, each next chip the one with
+    the least summed hex distance to the chips already chosen (ties: nearer the host, then y, x),
+    so that the first few form a tight cluster (three chips: a triangle of direct links)."""
     w, h = (int(v) for v in target.get("chip.mesh"))
-    hx, hy = (int(v) for v in target.get("chip.host_chip"))
-    chips = [(x, y) for y in range(h) for x in range(w)]
-    return sorted(chips, key=lambda c: (hex_distance(hx, hy, *c), c[1], c[0]))
+    host = tuple(int(v) for v in target.get("chip.host_chip"))
+    left = [(x, y) for y in range(h) for x in range(w) if (x, y) != host]
+    order = [host]
+    total = {c: hex_distance(*host, *c) for c in left}
+    while left:
+        best = min(left, key=lambda c: (total[c], hex_distance(*host, *c), c[1], c[0]))
+        left.remove(best)
+        order.append(best)
+        for c in left:
+            total[c] += hex_distance(*best, *c)
+    return order
 
 
 def ring_bits(n_neurons: int, max_delay: int, types: int) -> tuple[int, int, int]:
@@ -304,6 +314,7 @@ def build_layout(net: Network, target: Target) -> Layout:
     pop_slice_starts = {pi: src_start[src_pop == pi] for pi in range(len(pops))}
 
     # Every synapse: source slice and local index, post core and local index, word, delay.
+    gid_core = np.repeat(np.arange(n_cores, dtype=np.int64), neurons)
     cols: list[tuple[np.ndarray, ...]] = []
     sizes = {p.name: p.size for p in pops}
     index = {p.name: i for i, p in enumerate(pops)}
@@ -311,10 +322,9 @@ def build_layout(net: Network, target: Target) -> Layout:
         pre, post, w = proj.coo(sizes[proj.pre], sizes[proj.post])
         pre = np.asarray(pre, dtype=np.int64)
         pi = index[proj.pre]
-        k = np.searchsorted(pop_slice_starts[pi], pre, side="right") - 1
-        s_id = first_of_pop[pi] + k
+        s_id = first_of_pop[pi] + np.searchsorted(pop_slice_starts[pi], pre, side="right") - 1
         gid = pop_gid[proj.post][np.asarray(post, dtype=np.int64)]
-        core = np.searchsorted(offset, gid, side="right") - 1
+        core = gid_core[gid]
         words = np.asarray(w)
         if words.dtype.kind == "f" and not np.all(words == np.rint(words)):
             raise IrError("weights are not integer words; run quantize first", location=f"projection '{proj.name}'")
@@ -324,20 +334,22 @@ def build_layout(net: Network, target: Target) -> Layout:
         syn_src, syn_lsrc, syn_core, syn_local, syn_word, syn_delay = (np.concatenate(c) for c in zip(*cols))
     else:
         syn_src = syn_lsrc = syn_core = syn_local = syn_word = syn_delay = np.zeros(0, dtype=np.int64)
-    order = np.lexsort((syn_local, syn_lsrc, syn_core, syn_src))
-    syn_src, syn_lsrc, syn_core = syn_src[order], syn_lsrc[order], syn_core[order]
+    # Sort by (source slice, post core, source neuron, post neuron); ties keep projection order.
+    width = max(int((src_stop - src_start).max(initial=1)), 1)
+    per_core = max(int(neurons.max(initial=1)), 1)
+    blk_key = syn_src * max(n_cores, 1) + syn_core
+    order = stable_order((blk_key * width + syn_lsrc) * per_core + syn_local)
+    syn_src, syn_lsrc, syn_core, blk_key = syn_src[order], syn_lsrc[order], syn_core[order], blk_key[order]
     syn_local, syn_word, syn_delay = syn_local[order], syn_word[order], syn_delay[order]
 
     # Blocks (source slice, post core) and the longest row of each.
-    blk_key = syn_src * max(n_cores, 1) + syn_core
     new_blk = np.ones(blk_key.size, dtype=bool)
     new_blk[1:] = blk_key[1:] != blk_key[:-1]
     blk_first = np.flatnonzero(new_blk)
-    row_key = blk_key * (int(syn_lsrc.max()) + 1 if syn_lsrc.size else 1) + syn_lsrc
-    new_row = np.ones(row_key.size, dtype=bool)
-    new_row[1:] = row_key[1:] != row_key[:-1]
+    new_row = new_blk.copy()
+    new_row[1:] |= syn_lsrc[1:] != syn_lsrc[:-1]
     row_first = np.flatnonzero(new_row)
-    row_len = np.diff(np.append(row_first, row_key.size))
+    row_len = np.diff(np.append(row_first, blk_key.size))
     row_blk = np.cumsum(new_blk)[row_first] - 1
     blk_row_len = np.zeros(blk_first.size, dtype=np.int64)
     np.maximum.at(blk_row_len, row_blk, row_len)
@@ -448,7 +460,8 @@ class SpiNNakerLayoutModel:
     chip_report_columns = (("chip", "chip", None), ("cores", "cores", "chip.cores"),
                            ("SDRAM bytes", "sdram_bytes", "chip.sdram_bytes"),
                            ("router entries", "router_entries", "router.usable_entries"),
-                           ("before compression", "router_entries_uncompressed", None))
+                           ("uncompressed", "router_entries_uncompressed", None),
+                           ("compressed", "router_entries_compressed", None))
 
     def __init__(self, target: Target) -> None:
         self.target = target
