@@ -355,7 +355,7 @@ def _neurons(net: Network, lay: Layout, sections: dict[str, np.ndarray]) -> None
         "core_shift_exc": lay.core_shifts[:, 0].astype(np.uint8),
         "core_shift_inh": lay.core_shifts[:, 1].astype(np.uint8),
         "core_index_bits": lay.core_index_bits.astype(np.uint8),
-        "core_type_bits": np.ones(lay.n_cores, dtype=np.uint8),
+        "core_type_bits": np.full(lay.n_cores, lay.type_bits, dtype=np.uint8),
         "core_delay_bits": lay.core_delay_bits.astype(np.uint8),
         "core_chip_x": np.array([lay.chips[c][0] for c in lay.core_chip], dtype=np.uint16),
         "core_chip_y": np.array([lay.chips[c][1] for c in lay.core_chip], dtype=np.uint16),
@@ -388,7 +388,7 @@ def _synaptic_matrix(lay: Layout, ks: KeySpace, target: Target, sections: dict[s
     db = lay.core_delay_bits[core]
     syn_type = (lay.syn_word < 0).astype(np.int64)
     delay_field = lay.syn_delay & ((1 << db) - 1)
-    word = ((np.abs(lay.syn_word) & 0xFFFF) << 16) | (delay_field << (ib + 1)) | (syn_type << ib) | lay.syn_local
+    word = ((np.abs(lay.syn_word) & 0xFFFF) << 16) | (delay_field << (ib + lay.type_bits)) | (syn_type << ib) | lay.syn_local
     words[row_start + header + rank] = word.astype(np.uint32)
     sections["sdram_words"] = words
     # Master population tables: per core, entries sorted by key, one address-list item each.

@@ -244,6 +244,7 @@ class Layout:
     core_proc: np.ndarray            # (n_cores,) processor on its chip
     chips: list[tuple[int, int]]     # (x, y) of every chip in use, in placement order
     core_index_bits: np.ndarray
+    type_bits: int                   # synapse-type field (get_n_bits(core.synapse_types))
     core_delay_bits: np.ndarray
     core_shifts: np.ndarray          # (n_cores, 2)
     core_pops: list[list[str]]
@@ -374,7 +375,7 @@ def build_layout(net: Network, target: Target) -> Layout:
     sdram += int(target.get("sdram.core_fixed_bytes"))
     core_chip, core_proc, chips = _place_chips(target, sdram, n_cores)
     return Layout(n_cores=n_cores, core_offset=offset, core_chip=core_chip, core_proc=core_proc, chips=chips,
-                  core_index_bits=index_bits, core_delay_bits=delay_bits, core_shifts=shifts, core_pops=names,
+                  core_index_bits=index_bits, type_bits=n_bits(types), core_delay_bits=delay_bits, core_shifts=shifts, core_pops=names,
                   pop_gid=pop_gid, src_pop=src_pop, src_start=src_start, src_stop=src_stop, src_m=src_m,
                   src_core=src_core, syn_src=syn_src, syn_local_src=syn_lsrc, syn_core=syn_core,
                   syn_local=syn_local, syn_word=syn_word, syn_delay=syn_delay, blk_src=blk_src, blk_core=blk_core,
@@ -414,7 +415,7 @@ def check_layout(lay: Layout, target: Target) -> None:
     partitioner that does not use the resource model)."""
     limits = (
         ("neurons", np.diff(lay.core_offset), "core.max_neurons", "place fewer neurons on the core"),
-        ("ring-buffer bits (index + type + delay)", lay.core_index_bits + 1 + lay.core_delay_bits,
+        ("ring-buffer bits (index + type + delay)", lay.core_index_bits + lay.type_bits + lay.core_delay_bits,
          "core.max_ring_buffer_bits", "shorten the delays or place fewer neurons per core "
                                       "(delay-extension cores are not implemented)"),
         ("synapses of one source neuron on a core", _longest_rows(lay), "core.max_row_length",

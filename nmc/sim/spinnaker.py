@@ -32,7 +32,7 @@ state and write weights back; packets are routed by key, so a payload can travel
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, Callable
+from typing import Callable
 
 import numpy as np
 
