@@ -199,13 +199,17 @@ def _merge_one_bit(entries: list[Entry], same_group: bool) -> list[Entry]:
 def table_order(entries: list[Entry]) -> list[Entry]:
     """Entries in table order: most specific (most mask bits) first, then by key -- the order in
     which an entry may cover keys that a more specific entry before it routes otherwise."""
-    return sorted(entries, key=lambda e: (-bin(e.mask).count("1"), e.key))
+    return sorted(entries, key=lambda e: (-e.mask.bit_count(), e.key))
 
 
-def routes_correctly(entries: list[Entry], blocks: np.ndarray) -> bool:
+def routes_correctly(entries: list[Entry], blocks: np.ndarray, focus: Entry | None = None) -> bool:
     """Whether the ordered table sends every traffic block (rows key, mask, route; route -1: by
     default routing) where it must: the first entry that can match a key of a routed block covers
-    the whole block and has its route, and no entry can match a key of a default-routed block."""
+    the whole block and has its route, and no entry can match a key of a default-routed block.
+    With ``focus``, only the blocks that entry can match are checked (after a merge, the others
+    are routed as before)."""
+    if focus is not None and blocks.size:
+        blocks = blocks[((blocks[:, 0] ^ focus.key) & blocks[:, 1] & focus.mask) == 0]
     if not blocks.size:
         return True
     ek = np.array([e.key for e in entries], dtype=np.int64)
@@ -230,19 +234,21 @@ def _merge_pairs(entries: list[Entry], blocks: np.ndarray) -> list[Entry]:
     changed = True
     while changed:
         changed = False
-        for route in sorted({e.route for e in table}):
-            group = sorted((e for e in table if e.route == route), key=lambda e: e.key)
+        groups: dict[int, list[Entry]] = {}
+        for e in table:
+            groups.setdefault(e.route, []).append(e)
+        for route in sorted(groups):
+            group = sorted(groups[route], key=lambda e: e.key)
             i = 0
             while i + 1 < len(group):
                 a, b = group[i], group[i + 1]
                 mask = a.mask & b.mask & ~(a.key ^ b.key) & M32
                 merged = Entry(a.key & mask, mask, route, -1)
-                rest = [e for e in table if not (e.route == route and (e.mask & mask) == mask
-                                                 and (e.key & mask) == merged.key)]
-                trial = table_order(rest + [merged])
-                if routes_correctly(trial, blocks):
+                gone = {id(e) for e in group if (e.mask & mask) == mask and (e.key & mask) == merged.key}
+                trial = table_order([e for e in table if id(e) not in gone] + [merged])
+                if routes_correctly(trial, blocks, merged):
                     table = trial
-                    group = sorted((e for e in table if e.route == route), key=lambda e: e.key)
+                    group = sorted([e for e in group if id(e) not in gone] + [merged], key=lambda e: e.key)
                     changed = True
                     continue
                 i += 1

@@ -155,7 +155,10 @@ class ResourceModel:
                 order = np.argsort(post, kind="stable")
                 table = (post[order], np.asarray(proj.pre_index, dtype=np.int64)[order])
             self.fan_in[proj.post].append((index[proj.pre], proj.connectivity, synapse_delay(proj.delay), table))
-        self.blocks = [-(-s // self.max_neurons_per_core) + (0 if p.is_input else 1) for s, p in zip(self.sizes, pops)]
+        # Key blocks a source population may need on a core: its slices; a neuron population's
+        # partition is not known yet, so one more than the fewest (and never more than its size).
+        self.blocks = [min(s, -(-s // self.max_neurons_per_core) + (0 if p.is_input else 1))
+                       for s, p in zip(self.sizes, pops)]
 
     def new_core(self) -> CoreUsage:
         return CoreUsage()
@@ -180,6 +183,8 @@ class ResourceModel:
             else:
                 post_sorted, pre_sorted = table  # type: ignore[misc]
                 lo, hi = np.searchsorted(post_sorted, [start, stop])
+                if hi == lo:
+                    continue  # no synapse of this projection lands on these neurons
                 add = np.bincount(pre_sorted[lo:hi], minlength=self.sizes[src])
             rows[src] = _row_add(rows.get(src), add)
             max_delay = max(max_delay, delay)
