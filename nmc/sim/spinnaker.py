@@ -545,27 +545,26 @@ class SpiNNakerInterpreter:
         """Add words into ring slots with the core's saturation (``acc = slot + w; if acc > 0xFFFF:
         acc = 0xFFFF``). Saturation makes the final value min(sum, 0xFFFF) in any order; the count
         of saturating additions depends on the order, taken as packets in key order and words in row
-        order (the order of ``flat``)."""
-        uniq, inv = np.unique(flat, return_inverse=True)
-        total = ring_flat[uniq] + np.bincount(inv, weights=weight, minlength=uniq.size).astype(np.int64)
+        order (the order of ``flat``). The sums are dense over the ring (a bincount is cheaper than
+        finding the slots touched) and exact (float64 holds them)."""
+        total = ring_flat + np.bincount(flat, weights=weight, minlength=ring_flat.size).astype(np.int64)
         over = total > fx.WEIGHT_MAX
         saturations = 0
         if over.any():
-            # Additions that found the slot at the cap, or pushed it past: a running sum above the
-            # cap with a non-zero word.
-            hot = np.flatnonzero(over[inv])
-            order = np.argsort(inv[hot], kind="stable")
-            hot = hot[order]
-            slot = inv[hot]
+            # Additions that found the slot at the cap or pushed it past: in slot order, a running
+            # sum above the cap with a non-zero word.
+            hot = np.flatnonzero(over[flat])
+            hot = hot[fx.stable_order(flat[hot])]
+            slot = flat[hot]
             run = np.cumsum(weight[hot])
             first = np.ones(hot.size, dtype=bool)
             first[1:] = slot[1:] != slot[:-1]
-            start = np.repeat(np.flatnonzero(first), np.diff(np.append(np.flatnonzero(first), hot.size)))
-            before = np.concatenate([[0], run])[start]
-            running = ring_flat[uniq[slot]] + run - before
+            starts = np.flatnonzero(first)
+            before = np.repeat(np.concatenate([[0], run])[starts], np.diff(np.append(starts, hot.size)))
+            running = ring_flat[slot] + run - before
             saturations = int(np.count_nonzero((running > fx.WEIGHT_MAX) & (weight[hot] > 0)))
-            total = np.minimum(total, fx.WEIGHT_MAX)
-        ring_flat[uniq] = total
+            np.minimum(total, fx.WEIGHT_MAX, out=total)
+        ring_flat[:] = total
         return saturations
 
     def _result(self, steps: int, src_log: list[np.ndarray], fired_total: np.ndarray,
