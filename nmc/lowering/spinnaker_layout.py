@@ -23,6 +23,7 @@ SDRAM of a core: its synaptic blocks, each n_source_neurons x (longest row + 3) 
 
 from __future__ import annotations
 
+import weakref
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -152,7 +153,7 @@ class ResourceModel:
             table = None
             if proj.connectivity == "sparse":
                 post = np.asarray(proj.post_index, dtype=np.int64)
-                order = np.argsort(post, kind="stable")
+                order = stable_order(post)
                 table = (post[order], np.asarray(proj.pre_index, dtype=np.int64)[order])
             self.fan_in[proj.post].append((index[proj.pre], proj.connectivity, synapse_delay(proj.delay), table))
         # Key blocks a source population may need on a core: its slices; a neuron population's
@@ -296,9 +297,33 @@ def _cores_of(net: Network, slices: np.ndarray, n_cores: int) -> tuple[np.ndarra
     return offset, pop_gid, names, s
 
 
+_LAYOUTS: "weakref.WeakKeyDictionary[Network, tuple[Any, Layout]]" = weakref.WeakKeyDictionary()
+
+
+def _fingerprint(net: Network, target: Target) -> Any:
+    """What a layout depends on: placements, shifts, projections (their weight arrays by identity:
+    passes replace arrays, they do not edit them) and the target's data."""
+    pops = tuple((p.name, p.size, p.model, repr(p.attrs.get("placement")), p.params.get("shift_exc"),
+                  p.params.get("shift_inh")) for p in net.populations)
+    projs = tuple((q.name, q.pre, q.post, q.connectivity, id(q.weights), id(q.pre_index), id(q.post_index), q.delay)
+                  for q in net.projections)
+    return pops, projs, id(target.data)
+
+
 def build_layout(net: Network, target: Target) -> Layout:
     """Lay out a partitioned, quantized network (see :class:`Layout`); limits are checked by
-    :func:`check_layout`."""
+    :func:`check_layout`. ``allocate`` and the backend both ask for it: the second call reuses
+    the first's result while nothing it depends on has changed."""
+    key = _fingerprint(net, target)
+    cached = _LAYOUTS.get(net)
+    if cached is not None and cached[0] == key:
+        return cached[1]
+    lay = _build_layout(net, target)
+    _LAYOUTS[net] = (key, lay)
+    return lay
+
+
+def _build_layout(net: Network, target: Target) -> Layout:
     pops, projs = net.populations, net.projections
     slices = placement_slices(net)
     n_cores = int(slices[:, 1].max()) + 1 if len(slices) else 0
