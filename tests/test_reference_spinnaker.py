@@ -168,6 +168,13 @@ class Reference:
             w = {k: np.array([word(v) for v in np.broadcast_to(val, (n,))], dtype=np.int64) for k, val in
                  (("v_rest", p["v_rest"]), ("cm", p["cm"]), ("tau_m", p["tau_m"]), ("i_offset", p["i_bias"]),
                   ("v_reset", p["v_reset"]), ("t_ref", p["t_ref"]), ("v_th", p["v_th"]), ("tau_syn", tau_syn))}
+            if p.get("model") == "if":
+                # The mapping's choice for 'if' (docs/spinnaker.md §3): c_m' with the exact gain dt/c_m for the
+                # leak the core realises: word = round-half-even(c_m tau_m k / dt), k = 2^15 - exp_TC.
+                k = 32768 - expk_ref(-kdivk_ref(self.ts, word(4096.0)))
+                w["cm"] = np.array([int((Decimal(str(float(c))) * Decimal("4096.0") * k / Decimal(str(float(dt))))
+                                        .quantize(Decimal(1), rounding=ROUND_HALF_EVEN))
+                                    for c in np.broadcast_to(p["cm"], (n,))], dtype=np.int64)
             d = np.array([derived(int(w["tau_m"][j]), int(w["cm"][j]), int(w["t_ref"][j]), int(w["tau_syn"][j]),
                                   int(w["tau_syn"][j]), self.ts) for j in range(n)], dtype=np.int64)
             if variant == "math_exp":

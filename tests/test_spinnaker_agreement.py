@@ -239,6 +239,7 @@ def test_trains_agree_within_the_derived_tolerance(runs: dict) -> None:
     # Not vacuous: thousands of spikes compared before the trains part, and the tolerance a small
     # fraction of the threshold distance (on average; Loihi's 8-bit weights dominate it).
     assert compared_spikes > 2000, compared_spikes
+    print(f"compared {compared_spikes} spikes; tolerance / threshold distance {tolerance}")
     assert max(tolerance.values()) < 0.02, tolerance
 
 

@@ -31,6 +31,7 @@ to zero and the worst-case ring-slot sum against the slot's capacity (the satura
 from __future__ import annotations
 
 import math
+from decimal import ROUND_HALF_EVEN, Decimal
 from typing import Any
 
 import numpy as np
@@ -128,7 +129,25 @@ class SpiNNakerNeuronMapping:
             words[key] = as_param(raw)
         words["time_step"] = int(fx.s1615(dt, "dt"))
         words["shift_exc"] = words["shift_inh"] = 0
+        if pop.model == "if":
+            words["cm"] = as_param(self._if_cm(p["cm"], dt, words["time_step"], loc))
         return words, asked
+
+    def _if_cm(self, cm: np.ndarray, dt: float, ts: int, loc: str) -> np.ndarray:
+        """The c_m word that gives an 'if' neuron the exact gain dt/c_m with the leak the core
+        realises for tau_m = if_tau_m: with k = 2^15 - exp_TC (exp_TC from the core's expk, 32759
+        for 4096 ms, not the correctly rounded 32760), R (1 - exp_TC) = dt / c_m needs
+        c_m' = c_m tau_m k / (2^15 dt), whose word is round-half-even(c_m tau_m k / dt)."""
+        tau = fx.s1615(self.if_tau_m, "mapping.if_tau_m")
+        k = fx.ONE - int(fx.expk(-fx.kdivk(ts, tau)))
+        scale = Decimal(repr(self.if_tau_m)) * k / Decimal(repr(float(dt)))
+        uniq, inverse = np.unique(cm, return_inverse=True)
+        raw = np.array([int((Decimal(repr(float(c))) * scale).to_integral_value(rounding=ROUND_HALF_EVEN))
+                        for c in uniq.tolist()], dtype=np.int64)[inverse.reshape(-1)]
+        if raw.max() > fx.REAL_MAX:
+            raise QuantizationError(f"cm {num(float(cm.max()))} nF is too large for an 'if' neuron on this target",
+                                    location=loc)
+        return raw
 
     # -- lowering a network ---------------------------------------------------------------------
     def lower(self, net: Network, ctx: PassContext) -> list[str]:
@@ -263,8 +282,10 @@ class SpiNNakerNeuronMapping:
         exact_d = np.exp(-dt / asked["tau_syn"])
         lines = [f"  population '{pop.name}' ({pop.attrs.get('mapped', {}).get('model', pop.model)}, {n} neurons) "
                  f"as IF_curr_exp: dt {dt:g} ms"]
-        rows = [("R", "MOhm", asked["tau_m"] / asked["cm"], fx.real(r)),
-                ("exp_TC", "", exact_a, fx.real(exp_tc)),
+        gain = (dt / asked["cm"] if pop.model == "if" else asked["tau_m"] / asked["cm"] * (1 - exact_a))
+        rows = [("R", "MOhm", asked["tau_m"] / asked["cm"], fx.real(r))] if pop.model == "lif" else []
+        rows += [("exp_TC", "", exact_a, fx.real(exp_tc)),
+                ("gain", "mV/nA", gain, fx.real(r) * (1 - fx.real(exp_tc))),
                 ("decay", "", exact_d, decay / 2.0 ** 32),
                 ("init", "", asked["tau_syn"] / dt * (1 - exact_d), init / 2.0 ** 32),
                 ("v_th", "mV", asked["v_th"], fx.real(w["v_thresh"])),
@@ -273,8 +294,9 @@ class SpiNNakerNeuronMapping:
         for name, unit, a, g in rows:
             lines.append(f"    {name:<7} asked {_span(a, unit):<26} realised {_span(g, unit):<26} error {_pct(g, a):.3g} %")
         if pop.model == "if":
-            lines.append(f"    'if' as IF_curr_exp with tau_m {self.if_tau_m:g} ms: the voltage leaks "
-                         f"{100 * dt / self.if_tau_m:.3g} % of V - v_reset per step")
+            lines.append(f"    'if' as IF_curr_exp with tau_m {self.if_tau_m:g} ms and c_m set for the exact gain "
+                         f"dt/c_m: the voltage leaks {100 * (1 - float(fx.real(exp_tc).max())):.3g} % of V - v_reset "
+                         "per step")
         if np.any(asked["pulse"]):
             lines.append(f"    tau_syn 0 (a one-step pulse) realised as tau_syn {dt / self.pulse_factor:g} ms with "
                          f"weights x {self.pulse_factor}: {100 * math.exp(-self.pulse_factor):.3g} % of a pulse "
