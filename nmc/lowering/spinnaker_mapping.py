@@ -36,14 +36,14 @@ from typing import Any
 
 import numpy as np
 
-from ..errors import IrError, PipelineError, QuantizationError
+from ..errors import IrError, QuantizationError
 from ..formats import spinnaker as fx
 from ..ir.models import NEURON_MODELS
 from ..ir.network import Network, Population, Projection
 from ..passes.registry import PassContext
 from ..target import Target
 from . import RegisterView
-from .common import as_param, num, report_lossy
+from .common import as_param, num, quantized_for, report_lossy
 
 #: Models this mapping lowers; everything else must already be register level.
 PHYSICAL = ("lif", "if")
@@ -312,10 +312,7 @@ def quantize_network(net: Network, ctx: PassContext) -> Network:
     ``if_curr_exp`` (map-neurons lowers lif / if); its words are rounded to int32 and its shifts
     checked; weights are rounded to signed 16-bit words. Idempotent."""
     target = ctx.target
-    done = net.attrs.get("quantized")
-    if done is not None and done != target.name:
-        raise PipelineError(f"quantize: the network is already quantized for target '{done}', "
-                            f"not '{target.name}'; quantize the unquantized IR instead")
+    quantized_for(net, target)  # refuses IR quantized for another target
     for pop in net.populations:
         if pop.is_input:
             continue
