@@ -370,3 +370,21 @@ def test_quantize_rejects_weights_past_16_bits(tmp_path: Path) -> None:
     from nmc.driver import compile_file
     with pytest.raises(QuantizationError, match="exceeds the 16-bit magnitude 65535"):
         compile_file(src, "spinnaker")
+
+
+def test_a_routing_loop_drops_the_packets(tmp_path: Path) -> None:
+    """Tables that send every packet east and west: the copies would circle and multiply; the
+    interpreter drops a copy that comes back to a (chip, link) its key has been through, counts
+    it, and finishes."""
+    text = (REPO / "targets" / "spinnaker.toml").read_text()
+    path = tmp_path / "one_core_chips.toml"
+    path.write_text(text.replace('name = "spinnaker"', 'name = "spinnaker_1"').replace("cores = 16 ", "cores = 1 "))
+    from nmc.target import load_target
+    net = _feed_forward()
+    net.add_population(Population("o", 5, "lif", dict(LIF), role="output"))
+    net.add_projection(Projection("h->o", "h", "o", "dense", np.full((20, 5), 0.5)))  # another shift: own core
+    b = _sections(compile_network(net, load_target(str(path))))
+    assert len(b.meta["chips"]) == 2
+    b.sections["rt_route"][:] = 0b001001            # east and west, nothing local
+    r = SpiNNakerInterpreter(b).run(20, {"x": np.ones((20, 16), dtype=np.uint8)})
+    assert r.counters["packets_received"] == 0 and r.counters["packets_dropped"] >= r.counters["packets_sent"] > 0

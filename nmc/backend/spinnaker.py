@@ -53,7 +53,8 @@ class KeySpace:
     x_bits: int
 
     def slice_key(self, pop: np.ndarray, m: np.ndarray) -> np.ndarray:
-        return (np.asarray(pop, dtype=np.int64) << (self.m_bits + self.x_bits)) | (np.asarray(m, dtype=np.int64) << self.x_bits)
+        pop, m = np.asarray(pop, dtype=np.int64), np.asarray(m, dtype=np.int64)
+        return (pop << (self.m_bits + self.x_bits)) | (m << self.x_bits)
 
     @property
     def slice_mask(self) -> int:
@@ -268,7 +269,10 @@ class ChipTable:
         return np.array([(k, m, -1 if r is None else r) for k, m, r in self.traffic], dtype=np.int64).reshape(-1, 3)
 
 
-def router_tables(trees: list[tuple[int, int, int, dict[tuple[int, int], TreeNode]]]) -> dict[tuple[int, int], ChipTable]:
+Tree = dict[tuple[int, int], TreeNode]
+
+
+def router_tables(trees: list[tuple[int, int, int, Tree]]) -> dict[tuple[int, int], ChipTable]:
     """Per chip: an entry per (source block, chip on its tree) that default routing does not
     cover, merged within a population where blocks differ in one key bit (the merged generator)."""
     raw: dict[tuple[int, int], list[Entry]] = {}
@@ -394,14 +398,16 @@ def _synaptic_matrix(lay: Layout, ks: KeySpace, target: Target, sections: dict[s
     db = lay.core_delay_bits[core]
     syn_type = (lay.syn_word < 0).astype(np.int64)
     delay_field = lay.syn_delay & ((1 << db) - 1)
-    word = ((np.abs(lay.syn_word) & 0xFFFF) << 16) | (delay_field << (ib + lay.type_bits)) | (syn_type << ib) | lay.syn_local
+    word = (((np.abs(lay.syn_word) & 0xFFFF) << 16) | (delay_field << (ib + lay.type_bits))
+            | (syn_type << ib) | lay.syn_local)
     words[row_start + header + rank] = word.astype(np.uint32)
     sections["sdram_words"] = words
     # Master population tables: per core, entries sorted by key, one address-list item each.
     keys = ks.slice_key(lay.src_pop[lay.blk_src], lay.src_m[lay.blk_src])
     order = np.lexsort((keys, lay.blk_core))
     sections.update({
-        "mpt_offset": np.concatenate([[0], np.cumsum(np.bincount(lay.blk_core, minlength=lay.n_cores))]).astype(np.int64),
+        "mpt_offset": np.concatenate([[0], np.cumsum(np.bincount(lay.blk_core, minlength=lay.n_cores))]
+                                     ).astype(np.int64),
         "mpt_key": keys[order].astype(np.uint32),
         "mpt_mask": np.full(order.size, ks.slice_mask, dtype=np.uint32),
         "mpt_n_neurons": n_src[order].astype(np.uint16),

@@ -84,7 +84,8 @@ class _Budget:
         self.ring_entry = int(g("dtcm.ring_entry_bytes"))
         self.mpt = int(g("dtcm.mpt_entry_bytes")) + int(g("dtcm.address_item_bytes"))
         self.fixed = (int(g("core.spike_buffer_packets")) * int(g("dtcm.packet_bytes"))
-                      + int(g("dtcm.row_buffers")) * (int(g("core.max_row_length")) + int(g("sdram.row_header_words"))) * 4)
+                      + int(g("dtcm.row_buffers")) * 4
+                      * (int(g("core.max_row_length")) + int(g("sdram.row_header_words"))))
         self.types = int(g("core.synapse_types"))
 
     def dtcm(self, n: int, max_delay: int, mpt_entries: int) -> int:
@@ -405,7 +406,8 @@ def _build_layout(net: Network, target: Target) -> Layout:
     sdram += int(target.get("sdram.core_fixed_bytes"))
     core_chip, core_proc, chips = _place_chips(target, sdram, n_cores)
     return Layout(n_cores=n_cores, core_offset=offset, core_chip=core_chip, core_proc=core_proc, chips=chips,
-                  core_index_bits=index_bits, type_bits=n_bits(types), core_delay_bits=delay_bits, core_shifts=shifts, core_pops=names,
+                  core_index_bits=index_bits, type_bits=n_bits(types), core_delay_bits=delay_bits,
+                  core_shifts=shifts, core_pops=names,
                   pop_gid=pop_gid, src_pop=src_pop, src_start=src_start, src_stop=src_stop, src_m=src_m,
                   src_core=src_core, syn_src=syn_src, syn_local_src=syn_lsrc, syn_core=syn_core,
                   syn_local=syn_local, syn_word=syn_word, syn_delay=syn_delay, blk_src=blk_src, blk_core=blk_core,

@@ -208,11 +208,13 @@ class SpiNNakerNeuronMapping:
         loc = f"population '{post.name}'"
         for s, shift in enumerate(shifts):
             if shift > MAX_SHIFT:
-                raise QuantizationError(f"{('excitatory', 'inhibitory')[s]} input can sum to {num(float(expected[s]))} nA in one tick: a weight "
+                kind = ("excitatory", "inhibitory")[s]
+                raise QuantizationError(f"{kind} input can sum to {num(float(expected[s]))} nA in one tick: a weight "
                                         f"shift of {shift} exceeds {MAX_SHIFT} (a word would reach the sign bit); "
                                         "lower the weights or the fan-in", location=loc)
         post.params["shift_exc"], post.params["shift_inh"] = shifts
-        lines = [f"  population '{post.name}' weights: shift exc {shifts[0]} (expected slot sum {expected[0]:.4g} nA, step "
+        lines = [f"  population '{post.name}' weights: shift exc {shifts[0]} (expected slot sum "
+                 f"{expected[0]:.4g} nA, step "
                  f"{2.0 ** (shifts[0] - 15):.3g} nA), inh {shifts[1]} (expected slot sum {expected[1]:.4g} nA, "
                  f"step {2.0 ** (shifts[1] - 15):.3g} nA)"]
         slot_sum = np.zeros((2, post.size))
@@ -292,7 +294,8 @@ class SpiNNakerNeuronMapping:
                 ("i_bias", "nA", asked["i_bias"], fx.real(w["i_offset"])),
                 ("t_ref", "ms", asked["t_ref"], t_ref * dt)]
         for name, unit, a, g in rows:
-            lines.append(f"    {name:<7} asked {_span(a, unit):<26} realised {_span(g, unit):<26} error {_pct(g, a):.3g} %")
+            lines.append(f"    {name:<7} asked {_span(a, unit):<26} realised {_span(g, unit):<26} "
+                         f"error {_pct(g, a):.3g} %")
         if pop.model == "if":
             lines.append(f"    'if' as IF_curr_exp with tau_m {self.if_tau_m:g} ms and c_m set for the exact gain "
                          f"dt/c_m: the voltage leaks {100 * (1 - float(fx.real(exp_tc).max())):.3g} % of V - v_reset "

@@ -60,7 +60,8 @@ def _sec(b: Binary, name: str) -> np.ndarray:
 
 def _ranges(starts: np.ndarray, lens: np.ndarray) -> np.ndarray:
     """Concatenated index ranges [starts[i], starts[i] + lens[i])."""
-    return np.arange(int(lens.sum()), dtype=np.int64) - np.repeat(np.cumsum(lens) - lens, lens) + np.repeat(starts, lens)
+    first = np.cumsum(lens) - lens
+    return np.arange(int(lens.sum()), dtype=np.int64) - np.repeat(first, lens) + np.repeat(starts, lens)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -187,16 +188,34 @@ class _Router:
 
     def walk(self, keys: np.ndarray, start: np.ndarray, max_hops: int) -> tuple[np.ndarray, ...]:
         """Route one packet per key from chip ``start`` (chip ids). Returns (source, core) of every
-        delivery and, per key, routers traversed, entries hit, default routes, drops."""
+        delivery and, per key, routers traversed, entries hit, default routes, drops.
+
+        Routing is a function of (key, chip, incoming link), so a copy that reaches a state its key
+        has been in is in a loop: it is dropped (on the machine such a packet circles until the
+        router's timeout drops it), which also bounds the walk when tables multiply copies; so is
+        every copy still travelling after ``max_hops`` routers."""
         n = keys.size
         trav, hits, defaults, dropped = (np.zeros(n, dtype=np.int64) for _ in range(4))
         d_src, d_core = [], []
         src, chip, inl = np.arange(n, dtype=np.int64), start.astype(np.int64), np.full(n, -1, dtype=np.int64)
+        n_chips = self.w * self.h
+        seen = np.zeros(n * n_chips * (N_LINKS + 1), dtype=bool)
         hops = 0
         while src.size:
             if hops >= max_hops:
                 np.add.at(dropped, src, 1)
                 break
+            state = (src * n_chips + chip) * (N_LINKS + 1) + inl + 1
+            uniq, first = np.unique(state, return_index=True)
+            again = np.ones(src.size, dtype=bool)
+            again[first[~seen[uniq]]] = False
+            if again.any():
+                np.add.at(dropped, src[again], 1)
+                keep = ~again
+                src, chip, inl, state = src[keep], chip[keep], inl[keep], state[keep]
+                if not src.size:
+                    break
+            seen[state] = True
             hops += 1
             np.add.at(trav, src, 1)
             route = np.zeros(src.size, dtype=np.int64)
@@ -300,7 +319,8 @@ class SpiNNakerInterpreter:
                 raise BinaryFormatError(f"neuron model '{name}' has no kernel in this interpreter "
                                         f"(known: {', '.join(sorted(KERNELS))})")
             cores = np.array([c for c, m in enumerate(models) if m == name], dtype=np.int64)
-            idx = np.concatenate([np.arange(off[c], off[c + 1]) for c in cores]) if cores.size else np.zeros(0, np.int64)
+            idx = (np.concatenate([np.arange(off[c], off[c + 1]) for c in cores]) if cores.size
+                   else np.zeros(0, np.int64))
             self.kernels.append(KERNELS[name](b, idx, per_core["time_step"][nc[idx]]))
             count = np.zeros(self.n_cores, dtype=np.int64)
             count[cores] = np.diff(off)[cores]
@@ -410,13 +430,15 @@ class SpiNNakerInterpreter:
             ptr=np.concatenate([[0], np.cumsum(np.bincount(src_sorted, minlength=n))]).astype(np.int64),
             post=post, stype=stype[real][order], field=field[real][order], weight=weight[real][order],
             addr=w_addr[real][order],
-            cptr=np.concatenate([[0], np.cumsum(np.bincount(uniq // max(self.n_cores, 1), minlength=n))]).astype(np.int64),
+            cptr=np.concatenate([[0], np.cumsum(np.bincount(uniq // max(self.n_cores, 1), minlength=n))]
+                                ).astype(np.int64),
             core=uniq % max(self.n_cores, 1), received=counts[0], dmas=counts[1], words=counts[2],
             traversals=trav, hits=hits, defaults=defaults, dropped=dropped, misses=misses)
 
     def _load_io(self) -> None:
         b = self.binary
-        self.outputs = {o["name"]: _sec(b, f"{o['section']}_nrn").astype(np.int64) for o in self.meta.get("outputs", [])}
+        self.outputs = {o["name"]: _sec(b, f"{o['section']}_nrn").astype(np.int64)
+                        for o in self.meta.get("outputs", [])}
         self.probe_defs = []
         for p in self.meta.get("probes", []):
             idx = _sec(b, f"{p['section']}_nrn").astype(np.int64)
