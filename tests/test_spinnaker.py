@@ -388,3 +388,51 @@ def test_a_routing_loop_drops_the_packets(tmp_path: Path) -> None:
     b.sections["rt_route"][:] = 0b001001            # east and west, nothing local
     r = SpiNNakerInterpreter(b).run(20, {"x": np.ones((20, 16), dtype=np.uint8)})
     assert r.counters["packets_received"] == 0 and r.counters["packets_dropped"] >= r.counters["packets_sent"] > 0
+
+
+def test_straight_through_hops_are_left_to_default_routing() -> None:
+    from nmc.backend.spinnaker import mesh_path, multicast_tree, router_tables
+    assert mesh_path((0, 0), (3, 2)) == [1, 1, 0] and mesh_path((2, 0), (0, 3)) == [2, 2, 2, 3, 3]
+    tree = multicast_tree((0, 0), {(3, 0): {1}, (1, 1): {2}})
+    assert set(tree) == {(0, 0), (1, 0), (2, 0), (3, 0), (1, 1)}
+    assert tree[(1, 0)].default_routable() and tree[(2, 0)].default_routable()
+    assert not tree[(1, 1)].default_routable()
+    tables = router_tables([(0x100, 0xFFFFFF00, 0, tree)])
+    assert set(tables) == {(0, 0), (3, 0), (1, 1)}                  # (1, 0) and (2, 0) pass it straight on
+    assert tables[(0, 0)].entries[0].route == (1 << 0) | (1 << 1)      # east and north-east, nothing local
+    assert tables[(3, 0)].entries[0].route == 1 << (6 + 1)             # processor 1
+
+
+def test_graded_unit_questions_are_refused_in_one_line() -> None:
+    from nmc.target import load_target
+    fmt = load_target("spinnaker").formats
+    pop = Population("g", 4, "graded")
+    for call in (lambda: fmt.plastic_grid(pop), lambda: fmt.firing_level(pop), lambda: fmt.input_range(pop),
+                 lambda: fmt.gate_weights(pop, 0.5), lambda: fmt.veto_weight(pop)):
+        with pytest.raises(NmcError) as exc:
+            call()
+        assert str(exc.value).startswith("error: target 'spinnaker' has no ") and "\n" not in str(exc.value)
+
+
+def test_packets_default_routed_through_a_chip_without_entries_arrive(tmp_path: Path) -> None:
+    """On a line of one-core chips, a -> c crosses b's chip, which holds no entry for a's key:
+    the packets go straight on by default routing and c still receives them."""
+    text = (REPO / "targets" / "spinnaker.toml").read_text()
+    path = tmp_path / "line.toml"
+    path.write_text(text.replace('name = "spinnaker"', 'name = "spinnaker_line"').replace("cores = 16 ", "cores = 1 ")
+                    .replace("mesh = [8, 6]", "mesh = [8, 1]").replace("chips = 48 ", "chips = 8 "))
+    from nmc.target import load_target
+    net = Network("line", attrs={"dt": 1.0})
+    net.add_population(Population("x", 4, "input", role="input"))
+    for name, w in (("a", 4.0), ("b", 0.5), ("c", 1.0)):   # different weights: different shifts, own cores
+        net.add_population(Population(name, 3, "lif", dict(LIF), role="output" if name == "c" else "hidden"))
+        if name != "c":
+            net.add_projection(Projection(f"x->{name}", "x", name, "dense", np.full((4, 3), w)))
+    net.add_projection(Projection("a->c", "a", "c", "dense", np.full((3, 3), 3.0)))
+    b = compile_network(net, load_target(str(path)))
+    chips = {c["chip"]: c for c in b.meta["chips"]}
+    assert [c["chip"] for c in b.meta["cores"]] == ["0,0", "1,0", "2,0"]
+    assert chips["1,0"]["router_entries_raw"] == 1      # x's block, for b; none for a's, which passes by
+    r = SpiNNakerInterpreter(b).run(50, {"x": np.ones((50, 4), dtype=np.uint8)})
+    assert r.counters["packets_default_routed"] > 0 and r.counters["packets_dropped"] == 0
+    assert r.spikes["c"].sum() > 0

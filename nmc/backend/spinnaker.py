@@ -100,8 +100,9 @@ def _step(chip: tuple[int, int], link: int) -> tuple[int, int]:
 
 @dataclass
 class TreeNode:
-    """One chip of a multicast tree: the link packets arrive on (None at the source), the links
-    they leave on, and the processors they are delivered to."""
+    """One chip of a multicast tree: the link the packets travelled to reach it (the parent's
+    outgoing link; None at the source), the links they leave on, and the processors they are
+    delivered to. A packet that came along link l enters by the port opposite l."""
 
     in_link: int | None
     out_links: set[int] = field(default_factory=set)
@@ -117,9 +118,9 @@ class TreeNode:
         return r
 
     def default_routable(self) -> bool:
-        """A packet arriving here would leave on the opposite link by default routing."""
-        return (self.in_link is not None and not self.procs and len(self.out_links) == 1
-                and next(iter(self.out_links)) == (self.in_link + 3) % N_LINKS)
+        """Default routing would do the same: the packets go straight on (out by the port opposite
+        the one they came in by, i.e. along the link they travelled) and nowhere else."""
+        return self.in_link is not None and not self.procs and self.out_links == {self.in_link}
 
 
 def multicast_tree(src: tuple[int, int], dests: dict[tuple[int, int], set[int]]) -> dict[tuple[int, int], TreeNode]:

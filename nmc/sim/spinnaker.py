@@ -233,9 +233,10 @@ class _Router:
                 route[at[found]] = tr[first[found]]
                 matched[at[found]] = True
             np.add.at(hits, src[matched], 1)
-            # No entry: a packet from a link goes on to the opposite link; a local one is dropped.
+            # No entry: a packet from a link leaves by the opposite port, i.e. goes straight on along
+            # the link it travelled (``inl``); one from a local core is dropped.
             default = ~matched & (inl >= 0)
-            route[default] = 1 << ((inl[default] + 3) % N_LINKS)
+            route[default] = 1 << inl[default]
             np.add.at(defaults, src[default], 1)
             np.add.at(dropped, src[~matched & (inl < 0)], 1)
             # Deliveries to processors.
