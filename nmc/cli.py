@@ -216,6 +216,10 @@ def cmd_run(args: argparse.Namespace) -> int:
     if args.out:
         np.savez(args.out, **session.to_npz_dict())
         print(f"nmc: wrote {args.out}", file=sys.stderr)
+    for text in session.warnings[:5]:
+        print(f"nmc: warning: {text}", file=sys.stderr)
+    if len(session.warnings) > 5:
+        print(f"nmc: warning: ... and {len(session.warnings) - 5} more", file=sys.stderr)
     _report_overflow(session.overflow, args.strict)
     return 0
 

@@ -45,6 +45,12 @@ _BUILTIN: dict[tuple[str, str], str] = {
     ("backend", "loihi"): "nmc.backend.loihi:compile_loihi",
     ("interpreter", "loihi"): "nmc.sim.loihi:LoihiInterpreter",
     ("cost_model", "loihi"): "nmc.sim.cost_loihi:LoihiCostModel",
+    ("formats", "spinnaker"): "nmc.formats.spinnaker:SpiNNakerFormats",
+    ("mapping", "spinnaker"): "nmc.lowering.spinnaker_mapping:SpiNNakerNeuronMapping",
+    ("layout", "spinnaker"): "nmc.lowering.spinnaker_layout:SpiNNakerLayoutModel",
+    ("backend", "spinnaker"): "nmc.backend.spinnaker:compile_spinnaker",
+    ("interpreter", "spinnaker"): "nmc.sim.spinnaker:SpiNNakerInterpreter",
+    ("cost_model", "spinnaker"): "nmc.sim.cost_spinnaker:SpiNNakerCostModel",
 }
 
 ENTRY_POINT_GROUP = "nmc.parts"

@@ -6,7 +6,8 @@ formats. Two kinds:
 - **Target-neutral models** in physical units -- ``lif``, ``if`` -- and the ``graded`` threshold
   unit of the synfire-gated circuits. The ``map-neurons`` pass lowers them to a target's
   registers (docs/mapping.md); a target lists the ones it can lower as ``mapped_models``.
-- **Register-level models** of one chip -- ``cuba_lif``, the Loihi compartment -- which a target
+- **Register-level models** of one chip -- ``cuba_lif``, the Loihi compartment; ``if_curr_exp``,
+  sPyNNaker's host encoding on the SpiNNaker-like chip -- which a target
   implements directly (``neuron_models``): the escape hatch for writing registers by hand.
 
 Units of the physical models follow PyNN: ms, mV, nA, nF (MOhm = mV/nA). Weights of a projection
@@ -70,6 +71,33 @@ CUBA_LIF = NeuronModel(
                   per_neuron=True),
     ),
     weight_unit="effective weight units (mantissa * 2^exponent)",
+)
+
+IF_CURR_EXP = NeuronModel(
+    name="if_curr_exp",
+    doc=(
+        "sPyNNaker 1!7.4.1 IF_curr_exp as the host writes it: raw s16.15 words (value * 2^15) of the "
+        "PyNN parameters; the core derives R = tau_m/cm, exp(-dt/tau_m), the refractory ticks and the "
+        "synaptic decays from them at load time (docs/spinnaker.md). Weights are 16-bit words, the sign "
+        "choosing the synapse type (excitatory >= 0, inhibitory < 0); a word w delivers "
+        "w * 2^(shift - 15) nA with the population's shift_exc / shift_inh."
+    ),
+    params=_specs(
+        ParamSpec("v_init", -2129920, "initial membrane voltage, raw s16.15 mV", per_neuron=True),
+        ParamSpec("v_rest", -2129920, "resting voltage, raw s16.15 mV", per_neuron=True),
+        ParamSpec("cm", 32768, "membrane capacitance, raw s16.15 nF", per_neuron=True),
+        ParamSpec("tau_m", 655360, "membrane time constant, raw s16.15 ms", per_neuron=True),
+        ParamSpec("i_offset", 0, "bias current, raw s16.15 nA", per_neuron=True),
+        ParamSpec("v_reset", -2129920, "voltage after a spike, raw s16.15 mV", per_neuron=True),
+        ParamSpec("tau_refrac", 3277, "refractory time, raw s16.15 ms", per_neuron=True),
+        ParamSpec("v_thresh", -1638400, "threshold (V >= v_thresh fires), raw s16.15 mV", per_neuron=True),
+        ParamSpec("tau_syn_e", 163840, "excitatory synaptic time constant, raw s16.15 ms", per_neuron=True),
+        ParamSpec("tau_syn_i", 163840, "inhibitory synaptic time constant, raw s16.15 ms", per_neuron=True),
+        ParamSpec("time_step", 32768, "machine time step, raw s16.15 ms"),
+        ParamSpec("shift_exc", 0, "ring-buffer left shift of excitatory weights (0..15)"),
+        ParamSpec("shift_inh", 0, "ring-buffer left shift of inhibitory weights (0..15)"),
+    ),
+    weight_unit="16-bit weight words (sign: synapse type)",
 )
 
 LIF = NeuronModel(
@@ -136,11 +164,12 @@ INPUT = NeuronModel(
     spiking_source_only=True,
 )
 
-NEURON_MODELS: dict[str, NeuronModel] = {m.name: m for m in (CUBA_LIF, LIF, IF, GRADED, INPUT)}
+NEURON_MODELS: dict[str, NeuronModel] = {m.name: m for m in (CUBA_LIF, IF_CURR_EXP, LIF, IF, GRADED, INPUT)}
 
 #: Variables a probe can record, per model.
 PROBE_VARIABLES: dict[str, tuple[str, ...]] = {
     "cuba_lif": ("spikes", "u", "v"),
+    "if_curr_exp": ("spikes", "u", "v"),
     "lif": ("spikes", "u", "v"),
     "if": ("spikes", "u", "v"),
     "graded": ("spikes", "u", "v"),

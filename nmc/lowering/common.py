@@ -7,10 +7,12 @@ from typing import TYPE_CHECKING, Iterator
 
 import numpy as np
 
-from ..errors import QuantizationError
+from ..errors import PipelineError, QuantizationError
 
 if TYPE_CHECKING:
+    from ..ir.network import Network
     from ..passes.registry import PassContext
+    from ..target import Target
 
 
 def report_lossy(ctx: "PassContext", message: str, location: str) -> None:
@@ -50,3 +52,13 @@ def as_param(values: np.ndarray) -> int | float | np.ndarray:
 def resource_message(resource: str, needed: int, limit_name: str, limit: int, hint: str) -> str:
     """The standard resource error text: ``<resource> (<needed>) exceeded max (<name> = <limit>) by <n>; <hint>``."""
     return f"{resource} ({needed}) exceeded max ({limit_name} = {limit}) by {needed - limit}; {hint}"
+
+
+def quantized_for(net: "Network", target: "Target") -> str | None:
+    """The target the network is already quantized for (None if none); PipelineError if it is
+    another target than ``target`` (quantize works on unquantized IR)."""
+    done = net.attrs.get("quantized")
+    if done is not None and done != target.name:
+        raise PipelineError(f"quantize: the network is already quantized for target '{done}', "
+                            f"not '{target.name}'; quantize the unquantized IR instead")
+    return done

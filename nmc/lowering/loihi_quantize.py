@@ -16,12 +16,12 @@ from typing import Any
 
 import numpy as np
 
-from ..errors import PipelineError, QuantizationError, ResourceError
+from ..errors import QuantizationError, ResourceError
 from ..formats import loihi as fmt
 from ..ir.network import Network, Population, Projection
 from ..passes.registry import PassContext
 from ..target import Target
-from .common import located, num, report_lossy
+from .common import located, num, quantized_for, report_lossy
 
 
 def _as_param(values: np.ndarray) -> int | np.ndarray:
@@ -32,10 +32,7 @@ def _as_param(values: np.ndarray) -> int | np.ndarray:
 def quantize_network(net: Network, ctx: PassContext) -> Network:
     """The ``quantize`` pass for the Loihi-like target (see the module docstring)."""
     target = ctx.target
-    done = net.attrs.get("quantized")
-    if done is not None and done != target.name:
-        raise PipelineError(f"quantize: the network is already quantized for target '{done}', "
-                            f"not '{target.name}'; quantize the unquantized IR instead")
+    done = quantized_for(net, target)
     for proj in net.projections:
         _check_delay(proj, target)
         if done is None:

@@ -29,6 +29,7 @@ from ..errors import BinaryFormatError, RunError, TargetError
 from ..parts import load_part
 from .cost_loihi import CoreCounts
 from .loihi_learning import F32_EXACT, LearningWidths, PlasticProjection, sum_rows
+from .ports import port_spikes
 from .protocol import RunResult
 
 __all__ = ["LoihiInterpreter", "RunResult"]
@@ -429,22 +430,7 @@ class LoihiInterpreter:
     # -- running --------------------------------------------------------------------------------------
     def _port_spikes(self, inputs: dict[str, np.ndarray] | None, steps: int) -> tuple[np.ndarray, np.ndarray]:
         """All port spikes as source ids sorted by step, with per-step bounds (steps + 1,)."""
-        ts, srcs = [np.zeros(0, dtype=np.int64)], [np.zeros(0, dtype=np.int64)]
-        for name, arr in (inputs or {}).items():
-            if name not in self.port_base:
-                ports = ", ".join(self.port_base) or "none"
-                raise RunError(f"input data has array '{name}' but the binary has no input port '{name}' (ports: {ports})")
-            a = np.asarray(arr)
-            if a.ndim != 2 or a.shape[1] != self.port_size[name]:
-                raise RunError(f"input '{name}': expected shape (steps, {self.port_size[name]}), got {a.shape}")
-            if a.size and not np.all((a == 0) | (a == 1)):
-                raise RunError(f"input '{name}': values must be spikes (0 or 1)")
-            tt, uu = np.nonzero(a[:steps])
-            ts.append(tt)
-            srcs.append(self.port_base[name] + uu)
-        t, src = np.concatenate(ts), np.concatenate(srcs)
-        order = np.argsort(t, kind="stable")
-        return src[order], np.searchsorted(t[order], np.arange(steps + 1))
+        return port_spikes(inputs, self.port_base, self.port_size, steps)
 
     def run(self, steps: int, inputs: dict[str, np.ndarray] | None = None, *,
             probes: bool = True, progress: Callable[[int], None] | None = None) -> RunResult:

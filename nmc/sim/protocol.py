@@ -26,6 +26,7 @@ class RunResult:
     counters: dict[str, float] = field(default_factory=dict)        # timesteps, synaptic_ops, spikes, ...
     per_core: dict[str, np.ndarray] = field(default_factory=dict)   # counter -> (n_cores,)
     overflow: dict[str, int] = field(default_factory=dict)          # wraps/clips that changed results
+    warnings: list[str] = field(default_factory=list)               # e.g. timer-tick overruns, one line each
 
 
 class CostModel(Protocol):

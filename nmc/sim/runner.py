@@ -32,6 +32,7 @@ class Session:
     predictions: np.ndarray | None = None
     accuracy: float | None = None
     weights: dict[str, np.ndarray] = field(default_factory=dict)   # plastic projections, after the run
+    warnings: list[str] = field(default_factory=list)              # what the interpreter warned about (overruns)
 
     def to_npz_dict(self) -> dict[str, Any]:
         out: dict[str, Any] = {}
@@ -115,6 +116,7 @@ def run_session(chip: Interpreter, data: dict[str, np.ndarray] | None, steps: in
         chip.reset()
         res = chip.run(steps, arrays, progress=progress)
         sess = Session(steps, 1, res.spikes, res.probes, res.counters, res.per_core, res.overflow)
+        sess.warnings = list(getattr(res, "warnings", []))
         sess.weights = _plastic(chip)
         return sess
     n_samples, data_steps = next(iter(arrays.values())).shape[:2]
@@ -124,6 +126,7 @@ def run_session(chip: Interpreter, data: dict[str, np.ndarray] | None, steps: in
     counters: dict[str, float] = {}
     per_core: dict[str, np.ndarray] = {}
     overflow: dict[str, int] = {}
+    warnings: list[str] = []
     for i in range(n_samples):
         chip.reset()
         res = chip.run(steps, {k: np.asarray(v)[i] for k, v in arrays.items()}, progress=progress)
@@ -132,11 +135,13 @@ def run_session(chip: Interpreter, data: dict[str, np.ndarray] | None, steps: in
         for k, v in res.probes.items():
             probes.setdefault(k, []).append(v)
         accumulate(counters, overflow, res)
+        warnings += [f"sample {i}: {w}" for w in getattr(res, "warnings", [])]
         for k, v in res.per_core.items():
             per_core[k] = per_core[k] + v if k in per_core else v.copy()
     sess = Session(steps, n_samples, {k: np.stack(v) for k, v in outs.items()},
                    {k: np.stack(v) for k, v in probes.items()}, counters, per_core, overflow, labels)
     sess.weights = _plastic(chip)
+    sess.warnings = warnings
     if labels is not None:
         if len(sess.spikes) != 1:
             raise RunError(f"accuracy needs exactly one output population, the binary has {len(sess.spikes)}")

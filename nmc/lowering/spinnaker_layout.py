@@ -1,0 +1,524 @@
+"""The ``layout`` part of the SpiNNaker-like target: what a core and a chip hold.
+
+- :class:`ResourceModel` counts, for the generic partitioner, what slices of neurons need on one
+  core: neurons (``core.max_neurons``), ring-buffer bits (``core.max_ring_buffer_bits``: index +
+  type + delay bits), the longest synaptic row (``core.max_row_length`` synapses of one source
+  neuron on one core), one (exc, inh) weight-shift pair per core, and DTCM (``chip.dtcm_bytes``);
+- :func:`build_layout` lays out a partitioned network: neurons on cores, cores on chips (filled
+  in order of hex distance from the host chip while cores and SDRAM last), source slices (the
+  key blocks of routing), every synapse with its post core, and the DTCM and SDRAM of each core.
+  ``allocate`` checks it; the backend encodes it;
+- :class:`SpiNNakerLayoutModel` is the part the target file names.
+
+DTCM of a core (docs/spinnaker.md, "Resources")::
+
+    dtcm = base + n * neuron_bytes + 2^(index_bits + type_bits + delay_bits) * 2
+           + mpt_entries * (mpt_entry_bytes + address_item_bytes)
+           + spike_buffer_packets * 4 + row_buffers * (max_row_length + 3) * 4
+    index_bits = get_n_bits(n), type_bits = get_n_bits(2) = 1, delay_bits = get_n_bits(max delay)
+
+SDRAM of a core: its synaptic blocks, each n_source_neurons x (longest row + 3) words, plus
+``sdram.core_fixed_bytes``. A chip holds at most ``chip.cores`` cores and ``chip.sdram_bytes``.
+"""
+
+from __future__ import annotations
+
+import weakref
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from ..errors import IrError, ResourceError
+from ..formats.spinnaker import n_bits, stable_order
+from ..ir.network import Network, Population
+from ..target import Target
+from .common import resource_message
+from .loihi_layout import placement_slices
+
+#: Hex mesh links in SpiNNaker's numbering: 0 E, 1 NE, 2 N, 3 W, 4 SW, 5 S; the opposite of l is l + 3.
+LINK_STEPS = ((1, 0), (1, 1), (0, 1), (-1, 0), (-1, -1), (0, -1))
+N_LINKS = 6
+#: Processor of application core k on a chip (processor 0 runs the monitor).
+FIRST_APP_PROCESSOR = 1
+
+
+def hex_distance(ax: int, ay: int, bx: int, by: int) -> int:
+    """Hops between two chips of the hexagonal mesh (diagonal NE/SW links count one)."""
+    dx, dy = bx - ax, by - ay
+    return max(abs(dx), abs(dy)) if dx * dy > 0 else abs(dx) + abs(dy)
+
+
+def chip_order(target: Target) -> list[tuple[int, int]]:
+    """Chips in the order the placer fills them: from the host chip, each next chip the one with
+    the least summed hex distance to the chips already chosen (ties: nearer the host, then y, x),
+    so that the first few form a tight cluster (three chips: a triangle of direct links)."""
+    w, h = (int(v) for v in target.get("chip.mesh"))
+    host = tuple(int(v) for v in target.get("chip.host_chip"))
+    left = [(x, y) for y in range(h) for x in range(w) if (x, y) != host]
+    order = [host]
+    total = {c: hex_distance(*host, *c) for c in left}
+    while left:
+        best = min(left, key=lambda c: (total[c], hex_distance(*host, *c), c[1], c[0]))
+        left.remove(best)
+        order.append(best)
+        for c in left:
+            total[c] += hex_distance(*best, *c)
+    return order
+
+
+def ring_bits(n_neurons: int, max_delay: int, types: int) -> tuple[int, int, int]:
+    """(index_bits, type_bits, delay_bits) of a core's ring buffer (sPyNNaker 7.x: index bits for
+    the core's neurons, delay bits for its longest delay)."""
+    return n_bits(n_neurons), n_bits(types), n_bits(max_delay)
+
+
+class _Budget:
+    """The target's DTCM figures, read once."""
+
+    def __init__(self, target: Target) -> None:
+        g = target.get
+        self.limit = int(g("chip.dtcm_bytes"))
+        self.base = int(g("dtcm.base_bytes"))
+        self.neuron = int(g("dtcm.neuron_bytes"))
+        self.ring_entry = int(g("dtcm.ring_entry_bytes"))
+        self.mpt = int(g("dtcm.mpt_entry_bytes")) + int(g("dtcm.address_item_bytes"))
+        self.fixed = (int(g("core.spike_buffer_packets")) * int(g("dtcm.packet_bytes"))
+                      + int(g("dtcm.row_buffers")) * 4
+                      * (int(g("core.max_row_length")) + int(g("sdram.row_header_words"))))
+        self.types = int(g("core.synapse_types"))
+
+    def dtcm(self, n: int, max_delay: int, mpt_entries: int) -> int:
+        ib, tb, db = ring_bits(n, max_delay, self.types)
+        return (self.base + n * self.neuron + (1 << (ib + tb + db)) * self.ring_entry + mpt_entries * self.mpt
+                + self.fixed)
+
+
+def synapse_delay(ir_delay: int) -> int:
+    """The chip's delay (ticks) of an IR delay: a spike of step t reaches the current of step
+    t + 1 + delay on every nmc target, and on this chip at tick t + d (docs/spinnaker.md)."""
+    return int(ir_delay) + 1
+
+
+# ---------------------------------------------------------------------------------------------
+# Resource model for the partitioner
+# ---------------------------------------------------------------------------------------------
+@dataclass
+class Demand:
+    """What neurons start..stop-1 of one population need on a core. ``rows`` maps a source
+    population index to the synapses each of its neurons has onto these neurons (an int when the
+    same for all of them)."""
+
+    neurons: int
+    shifts: tuple[int, int]
+    max_delay: int
+    rows: dict[int, int | np.ndarray]
+    mpt: dict[int, int]           # source population index -> key blocks it may need (estimate)
+
+
+@dataclass
+class CoreUsage:
+    """What is already on one core."""
+
+    neurons: int = 0
+    shifts: tuple[int, int] | None = None
+    max_delay: int = 0
+    rows: dict[int, int | np.ndarray] = field(default_factory=dict)
+    mpt: dict[int, int] = field(default_factory=dict)
+
+
+def _row_add(a: int | np.ndarray | None, b: int | np.ndarray) -> int | np.ndarray:
+    return b if a is None else a + b
+
+
+def _row_max(x: int | np.ndarray) -> int:
+    return int(x) if isinstance(x, (int, np.integer)) else int(np.max(x, initial=0))
+
+
+class ResourceModel:
+    """Per-core resource counts of candidate slices (see the module docstring)."""
+
+    def __init__(self, net: Network, target: Target) -> None:
+        self.target = target
+        self.budget = _Budget(target)
+        self.max_neurons_per_core = int(target.get("core.max_neurons"))
+        self.max_ring_bits = int(target.get("core.max_ring_buffer_bits"))
+        self.max_row = int(target.get("core.max_row_length"))
+        pops = net.populations
+        index = {p.name: i for i, p in enumerate(pops)}
+        self.sizes = [p.size for p in pops]
+        # Incoming projections of each population: (source index, connectivity, delay, post-sorted table).
+        self.fan_in: dict[str, list[tuple[int, str, int, tuple[np.ndarray, np.ndarray] | None]]] = {
+            p.name: [] for p in pops}
+        for proj in net.projections:
+            table = None
+            if proj.connectivity == "sparse":
+                post = np.asarray(proj.post_index, dtype=np.int64)
+                order = stable_order(post)
+                table = (post[order], np.asarray(proj.pre_index, dtype=np.int64)[order])
+            self.fan_in[proj.post].append((index[proj.pre], proj.connectivity, synapse_delay(proj.delay), table))
+        # Key blocks a source population may need on a core: its slices; a neuron population's
+        # partition is not known yet, so one more than the fewest (and never more than its size).
+        self.blocks = [min(s, -(-s // self.max_neurons_per_core) + (0 if p.is_input else 1))
+                       for s, p in zip(self.sizes, pops)]
+
+    def new_core(self) -> CoreUsage:
+        return CoreUsage()
+
+    @staticmethod
+    def neurons_on(core: CoreUsage) -> int:
+        return core.neurons
+
+    def uniform(self, pop: Population) -> bool:
+        """Every neuron needs the same when its inputs are dense or one-to-all."""
+        return all(conn in ("dense", "one_to_all") for _, conn, _, _ in self.fan_in[pop.name])
+
+    def demand(self, pop: Population, start: int, stop: int) -> Demand:
+        rows: dict[int, int | np.ndarray] = {}
+        max_delay = 0
+        for src, conn, delay, table in self.fan_in[pop.name]:
+            if conn in ("dense", "one_to_all"):
+                add: int | np.ndarray = stop - start
+            elif conn == "one_to_one":
+                add = np.zeros(self.sizes[src], dtype=np.int64)
+                add[start:stop] = 1
+            else:
+                post_sorted, pre_sorted = table  # type: ignore[misc]
+                lo, hi = np.searchsorted(post_sorted, [start, stop])
+                if hi == lo:
+                    continue  # no synapse of this projection lands on these neurons
+                add = np.bincount(pre_sorted[lo:hi], minlength=self.sizes[src])
+            rows[src] = _row_add(rows.get(src), add)
+            max_delay = max(max_delay, delay)
+        shifts = (int(pop.params.get("shift_exc", 0)), int(pop.params.get("shift_inh", 0)))
+        return Demand(stop - start, shifts, max_delay, rows, {s: self.blocks[s] for s in rows})
+
+    def _usage(self, core: CoreUsage, d: Demand) -> tuple[int, int, int, int]:
+        """(neurons, ring-buffer bits, longest row, DTCM bytes) if ``d`` joined ``core``."""
+        n = core.neurons + d.neurons
+        max_delay = max(core.max_delay, d.max_delay)
+        ib, tb, db = ring_bits(n, max_delay, self.budget.types)
+        row = 0
+        for src, add in d.rows.items():
+            row = max(row, _row_max(_row_add(core.rows.get(src), add)))
+        mpt = sum({**core.mpt, **d.mpt}.values())
+        return n, ib + tb + db, row, self.budget.dtcm(n, max_delay, mpt)
+
+    def violation(self, core: CoreUsage, d: Demand) -> tuple[str, int, str, int, str] | None:
+        """The first limit ``d`` would break on ``core``: (resource, needed, limit name, limit, hint)."""
+        if core.shifts is not None and core.shifts != d.shifts:
+            return ("weight-shift pairs", 2, "one (exc, inh) shift pair per core", 1,
+                    "populations whose weights need different shifts get separate cores")
+        n, bits, row, dtcm = self._usage(core, d)
+        if n > self.max_neurons_per_core:
+            return ("neurons", n, "core.max_neurons", self.max_neurons_per_core, "place fewer neurons on the core")
+        if bits > self.max_ring_bits:
+            return ("ring-buffer bits (index + type + delay)", bits, "core.max_ring_buffer_bits", self.max_ring_bits,
+                    "shorten the delays or place fewer neurons per core (delay-extension cores are not implemented)")
+        if row > self.max_row:
+            return ("synapses of one source neuron on a core", row, "core.max_row_length", self.max_row,
+                    "reduce the fan-out onto one population or split it")
+        if dtcm > self.budget.limit:
+            return ("DTCM bytes", dtcm, "chip.dtcm_bytes", self.budget.limit,
+                    "place fewer neurons on the core or shorten the delays")
+        return None
+
+    def commit(self, core: CoreUsage, d: Demand) -> None:
+        core.neurons += d.neurons
+        core.shifts = d.shifts
+        core.max_delay = max(core.max_delay, d.max_delay)
+        for src, add in d.rows.items():
+            core.rows[src] = _row_add(core.rows.get(src), add)
+        core.mpt.update(d.mpt)
+
+
+# ---------------------------------------------------------------------------------------------
+# The concrete layout
+# ---------------------------------------------------------------------------------------------
+@dataclass
+class Layout:
+    """A partitioned network laid out on cores and chips (every array in canonical order).
+
+    Neurons get global ids core by core (``core_offset``), within a core by (population index,
+    neuron index). Source slices -- the key blocks of routing -- are the placement slices of
+    neuron populations and chunks of ``core.max_neurons`` units of input ports, numbered by
+    (population index, start). Synapses are sorted by (source slice, post core, source neuron,
+    projection, post neuron)."""
+
+    n_cores: int
+    core_offset: np.ndarray          # (n_cores + 1,) global neuron ids per core
+    core_chip: np.ndarray            # (n_cores,) index into chips
+    core_proc: np.ndarray            # (n_cores,) processor on its chip
+    chips: list[tuple[int, int]]     # (x, y) of every chip in use, in placement order
+    core_index_bits: np.ndarray
+    type_bits: int                   # synapse-type field (get_n_bits(core.synapse_types))
+    core_delay_bits: np.ndarray
+    core_shifts: np.ndarray          # (n_cores, 2)
+    core_pops: list[list[str]]
+    pop_gid: dict[str, np.ndarray]   # non-input population -> global neuron id of each neuron
+    # Source slices.
+    src_pop: np.ndarray              # population index
+    src_start: np.ndarray
+    src_stop: np.ndarray
+    src_m: np.ndarray                # slice number within its population
+    src_core: np.ndarray             # core of a neuron slice, -1 for an input port
+    # Synapses.
+    syn_src: np.ndarray              # source slice
+    syn_local_src: np.ndarray        # neuron index within the source slice
+    syn_core: np.ndarray             # post core
+    syn_local: np.ndarray            # post neuron index within its core
+    syn_word: np.ndarray             # signed weight word (sign: synapse type)
+    syn_delay: np.ndarray            # chip delay in ticks (>= 1)
+    # Blocks: one per (source slice, post core) with synapses, in synapse order.
+    blk_src: np.ndarray
+    blk_core: np.ndarray
+    blk_row_len: np.ndarray          # longest row of the block (words)
+    blk_first: np.ndarray            # first synapse of the block
+    core_dtcm: np.ndarray
+    core_sdram: np.ndarray
+    core_mpt: np.ndarray             # master population table entries per core
+
+
+def _cores_of(net: Network, slices: np.ndarray, n_cores: int) -> tuple[np.ndarray, dict[str, np.ndarray],
+                                                                       list[list[str]], np.ndarray]:
+    """Global neuron ids: core by core, within a core by (population, start)."""
+    pops = net.populations
+    order = np.lexsort((slices[:, 2], slices[:, 0], slices[:, 1]))
+    s = slices[order]
+    lengths = s[:, 3] - s[:, 2]
+    counts = np.bincount(s[:, 1], weights=lengths, minlength=n_cores).astype(np.int64)
+    offset = np.concatenate([[0], np.cumsum(counts)]).astype(np.int64)
+    first = np.cumsum(lengths) - lengths
+    pop_gid = {p.name: np.full(p.size, -1, dtype=np.int64) for p in pops if not p.is_input}
+    names: list[list[str]] = [[] for _ in range(n_cores)]
+    for (pi, core, start, stop), f in zip(s.tolist(), first.tolist()):
+        pop_gid[pops[pi].name][start:stop] = np.arange(f, f + stop - start)
+        if pops[pi].name not in names[core]:
+            names[core].append(pops[pi].name)
+    return offset, pop_gid, names, s
+
+
+_LAYOUTS: "weakref.WeakKeyDictionary[Network, tuple[Any, Layout]]" = weakref.WeakKeyDictionary()
+
+
+def _fingerprint(net: Network, target: Target) -> Any:
+    """What a layout depends on: placements, shifts, projections (their weight arrays by identity:
+    passes replace arrays, they do not edit them) and the target's data."""
+    pops = tuple((p.name, p.size, p.model, repr(p.attrs.get("placement")), p.params.get("shift_exc"),
+                  p.params.get("shift_inh")) for p in net.populations)
+    projs = tuple((q.name, q.pre, q.post, q.connectivity, id(q.weights), id(q.pre_index), id(q.post_index), q.delay)
+                  for q in net.projections)
+    return pops, projs, id(target.data)
+
+
+def build_layout(net: Network, target: Target) -> Layout:
+    """Lay out a partitioned, quantized network (see :class:`Layout`); limits are checked by
+    :func:`check_layout`. ``allocate`` and the backend both ask for it: the second call reuses
+    the first's result while nothing it depends on has changed."""
+    key = _fingerprint(net, target)
+    cached = _LAYOUTS.get(net)
+    if cached is not None and cached[0] == key:
+        return cached[1]
+    lay = _build_layout(net, target)
+    _LAYOUTS[net] = (key, lay)
+    return lay
+
+
+def _build_layout(net: Network, target: Target) -> Layout:
+    pops, projs = net.populations, net.projections
+    slices = placement_slices(net)
+    n_cores = int(slices[:, 1].max()) + 1 if len(slices) else 0
+    offset, pop_gid, names, sorted_slices = _cores_of(net, slices, n_cores)
+    neurons = np.diff(offset)
+    chunk = int(target.get("core.max_neurons"))
+    types = int(target.get("core.synapse_types"))
+
+    # Source slices: placement slices of neuron populations, chunks of input ports.
+    rows = [(pi, core, start, stop) for pi, core, start, stop in sorted_slices.tolist()]
+    for pi, p in enumerate(pops):
+        if p.is_input:
+            rows += [(pi, -1, a, min(a + chunk, p.size)) for a in range(0, p.size, chunk)]
+    rows.sort(key=lambda r: (r[0], r[2]))
+    src = np.array(rows, dtype=np.int64).reshape(-1, 4)
+    src_pop, src_core, src_start, src_stop = src[:, 0], src[:, 1], src[:, 2], src[:, 3]
+    first_of_pop = np.searchsorted(src_pop, np.arange(len(pops)))
+    src_m = np.arange(src_pop.size) - first_of_pop[src_pop]
+    pop_slice_starts = {pi: src_start[src_pop == pi] for pi in range(len(pops))}
+
+    # Every synapse: source slice and local index, post core and local index, word, delay.
+    gid_core = np.repeat(np.arange(n_cores, dtype=np.int64), neurons)
+    cols: list[tuple[np.ndarray, ...]] = []
+    sizes = {p.name: p.size for p in pops}
+    index = {p.name: i for i, p in enumerate(pops)}
+    for proj in projs:
+        pre, post, w = proj.coo(sizes[proj.pre], sizes[proj.post])
+        pre = np.asarray(pre, dtype=np.int64)
+        pi = index[proj.pre]
+        s_id = first_of_pop[pi] + np.searchsorted(pop_slice_starts[pi], pre, side="right") - 1
+        gid = pop_gid[proj.post][np.asarray(post, dtype=np.int64)]
+        core = gid_core[gid]
+        words = np.asarray(w)
+        if words.dtype.kind == "f" and not np.all(words == np.rint(words)):
+            raise IrError("weights are not integer words; run quantize first", location=f"projection '{proj.name}'")
+        cols.append((s_id, pre - src_start[s_id], core, gid - offset[core], words.astype(np.int64),
+                     np.full(pre.size, synapse_delay(proj.delay), dtype=np.int64)))
+    if cols:
+        syn_src, syn_lsrc, syn_core, syn_local, syn_word, syn_delay = (np.concatenate(c) for c in zip(*cols))
+    else:
+        syn_src = syn_lsrc = syn_core = syn_local = syn_word = syn_delay = np.zeros(0, dtype=np.int64)
+    # Sort by (source slice, post core, source neuron, post neuron); ties keep projection order.
+    width = max(int((src_stop - src_start).max(initial=1)), 1)
+    per_core = max(int(neurons.max(initial=1)), 1)
+    blk_key = syn_src * max(n_cores, 1) + syn_core
+    order = stable_order((blk_key * width + syn_lsrc) * per_core + syn_local)
+    syn_src, syn_lsrc, syn_core, blk_key = syn_src[order], syn_lsrc[order], syn_core[order], blk_key[order]
+    syn_local, syn_word, syn_delay = syn_local[order], syn_word[order], syn_delay[order]
+
+    # Blocks (source slice, post core) and the longest row of each.
+    new_blk = np.ones(blk_key.size, dtype=bool)
+    new_blk[1:] = blk_key[1:] != blk_key[:-1]
+    blk_first = np.flatnonzero(new_blk)
+    new_row = new_blk.copy()
+    new_row[1:] |= syn_lsrc[1:] != syn_lsrc[:-1]
+    row_first = np.flatnonzero(new_row)
+    row_len = np.diff(np.append(row_first, blk_key.size))
+    row_blk = np.cumsum(new_blk)[row_first] - 1
+    blk_row_len = np.zeros(blk_first.size, dtype=np.int64)
+    np.maximum.at(blk_row_len, row_blk, row_len)
+    blk_src, blk_core = syn_src[blk_first], syn_core[blk_first]
+
+    max_delay = np.zeros(n_cores, dtype=np.int64)
+    np.maximum.at(max_delay, syn_core, syn_delay)
+    index_bits = np.array([n_bits(int(n)) for n in neurons], dtype=np.int64)
+    delay_bits = np.array([n_bits(int(d)) for d in max_delay], dtype=np.int64)
+    shifts = np.zeros((n_cores, 2), dtype=np.int64)
+    for pi, core, _a, _b in sorted_slices.tolist():
+        p = pops[pi]
+        shifts[core] = (int(p.params.get("shift_exc", 0)), int(p.params.get("shift_inh", 0)))
+
+    budget = _Budget(target)
+    mpt = np.bincount(blk_core, minlength=n_cores).astype(np.int64)
+    dtcm = np.array([budget.dtcm(int(neurons[c]), int(max_delay[c]), int(mpt[c])) for c in range(n_cores)],
+                    dtype=np.int64)
+    header = int(target.get("sdram.row_header_words"))
+    n_rows = src_stop[blk_src] - src_start[blk_src]
+    sdram = np.bincount(blk_core, weights=n_rows * (blk_row_len + header) * 4, minlength=n_cores).astype(np.int64)
+    sdram += int(target.get("sdram.core_fixed_bytes"))
+    core_chip, core_proc, chips = _place_chips(target, sdram, n_cores)
+    return Layout(n_cores=n_cores, core_offset=offset, core_chip=core_chip, core_proc=core_proc, chips=chips,
+                  core_index_bits=index_bits, type_bits=n_bits(types), core_delay_bits=delay_bits,
+                  core_shifts=shifts, core_pops=names,
+                  pop_gid=pop_gid, src_pop=src_pop, src_start=src_start, src_stop=src_stop, src_m=src_m,
+                  src_core=src_core, syn_src=syn_src, syn_local_src=syn_lsrc, syn_core=syn_core,
+                  syn_local=syn_local, syn_word=syn_word, syn_delay=syn_delay, blk_src=blk_src, blk_core=blk_core,
+                  blk_row_len=blk_row_len, blk_first=blk_first, core_dtcm=dtcm, core_sdram=sdram, core_mpt=mpt)
+
+
+def _place_chips(target: Target, sdram: np.ndarray, n_cores: int) -> tuple[np.ndarray, np.ndarray,
+                                                                           list[tuple[int, int]]]:
+    """Cores to chips, in core order: a chip takes cores while it has application cores and
+    SDRAM left (PACMAN's chip-filling placer, one core at a time)."""
+    per_chip = int(target.get("chip.cores"))
+    chip_sdram = int(target.get("chip.sdram_bytes"))
+    order = chip_order(target)
+    core_chip = np.zeros(n_cores, dtype=np.int64)
+    core_proc = np.zeros(n_cores, dtype=np.int64)
+    chip, used, mem = 0, 0, 0
+    for c in range(n_cores):
+        if sdram[c] > chip_sdram:
+            raise ResourceError(resource_message("SDRAM bytes of one core", int(sdram[c]), "chip.sdram_bytes",
+                                                 chip_sdram, "place fewer neurons on the core or reduce its fan-in"),
+                                location=f"core {c}")
+        if used == per_chip or mem + sdram[c] > chip_sdram:
+            chip, used, mem = chip + 1, 0, 0
+        if chip >= len(order):
+            raise ResourceError(f"the network needs more than the {len(order)} chips of the machine "
+                                f"(chip.mesh = {'x'.join(str(v) for v in target.get('chip.mesh'))}); "
+                                "shrink the network or enlarge chip.mesh")
+        core_chip[c], core_proc[c] = chip, FIRST_APP_PROCESSOR + used
+        used += 1
+        mem += int(sdram[c])
+    n_chips = int(core_chip.max()) + 1 if n_cores else 0
+    return core_chip, core_proc, order[:n_chips]
+
+
+def check_layout(lay: Layout, target: Target) -> None:
+    """ResourceError for the first broken per-core limit (a hand-written placement, or a
+    partitioner that does not use the resource model)."""
+    limits = (
+        ("neurons", np.diff(lay.core_offset), "core.max_neurons", "place fewer neurons on the core"),
+        ("ring-buffer bits (index + type + delay)", lay.core_index_bits + lay.type_bits + lay.core_delay_bits,
+         "core.max_ring_buffer_bits", "shorten the delays or place fewer neurons per core "
+                                      "(delay-extension cores are not implemented)"),
+        ("synapses of one source neuron on a core", _longest_rows(lay), "core.max_row_length",
+         "reduce the fan-out onto one population or split it"),
+        ("DTCM bytes", lay.core_dtcm, "chip.dtcm_bytes", "place fewer neurons on the core or shorten the delays"),
+    )
+    for resource, used, key, hint in limits:
+        limit = int(target.get(key))
+        over = np.flatnonzero(used > limit)
+        if over.size:
+            c = int(over[0])
+            more = f" ({over.size - 1} more cores over this limit)" if over.size > 1 else ""
+            pops = ", ".join(f"'{n}'" for n in lay.core_pops[c])
+            raise ResourceError(resource_message(resource, int(used[c]), key, limit, hint) + more,
+                                location=f"core {c} (populations {pops})")
+
+
+def _longest_rows(lay: Layout) -> np.ndarray:
+    out = np.zeros(lay.n_cores, dtype=np.int64)
+    np.maximum.at(out, lay.blk_core, lay.blk_row_len)
+    return out
+
+
+def _check_shifts(net: Network, lay: Layout) -> None:
+    """Populations sharing a core must share its (exc, inh) shift pair."""
+    pops = {p.name: p for p in net.populations}
+    for c, names in enumerate(lay.core_pops):
+        pairs = {(int(pops[n].params.get("shift_exc", 0)), int(pops[n].params.get("shift_inh", 0))) for n in names}
+        if len(pairs) > 1:
+            raise ResourceError(f"populations {', '.join(repr(n) for n in names)} share core {c} but need different "
+                                "weight shifts (one (exc, inh) shift pair per core); place them on separate cores",
+                                location=f"core {c}")
+
+
+class SpiNNakerLayoutModel:
+    """The ``layout`` part of the SpiNNaker-like target (:class:`nmc.lowering.LayoutModel`)."""
+
+    #: Columns of the per-core resource report: (title, key in the core table, limit key).
+    report_columns = (("chip", "chip", None), ("neurons", "neurons", "core.max_neurons"),
+                      ("DTCM bytes", "dtcm_bytes", "chip.dtcm_bytes"), ("ring slots", "ring_slots", None),
+                      ("MPT entries", "mpt_entries", None), ("SDRAM bytes", "sdram_bytes", None))
+    #: Columns of the per-chip report (meta["chips"], written by the backend).
+    chip_report_columns = (("chip", "chip", None), ("cores", "cores", "chip.cores"),
+                           ("SDRAM bytes", "sdram_bytes", "chip.sdram_bytes"),
+                           ("router entries", "router_entries", "router.usable_entries"),
+                           ("uncompressed", "router_entries_uncompressed", None),
+                           ("compressed", "router_entries_compressed", None))
+
+    def __init__(self, target: Target) -> None:
+        self.target = target
+
+    def resource_model(self, net: Network) -> ResourceModel:
+        return ResourceModel(net, self.target)
+
+    def check_cores(self, n_cores: int, cores_per_population: dict[str, int]) -> None:
+        per_chip, chips = int(self.target.get("chip.cores")), int(self.target.get("chip.chips"))
+        limit = per_chip * chips
+        if n_cores > limit:
+            ranked = sorted(cores_per_population.items(), key=lambda kv: -kv[1])[:3]
+            most = ", ".join(f"'{n}' ({k})" for n, k in ranked)
+            raise ResourceError(f"network needs {n_cores} cores, exceeded max (chip.cores x chip.chips = {limit}) "
+                                f"by {n_cores - limit}; populations using the most cores: {most}")
+
+    def allocate(self, net: Network, diagnostics: Any = None) -> list[dict[str, Any]]:
+        """Lay the network out on cores and chips, check every per-core limit, return the table."""
+        lay = build_layout(net, self.target)
+        _check_shifts(net, lay)
+        check_layout(lay, self.target)
+        n = np.diff(lay.core_offset)
+        return [{"core": c, "chip": "{},{}".format(*lay.chips[int(lay.core_chip[c])]),
+                 "processor": int(lay.core_proc[c]), "neurons": int(n[c]), "dtcm_bytes": int(lay.core_dtcm[c]),
+                 "ring_slots": 1 << int(lay.core_delay_bits[c]), "mpt_entries": int(lay.core_mpt[c]),
+                 "sdram_bytes": int(lay.core_sdram[c]), "populations": list(lay.core_pops[c])}
+                for c in range(lay.n_cores)]
