@@ -6,19 +6,21 @@ import io
 import json
 import zipfile
 from pathlib import Path
+from typing import IO
 
 import numpy as np
 
+from ..atomic import atomic_files, write_text
 from ..errors import IrError
 from .network import Network
 from .parser import parse_ir, referenced_arrays_file
 from .printer import IR_HEADER, print_ir
 
 
-def _save_npz_deterministic(path: Path, arrays: dict[str, np.ndarray]) -> None:
+def _save_npz_deterministic(file: IO[bytes], arrays: dict[str, np.ndarray]) -> None:
     """np.savez stamps the current time into the zip; write a zip with fixed timestamps instead
     so that the same IR gives the same bytes."""
-    with zipfile.ZipFile(path, "w", compression=zipfile.ZIP_DEFLATED) as zf:
+    with zipfile.ZipFile(file, "w", compression=zipfile.ZIP_DEFLATED) as zf:
         for key in sorted(arrays):
             buf = io.BytesIO()
             np.lib.format.write_array(buf, np.ascontiguousarray(arrays[key]), allow_pickle=False)
@@ -27,15 +29,24 @@ def _save_npz_deterministic(path: Path, arrays: dict[str, np.ndarray]) -> None:
             zf.writestr(info, buf.getvalue())
 
 
-def write_ir(net: Network, path: str | Path) -> None:
-    """Write ``net`` to ``path``; arrays too large to inline go to ``path + '.npz'``."""
+def side_file(path: str | Path) -> Path:
+    """Where :func:`write_ir` puts the arrays of the IR file ``path``: ``path + '.npz'``."""
     path = Path(path)
+    return path.with_name(path.name + ".npz")
+
+
+def write_ir(net: Network, path: str | Path) -> None:
+    """Write ``net`` to ``path``; arrays too large to inline go to :func:`side_file`. Both files
+    are written atomically, as one (:mod:`nmc.atomic`)."""
     text, arrays = print_ir(net)
-    if arrays:
-        side = path.with_name(path.name + ".npz")
-        _save_npz_deterministic(side, arrays)
-        text = text.replace(IR_HEADER + "\n", f"{IR_HEADER}\narrays {json.dumps(side.name)}\n", 1)
-    path.write_text(text)
+    if not arrays:
+        write_text(path, text)
+        return
+    side = side_file(path)
+    text = text.replace(IR_HEADER + "\n", f"{IR_HEADER}\narrays {json.dumps(side.name)}\n", 1)
+    with atomic_files([side, path]) as (side_out, text_out):
+        _save_npz_deterministic(side_out, arrays)
+        text_out.write(text.encode("utf-8"))
 
 
 def read_ir(path: str | Path) -> Network:
