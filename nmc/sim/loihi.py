@@ -27,6 +27,7 @@ import numpy as np
 from ..binary.format import Binary
 from ..errors import BinaryFormatError, RunError
 from .loihi_learning import F32_EXACT, PlasticProjection, sum_rows
+from .loihi_validate import validate_loihi
 
 TARGET = "loihi"
 _DENSE_FILL = 0.05        # store a delay's matrix dense when at least this fraction is non-zero
@@ -153,6 +154,7 @@ class LoihiInterpreter:
     def __init__(self, binary: Binary) -> None:
         if binary.target != TARGET:
             raise BinaryFormatError(f"binary is for target '{binary.target}'; this interpreter runs '{TARGET}'")
+        validate_loihi(binary)  # refuse an inconsistent binary with a reason, before using any table
         self.binary = binary
         self.meta = binary.meta
         cfg = binary.target_config
