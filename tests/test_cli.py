@@ -102,8 +102,12 @@ BAD_INPUTS = [
      r"bad\.nmc:2:28: error: unknown parameter 'tau_m' for neuron model 'cuba_lif'"),
     ("per-core limit", "input x[5000]\npopulation h[2] : cuba_lif\nconnect x -> h : dense(2)\n", [],
      r"population 'h': .*input axons.*\(5000\) exceeded max \(core\.max_input_axons = 4096\) by 904"),
-    ("per-chip limit", "population h[3000] : cuba_lif\n", ["--target", "TINY"],
+    ("per-chip limit", "".join(f"input x{i}[3000]\npopulation h{i}[10] : cuba_lif\nconnect x{i} -> h{i} : dense(2)\n"
+                               for i in range(3)), ["--target", "TINY"],
      r"network needs 3 cores, exceeded max \(chip\.cores x chip\.chips = 2\) by 1"),
+    ("machine size, before any work", "population h[3000] : cuba_lif\n", ["--target", "TINY"],
+     r"bad\.nmc:1:14: error: population 'h': neurons \(3000\) exceeded max \(chip\.cores x chip\.chips x "
+     r"core\.max_compartments = 2048\) by 952"),
     ("delay beyond the target", "input x[2]\npopulation h[2] : cuba_lif\nconnect x -> h : dense(2, delay = 70)\n", [],
      r"projection 'x->h': error: delay \(70\) exceeded max \(synapse\.max_delay = 62\) by 8"),
     ("unknown target", "population h[3] : cuba_lif\n", ["--target", "truenorth"],

@@ -12,6 +12,7 @@ import numpy as np
 
 from ..atomic import atomic_files, write_text
 from ..errors import IrError
+from ..npz import read_npz
 from .network import Network
 from .parser import parse_ir, referenced_arrays_file
 from .printer import IR_HEADER, print_ir
@@ -49,19 +50,39 @@ def write_ir(net: Network, path: str | Path) -> None:
         text_out.write(text.encode("utf-8"))
 
 
+def _side_path(path: Path, text: str) -> Path | None:
+    """The side file an IR text names (``arrays "NAME.npz"``), beside the IR file."""
+    name = referenced_arrays_file(text)
+    if name is None:
+        return None
+    if not name or Path(name).name != name:
+        raise IrError(f"the array file must be named without a directory, got '{name}'", location=str(path))
+    return path.parent / name
+
+
+def arrays_file_of(path: str | Path) -> Path | None:
+    """The side file the IR file ``path`` reads, if it is an IR file that names one (so that a
+    command can refuse to write over it); problems are left for :func:`read_ir` to report."""
+    path = Path(path)
+    if path.suffix != ".nmcir":
+        return None
+    try:
+        return _side_path(path, path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, IrError):
+        return None
+
+
 def read_ir(path: str | Path) -> Network:
+    """Read the IR file ``path`` and the side file of arrays it names."""
     path = Path(path)
     try:
-        text = path.read_text()
+        text = path.read_text(encoding="utf-8")
     except OSError as exc:
         raise IrError(f"cannot read IR file: {exc.strerror}", location=str(path)) from None
+    except UnicodeDecodeError:
+        raise IrError("IR file is not UTF-8 text", location=str(path)) from None
+    side = _side_path(path, text)
     arrays = None
-    side = referenced_arrays_file(text)
     if side is not None:
-        side_path = path.parent / side
-        try:
-            with np.load(side_path, allow_pickle=False) as z:
-                arrays = {k: z[k] for k in z.files}
-        except OSError as exc:
-            raise IrError(f"cannot read array file '{side_path}': {exc}", location=str(path)) from None
+        arrays = read_npz(side, lambda m: IrError(m, location=str(path)), shown=str(side))
     return parse_ir(text, arrays, filename=str(path))
