@@ -167,7 +167,7 @@ class Builder(LearningStatements, BackpropStatement, Initialisers):
         self._admit(name_tok.value, size, False, size_expr)
         model, given = self._model_ref(ref)
         params: dict[str, object] = dict(model.defaults())
-        rng = self._derived_rng(STREAM_POPULATION, len(self.net.populations))
+        rng = self._derived_rng(STREAM_POPULATION, self.net.n_populations)
         for key, value in given.items():
             if isinstance(value, Call):  # a per-neuron initialiser, e.g. bias = uniform(0, 10)
                 value = self._initialise(value, (size,), rng, f"{key} of population '{name_tok.value}'", key,
@@ -292,7 +292,7 @@ class Builder(LearningStatements, BackpropStatement, Initialisers):
         proj = Projection(name=name, pre=pre.name, post=post.name, connectivity=call.name,
                           weights=np.zeros(0), learning=self._plasticity(call, args),
                           **self._synapse_options(args))
-        index = len(self.net.projections)  # fixes the projection's random stream
+        index = self.net.n_projections  # fixes the projection's random stream
         if call.name == "sparse":
             self._sparse(proj, call, args, pre.size, post.size, index)
         else:
