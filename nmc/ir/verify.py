@@ -12,6 +12,12 @@ from .network import CONNECTIVITIES, ROLES, SIGNS, Network
 def verify_problems(net: Network) -> list[tuple[str, str]]:
     """Every violation as (location, message); empty when the network is well formed."""
     probs: list[tuple[str, str]] = []
+    seed = net.attrs.get("seed", 0)
+    if isinstance(seed, bool) or not isinstance(seed, int) or seed < 0:
+        probs.append(("network", f"seed must be a non-negative integer, got {seed!r}"))
+    dt = net.attrs.get("dt")
+    if dt is not None and (isinstance(dt, bool) or not isinstance(dt, (int, float)) or not 0 < dt < float("inf")):
+        probs.append(("network", f"dt must be a positive time in ms, got {dt!r}"))
     for pop in net.populations:
         loc = f"population '{pop.name}'"
         if not isinstance(pop.size, int) or pop.size <= 0:
@@ -33,12 +39,18 @@ def verify_problems(net: Network) -> list[tuple[str, str]]:
                 known = ", ".join(sorted(model.params)) or "none"
                 probs.append((loc, f"unknown parameter '{key}' for neuron model '{pop.model}' (known: {known})"))
                 continue
-            arr = np.asarray(val)
+            try:
+                arr = np.asarray(val)
+            except ValueError:  # a ragged list
+                probs.append((loc, f"parameter '{key}' must be a number or a list of numbers"))
+                continue
             if arr.ndim > 0 and not (spec.per_neuron and arr.shape == (pop.size,)):
                 want = f"a scalar or {pop.size} values" if spec.per_neuron else "a scalar"
                 probs.append((loc, f"parameter '{key}' must be {want}, got shape {arr.shape}"))
             elif arr.dtype.kind not in "biuf":
                 probs.append((loc, f"parameter '{key}' must be numeric, got {val!r}"))
+            elif arr.dtype.kind == "f" and not np.all(np.isfinite(arr)):
+                probs.append((loc, f"parameter '{key}' contains NaN or infinity"))
     sizes = {p.name: p.size for p in net.populations}
     for proj in net.projections:
         loc = f"projection '{proj.name}'"
@@ -71,7 +83,10 @@ def verify_problems(net: Network) -> list[tuple[str, str]]:
                 probs.append((loc, "sparse projection needs pre_index and post_index"))
             else:
                 pi, qi = np.asarray(proj.pre_index), np.asarray(proj.post_index)
-                if not (pi.shape == qi.shape == w.shape and w.ndim == 1):
+                if pi.dtype.kind not in "iu" or qi.dtype.kind not in "iu":
+                    probs.append((loc, f"sparse indices must be integers, got pre_index {pi.dtype}, "
+                                       f"post_index {qi.dtype}"))
+                elif not (pi.shape == qi.shape == w.shape and w.ndim == 1):
                     probs.append((loc, f"sparse arrays must be 1-D of equal length, got pre_index {pi.shape}, "
                                        f"post_index {qi.shape}, weights {w.shape}"))
                 elif pi.size and (pi.min() < 0 or pi.max() >= n_pre or qi.min() < 0 or qi.max() >= n_post):
