@@ -182,17 +182,22 @@ def cmd_inspect(args: argparse.Namespace) -> int:
     path = Path(args.file)
     if not path.exists():
         raise NmcError(f"file '{path}' does not exist")
+    if path.is_dir():
+        raise NmcError(f"'{path}' is a directory, not a file")
     if _is_binary(path) or path.suffix == ".nmcb":
         from .binary.format import read_binary
         from .report import binary_report
-        sys.stdout.write(binary_report(read_binary(path)))
+        from .sim import validate_binary
+        binary = read_binary(path)
+        validate_binary(binary)
+        sys.stdout.write(binary_report(binary))
         return 0
     from .driver import load_network, run_passes
     from .ir.printer import format_ir
     from .target import load_target
-    net = load_network(path)
-    if args.target or args.pass_pipeline:
-        target = load_target(args.target or "loihi")
+    target = load_target(args.target or "loihi") if args.target or args.pass_pipeline else None
+    net = load_network(path, target)
+    if target is not None:
         net = run_passes(net, target, args.pass_pipeline, diagnostics=Diagnostics.to_stderr())
     sys.stdout.write(format_ir(net))
     return 0

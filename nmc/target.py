@@ -8,6 +8,7 @@ target file names (``target.formats``, ``target.part("backend")``), never by the
 
 from __future__ import annotations
 
+import math
 import sys
 from dataclasses import dataclass, field
 from functools import cached_property
@@ -73,6 +74,48 @@ class Target:
         return self.part("formats")(self)
 
 
+#: Tables of hardware facts that are whole numbers (counts, widths, register bounds), and the
+#: least value each table's entries may take (None: any integer, e.g. a register's lower bound).
+INTEGER_TABLES: dict[str, int | None] = {"chip": 1, "core": 1, "neuron": None, "synapse": None,
+                                         "learning": None, "mapping": None}
+
+
+def _table(node: dict[str, Any], key: str) -> dict[str, Any]:
+    """A sub-table, or an empty one where there is none (or something else stands)."""
+    value = node.get(key)
+    return value if isinstance(value, dict) else {}
+
+
+def _number_problem(data: dict[str, Any]) -> str | None:
+    """What is wrong with the target's numbers, if anything: NaN or infinity anywhere; a
+    non-integer (or too small) entry in an :data:`INTEGER_TABLES` table; a negative cost; a
+    tick that is not positive. Checked at load, so no pass meets a number it cannot use."""
+    stack: list[tuple[str, Any]] = [(key, value) for key, value in data.items()]
+    while stack:
+        key, value = stack.pop()
+        if isinstance(value, dict):
+            stack.extend((f"{key}.{k}", v) for k, v in value.items())
+        elif isinstance(value, list):
+            stack.extend((key, v) for v in value)
+        elif isinstance(value, float) and not math.isfinite(value):
+            return f"{key} is {value}; numbers in a target file must be finite"
+    for table, least in INTEGER_TABLES.items():
+        for key, value in _table(data, table).items():
+            for v in value if isinstance(value, list) else [value]:
+                if isinstance(v, bool) or not isinstance(v, int):
+                    return f"{table}.{key} must be an integer, got {v!r}"
+                if least is not None and v < least:
+                    return f"{table}.{key} must be at least {least}, got {v}"
+    for table in ("energy_pj", "time_ns"):
+        for key, v in _table(_table(data, "cost"), table).items():
+            if isinstance(v, bool) or not isinstance(v, (int, float)) or v < 0:
+                return f"cost.{table}.{key} must be a non-negative number, got {v!r}"
+    tick = _table(data, "timing").get("tick_ns", 1.0)
+    if isinstance(tick, bool) or not isinstance(tick, (int, float)) or tick <= 0:
+        return f"timing.tick_ns must be a positive number, got {tick!r}"
+    return None
+
+
 def available_targets() -> list[str]:
     return sorted(p.stem for p in data_dir("targets").glob("*.toml"))
 
@@ -95,6 +138,9 @@ def load_target(name_or_path: str) -> Target:
         raise TargetError(f"cannot read target file: {exc}", location=str(path)) from None
     if not isinstance(data.get("name"), str) or not data["name"]:
         raise TargetError("target file has no 'name'", location=str(path))
+    problem = _number_problem(data)
+    if problem is not None:
+        raise TargetError(problem, location=str(path))
     target = Target(name=data["name"], data=data, source=str(path))
     _ = target.parts  # a missing or unknown part is reported now, not in the middle of a compile
     return target

@@ -174,7 +174,7 @@ def test_binary_for_another_target_is_refused(cli, small_src: Path, tmp_path: Pa
     ({"y": np.zeros((5, 20))}, "no input port 'y' (ports: x)"),
     ({"x": np.zeros((5, 19))}, "input 'x': expected shape (steps, 20) or (samples, steps, 20), got (5, 19)"),
     ({"x": np.full((5, 20), 2)}, "input 'x': values must be spikes (0 or 1)"),
-    ({"x": np.zeros((3, 5, 20)), "labels": np.zeros(4)}, "'labels' must have shape (3,), got (4,)"),
+    ({"x": np.zeros((3, 5, 20)), "labels": np.zeros(4, dtype=int)}, "'labels' must have shape (3,), got (4,)"),
 ])
 def test_bad_run_data_is_one_clear_line(cli, small_src: Path, tmp_path: Path, arrays: dict, fragment: str) -> None:
     binary = _compiled(cli, small_src, tmp_path)

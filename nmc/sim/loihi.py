@@ -151,6 +151,8 @@ class LoihiInterpreter:
     >>> result = chip.run(100, inputs={"x": spikes})      # spikes: (100, n_x) of 0/1
     """
 
+    validate = staticmethod(validate_loihi)  # what ``nmc inspect`` checks (nmc.sim.validate_binary)
+
     def __init__(self, binary: Binary) -> None:
         if binary.target != TARGET:
             raise BinaryFormatError(f"binary is for target '{binary.target}'; this interpreter runs '{TARGET}'")
