@@ -1,4 +1,4 @@
-"""The graph IR: populations (nodes) and projections (edges) in a networkx MultiDiGraph.
+"""The graph IR: populations (nodes) and projections (edges), plus probes.
 
 The IR is target-neutral until passes annotate it: ``quantize`` turns weights into integer
 mantissas with an exponent, ``partition`` adds a ``placement`` to every population, ``allocate``
@@ -11,7 +11,6 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, Iterator
 
-import networkx as nx
 import numpy as np
 
 from ..errors import IrError
@@ -125,18 +124,16 @@ class Probe:
 
 
 class Network:
-    """A spiking network: an ordered MultiDiGraph of populations and projections, plus probes.
-
-    Node keys are population names (node attribute ``population``); edge keys are projection
-    names (edge attribute ``projection``). Insertion order is the canonical print order.
+    """A spiking network: a directed multigraph whose nodes are populations and whose edges are
+    projections (two projections may join the same pair), plus probes. Insertion order is the
+    canonical print order. :attr:`graph` gives it as a networkx MultiDiGraph for graph algorithms.
     """
 
     def __init__(self, name: str = "network", attrs: dict[str, Any] | None = None) -> None:
         self.name = name
         self.attrs: dict[str, Any] = dict(attrs or {})
-        self.graph = nx.MultiDiGraph()
-        # Indexes kept beside the graph so that adding, finding and listing objects costs the same
-        # however many there are (a source of many statements must build in linear time).
+        # Name indexes, so that adding, finding and listing objects costs the same however many
+        # there are (a source of many statements must build in linear time).
         self._populations: dict[str, Population] = {}    # by name, in insertion (canonical) order
         self._projections: dict[str, Projection] = {}    # by name, in insertion (canonical) order
         self._into: dict[str, list[Projection]] = {}     # post population -> its projections, in order
@@ -147,19 +144,17 @@ class Network:
 
     # -- construction -------------------------------------------------------------------------
     def add_population(self, pop: Population) -> Population:
-        if pop.name in self.graph:
+        if pop.name in self._populations:
             raise IrError(f"population '{pop.name}' is defined twice")
-        self.graph.add_node(pop.name, population=pop)
         self._populations[pop.name] = pop
         return pop
 
     def add_projection(self, proj: Projection) -> Projection:
         for end in (proj.pre, proj.post):
-            if end not in self.graph:
+            if end not in self._populations:
                 raise IrError(f"unknown population '{end}'", location=f"projection '{proj.name}'")
         if proj.name in self._projections:
             raise IrError(f"projection '{proj.name}' is defined twice")
-        self.graph.add_edge(proj.pre, proj.post, key=proj.name, projection=proj)
         self._projections[proj.name] = proj
         self._into.setdefault(proj.post, []).append(proj)
         self._from.setdefault(proj.pre, []).append(proj)
@@ -174,7 +169,6 @@ class Network:
 
     def remove_projection(self, name: str) -> None:
         proj = self._projections.pop(name)  # KeyError for an unknown name, as before
-        self.graph.remove_edge(proj.pre, proj.post, key=name)
         self._into[proj.post].remove(proj)
         self._from[proj.pre].remove(proj)
         self._next_suffix.clear()  # a freed "#i" may be handed out again
@@ -190,6 +184,20 @@ class Network:
         return f"{base}#{i}"
 
     # -- access -------------------------------------------------------------------------------
+    @property
+    def graph(self) -> Any:
+        """The network as a networkx MultiDiGraph (node keys: population names, node attribute
+        ``population``; edge keys: projection names, edge attribute ``projection``), built on
+        each access: a view for graph algorithms, not a way to change the network."""
+        import networkx as nx  # only here: importing it costs more than most compiles
+
+        g = nx.MultiDiGraph()
+        for name, pop in self._populations.items():
+            g.add_node(name, population=pop)
+        for name, proj in self._projections.items():
+            g.add_edge(proj.pre, proj.post, key=name, projection=proj)
+        return g
+
     @property
     def populations(self) -> list[Population]:
         return list(self._populations.values())
