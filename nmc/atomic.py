@@ -195,7 +195,7 @@ def check_output(path: str | os.PathLike[str], inputs: Iterable[str | os.PathLik
     ``inputs``, or a place where no file can be created. Returns the path."""
     shown = str(path)
     if not shown:
-        raise OutputError(f"the {what} file name is empty")
+        raise OutputError(f"no file name given for the {what}")
     p = Path(path)
     if p.is_dir():
         raise OutputError(f"the {what} is a directory; name a file", location=shown)

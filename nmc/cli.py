@@ -159,14 +159,14 @@ def _compile_output(args: argparse.Namespace, src: Path) -> Path | None:
             raise NmcError("a binary cannot be written to stdout; give a file with -o")
         return None
     default = src.with_suffix(".nmcir" if args.emit == "ir" else ".nmcb")
-    out = Path(args.output) if args.output else default
+    out = default if args.output is None else args.output
     inputs = [src, arrays_file_of(src)]
-    if not args.output and out == src:
+    if args.output is None and out == src:
         raise NmcError(f"the default output is the input '{src}' itself; name the output with -o")
     check_output(out, inputs)
     if args.emit == "ir":
         check_output(side_file(out), inputs, what="IR's array file")
-    return out
+    return Path(out)
 
 
 # -- inspect ---------------------------------------------------------------------------------------
@@ -217,7 +217,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     from .sim.runner import run_session
 
     from .atomic import check_output
-    if args.out:  # before the run, so that a long run does not end in a lost result
+    if args.out is not None:  # before the run, so that a long run does not end in a lost result
         check_output(args.out, [args.binary, args.input, args.test], what="result file")
     binary = read_binary(args.binary)
     chip = interpreter_for(binary, expect_target=args.target)

@@ -109,10 +109,10 @@ def decode_binary(data: bytes, source: str = "<binary>") -> Binary:
     if _HEAD.size + mlen > total:
         raise fail(f"manifest length {mlen} runs past the end of the file")
     try:
-        manifest = json.loads(data[_HEAD.size:_HEAD.size + mlen].decode(), parse_constant=_no_constant)
+        manifest = need_dict(json.loads(data[_HEAD.size:_HEAD.size + mlen].decode(), parse_constant=_no_constant),
+                             "the manifest")
         base = _HEAD.size + mlen + ((-(_HEAD.size + mlen)) % 8)
-        sections = _sections(need_list(manifest.get("sections", []) if isinstance(manifest, dict) else None,
-                                       "the manifest's 'sections'"), data, base)
+        sections = _sections(need_list(manifest.get("sections", []), "the manifest's 'sections'"), data, base)
         target = need_str(manifest.get("target"), "the manifest's 'target'")
         meta = need_dict(manifest.get("meta", {}), "the manifest's 'meta'")
         target_config = need_dict(manifest.get("target_config", {}), "the manifest's 'target_config'")
