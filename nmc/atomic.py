@@ -34,6 +34,12 @@ _FILE_MODE = 0o666 & ~_UMASK
 # Whether unnamed temporary files may be tried: O_TMPFILE exists and /proc can link them into place.
 _TMPFILE = hasattr(os, "O_TMPFILE") and os.path.isdir("/proc/self/fd")
 
+# The system calls a write goes through, named here so that tests can make them fail as a full
+# disk or a read-only file system would (tests/test_atomic_writes.py).
+_open = os.open
+_fsync = os.fsync
+_replace = os.replace
+
 
 def _reason(exc: OSError) -> str:
     return exc.strerror or str(exc)
@@ -56,7 +62,7 @@ class _Pending:
             self.fd = self._open_unnamed(directory) if _TMPFILE else -1
             if self.fd < 0:
                 self.name = directory / f".{self.target.name}.{secrets.token_hex(4)}.tmp"
-                self.fd = os.open(self.name, os.O_WRONLY | os.O_CREAT | os.O_EXCL, _FILE_MODE)
+                self.fd = _open(self.name, os.O_WRONLY | os.O_CREAT | os.O_EXCL, _FILE_MODE)
         except OSError as exc:
             raise OutputError(f"cannot write here: {_reason(exc)}", location=self.shown) from None
         self.file: IO[bytes] = os.fdopen(self.fd, "wb")
@@ -65,7 +71,7 @@ class _Pending:
     def _open_unnamed(directory: Path) -> int:
         """An unnamed file in ``directory``, or -1 where its file system has none."""
         try:
-            return os.open(directory, os.O_TMPFILE | os.O_WRONLY, _FILE_MODE)
+            return _open(directory, os.O_TMPFILE | os.O_WRONLY, _FILE_MODE)
         except OSError as exc:
             if exc.errno in (errno.EOPNOTSUPP, errno.EISDIR, errno.EINVAL):
                 return -1
@@ -74,7 +80,7 @@ class _Pending:
     def finish(self) -> None:
         """Flush the contents to the disk; a full disk shows here at the latest."""
         self.file.flush()
-        os.fsync(self.file.fileno())
+        _fsync(self.file.fileno())
 
     def commit(self) -> None:
         """Put the finished file in place of the target."""
@@ -83,7 +89,7 @@ class _Pending:
             # replace an existing file. Only this instant can leave a stray name behind.
             self.name = self.target.parent / f".{self.target.name}.{secrets.token_hex(4)}.tmp"
             _link_unnamed(self.file.fileno(), self.name)
-        os.replace(self.name, self.target)
+        _replace(self.name, self.target)
         self.name = None
         self.file.close()
 
@@ -213,7 +219,9 @@ def check_output(path: str | os.PathLike[str], inputs: Iterable[str | os.PathLik
         if not stat.S_ISREG(mode):
             raise OutputError(f"the {what} exists and is not a regular file", location=shown)
         if not os.access(p, os.W_OK):
-            raise OutputError(f"the {what} exists and is read-only", location=shown)
+            read_only_fs = bool(os.statvfs(p).f_flag & os.ST_RDONLY)
+            raise OutputError(f"the {what} is on a read-only file system" if read_only_fs
+                              else f"the {what} exists and is read-only", location=shown)
     # The real test: create (and drop) a temporary file where the output will be written.
     _Pending(p).discard()
     return p
