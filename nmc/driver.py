@@ -36,20 +36,25 @@ def load_network(path: str | Path, target: Target | None = None) -> Network:
     sizes are held to what its chip can hold as soon as they are read, before any array that
     grows with them is made (:class:`nmc.lowering.common.SizeLimit`). A network without populations is refused."""
     path = check_source(path)
-    limit = target.part("layout")(target).size_limit() if target is not None else None
     if path.suffix == ".nmc":
         from .frontend.dsl import load_dsl
-        net = load_dsl(path, size_limit=limit)
+        net = load_dsl(path, size_limit=target.part("layout")(target).size_limit() if target is not None else None)
     else:
         net = read_ir(path)
-        if limit is not None:
-            for pop in net.populations:
-                try:
-                    limit.admit(pop.name, pop.size, pop.is_input)
-                except ResourceError as exc:
-                    raise ResourceError(f"{exc.location}: {exc.message}", location=str(path)) from None
+        if target is not None:
+            try:
+                check_sizes(net, target)
+            except ResourceError as exc:
+                raise ResourceError(f"{exc.location}: {exc.message}", location=str(path)) from None
     check_not_empty(net, str(path))
     return net
+
+
+def check_sizes(net: Network, target: Target) -> None:
+    """Hold every population's size to the target's machine (ResourceError at the first too big)."""
+    limit = target.part("layout")(target).size_limit()
+    for pop in net.populations:
+        limit.admit(pop.name, pop.size, pop.is_input)
 
 
 def check_not_empty(net: Network, where: str | None = None) -> None:
@@ -66,9 +71,7 @@ def run_passes(net: Network, target: Target, pipeline: str | None = None, *, dum
     are appended to ``reports`` when given."""
     steps = parse_pipeline(pipeline if pipeline is not None else ",".join(target.default_pipeline))
     check_not_empty(net)
-    limit = target.part("layout")(target).size_limit()
-    for pop in net.populations:  # a network built in Python has not met the limit yet
-        limit.admit(pop.name, pop.size, pop.is_input)
+    check_sizes(net, target)  # a network built in Python has not met the limit yet
     ctx = PassContext(target=target, diagnostics=diagnostics or Diagnostics(), strict=strict)
     if reports is not None:
         ctx.reports = reports

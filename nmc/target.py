@@ -21,6 +21,7 @@ else:  # pragma: no cover
     import tomli as tomllib
 
 from .errors import TargetError
+from .numbers import is_integer, is_number
 from .parts import check_parts, load_part
 from .resources import data_dir
 
@@ -102,16 +103,16 @@ def _number_problem(data: dict[str, Any]) -> str | None:
     for table, least in INTEGER_TABLES.items():
         for key, value in _table(data, table).items():
             for v in value if isinstance(value, list) else [value]:
-                if isinstance(v, bool) or not isinstance(v, int):
+                if not is_integer(v):
                     return f"{table}.{key} must be an integer, got {v!r}"
                 if least is not None and v < least:
                     return f"{table}.{key} must be at least {least}, got {v}"
     for table in ("energy_pj", "time_ns"):
         for key, v in _table(_table(data, "cost"), table).items():
-            if isinstance(v, bool) or not isinstance(v, (int, float)) or v < 0:
+            if not is_number(v) or v < 0:
                 return f"cost.{table}.{key} must be a non-negative number, got {v!r}"
     tick = _table(data, "timing").get("tick_ns", 1.0)
-    if isinstance(tick, bool) or not isinstance(tick, (int, float)) or tick <= 0:
+    if not is_number(tick) or tick <= 0:
         return f"timing.tick_ns must be a positive number, got {tick!r}"
     return None
 

@@ -10,12 +10,12 @@ results. Used by the container (:mod:`nmc.binary.format`), the host-side metadat
 
 from __future__ import annotations
 
-import math
 from typing import Any, Mapping
 
 import numpy as np
 
 from ..errors import BinaryFormatError
+from ..numbers import is_integer, is_number
 
 
 def fail(message: str) -> BinaryFormatError:
@@ -50,7 +50,7 @@ def need_str(value: Any, what: str) -> str:
 
 def need_int(value: Any, what: str, lo: int | None = None, hi: int | None = None) -> int:
     """An integer (not a bool, not a float) in [lo, hi]."""
-    if isinstance(value, bool) or not isinstance(value, int):
+    if not is_integer(value):
         raise fail(f"{what} must be an integer, got {value!r}")
     if (lo is not None and value < lo) or (hi is not None and value > hi):
         raise fail(f"{what} is {value}, outside {_interval(lo, hi)}")
@@ -59,7 +59,7 @@ def need_int(value: Any, what: str, lo: int | None = None, hi: int | None = None
 
 def need_number(value: Any, what: str, lo: float | None = None) -> float:
     """A finite number (int or float, not a bool), at least ``lo``."""
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
+    if not is_number(value):
         raise fail(f"{what} must be a finite number, got {value!r}")
     if lo is not None and value < lo:
         raise fail(f"{what} is {value}, below {lo}")

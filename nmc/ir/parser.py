@@ -11,6 +11,7 @@ from typing import Any
 import numpy as np
 
 from ..errors import IrError
+from ..numbers import is_integer
 from .network import Network, Population, Probe, Projection
 from .printer import DTYPES_BY_NAME
 
@@ -305,7 +306,7 @@ class _Parser:
     # Field types: the parser hands the passes a network whose fields have the types the data
     # model says (values and ranges are the verifier's business), whatever the text held.
     def _int(self, v: Any, what: str, pos: int) -> int:
-        if isinstance(v, bool) or not isinstance(v, int):
+        if not is_integer(v):
             raise self.s.error(f"{what} must be an integer, got {_shown(v)}", pos)
         return v
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 
 from ..errors import IrError
+from ..numbers import is_integer, is_number
 from .models import NEURON_MODELS, PROBE_VARIABLES
 from .network import CONNECTIVITIES, ROLES, SIGNS, Network
 
@@ -13,10 +14,10 @@ def verify_problems(net: Network) -> list[tuple[str, str]]:
     """Every violation as (location, message); empty when the network is well formed."""
     probs: list[tuple[str, str]] = []
     seed = net.attrs.get("seed", 0)
-    if isinstance(seed, bool) or not isinstance(seed, int) or seed < 0:
+    if not is_integer(seed) or seed < 0:
         probs.append(("network", f"seed must be a non-negative integer, got {seed!r}"))
     dt = net.attrs.get("dt")
-    if dt is not None and (isinstance(dt, bool) or not isinstance(dt, (int, float)) or not 0 < dt < float("inf")):
+    if dt is not None and not (is_number(dt) and dt > 0):
         probs.append(("network", f"dt must be a positive time in ms, got {dt!r}"))
     for pop in net.populations:
         loc = f"population '{pop.name}'"
