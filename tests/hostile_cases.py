@@ -235,6 +235,13 @@ def _dsl(ws: Path) -> list[Case]:
         dsl("connect into an input", BASE + "connect h -> x : dense(weights = 1)\n", "cannot connect into input"),
         dsl("zero dt", BASE + "dt = 0 ms\n", "dt must be a positive time"),
         dsl("gate without a schedule", BASE + "gate h in 1 at 0.5\n", "schedule"),
+        dsl("gate chain of 10^8 phases", "input x[2]\npopulation h[2] : graded\nschedule cycle = 100000000\n"
+            "gate h in 0 at -1\ninject x at 0\nconnect x -> h : dense(weights = 1)\n",
+            "schedule cycle = 100000000 needs a gate neuron per phase", max_seconds=10),
+        dsl("learning constant out of range", BASE + 'rule r = learning(dw = "999999*x0*y0")\n'
+            "connect x -> h : dense(weights = 1, rule = r)\n", "the constant 999999*2^0 is out of range"),
+        dsl("learning number of 30 digits", BASE + f'rule r = learning(dw = "{"9" * 30}*x0*y0")\n'
+            "connect x -> h : dense(weights = 1, rule = r)\n", "is out of range"),
         dsl("array too large for the front end", "input x[100000]\npopulation h[100000] : cuba_lif\n"
             "connect x -> h : dense(weights = 1)\n", "is too large", max_seconds=10),
     ]
@@ -293,6 +300,13 @@ def _ir(ws: Path) -> list[Case]:
            "delay must be an integer, got 1.5"),
         ir("float sparse indices", _proj('connectivity = "sparse", post_index = [0.5], pre_index = [0], weights = [1]'),
            "sparse indices must be integers"),
+        ir("schedule a number", HEAD.replace("{}", "{schedule = 5}") + 'population "h" {model = "cuba_lif", size = 2}\n',
+           "the schedule must be a dictionary, got 5"),
+        ir("schedule cycle a string, passes skipped", HEAD.replace("{}", '{schedule = {cycle = "x"}}')
+           + 'population "h" {model = "cuba_lif", size = 2}\n', "the schedule's cycle must be an integer",
+           args=("--pass-pipeline", "quantize,partition,allocate")),
+        ir("backprop window of words", HEAD.replace("{}", '{backprop = {layers = ["h"], window = ["x", 1]}}')
+           + 'population "h" {model = "cuba_lif", size = 2}\n', "backprop window must be a finite number"),
         ir("values nested 100000 deep", HEAD.replace("{}", "{a = " + "[" * 100000 + "]" * 100000 + "}"),
            "values nested more than 32 deep"),
         ir("second network", HEAD + 'network "m" {}\n', "a second 'network' declaration"),
@@ -490,6 +504,8 @@ def _binaries(ws: Path) -> list[Case]:
         sections("rule onto an input port", set_path("meta", "plastic.0.post", {"kind": "port", "name": "x"}),
                  "targets an input port", xor),
         sections("rule neuron out of range", edit_section("pl0_pre", 0, 10**6), "'pl0_pre' entry 0 is 1000000", xor),
+        sections("rule constant of 10^9", set_path("meta", "plastic.0.products.0.0", 10**9),
+                 "out of the learning engine's range", xor),
         sections("rule delay 99", set_path("meta", "plastic.0.delay", 99), "delay is 99", xor),
         run("rule section missing", reseal(xor, drop_section("pl0_pre")), "pre names section 'pl0_pre', which is missing"),
         # which interpreter

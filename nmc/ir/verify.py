@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..errors import IrError
+from ..errors import IrError, NmcError
+from .annotations import check_annotations
 from ..numbers import is_integer, is_number
 from .models import NEURON_MODELS, PROBE_VARIABLES
 from .network import CONNECTIVITIES, ROLES, SIGNS, Network
@@ -12,7 +13,7 @@ from .network import CONNECTIVITIES, ROLES, SIGNS, Network
 
 def verify_problems(net: Network) -> list[tuple[str, str]]:
     """Every violation as (location, message); empty when the network is well formed."""
-    probs: list[tuple[str, str]] = []
+    probs: list[tuple[str, str]] = _annotation_problems(net)
     seed = net.attrs.get("seed", 0)
     if not is_integer(seed) or seed < 0:
         probs.append(("network", f"seed must be a non-negative integer, got {seed!r}"))
@@ -110,6 +111,14 @@ def verify_problems(net: Network) -> list[tuple[str, str]]:
             probs.append((loc, f"variable '{probe.variable}' cannot be probed on model "
                                f"'{net.population(probe.population).model}' (allowed: {', '.join(allowed)})"))
     return probs
+
+
+def _annotation_problems(net: Network) -> list[tuple[str, str]]:
+    try:
+        check_annotations(net.attrs)
+    except NmcError as exc:
+        return [(exc.location or "network", exc.message)]
+    return []
 
 
 def verify_network(net: Network) -> None:

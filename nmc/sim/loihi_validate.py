@@ -28,6 +28,7 @@ from ..binary.checks import (fail, need_dict, need_index, need_int, need_key, ne
                              need_offsets, need_range, need_str, section)
 from ..binary.format import Binary
 from ..errors import BinaryFormatError
+from ..ir.learning import product_in_range
 
 #: Datapath widths the interpreter computes exactly with int64 state and float64 decays:
 #: (key, lowest, highest).
@@ -236,8 +237,10 @@ def _plastic(binary: Binary, cfg: dict[str, Any], ports: dict[str, int], n_cx: i
             product = need_list(product, f"{what} product {i}")
             if len(product) != 3:
                 raise fail(f"{what} product {i} must be [mantissa, exponent, factors]")
-            need_int(product[0], f"{what} product {i} mantissa", -(1 << 16), 1 << 16)
-            need_int(product[1], f"{what} product {i} exponent", -32, 32)
+            m = need_int(product[0], f"{what} product {i} mantissa")
+            e = need_int(product[1], f"{what} product {i} exponent")
+            if not product_in_range(m, e):
+                raise fail(f"{what} product {i} has the constant {m}*2^{e}, out of the learning engine's range")
             for f in need_list(product[2], f"{what} product {i} factors"):
                 if f not in PRE_FACTORS + POST_FACTORS:
                     raise fail(f"{what} product {i} has unknown factor {f!r}")
