@@ -10,6 +10,7 @@ from .binary.format import Binary
 from .diagnostics import Diagnostics
 from .errors import NmcError, ResourceError
 from .ir.io import read_ir
+from .ir.verify import verify_network
 from .ir.network import Network
 from .passes import DumpOptions, PassContext, parse_pipeline, run_pipeline
 from .target import Target, load_target
@@ -72,6 +73,8 @@ def run_passes(net: Network, target: Target, pipeline: str | None = None, *, dum
     steps = parse_pipeline(pipeline if pipeline is not None else ",".join(target.default_pipeline))
     check_not_empty(net)
     check_sizes(net, target)  # a network built in Python has not met the limit yet
+    if not steps or steps[0].name != "verify":
+        verify_network(net)  # passes assume a well-formed network, whatever pipeline was asked for
     ctx = PassContext(target=target, diagnostics=diagnostics or Diagnostics(), strict=strict)
     if reports is not None:
         ctx.reports = reports

@@ -305,6 +305,9 @@ def _ir(ws: Path) -> list[Case]:
         ir("schedule cycle a string, passes skipped", HEAD.replace("{}", '{schedule = {cycle = "x"}}')
            + 'population "h" {model = "cuba_lif", size = 2}\n', "the schedule's cycle must be an integer",
            args=("--pass-pipeline", "quantize,partition,allocate")),
+        ir("sparse index out of range, verify skipped", _proj('connectivity = "sparse", post_index = [0, 1], '
+           'pre_index = [0, 1000000], weights = [1, 1]'), "sparse indices out of range",
+           args=("--pass-pipeline", "quantize,partition,allocate")),
         ir("backprop window of words", HEAD.replace("{}", '{backprop = {layers = ["h"], window = ["x", 1]}}')
            + 'population "h" {model = "cuba_lif", size = 2}\n', "backprop window must be a finite number"),
         ir("values nested 100000 deep", HEAD.replace("{}", "{a = " + "[" * 100000 + "]" * 100000 + "}"),

@@ -127,6 +127,7 @@ def check_meta(meta: dict[str, Any], sections: Mapping[str, np.ndarray]) -> None
     for name, spec in plastic.items():
         for end in ("pre", "post", "reward"):
             ref = spec.get(end)
-            if isinstance(ref, dict) and "section" in ref and ref["section"] not in sections:
-                raise fail(f"plastic projection '{name}' {end} names section '{ref['section']}', which is missing")
+            if isinstance(ref, dict) and "section" in ref:
+                if need_str(ref["section"], f"plastic projection '{name}' {end} section") not in sections:
+                    raise fail(f"plastic projection '{name}' {end} names section '{ref['section']}', which is missing")
     _schedule(meta, ins, outs, probes)

@@ -81,7 +81,8 @@ def _config(cfg: dict[str, Any]) -> dict[str, Any]:
         raise fail(f"chip.mesh_tiles must be [x, y], got {tiles!r}")
     for t in tiles:
         need_int(t, "chip.mesh_tiles", 1)
-    for key in ("max_compartments", "max_compartment_configs", "max_synapse_formats"):
+    for key in ("max_compartments", "max_compartment_configs", "max_synapse_formats", "max_input_axons",
+                "max_output_axons", "synapse_memory_bits"):  # the last three: for nmc inspect's table
         out[key] = need_int(need_key(core, key, "target configuration [core]"), f"core.{key}", 1)
     cost = need_dict(need_key(cfg, "cost", "the target configuration"), "target configuration [cost]")
     for table, extra in (("energy_pj", _ENERGY_ONLY), ("time_ns", _TIME_ONLY)):
@@ -206,6 +207,8 @@ def _io(binary: Binary, n_cx: int, ax_off: np.ndarray, n_cores: int) -> dict[str
 
 def _neuron_ref(ref: Any, what: str, sections: dict[str, np.ndarray], ports: dict[str, int], n_cx: int) -> None:
     ref = need_dict(ref, what)
+    if "population" in ref:  # the interpreter keys shared lookups by it
+        need_str(ref["population"], f"{what} population")
     kind = need_key(ref, "kind", what)
     if kind == "port":
         if need_str(need_key(ref, "name", what), f"{what} name") not in ports:
@@ -246,7 +249,12 @@ def _plastic(binary: Binary, cfg: dict[str, Any], ports: dict[str, int], n_cx: i
                     raise fail(f"{what} product {i} has unknown factor {f!r}")
                 if f not in ("x0", "y0") and f not in traces:
                     raise fail(f"{what} product {i} uses factor '{f}', which has no trace")
-        need_int(spec["format"]["drop"], f"{what} drop", 0, cfg["weight_bits"])
+        fmt = spec["format"]
+        need_int(fmt["drop"], f"{what} drop", 0, cfg["weight_bits"])
+        need_int(fmt["exponent"], f"{what} weight exponent", cfg["weight_exp_min"], cfg["weight_exp_max"])
+        full = cfg["weight_bits"]
+        for key in ("lo", "hi"):
+            need_int(fmt[key], f"{what} weight {key}", -(1 << full), (1 << full) - 1)
         _neuron_ref(need_key(spec, "pre", what), f"{what} pre", sections, ports, n_cx)
         _neuron_ref(need_key(spec, "post", what), f"{what} post", sections, ports, n_cx)
         if spec["post"]["kind"] != "compartments":
