@@ -213,10 +213,10 @@ def _load_data(path: str, flag: str) -> dict[str, np.ndarray]:
 def cmd_run(args: argparse.Namespace) -> int:
     from .binary.format import read_binary
     from .report import run_summary
+    from .atomic import check_output
     from .sim import interpreter_for
     from .sim.runner import run_session
 
-    from .atomic import check_output
     if args.out is not None:  # before the run, so that a long run does not end in a lost result
         check_output(args.out, [args.binary, args.input, args.test], what="result file")
     binary = read_binary(args.binary)
