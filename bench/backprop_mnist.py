@@ -11,10 +11,11 @@ Circuit: the paper's 400-400-10 with the output layer's derivative window -1 < a
 the error units' threshold 1/16 (``--error-threshold``; the paper's 0): the combination that
 measured best in the golden model (docs/backprop.md, bench/README.md).
 
-Preprocessing (seeds.md §1.7): crop 4 px per side (28 x 28 -> 20 x 20), binarise at 0.5
-(pixel > 127) -> 400 binary inputs; the label is sent one-hot to the target port. Training data
-is augmented (``--shift``, default 1; 0 is the paper's protocol): every epoch each training
-image's 20 x 20 window moves by a random offset of up to 1 px; test images keep the fixed crop.
+Preprocessing (docs/backprop.md, Sources: Data and protocol): crop 4 px per side
+(28 x 28 -> 20 x 20), binarise at 0.5 (pixel > 127) -> 400 binary inputs; the label is sent
+one-hot to the target port. Training data is augmented (``--shift``, default 1; 0 is the paper's
+protocol): every epoch each training image's 20 x 20 window moves by a random offset of up to
+1 px; test images keep the fixed crop.
 
 Run from the repository root::
 

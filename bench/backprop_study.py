@@ -13,8 +13,9 @@ test accuracy (spike readout: output spike vector == one-hot target; membrane re
 the output sums a2) after 1, 3, 5, 10, 20 epochs, mean over seeds (seed s: ``init_state(n_x, H, 10,
 s)`` and a reshuffle every epoch with ``shuffled_order``'s stream).
 
-MNIST20 (seeds.md §1.7: crop 4 px per side, binarise at 0.5; 400-H-10): test accuracy on the
-10,000 test images after the listed epochs of the 60,000 training images.
+MNIST20 (crop 4 px per side, binarise at 0.5; 400-H-10; docs/backprop.md, Sources: Data and
+protocol): test accuracy on the 10,000 test images after the listed epochs of the 60,000
+training images.
 
 Run from the repository root::
 

@@ -5,10 +5,10 @@ projection of mixed-sign 8-bit weights (even mantissas in [-256, 254], exponent 
 ``n_out`` CUBA LIF neurons, run for ``steps`` steps.
 
 The interpreter path goes through the whole tool chain: IR -> ``compile_network`` -> bytes ->
-``decode_binary`` -> ``LoihiInterpreter.run``. The baseline is a dense matrix-vector step
-(int64 ``W.T @ s`` every step) with the same equations (loihi.md §1.2, nmc widths §1.4). Both must
-produce the same spike raster (exit status 1 otherwise). Timing is the best of ``--repeats`` runs
-(``time.perf_counter``); the interpreter is constructed outside the timed region, as a chip is
+``decode_binary`` -> ``LoihiInterpreter.run``. The baseline is a dense matrix-vector step (int64
+``W.T @ s`` every step) with the same equations (docs/loihi-facts.md §1.2, nmc widths §1.4). Both
+must produce the same spike raster (exit status 1 otherwise). Timing is the best of ``--repeats``
+runs (``time.perf_counter``); the interpreter is constructed outside the timed region, as a chip is
 configured once and then run.
 
 The last line of the output is machine-readable::
@@ -36,7 +36,7 @@ from nmc.sim.loihi import LoihiInterpreter, RunResult
 
 @dataclass(frozen=True)
 class LifParams:
-    """CUBA LIF registers shared by all benchmark neurons (loihi.md §1.1 units).
+    """CUBA LIF registers shared by all benchmark neurons (docs/loihi-facts.md §1.1 units).
 
     Chosen so that 1000 inputs at 5 % through zero-mean 8-bit weights make the neurons fire at a
     moderate rate: the summed input has a standard deviation of roughly 64 * 1050 per step, u
@@ -52,7 +52,7 @@ class LifParams:
     bias: int = 0
 
 
-# Widths of the nmc choice (loihi.md §1.4; targets/loihi.toml neuron.*).
+# Widths of the nmc choice (docs/loihi-facts.md §1.4; targets/loihi.toml neuron.*).
 _INPUT_BITS = 22
 _CURRENT_BITS = 24
 _V_MAX = (1 << 23) - 1
@@ -125,7 +125,8 @@ def _decay(x: np.ndarray, k: int) -> np.ndarray:
 def run_dense_numpy(weights: np.ndarray, lif: LifParams, inputs: np.ndarray) -> np.ndarray:
     """Dense transcription: every step multiplies the whole matrix by the previous step's input.
 
-    An input spike at step t reaches u at t + 1 (loihi.md §1.5), so step t reads inputs[t - 1].
+    An input spike at step t reaches u at t + 1 (docs/loihi-facts.md §1.5), so step t reads
+    inputs[t - 1].
     """
     steps, _ = inputs.shape
     n_out = weights.shape[1]

@@ -143,9 +143,9 @@ def cmd_compile(args: argparse.Namespace) -> int:
     assert out is not None
     binary = emit_binary(net, target)
     data = write_binary(binary, out)
-    n_cx = int(binary.sections["core_cx_offset"][-1]) if "core_cx_offset" in binary.sections else 0
+    n_neurons = sum(int(p["size"]) for p in binary.meta.get("populations", []) if p.get("model") != "input")
     print(f"nmc: wrote {out} ({len(data)} bytes, target {binary.target}, {binary.meta.get('n_cores', 0)} cores, "
-          f"{n_cx} compartments)", file=sys.stderr)
+          f"{n_neurons} neurons)", file=sys.stderr)
     return 0
 
 
@@ -292,8 +292,9 @@ def _run_schedule(args: argparse.Namespace, binary: "Binary", chip: Any, data: d
           f"{binary.meta['schedule']['cycle']} ticks per sample, {args.epochs} epoch(s)")
     print(f"  timesteps {int(c.get('timesteps', 0))}  spikes {int(c.get('spikes', 0))}  synaptic ops "
           f"{int(c.get('synaptic_ops', 0))}  synaptic updates {int(c.get('synaptic_updates', 0))}")
-    print(f"  energy {c.get('energy_j', 0.0):.3g} J  chip time {c.get('time_s', 0.0):.3g} s  (cost model: Davies 2018 "
-          f"Table 2, simulated)", flush=True)
+    from .report import cost_model_note
+    print(f"  energy {c.get('energy_j', 0.0):.3g} J  chip time {c.get('time_s', 0.0):.3g} s  ({cost_model_note(binary)})",
+          flush=True)
     if result.averaged:
         keys = [f"average/{k}" for k in result.averaged_canonical] or ["average/weights/..."]
         print(f"  weights averaged over the last {result.average_epochs} epoch(s) in {args.out}: {', '.join(keys)}")

@@ -7,6 +7,35 @@ from typing import Any
 import numpy as np
 
 from .binary.format import Binary
+from .errors import BinaryFormatError, TargetError
+from .parts import load_part
+
+
+def _resource_columns(b: Binary) -> list[tuple[str, str, str | None]]:
+    """The per-core resource table's columns, (title, key in meta["cores"], limit key): the
+    target's layout part says which resources its cores have."""
+    parts = b.target_config.get("parts", {})
+    try:
+        layout = load_part("layout", str(parts.get("layout", "")))
+    except TargetError as exc:
+        raise BinaryFormatError(f"binary for target '{b.target}': {exc.message}") from None
+    return [("core", "core", None), *getattr(layout, "report_columns", ())]
+
+
+def cost_model_note(b: Binary) -> str:
+    """What the binary's cost-model figures are (the target's cost model says)."""
+    try:
+        model = load_part("cost_model", str(b.target_config.get("parts", {}).get("cost_model", "")))
+    except TargetError:
+        return "cost model unknown"
+    return str(getattr(model, "description", "cost model"))
+
+
+def _limit(cfg: dict[str, Any], dotted: str | None) -> int:
+    node: Any = cfg
+    for part in (dotted or "").split("."):
+        node = node.get(part, {}) if isinstance(node, dict) else {}
+    return int(node) if isinstance(node, (int, float)) else 0
 
 
 def _pct(used: int, cap: int) -> str:
@@ -15,7 +44,6 @@ def _pct(used: int, cap: int) -> str:
 
 def binary_report(b: Binary) -> str:
     m, cfg = b.meta, b.target_config
-    core = cfg.get("core", {})
     chip = cfg.get("chip", {})
     lines = [f"nmc binary: target {b.target}, format v{b.format_version}, network '{m.get('network', '?')}', "
              f"{m.get('producer', '')}"]
@@ -26,17 +54,13 @@ def binary_report(b: Binary) -> str:
     total_cores = int(chip.get("cores", 0)) * int(chip.get("chips", 1))
     lines.append(f"cores used: {m.get('n_cores', 0)} of {total_cores}")
     lines.append("")
-    cols = [("core", "core", None), ("compartments", "compartments", "max_compartments"),
-            ("input axons", "input_axons", "max_input_axons"), ("output axons", "output_axons", "max_output_axons"),
-            ("synapse bits", "synapse_bits", "synapse_memory_bits"),
-            ("cx cfgs", "compartment_configs", "max_compartment_configs"),
-            ("syn fmts", "synapse_formats", "max_synapse_formats")]
+    cols = _resource_columns(b)
     rows = []
     for c in m.get("cores", []):
         row = []
         for _title, key, lim in cols:
             v = int(c.get(key, 0))
-            row.append(str(v) if lim is None else _pct(v, int(core.get(lim, 0))))
+            row.append(str(v) if lim is None else _pct(v, _limit(cfg, lim)))
         row.append(", ".join(c.get("populations", [])))
         rows.append(row)
     header = [t for t, _, _ in cols] + ["populations"]
@@ -74,7 +98,7 @@ def run_summary(b: Binary, s: Any) -> str:
                  f"{int(c.get('spike_messages_between_cores', 0))} between cores")
     lines.append(f"  cycles          {int(c.get('cycles', 0))}  (chip time {_si(float(c.get('time_s', 0.0)), 's')}, "
                  f"{_si(float(c.get('time_s', 0.0)) / max(steps, 1), 's')} per step)")
-    lines.append(f"  energy          {_si(float(c.get('energy_j', 0.0)), 'J')}  (cost model: Davies 2018 Table 2, simulated)")
+    lines.append(f"  energy          {_si(float(c.get('energy_j', 0.0)), 'J')}  ({cost_model_note(b)})")
     for name, spk in s.spikes.items():
         counts = np.asarray(spk).reshape(-1, spk.shape[-1]).sum(axis=0)
         shown = " ".join(str(int(x)) for x in counts[:16]) + (" ..." if counts.size > 16 else "")

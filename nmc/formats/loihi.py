@@ -1,4 +1,4 @@
-"""Number formats of the Loihi-like target (docs: loihi.md §1.1, §2; docs/passes.md).
+"""Number formats of the Loihi-like target (docs/loihi-facts.md §1.1, §2; docs/passes.md).
 
 Pure functions: numbers in, numbers out. Every width and range comes from the target description
 (``synapse.*``, ``neuron.*``, ``core.*``), so a variant target file changes the formats with it.
@@ -75,7 +75,7 @@ def _rounding_report(requested: np.ndarray, got: np.ndarray, clipped: np.ndarray
 
 
 # ---------------------------------------------------------------------------------------------
-# Weights: mantissa, sign mode, exponent (loihi.md §2.1, §2.2)
+# Weights: mantissa, sign mode, exponent (docs/loihi-facts.md §2.1, §2.2)
 # ---------------------------------------------------------------------------------------------
 def mantissa_field_bits(target: Target) -> int:
     """Width of the stored weight mantissa field: the widest allowed ``num_weight_bits`` (8)."""
@@ -224,7 +224,7 @@ def invalid_mantissas(mant: Any, weight_bits: int, sign: str, target: Target) ->
 
 
 # ---------------------------------------------------------------------------------------------
-# Neuron registers and bias (loihi.md §1.1)
+# Neuron registers and bias (docs/loihi-facts.md §1.1)
 # ---------------------------------------------------------------------------------------------
 #: cuba_lif parameter -> (lowest, highest) as dotted target keys or literal ints.
 _REGISTER_RANGES: dict[str, tuple[str | int, str]] = {
@@ -325,7 +325,7 @@ def bias_to_mant_exp(bias: Any, target: Target) -> tuple[np.ndarray, np.ndarray]
 
 
 # ---------------------------------------------------------------------------------------------
-# Synapse memory (loihi.md §2.4, partitioning.md §1.1)
+# Synapse memory (docs/loihi-facts.md §2.4, §6.1)
 # ---------------------------------------------------------------------------------------------
 def delay_bits(delay: int) -> int:
     """Bits of the delay field: ceil(log2(delay + 1)), 0 for delay 0."""

@@ -7,10 +7,10 @@ A rule is target-neutral data in the IR (``Projection.learning``)::
      "traces": {"r1": [1, 0]},            # trace -> [impulse, tau] (tau 0: the trace lasts one step)
      "reward": "bp/r"}                    # population whose spikes drive r1 (the third factor)
 
-Variables (loihi.md §5.1): ``x0``/``y0`` the pre/post spike bit in the epoch (dependencies),
-``x1 x2`` presynaptic traces, ``y1 y2 y3`` postsynaptic traces, ``r1`` the reward trace. Each
-product must contain exactly one dependency (``x0`` or ``y0``; a product may hold both, it is
-then non-zero only where pre and post both spiked). Constants are integers or powers of two
+Variables (docs/loihi-facts.md §5.1): ``x0``/``y0`` the pre/post spike bit in the epoch
+(dependencies), ``x1 x2`` presynaptic traces, ``y1 y2 y3`` postsynaptic traces, ``r1`` the reward
+trace. Each product must contain exactly one dependency (``x0`` or ``y0``; a product may hold both,
+it is then non-zero only where pre and post both spiked). Constants are integers or powers of two
 (``2^-3``), multiplied together into one mantissa * 2^exponent. Equations: docs/learning.md.
 """
 

@@ -251,10 +251,8 @@ class LoihiNeuronMapping:
         got = fmt.effective_weight(q.mantissas, exponent).astype(np.float64)
         nonzero = w != 0
         zeros = int(np.count_nonzero(nonzero & (got == 0)))
-        with np.errstate(divide="ignore", invalid="ignore"):
-            rel = np.abs(got - w) / np.abs(w)
-        kept = nonzero & (got != 0)
-        worst = float(np.max(rel[kept], initial=0.0)) * 100
+        top = float(np.abs(w).max(initial=0.0))
+        worst = float(np.abs(got - w).max(initial=0.0)) / top * 100 if top else 0.0
         proj.weights, proj.sign, proj.weight_bits, proj.exponent = got, sign, bits, exponent
         if zeros == int(np.count_nonzero(nonzero)) and zeros:
             raise QuantizationError(f"all {zeros} non-zero weights round to zero at the smallest effective weight "
@@ -267,7 +265,7 @@ class LoihiNeuronMapping:
             report_lossy(ctx, f"{q.report.n_saturated} of {w.size} weights saturated at the format's largest "
                               f"effective weight ({bits}-bit {sign}, exponent {exponent})", loc)
         return [f"  projection '{proj.name}': {bits}-bit {sign}, exponent {exponent}; {zeros} of {w.size} weights "
-                f"round to zero, {q.report.n_saturated} saturate, largest rounding error {worst:.3g} %"]
+                f"round to zero, {q.report.n_saturated} saturate, largest rounding error {worst:.3g} % of the largest weight"]
 
     def _population_report(self, pop: Population, r: dict[str, Any]) -> list[str]:
         """What was asked against what the registers realise, per parameter, and the step-response

@@ -120,8 +120,9 @@ def _report_weights(ctx: PassContext, rep: fmt.Rounding, weight_bits: int, sign:
 
 def _check_quantized_projection(proj: Projection, ctx: PassContext) -> None:
     """Second run: the weights must already be valid mantissas of the recorded format. With a
-    negative exponent the chip shifts each weight on its own (loihi.md §2.2), so a mantissa that is
-    not a multiple of 2^-exponent loses its low bits: reported, as on the first run."""
+    negative exponent the chip shifts each weight on its own (docs/loihi-facts.md §2.2), so a
+    mantissa that is not a multiple of 2^-exponent loses its low bits: reported, as on the first
+    run."""
     target = ctx.target
     loc = f"projection '{proj.name}'"
     if proj.sign is None or proj.weight_bits is None or proj.exponent is None:

@@ -28,6 +28,17 @@ class RunResult:
     overflow: dict[str, int] = field(default_factory=dict)          # wraps/clips that changed results
 
 
+class CostModel(Protocol):
+    """The ``cost_model`` part of a target: prices an interpreter's per-core work counts. It is a
+    per-operation model (each counted operation costs the target file's time and energy), built
+    from the binary's target configuration alone (``nmc.sim.cost_loihi.LoihiCostModel``)."""
+
+    def __init__(self, target_config: dict[str, Any]) -> None: ...
+
+    def cost(self, counts: Any) -> Any:
+        """Time per core and step, cycles, chip time (s) and energy (J) of a run's counts."""
+
+
 @runtime_checkable
 class Interpreter(Protocol):
     """A chip running one binary. State persists across :meth:`run` calls until :meth:`reset`.

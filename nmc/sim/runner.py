@@ -15,6 +15,7 @@ from typing import Any, Callable
 import numpy as np
 
 from ..errors import RunError
+from .protocol import Interpreter
 
 
 @dataclass
@@ -62,7 +63,7 @@ def accumulate(counters: dict[str, float], overflow: dict[str, int], res: Any) -
         overflow[k] = overflow.get(k, 0) + v
 
 
-def _plastic(chip: Any) -> dict[str, np.ndarray]:
+def _plastic(chip: Interpreter) -> dict[str, np.ndarray]:
     return chip.plastic_weights() if hasattr(chip, "plastic_weights") else {}
 
 
@@ -138,7 +139,7 @@ def split_data(data: dict[str, np.ndarray], ports: dict[str, int]) -> tuple[dict
     return data, labels, sample_mode
 
 
-def run_session(chip: Any, data: dict[str, np.ndarray] | None, steps: int | None,
+def run_session(chip: Interpreter, data: dict[str, np.ndarray] | None, steps: int | None,
                 progress: Callable[[int], None] | None = None) -> Session:
     """Run ``chip`` (an interpreter) on ``data`` for ``steps`` steps (per sample in sample mode)."""
     ports = dict(chip.port_size)

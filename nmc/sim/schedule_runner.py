@@ -19,6 +19,7 @@ from typing import Any, Callable
 import numpy as np
 
 from ..errors import RunError
+from .protocol import Interpreter
 from .runner import accumulate, check_labels, check_run_size
 
 CHUNK = 512  # samples per interpreter call (bounds the size of the input arrays)
@@ -68,7 +69,7 @@ class Training:
         return out
 
 
-def _samples(chip: Any, data: dict[str, np.ndarray], sched: dict[str, Any], what: str) -> tuple[dict[str, np.ndarray], int]:
+def _samples(chip: Interpreter, data: dict[str, np.ndarray], sched: dict[str, Any], what: str) -> tuple[dict[str, np.ndarray], int]:
     """Validate a data file against the schedule's sample ports; labels become the target port."""
     data = dict(data)
     labels = data.pop("labels", None)
@@ -113,7 +114,7 @@ def _samples(chip: Any, data: dict[str, np.ndarray], sched: dict[str, Any], what
 class ScheduleRunner:
     """Presents samples to a scheduled binary on an interpreter, keeping the chain running."""
 
-    def __init__(self, chip: Any) -> None:
+    def __init__(self, chip: Interpreter) -> None:
         self.chip = chip
         self.sched = chip.meta.get("schedule")
         if not self.sched:
@@ -193,7 +194,7 @@ def _evaluate(runner: ScheduleRunner, data: dict[str, np.ndarray], n: int,
     return _score(spk, mem, data[target]) if target in data else None
 
 
-def evaluate(chip: Any, data: dict[str, np.ndarray],
+def evaluate(chip: Interpreter, data: dict[str, np.ndarray],
              progress: Callable[[int], None] | None = None) -> tuple[float, float, float]:
     """(spike, membrane, spike-argmax) accuracy of a scheduled binary on labelled ``data``, with the
     learning engine off (e.g. an inference-only compile of trained or averaged weights)."""
@@ -229,7 +230,7 @@ class WeightAverage:
     The mean is rounded to the nearest multiple of the projection's weight step (ties to the even
     multiple) and clipped to its range, so it loads into a compile of the same target unchanged."""
 
-    def __init__(self, chip: Any, k: int) -> None:
+    def __init__(self, chip: Interpreter, k: int) -> None:
         if k < 1:
             raise RunError(f"weight averaging needs at least 1 epoch, got {k}")
         self.snapshots: deque[dict[str, np.ndarray]] = deque(maxlen=k)
@@ -247,7 +248,7 @@ class WeightAverage:
         return out
 
 
-def train(chip: Any, data: dict[str, np.ndarray], epochs: int = 1, test: dict[str, np.ndarray] | None = None,
+def train(chip: Interpreter, data: dict[str, np.ndarray], epochs: int = 1, test: dict[str, np.ndarray] | None = None,
           seed: int = 0, shuffle: bool = True, progress: Callable[[int], None] | None = None,
           report: Callable[[int, "Training"], None] | None = None,
           stop: Callable[["Training"], bool] | None = None,
