@@ -28,7 +28,7 @@ from ..binary.checks import (fail, need_dict, need_index, need_int, need_key, ne
                              need_offsets, need_range, need_str, section)
 from ..binary.format import Binary
 from ..errors import BinaryFormatError
-from ..ir.learning import product_in_range
+from ..ir.learning import PRODUCT_LOG2_LIMIT, TRACES, VARIABLES, product_in_range
 
 #: Datapath widths the interpreter computes exactly with int64 state and float64 decays:
 #: (key, lowest, highest).
@@ -41,10 +41,8 @@ _COST_KEYS = ("synaptic_op", "neuron_update_active", "neuron_update_inactive", "
               "synaptic_update")
 _ENERGY_ONLY = ("hop_east_west", "hop_north_south")
 _TIME_ONLY = ("barrier_min", "barrier_max")
-PRE_FACTORS = ("x0", "x1", "x2")
-POST_FACTORS = ("y0", "y1", "y2", "y3", "r1")
-TRACES = ("x1", "x2", "y1", "y2", "y3", "r1")
 _MAX_EPOCH = 1 << 30
+_TRACES_PER_PRODUCT = len(TRACES)  # a product holds each trace at most once
 
 
 def _config(cfg: dict[str, Any]) -> dict[str, Any]:
@@ -245,7 +243,7 @@ def _plastic(binary: Binary, cfg: dict[str, Any], ports: dict[str, int], n_cx: i
             if not product_in_range(m, e):
                 raise fail(f"{what} product {i} has the constant {m}*2^{e}, out of the learning engine's range")
             for f in need_list(product[2], f"{what} product {i} factors"):
-                if f not in PRE_FACTORS + POST_FACTORS:
+                if f not in VARIABLES:
                     raise fail(f"{what} product {i} has unknown factor {f!r}")
                 if f not in ("x0", "y0") and f not in traces:
                     raise fail(f"{what} product {i} uses factor '{f}', which has no trace")
@@ -263,6 +261,21 @@ def _plastic(binary: Binary, cfg: dict[str, Any], ports: dict[str, int], n_cx: i
             _neuron_ref(spec["reward"], f"{what} reward", sections, ports, n_cx)
 
 
+def _learning_widths(cfg: dict[str, Any]) -> None:
+    """The learning engine's widths (``[learning]``), for binaries with plastic projections: each
+    in a range its arithmetic supports, and together small enough that a product of a rule's
+    constant (below 2^PRODUCT_LOG2_LIMIT) with its fraction bits and six saturated traces fits in
+    64 bits."""
+    table = need_dict(need_key(cfg, "learning", "the target configuration"), "target configuration [learning]")
+    widths = {key: need_int(need_key(table, key, "target configuration [learning]"), f"learning.{key}", lo, hi)
+              for key, lo, hi in (("accumulator_bits", 2, 32), ("fraction_bits", 0, 16), ("trace_bits", 1, 8),
+                                  ("trace_decay_bits", 1, 16), ("impulse_fraction_bits", 0, 16))}
+    room = 63 - PRODUCT_LOG2_LIMIT
+    if widths["fraction_bits"] + _TRACES_PER_PRODUCT * widths["trace_bits"] > room:
+        raise fail(f"learning.fraction_bits + {_TRACES_PER_PRODUCT} x learning.trace_bits exceeds {room}: the "
+                   "learning engine's 64-bit products could overflow")
+
+
 def validate_loihi(binary: Binary) -> None:
     """Raise :class:`BinaryFormatError` naming the first inconsistency of a Loihi-like binary."""
     try:
@@ -270,6 +283,8 @@ def validate_loihi(binary: Binary) -> None:
         cx_off, n_cores, n_cx = _neurons(binary.sections, cfg)
         if need_int(binary.meta.get("n_cores", n_cores), "meta 'n_cores'") != n_cores:
             raise fail(f"meta 'n_cores' says {binary.meta['n_cores']}, the sections hold {n_cores} cores")
+        if binary.meta.get("plastic"):
+            _learning_widths(binary.target_config)
         ax_off = _synapses(binary.sections, cfg, cx_off, n_cores, len(binary.meta.get("plastic", [])))
         _routes(binary.sections, "cx_out_ptr", "out_core", "out_axon", n_cx, ax_off, n_cores)
         ports = _io(binary, n_cx, ax_off, n_cores)
