@@ -509,6 +509,8 @@ def _binaries(ws: Path) -> list[Case]:
         sections("rule neuron out of range", edit_section("pl0_pre", 0, 10**6), "'pl0_pre' entry 0 is 1000000", xor),
         sections("rule constant of 10^9", set_path("meta", "plastic.0.products.0.0", 10**9),
                  "out of the learning engine's range", xor),
+        sections("learning widths past 64 bits", set_path("cfg", "learning.trace_bits", 8),
+                 "the learning engine's 64-bit products could overflow", xor),
         sections("rule delay 99", set_path("meta", "plastic.0.delay", 99), "delay is 99", xor),
         run("rule section missing", reseal(xor, drop_section("pl0_pre")), "pre names section 'pl0_pre', which is missing"),
         # which interpreter
