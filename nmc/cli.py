@@ -23,9 +23,9 @@ if TYPE_CHECKING:
 
 
 def _add_compile(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser("compile", help="compile a network (.nmc DSL or .nmcir IR) to a binary",
+    p = sub.add_parser("compile", help="compile a network (.nmc DSL, .nmcir IR, .onnx model, .nir graph) to a binary",
                        description="Compile a network to a binary for a target chip.")
-    p.add_argument("input", nargs="?", help="source file (.nmc or .nmcir)")
+    p.add_argument("input", nargs="?", help="source file (.nmc, .nmcir, .onnx or .nir)")
     p.add_argument("-o", "--output", help="output file (default: INPUT with .nmcb, or .nmcir with --emit ir; "
                                           "'-' writes IR text to stdout)")
     p.add_argument("--target", default="loihi", help="target name or .toml file (default: loihi)")
@@ -36,6 +36,11 @@ def _add_compile(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--print-ir-after", action="append", default=[], metavar="PASS", help="dump the IR after PASS (repeatable)")
     p.add_argument("--print-ir-before", action="append", default=[], metavar="PASS", help="dump the IR before PASS (repeatable)")
     p.add_argument("--strict", action="store_true", help="make rounding and saturation errors instead of warnings")
+    p.add_argument("--calibrate", metavar="DATA.npz",
+                   help="an ONNX model's calibration data for convert-ann: real inputs under the model's input name "
+                        "(one row per sample), optional labels")
+    p.add_argument("--dt", type=float, metavar="MS", help="a NIR graph's time step in ms (when the file gives none, "
+                                                          "or to override it)")
     p.add_argument("--report", action="store_true",
                    help="print the passes' reports (e.g. map-neurons: parameters as realised against as asked)")
     p.add_argument("--list-passes", action="store_true", help="list registered passes and exit")
@@ -49,6 +54,7 @@ def _add_inspect(sub: argparse._SubParsersAction) -> None:
     p.add_argument("file", help=".nmc, .nmcir or a compiled binary")
     p.add_argument("--target", default=None, help="with a source file: run this target's pipeline first")
     p.add_argument("--pass-pipeline", help="with a source file: run these passes first")
+    p.add_argument("--dt", type=float, metavar="MS", help="a NIR graph's time step in ms")
     p.set_defaults(func=cmd_inspect)
 
 
@@ -114,10 +120,11 @@ def cmd_compile(args: argparse.Namespace) -> int:
     for name in dump.after | dump.before:
         from .passes import get_pass
         get_pass(name)
-    net = load_network(args.input)
+    calibration = _load_data(args.calibrate) if args.calibrate else None
+    net = load_network(args.input, diagnostics=diags, dt=args.dt)
     reports: list[tuple[str, list[str]]] = []
     net = run_passes(net, target, args.pass_pipeline, dump=dump, diagnostics=diags, strict=args.strict,
-                     reports=reports)
+                     reports=reports, calibration=calibration)
     if args.report:
         # On stdout, unless the IR itself goes there.
         stream = sys.stderr if args.output == "-" else sys.stdout
@@ -165,7 +172,7 @@ def cmd_inspect(args: argparse.Namespace) -> int:
     from .driver import load_network, run_passes
     from .ir.printer import format_ir
     from .target import load_target
-    net = load_network(path)
+    net = load_network(path, diagnostics=Diagnostics.to_stderr(), dt=args.dt)
     if args.target or args.pass_pipeline:
         target = load_target(args.target or "loihi")
         net = run_passes(net, target, args.pass_pipeline, diagnostics=Diagnostics.to_stderr())

@@ -4,6 +4,11 @@ Data (``DATA.npz``): one array per input port. Shape (steps, n) is one continuou
 shape (samples, steps, n) presents each sample for ``steps`` steps, the host resetting the chip
 state between samples. An optional ``labels`` array (samples,) turns on accuracy: the predicted
 class of a sample is the output unit with the most spikes (lowest index on ties).
+
+A converted network (an ONNX model) takes real values instead: the array named after the model's
+input holds one row per sample, and the runner encodes each sample as the binary's metadata says
+(``encoding``: rate-coded spikes or graded payloads; :mod:`nmc.sim.encoding`) and predicts from
+its ``readout`` (the output's v or its charge at the last step) instead of spike counts.
 """
 
 from __future__ import annotations
@@ -32,6 +37,7 @@ class Session:
     predictions: np.ndarray | None = None
     accuracy: float | None = None
     weights: dict[str, np.ndarray] = field(default_factory=dict)   # plastic projections, after the run
+    readout: np.ndarray | None = None   # converted networks: per-sample output values (samples, n)
 
     def to_npz_dict(self) -> dict[str, Any]:
         out: dict[str, Any] = {}
@@ -49,6 +55,8 @@ class Session:
             out["predictions"] = self.predictions
         if self.accuracy is not None:
             out["accuracy"] = np.asarray(self.accuracy)
+        if self.readout is not None:
+            out["readout"] = self.readout
         for k, v in self.weights.items():
             out[f"weights/{k}"] = v
         return out
@@ -102,10 +110,25 @@ def split_data(data: dict[str, np.ndarray], ports: dict[str, int]) -> tuple[dict
     return data, labels, sample_mode
 
 
+def _real_input(chip: Interpreter, data: dict[str, np.ndarray]) -> dict[str, Any] | None:
+    """The binary's encoding when ``data`` holds real values for a converted network's input (not
+    spike trains already shaped (samples, steps, n))."""
+    enc = chip.meta.get("encoding")
+    if not enc or enc.get("input") not in data:
+        return None
+    a = np.asarray(data[enc["input"]])
+    if a.ndim == 3 and not enc.get("items") and a.dtype.kind in "biu":
+        return None  # spikes the user encoded already
+    return enc
+
+
 def run_session(chip: Interpreter, data: dict[str, np.ndarray] | None, steps: int | None,
                 progress: Callable[[int], None] | None = None) -> Session:
     """Run ``chip`` (an interpreter) on ``data`` for ``steps`` steps (per sample in sample mode)."""
     ports = dict(chip.port_size)
+    enc = _real_input(chip, data or {})
+    if enc is not None:
+        return _run_encoded(chip, dict(data or {}), enc, steps, progress)
     arrays, labels, sample_mode = split_data(data or {}, ports)
     if not sample_mode:
         if steps is None:
@@ -119,6 +142,58 @@ def run_session(chip: Interpreter, data: dict[str, np.ndarray] | None, steps: in
         return sess
     n_samples, data_steps = next(iter(arrays.values())).shape[:2]
     steps = data_steps if steps is None else steps
+    sess = _run_samples(chip, n_samples, steps, lambda i: {k: np.asarray(v)[i] for k, v in arrays.items()},
+                        labels, progress)
+    if labels is not None:
+        if len(sess.spikes) != 1:
+            raise RunError(f"accuracy needs exactly one output population, the binary has {len(sess.spikes)}")
+        counts = next(iter(sess.spikes.values())).sum(axis=1)
+        sess.predictions = counts.argmax(axis=1)
+        sess.accuracy = float(np.mean(sess.predictions == labels))
+    return sess
+
+
+def _run_encoded(chip: Interpreter, data: dict[str, np.ndarray], enc: dict[str, Any], steps: int | None,
+                 progress: Callable[[int], None] | None) -> Session:
+    """A converted network on real-valued inputs: encode each sample as the binary says, run it,
+    decode its readout."""
+    from .encoding import check_real_input, encode_sample, encoded_steps, readout_values
+    port = enc.get("port", enc["input"])
+    ports = dict(chip.port_size)
+    if port not in ports:
+        raise RunError(f"the binary's encoding names input port '{port}', which it does not have")
+    labels = data.pop("labels", None)
+    x = check_real_input(enc, data.pop(enc["input"]), ports[port])
+    extra = sorted(data)
+    if extra or len(ports) != 1:
+        raise RunError(f"a converted network takes only its input '{enc['input']}' (and labels); the data also has "
+                       f"{', '.join(repr(k) for k in extra) or 'nothing'} and the binary has ports {', '.join(ports)}")
+    if steps is not None and steps < 1:
+        raise RunError("--steps must be at least 1 for a converted network")
+    n_steps = encoded_steps(enc, steps)
+    payload = enc.get("payload_scale")
+    if labels is not None:
+        labels = np.asarray(labels)
+        if labels.shape != (x.shape[0],):
+            raise RunError(f"'labels' must have shape ({x.shape[0]},), got {labels.shape}")
+    sess = _run_samples(chip, x.shape[0], n_steps, lambda i: {port: encode_sample(enc, x[i], n_steps, payload)},
+                        labels, progress)
+    readout = chip.meta.get("readout")
+    if readout:
+        spikes = sess.spikes.get(readout["population"])
+        v = sess.probes.get(readout["probe"])
+        if v is None:
+            raise RunError(f"the binary's readout names probe '{readout['probe']}', which it does not record")
+        sess.readout = readout_values(readout, spikes, v)
+        if labels is not None:
+            sess.predictions = sess.readout.argmax(axis=1)
+            sess.accuracy = float(np.mean(sess.predictions == labels))
+    return sess
+
+
+def _run_samples(chip: Interpreter, n_samples: int, steps: int, inputs_of: Callable[[int], dict[str, np.ndarray]],
+                 labels: np.ndarray | None, progress: Callable[[int], None] | None) -> Session:
+    """Present ``n_samples`` samples for ``steps`` steps each, resetting the chip in between."""
     outs: dict[str, list[np.ndarray]] = {}
     probes: dict[str, list[np.ndarray]] = {}
     counters: dict[str, float] = {}
@@ -126,7 +201,7 @@ def run_session(chip: Interpreter, data: dict[str, np.ndarray] | None, steps: in
     overflow: dict[str, int] = {}
     for i in range(n_samples):
         chip.reset()
-        res = chip.run(steps, {k: np.asarray(v)[i] for k, v in arrays.items()}, progress=progress)
+        res = chip.run(steps, inputs_of(i), progress=progress)
         for k, v in res.spikes.items():
             outs.setdefault(k, []).append(v)
         for k, v in res.probes.items():
@@ -137,10 +212,4 @@ def run_session(chip: Interpreter, data: dict[str, np.ndarray] | None, steps: in
     sess = Session(steps, n_samples, {k: np.stack(v) for k, v in outs.items()},
                    {k: np.stack(v) for k, v in probes.items()}, counters, per_core, overflow, labels)
     sess.weights = _plastic(chip)
-    if labels is not None:
-        if len(sess.spikes) != 1:
-            raise RunError(f"accuracy needs exactly one output population, the binary has {len(sess.spikes)}")
-        counts = next(iter(sess.spikes.values())).sum(axis=1)
-        sess.predictions = counts.argmax(axis=1)
-        sess.accuracy = float(np.mean(sess.predictions == labels))
     return sess
