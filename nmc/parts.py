@@ -45,6 +45,11 @@ _BUILTIN: dict[tuple[str, str], str] = {
     ("backend", "loihi"): "nmc.backend.loihi:compile_loihi",
     ("interpreter", "loihi"): "nmc.sim.loihi:LoihiInterpreter",
     ("cost_model", "loihi"): "nmc.sim.cost_loihi:LoihiCostModel",
+    # The Loihi-2-like variant: graded spikes and sigma-delta units on top of the Loihi-like parts.
+    ("formats", "loihi2"): "nmc.formats.loihi2:Loihi2Formats",
+    ("mapping", "loihi2"): "nmc.lowering.loihi2_mapping:Loihi2NeuronMapping",
+    ("backend", "loihi2"): "nmc.backend.loihi2:compile_loihi2",
+    ("interpreter", "loihi2"): "nmc.sim.loihi2:Loihi2Interpreter",
 }
 
 ENTRY_POINT_GROUP = "nmc.parts"

@@ -73,6 +73,27 @@ CUBA_LIF = NeuronModel(
     weight_unit="effective weight units (mantissa * 2^exponent)",
 )
 
+SDN = NeuronModel(
+    name="sdn",
+    doc=(
+        "Sigma-delta unit with graded spikes, registers of a Loihi-2-like core (Lava's "
+        "PySigmaDeltaModelFixedCorrected plus a low-pass). Per step: sigma = wrap(sigma + a) with a = "
+        "sum(w_eff p) over the graded payloads p received (a binary spike is p = 64); y = (sigma >> shift) "
+        "+ bias; y = max(y, 0) if relu; y = min(y, clip) if clip > 0; act = D(act, decay) + ((y decay) >> "
+        "12) (decay 4096: act = y); when |act - sent| >= threshold the unit sends p = act - sent and "
+        "sent += p."
+    ),
+    params=_specs(
+        ParamSpec("threshold", 1, "delta threshold (register units): the smallest change sent", per_neuron=True),
+        ParamSpec("shift", 0, "right shift from sigma to the activation's units", per_neuron=True),
+        ParamSpec("relu", 1, "1: rectify the activation", per_neuron=True),
+        ParamSpec("clip", 0, "upper bound of the activation (register units; 0: none)", per_neuron=True),
+        ParamSpec("decay", 4096, "low-pass of the activation, 1..4096 in 1/4096 per step (4096: none)", per_neuron=True),
+        ParamSpec("bias", 0, "constant added to sigma >> shift (register units, bm * 2^be)", per_neuron=True),
+    ),
+    weight_unit="effective weight units (mantissa * 2^exponent) per payload unit / 64",
+)
+
 LIF = NeuronModel(
     name="lif",
     doc=(
@@ -201,12 +222,13 @@ INPUT = NeuronModel(
     spiking_source_only=True,
 )
 
-NEURON_MODELS: dict[str, NeuronModel] = {m.name: m for m in (CUBA_LIF, LIF, IF, GRADED, SIGMA_DELTA, RELU, LINEAR,
-                                                              LPRNN, INPUT)}
+NEURON_MODELS: dict[str, NeuronModel] = {m.name: m for m in (CUBA_LIF, SDN, LIF, IF, GRADED, SIGMA_DELTA, RELU,
+                                                              LINEAR, LPRNN, INPUT)}
 
 #: Variables a probe can record, per model.
 PROBE_VARIABLES: dict[str, tuple[str, ...]] = {
     "cuba_lif": ("spikes", "u", "v"),
+    "sdn": ("spikes", "u", "v"),
     "lif": ("spikes", "u", "v"),
     "if": ("spikes", "u", "v"),
     "graded": ("spikes", "u", "v"),
