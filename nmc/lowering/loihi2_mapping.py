@@ -2,9 +2,9 @@
 ``sigma_delta`` units lowered to ``sdn`` registers (docs/conversion.md, "Sigma-delta on loihi2").
 
 A sigma_delta population m holds its activation in register units S_m = 2^p_m per activation
-unit, p_m = max(mapping.sigma_delta_act_bits, ceil(log2(16 / threshold))) so that the delta
-threshold is at least 16 register units (the activation's rounding is well below the threshold),
-lowered when payloads (up to 2 range S_m) would not fit graded_spikes.payload_bits. A sender l
+unit, p_m = max(mapping.sigma_delta_act_bits, ceil(log2(1 / threshold))) so that the delta
+threshold is at least one register unit, lowered when payloads (up to 2 range S_m) would not fit
+graded_spikes.payload_bits. A sender l
 sends payloads in its own units: S_l for a sigma_delta unit, the input's payload scale for a
 graded input port, and graded_spikes.binary_payload (64) for a binary spike, which thus counts as
 one activation unit. The receiver's sigma sums w_eff * payload and its activation is
@@ -108,7 +108,7 @@ class Loihi2NeuronMapping(LoihiNeuronMapping):
             raise IrError("threshold must be positive and finite", location=loc)
         if not (math.isfinite(rng) and rng > 0):
             raise IrError(f"range must be positive and finite, got {rng:g}", location=loc)
-        p = max(self.act_bits, math.ceil(math.log2(16.0 / float(theta.min()))))
+        p = max(self.act_bits, math.ceil(math.log2(1.0 / float(theta.min()))))
         # A payload is a change of the activation: at most 2 range S, inside payload_bits.
         p = min(p, self.payload_bits - 2 - math.ceil(math.log2(rng)))
         return 2.0 ** p

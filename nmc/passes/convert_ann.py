@@ -27,7 +27,7 @@ from .registry import PassContext, register_pass
 @register_pass("convert-ann", {"mode": str, "percentile": float, "threshold": float, "steps": int,
                                "item_steps": int, "init": float, "calibrate": str, "samples": int})
 def convert_ann(net: Network, ctx: PassContext, mode: str = "auto", percentile: float = 99.9,
-                threshold: float = 1 / 64, steps: int = 0, item_steps: int = 16, init: float = 0.5,
+                threshold: float = 1 / 1024, steps: int = 0, item_steps: int = 16, init: float = 0.5,
                 calibrate: str = "", samples: int = 1000) -> Network:
     """Convert the network's artificial (ANN) units into spiking neurons (rate or sigma-delta)."""
     if not has_ann(net):
