@@ -122,13 +122,18 @@ def _read_model(path: Path) -> Any:
     if not model.HasField("graph") or (not model.graph.node and not model.graph.input):
         raise OnnxError("the file holds no ONNX graph (corrupt, truncated or not an ONNX model)",
                         location=str(path))
+    return model
+
+
+def _validate(model: Any, path: Path) -> Any:
+    """The ONNX checker, then shape inference (whose shapes the importer checks its own against)."""
+    import onnx
     try:
         onnx.checker.check_model(model)
     except onnx.checker.ValidationError as exc:
         raise OnnxError(f"invalid ONNX model (the file may be truncated): {_first_line(exc)}",
                         location=str(path)) from None
     try:
-        # Shapes of the intermediate tensors, which the importer checks its own against.
         model = onnx.shape_inference.infer_shapes(model, strict_mode=True)
     except onnx.shape_inference.InferenceError as exc:
         raise OnnxError(f"ONNX shape inference failed: {_first_line(exc)}", location=str(path)) from None
@@ -809,4 +814,5 @@ def load_onnx(path: str | Path, diagnostics: Diagnostics | None = None) -> Netwo
     path = Path(path)
     model = _read_model(path)
     opset = _check_opsets(model, path)
+    model = _validate(model, path)
     return _Importer(model, path, opset, diagnostics).run()
