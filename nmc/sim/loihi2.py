@@ -7,7 +7,8 @@ Loihi-1 compartments' update and before routing:
     sigma_i = wrap_s(sigma_i + a_i)                     s = graded_spikes.state_bits
     y_i     = (sigma_i >> shift_i) + bias_i
     y_i     = max(y_i, 0) if relu_i ;  y_i = min(y_i, clip_i) if clip_i > 0
-    act_i   = D(act_i, decay_i) + ((y_i * decay_i) >> 12)      (decay 4096: act = y)
+    low_i   = wrap_s(D(low_i, decay_i) + (((y_i << f) * decay_i) >> 12)),  act_i = low_i >> f
+                                                        (decay 4096: act = y; f = lowpass_fraction_bits)
     delta   = act_i - sent_i
     if |delta| >= threshold_i:  payload_i = sat(delta), sent_i += payload_i   (a graded spike)
 
@@ -48,11 +49,13 @@ class _SdnBank:
     bias: np.ndarray
     lowpass: bool               # some unit has decay < 4096
     sigma: np.ndarray = field(init=False)
+    low: np.ndarray = field(init=False)     # the low-pass state, lowpass_fraction_bits finer than act
     act: np.ndarray = field(init=False)
     sent: np.ndarray = field(init=False)
 
     def reset(self) -> None:
         self.sigma = np.zeros(self.cx.size, dtype=np.int64)
+        self.low = np.zeros(self.cx.size, dtype=np.int64)
         self.act = np.zeros(self.cx.size, dtype=np.int64)
         self.sent = np.zeros(self.cx.size, dtype=np.int64)
 
@@ -153,6 +156,7 @@ class _GradedRun(_Run):
     state_mask: int = field(init=False)
     payload_top: int = field(init=False)
     decay_shift: int = field(init=False)
+    lowpass_fraction: int = field(init=False)
 
     def __post_init__(self) -> None:
         _Run.__post_init__(self)
@@ -163,6 +167,7 @@ class _GradedRun(_Run):
         self.state_half, self.state_mask = 1 << (bits - 1), (1 << bits) - 1
         self.payload_top = (1 << (int(chip._gcfg["payload_bits"]) - 1)) - 1
         self.decay_shift = int(chip._gcfg["decay_shift"])
+        self.lowpass_fraction = int(chip._gcfg["lowpass_fraction_bits"])
         self.ovf.update({"sigma_wrap": 0, "act_wrap": 0, "payload_clip": 0})
 
     def update(self, k: int, t: int, a: np.ndarray, a_bound: float) -> np.ndarray:
@@ -182,12 +187,15 @@ class _GradedRun(_Run):
         y = np.where(bank.relu, np.maximum(y, 0), y)
         y = np.where(bank.clip > 0, np.minimum(y, bank.clip), y)
         if bank.lowpass:
-            sh = self.decay_shift
-            kept = np.sign(bank.act) * ((np.abs(bank.act) * bank.keep) >> sh)
-            act = np.where(bank.keep == 0, y, kept + ((y * bank.decay) >> sh))
-            w_act = ((act + half) & mask) - half
-            ovf["act_wrap"] += int(np.count_nonzero(w_act != act))
-            act = w_act
+            # The low-pass state carries lowpass_fraction_bits more than the activation: its
+            # per-step increments y decay / 4096 are then far above the decay's truncation.
+            sh, frac = self.decay_shift, self.lowpass_fraction
+            kept = np.sign(bank.low) * ((np.abs(bank.low) * bank.keep) >> sh)
+            low = kept + (((y << frac) * bank.decay) >> sh)
+            w_low = ((low + half) & mask) - half
+            ovf["act_wrap"] += int(np.count_nonzero(w_low != low))
+            bank.low = np.where(bank.keep == 0, y << frac, w_low)
+            act = bank.low >> frac
         else:
             act = y
         delta = act - bank.sent
