@@ -234,10 +234,15 @@ def apply(net: Network, plan_: Plan, *, threshold: float, item_steps: int, init_
     }
 
 
+def check_rate_convertible(net: Network) -> None:
+    """Refuse what rate coding cannot carry: the low-pass RNN (docs/conversion.md, "lpRNN")."""
+    for pop in net.populations:
+        if pop.model == "lprnn":
+            raise IrError("lprnn units need the sigma-delta conversion (mode=sigma-delta, on a target that maps "
+                          "sigma_delta such as loihi2)", location=f"population '{pop.name}'")
+
+
 def _to_rate(pop: Population, bias: np.ndarray, init_charge: float) -> None:
-    if pop.model == "lprnn":
-        raise IrError("lprnn units need the sigma-delta conversion (mode=sigma-delta, on a target that maps "
-                      "sigma_delta such as loihi2)", location=f"population '{pop.name}'")
     if pop.model == "relu" and np.any(np.isfinite(pop.param_array("clip"))):
         clip = pop.param_array("clip").astype(np.float64)
         if np.any(np.isfinite(clip) & (np.abs(clip - np.min(clip)) > 0)):

@@ -39,6 +39,8 @@ def convert_ann(net: Network, ctx: PassContext, mode: str = "auto", percentile: 
     if item_steps < 2:
         raise IrError(f"convert-ann: item_steps must be at least 2, got {item_steps}")
     chosen = cv.check_mode(mode, ctx.target.mapped_models)
+    if chosen == "rate":
+        cv.check_rate_convertible(net)
     data = ctx.calibration
     if calibrate:
         data = _load(calibrate)
