@@ -30,7 +30,9 @@ def _add_compile(sub: argparse._SubParsersAction) -> None:
                                           "'-' writes IR text to stdout)")
     p.add_argument("--target", default="loihi", help="target name or .toml file (default: loihi)")
     p.add_argument("--pass-pipeline", help="comma-separated passes, e.g. 'verify,quantize,partition{solver=first-fit},allocate'")
-    p.add_argument("--emit", choices=("binary", "ir"), default="binary", help="write a binary (default) or the IR after the pipeline")
+    p.add_argument("--emit", choices=("binary", "ir", "nir"), default="binary",
+                   help="write a binary (default), the IR after the pipeline, or a NIR graph (the network before "
+                        "map-neurons: the default pipeline stops there)")
     p.add_argument("--print-ir-after-all", action="store_true", help="dump the IR to stderr after every pass")
     p.add_argument("--print-ir-before-all", action="store_true", help="dump the IR to stderr before every pass")
     p.add_argument("--print-ir-after", action="append", default=[], metavar="PASS", help="dump the IR after PASS (repeatable)")
@@ -41,6 +43,9 @@ def _add_compile(sub: argparse._SubParsersAction) -> None:
                         "(one row per sample), optional labels")
     p.add_argument("--dt", type=float, metavar="MS", help="a NIR graph's time step in ms (when the file gives none, "
                                                           "or to override it)")
+    p.add_argument("--nir-spikes", choices=("dirac", "step"), default="dirac",
+                   help="what a spike is in NIR's equations: a Dirac pulse of area 1 (default, NIR's continuous "
+                        "semantics) or a value of 1 for one step (snnTorch's exports)")
     p.add_argument("--report", action="store_true",
                    help="print the passes' reports (e.g. map-neurons: parameters as realised against as asked)")
     p.add_argument("--list-passes", action="store_true", help="list registered passes and exit")
@@ -55,6 +60,7 @@ def _add_inspect(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--target", default=None, help="with a source file: run this target's pipeline first")
     p.add_argument("--pass-pipeline", help="with a source file: run these passes first")
     p.add_argument("--dt", type=float, metavar="MS", help="a NIR graph's time step in ms")
+    p.add_argument("--nir-spikes", choices=("dirac", "step"), default="dirac", help="see nmc compile --help")
     p.set_defaults(func=cmd_inspect)
 
 
@@ -121,9 +127,14 @@ def cmd_compile(args: argparse.Namespace) -> int:
         from .passes import get_pass
         get_pass(name)
     calibration = _load_data(args.calibrate) if args.calibrate else None
-    net = load_network(args.input, diagnostics=diags, dt=args.dt)
+    net = load_network(args.input, diagnostics=diags, dt=args.dt, nir_spikes=args.nir_spikes)
     reports: list[tuple[str, list[str]]] = []
-    net = run_passes(net, target, args.pass_pipeline, dump=dump, diagnostics=diags, strict=args.strict,
+    pipeline = args.pass_pipeline
+    if args.emit == "nir" and pipeline is None:
+        # NIR holds target-neutral models: stop where the target's lowering begins.
+        steps = target.default_pipeline
+        pipeline = ",".join(steps[:steps.index("map-neurons")] if "map-neurons" in steps else steps)
+    net = run_passes(net, target, pipeline, dump=dump, diagnostics=diags, strict=args.strict,
                      reports=reports, calibration=calibration)
     if args.report:
         # On stdout, unless the IR itself goes there.
@@ -132,6 +143,12 @@ def cmd_compile(args: argparse.Namespace) -> int:
             print(f"// {name} report", *lines, sep="\n", file=stream)
         stream.flush()
     src = Path(args.input)
+    if args.emit == "nir":
+        from .frontend.nir import export_nir
+        out = Path(args.output) if args.output and args.output != "-" else src.with_suffix(".out.nir")
+        export_nir(net, out, spike=args.nir_spikes)
+        print(f"nmc: wrote NIR graph {out}", file=sys.stderr)
+        return 0
     if args.emit == "ir":
         if args.output == "-":
             sys.stdout.write(print_ir(net)[0])
@@ -172,7 +189,7 @@ def cmd_inspect(args: argparse.Namespace) -> int:
     from .driver import load_network, run_passes
     from .ir.printer import format_ir
     from .target import load_target
-    net = load_network(path, diagnostics=Diagnostics.to_stderr(), dt=args.dt)
+    net = load_network(path, diagnostics=Diagnostics.to_stderr(), dt=args.dt, nir_spikes=args.nir_spikes)
     if args.target or args.pass_pipeline:
         target = load_target(args.target or "loihi")
         net = run_passes(net, target, args.pass_pipeline, diagnostics=Diagnostics.to_stderr())

@@ -19,11 +19,13 @@ from .target import Target, load_target
 SOURCE_KINDS = {".nmc": "DSL", ".nmcir": "IR text", ".onnx": "ONNX model", ".nir": "NIR graph"}
 
 
-def load_network(path: str | Path, *, diagnostics: Diagnostics | None = None, dt: float | None = None) -> Network:
+def load_network(path: str | Path, *, diagnostics: Diagnostics | None = None, dt: float | None = None,
+                 nir_spikes: str = "dirac") -> Network:
     """Read a source file: ``.nmc`` (DSL), ``.nmcir`` (IR text), ``.onnx`` (a trained network,
     converted by the ``convert-ann`` pass) or ``.nir`` (a NIR graph; ``dt`` in ms sets its
-    discretisation when the file gives none). Front ends report deliberate removals (an ONNX
-    model's Softmax) as remarks to ``diagnostics``."""
+    discretisation when the file gives none, ``nir_spikes`` what a spike is). Front ends report
+    what they removed or assumed (an ONNX model's Softmax, NIR's discretisation) as remarks to
+    ``diagnostics``."""
     path = Path(path)
     if not path.exists():
         raise NmcError(f"input file '{path}' does not exist")
@@ -40,7 +42,10 @@ def load_network(path: str | Path, *, diagnostics: Diagnostics | None = None, dt
         return net
     if path.suffix == ".nir":
         from .frontend.nir import load_nir
-        return load_nir(path, dt=dt, diagnostics=diagnostics)
+        net = load_nir(path, dt=dt, diagnostics=diagnostics, spike=nir_spikes)
+        if diagnostics is not None:
+            diagnostics.flush()
+        return net
     kinds = ", ".join(f"{k} ({v})" for k, v in SOURCE_KINDS.items())
     raise NmcError(f"unknown input kind '{path.suffix or path.name}' (expected {kinds})", location=str(path))
 

@@ -676,42 +676,52 @@ def _batchnorm(imp: _Importer, node: Any, label: str, ins: list[Any]) -> list[An
     return [x.scaled(np.repeat(s, per), np.repeat(t, per))]
 
 
-def _probe(imp: _Importer, node: Any, x: Data, consts: dict[str, np.ndarray]) -> tuple[Lin, np.ndarray, tuple[int, ...]]:
-    """The exact matrix and bias of a linear operator (Conv, AveragePool, GlobalAveragePool): the
-    operator run by onnx.reference on the zero sample (the bias) and on chunks of the unit basis."""
+def probe_linear(node: Any, in_shape: tuple[int, ...], consts: dict[str, np.ndarray],
+                 opsets: dict[str, int]) -> tuple[Lin, np.ndarray, tuple[int, ...]]:
+    """The exact matrix and bias of a linear ONNX operator (Conv, AveragePool, GlobalAveragePool)
+    on one sample of ``in_shape``: the operator run by onnx.reference on the zero sample (the
+    bias) and on chunks of the unit basis. Raises ValueError when onnx.reference cannot run it."""
     from onnx import helper
     from onnx.reference import ReferenceEvaluator
     names = [n for n in node.input if n]
-    inputs = [helper.make_tensor_value_info(names[0], 1, [None, *x.shape])]
+    n_in = int(np.prod(in_shape, dtype=np.int64))
+    inputs = [helper.make_tensor_value_info(names[0], 1, [None, *in_shape])]
     inputs += [helper.make_tensor_value_info(n, helper.np_dtype_to_tensor_dtype(consts[n].dtype), consts[n].shape)
                for n in names[1:]]
     graph = helper.make_graph([node], "probe", inputs, [helper.make_tensor_value_info(node.output[0], 1, None)])
-    model = helper.make_model(graph, opset_imports=[helper.make_opsetid(d, v) for d, v in imp.opsets.items()])
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid(d, v) for d, v in opsets.items()])
     try:
         ev = ReferenceEvaluator(model)
 
         def run(batch: np.ndarray) -> np.ndarray:
-            feeds = {names[0]: batch.astype(np.float64).reshape(batch.shape[0], *x.shape)}
+            feeds = {names[0]: batch.astype(np.float64).reshape(batch.shape[0], *in_shape)}
             feeds.update({n: consts[n].astype(np.float64) if consts[n].dtype.kind == "f" else consts[n] for n in names[1:]})
             return np.asarray(ev.run(None, feeds)[0], dtype=np.float64)
 
-        zero = run(np.zeros((1, x.size)))
-    except Exception as exc:  # bad attributes or shapes: report at the node
-        raise _Bad(f"cannot evaluate {node.op_type} on a sample of shape {list(x.shape)} ({_first_line(exc)})") from None
+        zero = run(np.zeros((1, n_in)))
+    except Exception as exc:  # bad attributes or shapes: the caller reports it at the node
+        raise ValueError(_first_line(exc)) from None
     out_shape = tuple(int(d) for d in zero.shape[1:])
     bias = zero.reshape(-1)
     rows, cols, vals = [], [], []
-    for start in range(0, x.size, _PROBE_CHUNK):
-        stop = min(x.size, start + _PROBE_CHUNK)
-        basis = np.zeros((stop - start, x.size))
+    for start in range(0, n_in, _PROBE_CHUNK):
+        stop = min(n_in, start + _PROBE_CHUNK)
+        basis = np.zeros((stop - start, n_in))
         basis[np.arange(stop - start), np.arange(start, stop)] = 1.0
         m = run(basis).reshape(stop - start, -1) - bias[None, :]
         i, j = np.nonzero(m)
         rows.append(i + start)
         cols.append(j)
         vals.append(m[i, j])
-    lin = Lin.from_entries(np.concatenate(rows), np.concatenate(cols), np.concatenate(vals), x.size, bias.size)
+    lin = Lin.from_entries(np.concatenate(rows), np.concatenate(cols), np.concatenate(vals), n_in, bias.size)
     return lin, bias, out_shape
+
+
+def _probe(imp: _Importer, node: Any, x: Data, consts: dict[str, np.ndarray]) -> tuple[Lin, np.ndarray, tuple[int, ...]]:
+    try:
+        return probe_linear(node, x.shape, consts, imp.opsets)
+    except ValueError as exc:
+        raise _Bad(f"cannot evaluate {node.op_type} on a sample of shape {list(x.shape)} ({exc})") from None
 
 
 def _conv(imp: _Importer, node: Any, label: str, ins: list[Any]) -> list[Any]:
