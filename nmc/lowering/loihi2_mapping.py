@@ -37,6 +37,10 @@ from .common import report_lossy
 from .loihi_mapping import LoihiNeuronMapping, _uniform
 
 
+#: A low-pass time constant realised further off than this (relative) is reported.
+_TAU_TOLERANCE = 0.05
+
+
 class Loihi2NeuronMapping(LoihiNeuronMapping):
     """The Loihi-like mapping plus ``sigma_delta`` -> ``sdn`` (module docstring)."""
 
@@ -169,4 +173,9 @@ class Loihi2NeuronMapping(LoihiNeuronMapping):
                 tau_r = np.where(real > 0, -float(dt) / np.log(np.where(real > 0, real, 0.5)), 0.0)
             err = float(np.max(np.abs(tau_r - tau) / np.where(tau > 0, tau, 1.0)))
             line += f"; low-pass tau {float(tau.min()):.4g}..{float(tau.max()):.4g} ms realised within {100 * err:.3g} %"
+            if err > _TAU_TOLERANCE:
+                worst = int(np.argmax(np.abs(tau_r - tau) / np.where(tau > 0, tau, 1.0)))
+                report_lossy(ctx, f"tau {float(tau[worst]):.4g} ms is realised as {float(tau_r[worst]):.4g} ms "
+                                  f"({100 * err:.3g} % off): the decay register has {self.one.bit_length() - 1} bits; "
+                                  "fewer steps per item (a shorter tau in steps) keep it closer", loc)
         return [line]
