@@ -136,7 +136,8 @@ def main() -> None:
     mlp_acc = np.mean((a @ ws[-1] + bs[-1]).argmax(axis=1) == y_te)
     cnn_acc = np.mean(cnn_forward(cnn, x_te)[-1].argmax(axis=1) == y_te)
     print(f"float accuracy on {len(y_te)} held-out digits: MLP {100 * mlp_acc:.2f} %, CNN {100 * cnn_acc:.2f} %")
-    print(f"wrote {', '.join(p.name for p in (out / 'digits_mlp.onnx', out / 'digits_cnn.onnx', out / 'digits_calib.npz', out / 'digits_test.npz'))} in {out}")
+    names = ("digits_mlp.onnx", "digits_cnn.onnx", "digits_calib.npz", "digits_test.npz")
+    print(f"wrote {', '.join(names)} in {out}")
 
 
 if __name__ == "__main__":

@@ -15,7 +15,7 @@ import numpy as np
 
 from ..ir.network import Population
 from ..target import Target
-from .loihi import LoihiFormats, Rounding, _rounding_report, quantize_bias, round_half_away
+from .loihi import LoihiFormats, Rounding, quantize_bias, round_to_range
 
 
 def sdn_register_range(param: str, target: Target) -> tuple[int, int, str]:
@@ -32,12 +32,9 @@ def sdn_register_range(param: str, target: Target) -> tuple[int, int, str]:
 
 
 def quantize_sdn_register(values: Any, param: str, target: Target) -> tuple[np.ndarray, Rounding]:
+    """Round ``values`` of sdn register ``param`` into its range (with a report)."""
     lo, hi, _ = sdn_register_range(param, target)
-    v = np.asarray(values, dtype=np.float64)
-    raw = round_half_away(v)
-    clipped = (raw < lo) | (raw > hi)
-    out = np.clip(raw, lo, hi).astype(np.int64)
-    return out, _rounding_report(v, out, clipped)
+    return round_to_range(values, lo, hi)
 
 
 class Loihi2Formats(LoihiFormats):

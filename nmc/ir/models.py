@@ -79,9 +79,9 @@ SDN = NeuronModel(
         "Sigma-delta unit with graded spikes, registers of a Loihi-2-like core (Lava's "
         "PySigmaDeltaModelFixedCorrected plus a low-pass). Per step: sigma = wrap(sigma + a) with a = "
         "sum(w_eff p) over the graded payloads p received (a binary spike is p = 64); y = (sigma >> shift) "
-        "+ bias; y = max(y, 0) if relu; y = min(y, clip) if clip > 0; low = D(low, decay) + (((y << f) decay) "
-        ">> 12), act = low >> f with f = graded_spikes.lowpass_fraction_bits (decay 4096: act = y); when |act - sent| >= threshold the unit sends p = act - sent and "
-        "sent += p."
+        "+ bias; y = max(y, 0) if relu; y = min(y, clip) if clip > 0; low = D(low, decay) + (((y << f) "
+        "decay) >> 12), act = low >> f with f = graded_spikes.lowpass_fraction_bits (decay 4096: act = y); "
+        "when |act - sent| >= threshold the unit sends p = act - sent and sent += p."
     ),
     params=_specs(
         ParamSpec("threshold", 1, "delta threshold (register units): the smallest change sent", per_neuron=True),

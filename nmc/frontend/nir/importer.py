@@ -370,7 +370,8 @@ def _conv_operator(kind: str, node: Any, shape: tuple[int, ...]) -> tuple[Lin, n
         if getattr(node, "bias", None) is not None and np.size(node.bias):
             consts["b"] = _arr(node.bias).reshape(-1)
             inputs.append("b")
-        kernel, stride, dil, groups = list(w.shape[2:]), _pairs(node.stride, spatial), _pairs(node.dilation, spatial), int(node.groups)
+        kernel, groups = list(w.shape[2:]), int(node.groups)
+        stride, dil = _pairs(node.stride, spatial), _pairs(node.dilation, spatial)
         padding = node.padding
     else:
         kernel = _pairs(node.kernel_size, spatial)
