@@ -121,7 +121,7 @@ def run(binary: Any, x: np.ndarray, y: np.ndarray, steps: int) -> tuple[Any, flo
     return session, time.time() - t0
 
 
-def main() -> None:
+def main(argv: list[str] | None = None) -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--data", type=Path, default=DEFAULT_DATA, help=f"MNIST npz (default {DEFAULT_DATA})")
     ap.add_argument("--epochs", type=int, default=10)
@@ -130,7 +130,7 @@ def main() -> None:
     ap.add_argument("--val-runs", type=int, default=1000, help="validation images run on the interpreter per setting")
     ap.add_argument("--test", type=int, default=10000, help="test images (default: all)")
     ap.add_argument("--calib", type=int, default=1000, help="training images for calibration")
-    args = ap.parse_args()
+    args = ap.parse_args(argv)
 
     from nmc.diagnostics import Diagnostics
     from nmc.driver import compile_network, load_network
