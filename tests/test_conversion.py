@@ -181,3 +181,19 @@ def test_onnx_example_out_of_the_box(cli, tmp_path: Path) -> None:
             assert code == 0, err
             with np.load(tmp_path / "r.npz") as r:
                 assert float(r["accuracy"]) > 0.85, (model, target, float(r["accuracy"]))
+
+
+def test_a_renamed_copy_of_loihi2_compiles_and_runs_identically(mlp_path: Path, digits: dict, tmp_path: Path) -> None:
+    """Targets are data plus parts: loihi2.toml under another name gives the same binary but for the
+    name, and the same run."""
+    text = (Path(__file__).resolve().parents[1] / "targets" / "loihi2.toml").read_text()
+    copy = tmp_path / "graded_copy.toml"
+    copy.write_text(text.replace('name = "loihi2"', 'name = "graded_copy"'))
+    a = _compile(mlp_path, "loihi2", digits)
+    b = _compile(mlp_path, str(copy), digits)
+    assert (a.target, b.target) == ("loihi2", "graded_copy") and a.meta == b.meta
+    assert a.sections.keys() == b.sections.keys()
+    assert all(np.array_equal(a.sections[k], b.sections[k]) for k in a.sections)
+    ra = run_session(interpreter_for(a), {"input": digits["x"][:20]}, None)
+    rb = run_session(interpreter_for(b), {"input": digits["x"][:20]}, None)
+    np.testing.assert_array_equal(ra.readout, rb.readout)

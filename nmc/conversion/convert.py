@@ -25,7 +25,7 @@ import numpy as np
 
 from ..errors import IrError
 from ..ir.network import Network, Population
-from .ann import Activations, activation, evaluation_order, forward, is_ann_population, is_recurrent, output_population
+from .ann import Activations, activation, evaluation_order, forward, is_recurrent, output_population
 
 MODES = ("rate", "sigma-delta")
 #: The network time step the conversions use (ms); rates and thresholds are per step.
@@ -289,10 +289,6 @@ def check_mode(mode: str, mapped: list[str]) -> str:
     if mode not in MODES:
         raise IrError(f"convert-ann: unknown mode '{mode}' (modes: auto, {', '.join(MODES)})")
     return mode
-
-
-def is_unconverted(net: Network) -> bool:
-    return any(is_ann_population(p) for p in net.populations)
 
 
 def format_report(plan_: Plan, errs: dict[str, float] | None, quantum: float) -> list[str]:
