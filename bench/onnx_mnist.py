@@ -16,8 +16,8 @@
    accuracy at every shorter T too (the readout at step t uses only steps <= t, and the input
    encodings do not depend on T), so the curves below come from that single run.
 
-Run from the repository root (a few minutes of training, then about 10 minutes on the interpreter
-on one core)::
+Run from the repository root (about 5 minutes of training, then 10 to 20 on the interpreter, on
+one core of a shared machine; bench/README.md has the figures)::
 
     python bench/onnx_mnist.py                       # ../shared/data/mnist.npz
     python bench/onnx_mnist.py --data PATH --epochs 2 --test 1000 --val 500   # quick look
