@@ -436,3 +436,14 @@ def test_packets_default_routed_through_a_chip_without_entries_arrive(tmp_path: 
     r = SpiNNakerInterpreter(b).run(50, {"x": np.ones((50, 4), dtype=np.uint8)})
     assert r.counters["packets_default_routed"] > 0 and r.counters["packets_dropped"] == 0
     assert r.spikes["c"].sum() > 0
+
+
+def test_a_reset_by_subtraction_is_refused_naming_the_target() -> None:
+    """Converted networks use if neurons with soft_reset = 1; IF_curr_exp cannot subtract, so the
+    SpiNNaker-like target refuses them in one line instead of compiling a hard reset."""
+    from nmc.driver import compile_network
+    from nmc.errors import IrError
+    from nmc.frontend.dsl import parse_dsl
+    net = parse_dsl("dt = 1 ms\ninput x[2]\npopulation h[2] : if(soft_reset = 1)\nconnect x -> h : dense(1 nA)\n")
+    with pytest.raises(IrError, match="target 'spinnaker' has no reset by subtraction"):
+        compile_network(net, "spinnaker")

@@ -29,6 +29,9 @@ from .common import SizeLimit, resource_message
 
 #: cuba_lif parameters that live in a core's shared compartment config table.
 CONFIG_PARAMS = ("decay_u", "decay_v", "threshold", "refractory")
+#: The config-table parameters of each register-level model (a model not listed uses cuba_lif's);
+#: configs of different models are never shared.
+CONFIG_PARAMS_BY_MODEL = {"cuba_lif": CONFIG_PARAMS, "sdn": ("threshold", "shift", "relu", "clip", "decay")}
 
 #: Per-core limits: (resource as named in messages, Layout field, target key, hint).
 CORE_LIMITS: tuple[tuple[str, str, str, str], ...] = (
@@ -100,19 +103,20 @@ def neuron_config_ids(net: Network) -> dict[str, np.ndarray | int]:
     refractory) -- as an id, numbered in order of first appearance (population order, then neuron
     order). A population whose neurons share one config gets a plain int; one whose neurons differ
     gets an int64 array of ids, one per neuron (the chip then holds several configs for it)."""
-    ids: dict[tuple[float, ...], int] = {}
+    ids: dict[tuple[Any, ...], int] = {}
     out: dict[str, np.ndarray | int] = {}
     for pop in net.populations:
         if pop.is_input:
             continue
-        cols = [np.asarray(pop.param_array(k), dtype=np.float64) for k in CONFIG_PARAMS]
+        cols = [np.asarray(pop.param_array(k), dtype=np.float64)
+                for k in CONFIG_PARAMS_BY_MODEL.get(pop.model, CONFIG_PARAMS)]
         if all(c.size == 0 or np.all(c == c[0]) for c in cols):
-            out[pop.name] = ids.setdefault(tuple(float(c[0]) if c.size else 0.0 for c in cols), len(ids))
+            out[pop.name] = ids.setdefault((pop.model, *(float(c[0]) if c.size else 0.0 for c in cols)), len(ids))
             continue
         rows, first, inverse = np.unique(np.column_stack(cols), axis=0, return_index=True, return_inverse=True)
         local = np.empty(rows.shape[0], dtype=np.int64)
         for r in np.argsort(first, kind="stable").tolist():  # first-appearance order
-            local[r] = ids.setdefault(tuple(rows[r].tolist()), len(ids))
+            local[r] = ids.setdefault((pop.model, *rows[r].tolist()), len(ids))
         out[pop.name] = local[inverse.reshape(-1)]
     return out
 

@@ -107,6 +107,14 @@ class SpiNNakerNeuronMapping:
             if np.any(p[key] < 0):
                 raise IrError(f"{key} must not be negative (lowest {num(float(p[key].min()))} ms)", location=loc)
         if pop.model == "if":
+            # IF_curr_exp resets to v_reset and starts at it: a reset by subtraction (the rate
+            # coding of converted networks) or a start charge is a feature this core lacks.
+            for key, what in (("soft_reset", "reset by subtraction (soft_reset = 1)"),
+                              ("init_charge", "a start charge (init_charge)")):
+                if key in p and np.any(p[key] != 0):
+                    raise IrError(f"target '{self.target.name}' has no {what}: its IF_curr_exp core resets "
+                                  "the voltage to v_reset; compile this network for a target that has it "
+                                  "(e.g. --target loihi)", location=loc)
             p["tau_m"] = np.full(pop.size, self.if_tau_m)
             p["v_rest"] = p["v_reset"]
         pulse = p["tau_syn"] == 0

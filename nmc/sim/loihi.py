@@ -444,10 +444,15 @@ class LoihiInterpreter:
         with _one_blas_thread():
             return self._run(steps, inputs, probes, progress)
 
+    def _new_run(self, steps: int, inputs: dict[str, np.ndarray] | None, probes: bool) -> "_Run":
+        """The state of one run. A chip variant whose compartments do more per step (nmc.sim.loihi2:
+        graded sigma-delta units) returns a subclass of _Run with its phases extended."""
+        return _Run(self, steps, probes, *self._port_spikes(inputs, steps))
+
     def _run(self, steps: int, inputs: dict[str, np.ndarray] | None, probes: bool,
              progress: Callable[[int], None] | None) -> RunResult:
         """The step loop: every timestep runs the chip's phases in their order (docs/interpreter.md)."""
-        run = _Run(self, steps, probes, *self._port_spikes(inputs, steps))
+        run = self._new_run(steps, inputs, probes)
         # Bound methods and lists in locals: the loop body runs once per step, and on small
         # networks attribute lookups are a measurable part of a step.
         deliver, update, record, learn, route = run.deliver, run.update, run.record, run.learn, run.route
