@@ -20,11 +20,13 @@ from typing import Any
 
 import numpy as np
 
+from ..arrayops import unique_inverse, unique_sorted
 from ..errors import IrError, ResourceError
 from ..formats import loihi as fmt
 from ..ir.models import NEURON_MODELS
 from ..ir.network import Network, Population, Projection
 from ..target import Target
+from . import DemandVector, Resource
 from .common import resource_message
 
 #: cuba_lif parameters that live in a core's shared compartment config table.
@@ -387,6 +389,8 @@ class ResourceModel:
         self.format_id = first_appearance_ids([fmt.synapse_format(p, target) for p in projs])
         self.config_ids = neuron_config_ids(net)
         self.limits = {key: int(target.get(key)) for _, _, key, _ in CORE_LIMITS}
+        self._index = {key: i for i, (_, _, key, _) in enumerate(CORE_LIMITS)}
+        self.sizes = sizes
         self.max_neurons_per_core = self.limits["core.max_compartments"]
         self.geometry = fmt.synapse_group_geometry(target)
         # Fan-in of each population: (projection index, connectivity, pre offset, n_pre, sparse table).
@@ -496,13 +500,58 @@ class ResourceModel:
         core.synapse_bits += self._bits_delta(core, d)
         core.compartments += d.compartments
         keys = np.concatenate([core.keys, d.keys])
-        uniq, inv = np.unique(keys, return_inverse=True)
+        uniq, inv = unique_inverse(keys)
         core.counts = np.bincount(inv, weights=np.concatenate([core.counts, d.counts]),
                                   minlength=uniq.size).astype(np.int64)
         core.keys = uniq
-        core.sources = np.union1d(core.sources, d.sources)
+        core.sources = unique_sorted(np.concatenate([core.sources, d.sources]))
         core.configs |= d.configs
         core.formats |= d.formats
+
+    # -- the vector view (nmc.lowering.ResourceModel) ------------------------------------------
+    def resources(self) -> list[Resource]:
+        """The per-core limits of :data:`CORE_LIMITS`; output axons are a ``fanout`` resource
+        (one per destination core of each neuron, counted by the partitioner)."""
+        return [Resource(name, key, self.limits[key], hint, "fanout" if key == "core.max_output_axons" else "slice")
+                for name, _, key, hint in CORE_LIMITS]
+
+    def vector(self, d: Demand) -> DemandVector:
+        """Compartments and synapse bits add up over slices (synapse groups of two slices on one
+        axon are packed together on the chip, which is at most the sum except in rare
+        repacking cases the partitioner re-checks exactly). Input axons add up too, except that a
+        source population every neuron of which feeds the slice is a shared item: slices sharing
+        it need its axons once. Compartment configs and synapse formats are shared items."""
+        amounts = np.zeros(len(CORE_LIMITS), dtype=np.int64)
+        amounts[self._index["core.max_compartments"]] = d.compartments
+        amounts[self._index["core.synapse_memory_bits"]] = self._bits_delta(CoreUsage(), d)
+        shared: list[tuple[str, int]] = []
+        if d.sources.size:
+            pop = np.searchsorted(self.offsets, d.sources, side="right") - 1
+            per_pop = np.bincount(pop, minlength=self.sizes.size)
+            full = np.flatnonzero((per_pop == self.sizes) & (self.sizes > 0))
+            shared += [("src", int(i)) for i in full.tolist()]
+            amounts[self._index["core.max_input_axons"]] = int(d.sources.size - per_pop[full].sum())
+        shared += [("cfg", c) for c in sorted(d.configs)]
+        shared += [("fmt", f) for f in sorted(d.formats)]
+        return DemandVector(amounts, tuple(shared))
+
+    def shared_cost(self, key: tuple[str, int]) -> np.ndarray:
+        cost = np.zeros(len(CORE_LIMITS), dtype=np.int64)
+        kind, i = key
+        if kind == "src":
+            cost[self._index["core.max_input_axons"]] = int(self.sizes[i])
+        elif kind == "cfg":
+            cost[self._index["core.max_compartment_configs"]] = 1
+        elif kind == "fmt":
+            cost[self._index["core.max_synapse_formats"]] = 1
+        else:
+            raise KeyError(key)
+        return cost
+
+    @staticmethod
+    def sources(d: Demand) -> np.ndarray:
+        """Global ids of the slice's source neurons (one input axon each)."""
+        return d.sources
 
 
 # ---------------------------------------------------------------------------------------------
@@ -571,3 +620,36 @@ class LoihiLayoutModel:
         names = core_population_names(layout, net)
         check_layout(layout, names, self.target)
         return core_table(layout, names)
+
+    def geometry(self) -> "LoihiGeometry":
+        return LoihiGeometry(self.target)
+
+
+class LoihiGeometry:
+    """Cores on the Loihi-like mesh (:class:`nmc.lowering.Geometry`): ``chip.cores_per_tile``
+    cores share a router tile, tiles form a mesh ``chip.mesh_tiles`` = [x, y] wide per chip, and
+    chips continue the mesh northwards (chip k holds tile rows k*y .. k*y + y - 1). Core ids are
+    numbered tile by tile, so this is exactly how the interpreter's cost model counts hops."""
+
+    def __init__(self, target: Target) -> None:
+        self.cores_per_chip = int(target.get("chip.cores"))
+        self.chips = int(target.get("chip.chips"))
+        self.per_tile = int(target.get("chip.cores_per_tile"))
+        self.tiles_x = int(target.get("chip.mesh_tiles")[0])
+
+    def _tile_xy(self, cores: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        tile = np.asarray(cores, dtype=np.int64) // self.per_tile
+        return tile % self.tiles_x, tile // self.tiles_x
+
+    def hops(self, a: np.ndarray, b: np.ndarray) -> np.ndarray:
+        ax, ay = self._tile_xy(a)
+        bx, by = self._tile_xy(b)
+        return np.abs(ax - bx) + np.abs(ay - by)
+
+    def xy(self, cores: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Tile position plus the core's place in a square of the tile's cores."""
+        cores = np.asarray(cores, dtype=np.int64)
+        tx, ty = self._tile_xy(cores)
+        side = max(1, int(np.ceil(np.sqrt(self.per_tile))))
+        k = cores % self.per_tile
+        return tx + (k % side + 0.5) / (side + 0.5), ty + (k // side + 0.5) / (side + 0.5)

@@ -24,6 +24,9 @@ class PassContext:
     strict: bool = False  # turn lossy quantization / saturation warnings into errors
     #: Reports of the passes that ran (pass name, lines), printed by ``nmc compile --report``.
     reports: list[tuple[str, list[str]]] = field(default_factory=list)
+    #: Settings from the command line that passes read when their own options do not say
+    #: (``partition.time`` from --partition-time, ``partition.rates`` from --rates).
+    settings: dict[str, Any] = field(default_factory=dict)
 
     def report(self, pass_name: str, lines: list[str]) -> None:
         if lines:
