@@ -136,6 +136,11 @@ class Network:
         self.attrs: dict[str, Any] = dict(attrs or {})
         self.graph = nx.MultiDiGraph()
         self._projection_order: list[tuple[str, str, str]] = []
+        # Projection name -> creation number: O(1) lookups and duplicate checks, and the canonical
+        # order of the projections into or out of one population without scanning them all.
+        self._projection_seq: dict[str, int] = {}
+        self._projection_ends: dict[str, tuple[str, str]] = {}
+        self._next_seq = 0
         self.probes: list[Probe] = []
 
     # -- construction -------------------------------------------------------------------------
@@ -149,10 +154,13 @@ class Network:
         for end in (proj.pre, proj.post):
             if end not in self.graph:
                 raise IrError(f"unknown population '{end}'", location=f"projection '{proj.name}'")
-        if any(k == proj.name for _, _, k in self._projection_order):
+        if proj.name in self._projection_seq:
             raise IrError(f"projection '{proj.name}' is defined twice")
         self.graph.add_edge(proj.pre, proj.post, key=proj.name, projection=proj)
         self._projection_order.append((proj.pre, proj.post, proj.name))
+        self._projection_seq[proj.name] = self._next_seq
+        self._projection_ends[proj.name] = (proj.pre, proj.post)
+        self._next_seq += 1
         return proj
 
     def add_probe(self, probe: Probe) -> Probe:
@@ -162,16 +170,19 @@ class Network:
         return probe
 
     def remove_projection(self, name: str) -> None:
+        if name not in self._projection_seq:
+            raise KeyError(name)
         for i, (u, v, k) in enumerate(self._projection_order):
             if k == name:
                 self.graph.remove_edge(u, v, key=k)
                 del self._projection_order[i]
+                del self._projection_seq[name]
+                del self._projection_ends[name]
                 return
-        raise KeyError(name)
 
     def unique_projection_name(self, pre: str, post: str) -> str:
         base = f"{pre}->{post}"
-        names = {k for _, _, k in self._projection_order}
+        names = self._projection_seq
         if base not in names:
             return base
         i = 1
@@ -188,6 +199,14 @@ class Network:
     def projections(self) -> list[Projection]:
         return [self.graph.edges[u, v, k]["projection"] for u, v, k in self._projection_order]
 
+    @property
+    def n_populations(self) -> int:
+        return self.graph.number_of_nodes()
+
+    @property
+    def n_projections(self) -> int:
+        return len(self._projection_order)
+
     def population(self, name: str) -> Population:
         try:
             return self.graph.nodes[name]["population"]
@@ -195,16 +214,22 @@ class Network:
             raise IrError(f"unknown population '{name}'") from None
 
     def projection(self, name: str) -> Projection:
-        for u, v, k in self._projection_order:
-            if k == name:
-                return self.graph.edges[u, v, k]["projection"]
-        raise IrError(f"unknown projection '{name}'")
+        ends = self._projection_ends.get(name)
+        if ends is None:
+            raise IrError(f"unknown projection '{name}'")
+        return self.graph.edges[ends[0], ends[1], name]["projection"]
 
     def projections_into(self, post: str) -> list[Projection]:
-        return [p for p in self.projections if p.post == post]
+        """The projections onto ``post``, in network order (its in-edges only, not all)."""
+        return self._ordered(self.graph.in_edges(post, keys=True, data="projection"))
 
     def projections_from(self, pre: str) -> list[Projection]:
-        return [p for p in self.projections if p.pre == pre]
+        """The projections from ``pre``, in network order (its out-edges only, not all)."""
+        return self._ordered(self.graph.out_edges(pre, keys=True, data="projection"))
+
+    def _ordered(self, edges: Any) -> list[Projection]:
+        found = [(self._projection_seq[k], proj) for _, _, k, proj in edges]
+        return [proj for _, proj in sorted(found, key=lambda x: x[0])]
 
     def __iter__(self) -> Iterator[Population]:
         return iter(self.populations)

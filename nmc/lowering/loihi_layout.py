@@ -186,8 +186,8 @@ def _core_configs(net: Network, pop_core: dict[str, np.ndarray], n_cores: int) -
     """Distinct compartment configs per core."""
     cfg = neuron_config_ids(net)
     n_cfg = 1 + max((int(np.max(v)) for v in cfg.values()), default=0)
-    keys = [np.unique(pop_core[name] * n_cfg + ids) for name, ids in cfg.items()]
-    pairs = np.unique(np.concatenate(keys)) if keys else np.zeros(0, dtype=np.int64)
+    keys = [unique_sorted(pop_core[name] * n_cfg + ids) for name, ids in cfg.items()]
+    pairs = unique_sorted(np.concatenate(keys)) if keys else np.zeros(0, dtype=np.int64)
     return np.bincount(pairs // n_cfg, minlength=n_cores).astype(np.int64)
 
 
@@ -302,7 +302,7 @@ def _synapse_memory(projs: list[Projection], target: Target, syn_axon: np.ndarra
     np.add.at(bits, run_core, run_bits)
     fmt_ids = first_appearance_ids([fmt.synapse_format(p, target) for p in projs])
     n_fmt = int(fmt_ids.max()) + 1
-    pairs = np.unique(run_core * n_fmt + fmt_ids[run_proj])
+    pairs = unique_sorted(run_core * n_fmt + fmt_ids[run_proj])
     return bits, np.bincount(pairs // n_fmt, minlength=n_cores).astype(np.int64)
 
 
@@ -315,7 +315,7 @@ def core_population_names(layout: Layout, net: Network) -> list[list[str]]:
     for pop in net.populations:
         if pop.is_input:
             continue
-        for core in np.unique(layout.pop_core[pop.name]).tolist():
+        for core in unique_sorted(layout.pop_core[pop.name]).tolist():
             out[core].append(pop.name)
     return out
 
@@ -561,7 +561,7 @@ def check_layout(layout: Layout, names: list[list[str]], target: Target) -> None
     """Raise ResourceError for the first broken limit: the board's core count, then per core
     output axons and the other limits (in the order of ``CORE_LIMITS``)."""
     used = np.flatnonzero(layout.core_compartments > 0)
-    per_pop = {name: int(np.unique(cores).size) for name, cores in layout.pop_core.items()}
+    per_pop = {name: int(unique_sorted(cores).size) for name, cores in layout.pop_core.items()}
     check_chip_cores(int(used.size), per_pop, target)
     problems = core_limit_violations(layout, target)
     # Output axons first: no earlier pass could check them.

@@ -27,8 +27,9 @@ from typing import Any
 
 import numpy as np
 
-from ..arrayops import offsets_of
+from ..arrayops import offsets_of, run_starts
 from .problem import Problem
+from .greedy import CoreFill
 from .place import compact
 from .traffic import core_traffic_edges, core_usage, model_traffic
 
@@ -45,6 +46,9 @@ WINDOW_BOOLEANS = 4_000
 WINDOW_TIME = 0.25
 #: A sweep gaining less than this share of the traffic makes the windows grow.
 SWEEP_GAIN = 0.01
+#: What building and starting one window costs, charged to the budget in deterministic seconds
+#: on top of the solver's own count (a solve that finishes at once still costs Python time).
+WINDOW_CHARGE = 0.01
 #: The wall-clock guard, as a multiple of the deterministic budget (plus a fixed margin).
 WALL_FACTOR = 4.0
 WALL_MARGIN = 5.0
@@ -263,17 +267,29 @@ def _chip_context(problem: Problem, assign: np.ndarray, cores: list[int], cores_
 
 
 class _Neighbours:
-    """Traffic between cores (both directions summed), from the current assignment."""
+    """Traffic between cores (both directions summed), from the current assignment: per core, its
+    neighbours heaviest first (CSR, built with one sort)."""
 
     def __init__(self, problem: Problem, assign: np.ndarray) -> None:
         n = int(assign.max()) + 1
         src, dst, w = core_traffic_edges(problem, assign)
-        self.adj: list[dict[int, float]] = [dict() for _ in range(n)]
-        for a, b, x in zip(src.tolist(), dst.tolist(), w.tolist()):
-            if a != b:
-                self.adj[a][b] = self.adj[a].get(b, 0.0) + x
-                self.adj[b][a] = self.adj[b].get(a, 0.0) + x
-        self.weight = np.array([sum(d.values()) for d in self.adj])
+        keep = src != dst
+        a = np.concatenate([src[keep], dst[keep]])
+        b = np.concatenate([dst[keep], src[keep]])
+        x = np.concatenate([w[keep], w[keep]])
+        key = a * n + b
+        order = np.argsort(key, kind="stable")
+        key, x = key[order], x[order]
+        starts = np.flatnonzero(run_starts(key))
+        tot = np.add.reduceat(x, starts) if starts.size else np.zeros(0)
+        a, b = key[starts] // n, key[starts] % n
+        order = np.lexsort((b, -tot, a))  # by core, heaviest first, ties by core id
+        self.nb, self.w = b[order], tot[order]
+        self.ptr = offsets_of(np.bincount(a, minlength=n))
+        self.weight = np.bincount(a, weights=tot, minlength=n)
+
+    def of(self, c: int) -> np.ndarray:
+        return self.nb[self.ptr[c]:self.ptr[c + 1]]
 
 
 def _window_of(seed: int, size: int, nb: _Neighbours, members: list[list[int]]) -> list[int]:
@@ -281,7 +297,7 @@ def _window_of(seed: int, size: int, nb: _Neighbours, members: list[list[int]]) 
     (ties by core id), within the window limits."""
     win = [seed]
     n_groups = len(members[seed])
-    for c in sorted(nb.adj[seed], key=lambda c: (-nb.adj[seed][c], c)):
+    for c in nb.of(seed)[:4 * size].tolist():
         if len(win) >= size:
             break
         g_new = n_groups + len(members[c])
@@ -290,6 +306,31 @@ def _window_of(seed: int, size: int, nb: _Neighbours, members: list[list[int]]) 
         win.append(c)
         n_groups = g_new
     return sorted(win)
+
+
+def _frozen(problem: Problem, cores: list[int], members: list[list[int]]) -> bool:
+    """True when no solution of the window differs from the current one but for the names of its
+    cores: every core holds one group at most and none of them fits beside another's (slices of
+    input-bound random layers each fill a core). Swapping two single groups is only renaming."""
+    if any(len(members[c]) > 1 for c in cores):
+        return False
+    singles = [members[c][0] for c in cores if members[c]]
+    if len(singles) < 2:
+        return True
+    # Amounts alone (shared items only add): pairs that could fit; then the exact check on those.
+    a = problem.amounts[singles]
+    cap = np.where(problem.per_core, problem.cap, np.iinfo(np.int64).max // 4)
+    pair_ok = np.all(a[:, None, :] + a[None, :, :] <= cap, axis=2)
+    np.fill_diagonal(pair_ok, False)
+    if not pair_ok.any():
+        return True
+    fill = CoreFill(problem)
+    for i, j in zip(*np.nonzero(pair_ok)):
+        k = fill.new()
+        fill.add(k, singles[int(i)])
+        if fill.fits(k, singles[int(j)]):
+            return False
+    return True
 
 
 def refine(problem: Problem, assign: np.ndarray, *, budget: float, seed: int = 0, workers: int = 1,
@@ -340,18 +381,22 @@ def refine(problem: Problem, assign: np.ndarray, *, budget: float, seed: int = 0
     # worker, deterministic limit) would give the same answer.
     fruitless: set[tuple] = set()
     statuses: dict[str, int] = {}
+    nb: _Neighbours | None = None
+    changed = False
     while spent < budget and time.perf_counter() - t_start < wall_cap:
         n_cores = int(assign.max()) + 1
         members: list[list[int]] = [[] for _ in range(n_cores)]
         for g, c in enumerate(assign.tolist()):
             members[c].append(g)
-        nb = _Neighbours(problem, assign)
-        before = (n_cores, model_traffic(problem, assign))
+        if nb is None or changed:
+            nb = _Neighbours(problem, assign)
+            before = (n_cores, model_traffic(problem, assign))
+        changed = False
         sweep_improved = 0
         for c0 in np.lexsort((np.arange(n_cores), -nb.weight)).tolist():
             if spent >= budget or time.perf_counter() - t_start > wall_cap:
                 break
-            if not members[c0] or not nb.adj[c0]:
+            if not members[c0] or nb.ptr[c0] == nb.ptr[c0 + 1]:
                 continue
             cores = _window_of(c0, size, nb, members)
             if len(cores) < 2:
@@ -359,14 +404,14 @@ def refine(problem: Problem, assign: np.ndarray, *, budget: float, seed: int = 0
             groups = np.array(sorted(g for c in cores for g in members[c]), dtype=np.int64)
             chip_use, chip_of = _chip_context(problem, assign, cores, cores_per_chip)
             key = (tuple(cores), tuple(groups.tolist()), tuple(assign[groups].tolist()))
-            if chip_use is None and key in fruitless:
+            if chip_use is None and (key in fruitless or _frozen(problem, cores, members)):
                 skipped += 1
                 continue
             win = _Window(problem, assign, cores, groups, chip_use, chip_of, in_edges, traffic_only=keep_cores)
             per = min(WINDOW_TIME, budget - spent)
             wall = max(0.5, wall_cap - (time.perf_counter() - t_start))
             status, solver, det, capped = win.solve(per, seed, workers, wall)
-            spent += det
+            spent += det + WINDOW_CHARGE
             windows += 1
             statuses[status] = statuses.get(status, 0) + 1
             info.wall_capped += int(capped)
@@ -377,6 +422,7 @@ def refine(problem: Problem, assign: np.ndarray, *, budget: float, seed: int = 0
                 for g in groups.tolist():
                     members[int(assign[g])].append(g)
                 sweep_improved += 1
+                changed = True
             else:
                 fruitless.add(key)
         improved += sweep_improved
@@ -392,7 +438,7 @@ def refine(problem: Problem, assign: np.ndarray, *, budget: float, seed: int = 0
     info.windows, info.improved = windows, improved
     info.notes.append("window solves: " + ", ".join(f"{k} {v}" for k, v in sorted(statuses.items())))
     if skipped:
-        info.notes.append(f"{skipped} unchanged windows not solved again")
+        info.notes.append(f"{skipped} windows skipped (solved before unchanged, or nothing can move)")
     info.deterministic_time = spent
     if info.mode == "windows":
         info.status = f"{improved} of {windows} windows improved"

@@ -356,7 +356,7 @@ def _edges(src_ptr: np.ndarray, src_ids: np.ndarray, src_group_of: np.ndarray, r
         z = np.zeros(0, dtype=np.int64)
         return z, z, z, np.zeros(0, dtype=bool), 1.0
     key = u * G + v
-    order = np.argsort(key, kind="stable")
+    order = np.argsort(key)  # sums per key below: the order within a key is immaterial
     key, w = key[order], w[order]
     first = run_starts(key)
     starts = np.flatnonzero(first)

@@ -31,7 +31,7 @@ def build_report(problem: Problem, assign: np.ndarray, ffd_assign: np.ndarray, g
                  workers: int, budget: float, times: dict[str, float]) -> tuple[list[str], dict[str, Any]]:
     """(report lines, summary dict) of a finished partition."""
     m = placement_metrics(problem, assign, geometry)
-    m0 = placement_metrics(problem, ffd_assign, geometry)
+    m0 = m if np.array_equal(assign, ffd_assign) else placement_metrics(problem, ffd_assign, geometry)
     n = m["cores"]
     usage = core_usage(problem, assign, n).astype(np.float64)
     if problem.fanout is not None:

@@ -163,7 +163,7 @@ class Builder(LearningStatements, BackpropStatement, Initialisers):
         size = self._as_int(self._evaluate(size_expr), "population size", minimum=1)
         model, given = self._model_ref(ref)
         params: dict[str, object] = dict(model.defaults())
-        rng = self._derived_rng(STREAM_POPULATION, len(self.net.populations))
+        rng = self._derived_rng(STREAM_POPULATION, self.net.n_populations)
         for key, value in given.items():
             if isinstance(value, Call):  # a per-neuron initialiser, e.g. bias = uniform(0, 10)
                 value = self._initialise(value, (size,), rng, f"{key} of population '{name_tok.value}'", key,
@@ -278,7 +278,7 @@ class Builder(LearningStatements, BackpropStatement, Initialisers):
         proj = Projection(name=name, pre=pre.name, post=post.name, connectivity=call.name,
                           weights=np.zeros(0), learning=self._plasticity(call, args),
                           **self._synapse_options(args))
-        index = len(self.net.projections)  # fixes the projection's random stream
+        index = self.net.n_projections  # fixes the projection's random stream
         if call.name == "sparse":
             self._sparse(proj, call, args, pre.size, post.size, index)
         else:
