@@ -23,6 +23,8 @@ import numpy as np
 from nmc.ir.network import Network, Population, Projection
 
 LIF = {"decay_u": 1024, "decay_v": 256, "threshold": 40, "refractory": 1}
+#: Population sizes of :func:`population_graph` (mean 197: 5,000 populations hold about 10^6 neurons).
+POP_SIZES = np.array([16, 32, 64, 96, 128, 192, 256, 320, 384, 480])
 
 
 def distinct_sources(rng: np.random.Generator, n_rows: int, k: int, n_pre: int) -> np.ndarray:
@@ -92,7 +94,7 @@ def population_graph(n_pops: int, *, recurrent: bool = False, seed: int = 0, per
     layer (cluster). Rates (spikes per neuron and step) are drawn per population from 1-10 %.
     """
     rng = np.random.default_rng(seed)
-    sizes = rng.choice(np.array([16, 32, 64, 96, 128, 192, 256, 384, 512, 640, 768]), size=n_pops)
+    sizes = rng.choice(POP_SIZES, size=n_pops)
     net = Network(f"{'recurrent' if recurrent else 'layered'}_{n_pops}", {"seed": seed})
     net.add_population(Population("in", 256, "input", role="input"))
     names = [f"p{i}" for i in range(n_pops)]

@@ -4,6 +4,7 @@ Python callers (tests, benchmarks, examples)."""
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 from .backend import emit_binary
 from .binary.format import Binary
@@ -33,11 +34,14 @@ def load_network(path: str | Path) -> Network:
 
 def run_passes(net: Network, target: Target, pipeline: str | None = None, *, dump: DumpOptions | None = None,
                diagnostics: Diagnostics | None = None, strict: bool = False,
-               reports: list[tuple[str, list[str]]] | None = None) -> Network:
+               reports: list[tuple[str, list[str]]] | None = None,
+               settings: dict[str, Any] | None = None) -> Network:
     """Apply ``pipeline`` (default: the target's) to ``net``. The passes' reports (pass name, lines)
-    are appended to ``reports`` when given."""
+    are appended to ``reports`` when given; ``settings`` are what the command line tells passes
+    (:attr:`nmc.passes.registry.PassContext.settings`)."""
     steps = parse_pipeline(pipeline if pipeline is not None else ",".join(target.default_pipeline))
-    ctx = PassContext(target=target, diagnostics=diagnostics or Diagnostics(), strict=strict)
+    ctx = PassContext(target=target, diagnostics=diagnostics or Diagnostics(), strict=strict,
+                      settings=dict(settings or {}))
     if reports is not None:
         ctx.reports = reports
     return run_pipeline(net, steps, ctx, dump)

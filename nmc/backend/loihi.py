@@ -323,4 +323,5 @@ def _metadata(net: Network, n_cores: int, inputs: list[dict[str, Any]], outputs:
         "populations": [{"name": p.name, "size": p.size, "model": p.model, "role": p.role,
                          "placement": p.attrs.get("placement", [])} for p in net.populations],
         "cores": net.attrs.get("cores", []),
+        "partition": net.attrs.get("partition"),  # the partition pass's summary (nmc inspect --placement)
     }

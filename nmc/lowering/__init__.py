@@ -171,3 +171,7 @@ class LayoutModel(Protocol):
 
     def geometry(self) -> Geometry:
         """The machine's cores, chips and mesh (for hop-weighted traffic and placement)."""
+
+    def neurons_per_core(self) -> int:
+        """The most neurons one core can hold: with :meth:`check_cores`, the partitioner refuses a
+        network larger than the machine from its sizes alone, before any work that grows with it."""

@@ -624,6 +624,9 @@ class LoihiLayoutModel:
     def geometry(self) -> "LoihiGeometry":
         return LoihiGeometry(self.target)
 
+    def neurons_per_core(self) -> int:
+        return int(self.target.get("core.max_compartments"))
+
 
 class LoihiGeometry:
     """Cores on the Loihi-like mesh (:class:`nmc.lowering.Geometry`): ``chip.cores_per_tile``

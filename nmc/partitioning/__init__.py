@@ -49,8 +49,8 @@ class Result:
     summary: dict[str, Any] = field(default_factory=dict)
 
 
-def _check_machine(net: Network, target: Target, layout: Any, max_per_core: int) -> None:
-    """Refuse a network with more neurons than the machine has compartments, before slicing."""
+def _check_machine(net: Network, layout: Any, max_per_core: int) -> None:
+    """Refuse a network with more neurons than the machine holds, from the sizes alone."""
     per_pop = {p.name: -(-p.size // max_per_core) for p in net.populations if not p.is_input}
     total = sum(p.size for p in net.populations if not p.is_input)
     layout.check_cores(-(-total // max_per_core), per_pop)
@@ -62,9 +62,9 @@ def run(net: Network, target: Target, options: "PartitionOptions", *, use_cpsat:
     do_refine = use_cpsat
     t0 = time.perf_counter()
     layout = target.part("layout")(target)
+    _check_machine(net, layout, int(layout.neurons_per_core()))  # before any work that grows with the network
     model = layout.resource_model(net)
     geometry = layout.geometry()
-    _check_machine(net, target, layout, int(model.max_neurons_per_core))
     problem = build_problem(net, model, default_rate=options.rate, measured_rates=options.rates)
     t_slice = time.perf_counter() - t0
     lb, lb_why = lower_bound(problem)

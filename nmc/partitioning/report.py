@@ -51,6 +51,8 @@ def build_report(problem: Problem, assign: np.ndarray, ffd_assign: np.ndarray, g
     lines = []
     if info is None:
         lines.append(f"solver {solver}: first fit decreasing in layer order ({times['total']:.2f} s)")
+    elif info.mode == "none":
+        lines.append(f"solver {solver}: ffd start; CP-SAT {info.status}")
     else:
         det = f"deterministic time {info.deterministic_time:.1f} of {budget:g} s, wall {info.wall_time:.1f} s"
         how = {"monolithic": "one model", "windows": f"{info.windows} connectivity windows"}.get(info.mode, info.mode)
@@ -120,7 +122,15 @@ def _change(a: float, b: float) -> str:
 
 
 def placement_text(meta: dict[str, Any], cfg: dict[str, Any]) -> str:
-    """``nmc inspect --placement``: the partition summary a binary carries, and its core table."""
+    """``nmc inspect --placement``: the partition summary a binary carries."""
+    try:
+        return _placement_text(meta, cfg)
+    except (KeyError, TypeError, ValueError, AttributeError):
+        from ..errors import BinaryFormatError
+        raise BinaryFormatError("the binary's partition summary is malformed") from None
+
+
+def _placement_text(meta: dict[str, Any], cfg: dict[str, Any]) -> str:
     s = meta.get("partition")
     lines = []
     chip = cfg.get("chip", {})
@@ -147,33 +157,38 @@ def placement_text(meta: dict[str, Any], cfg: dict[str, Any]) -> str:
     return "\n".join(lines) + "\n"
 
 
-def plot_placement(meta: dict[str, Any], geometry: Geometry, path: str) -> None:
-    """Draw the cores on the mesh (shade: compartment use) and the heaviest links between them
-    (width: spikes per step) to ``path`` (.svg or .png). Needs matplotlib."""
+def plot_placement(meta: dict[str, Any], geometry: Geometry, path: str, fill_key: str | None = None) -> None:
+    """Draw the cores on the mesh (shade: ``fill_key`` of the per-core table, the layout part's
+    first report column) and the heaviest links between them (width: spikes per step) to
+    ``path`` (.svg or .png). Needs matplotlib, imported here."""
     try:
         import matplotlib
         matplotlib.use("Agg")
         import matplotlib.pyplot as plt
     except ImportError:
         from ..errors import NmcError
-        raise NmcError("--placement-plot needs matplotlib (pip install 'nmc[plot]' or pip install matplotlib)") from None
+        raise NmcError("--placement-plot needs matplotlib, which is not installed (pip install 'nmc[plot]')") from None
     cores = meta.get("cores", [])
     n = int(meta.get("n_cores", len(cores)))
     ids = np.arange(n)
     x, y = geometry.xy(ids)
     fill = np.zeros(n)
     for c in cores:
-        first = next((k for k in c if k not in ("core", "populations")), None)
-        if first is not None:
-            fill[int(c["core"])] = float(c.get("compartments", c.get(first, 0)))
-    fig, ax = plt.subplots(figsize=(8, max(3.0, 8 * (y.max() + 1) / max(x.max() + 1, 1)) if n else 3))
+        if fill_key is not None and int(c.get("core", -1)) < n:
+            fill[int(c["core"])] = float(c.get(fill_key, 0))
+    # Every core of the chips in use, faint, under the used ones.
+    cpc = max(int(geometry.cores_per_chip), 1)
+    all_ids = np.arange(max(-(-n // cpc), 1) * cpc)
+    ax_all, ay_all = geometry.xy(all_ids)
+    fig, ax = plt.subplots(figsize=(8, max(3.0, 8 * (ay_all.max() + 1) / max(ax_all.max() + 1, 1))))
+    ax.scatter(ax_all, ay_all, s=12, color="0.85", zorder=1)
     links = (meta.get("partition") or {}).get("links", [])
     if links:
         wmax = max(x_ for _, _, x_ in links) or 1.0
         for a, b, w in links[:500]:
             ax.plot([x[a], x[b]], [y[a], y[b]], color="tab:red", alpha=0.35, lw=0.3 + 3.0 * w / wmax)
     sc = ax.scatter(x, y, c=fill, cmap="viridis", s=30, edgecolors="k", linewidths=0.3, zorder=3)
-    fig.colorbar(sc, ax=ax, label="compartments")
+    fig.colorbar(sc, ax=ax, label=fill_key or "")
     ax.set_aspect("equal")
     ax.set_xlabel("mesh x (tiles)")
     ax.set_ylabel("mesh y (tiles)")

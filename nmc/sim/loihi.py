@@ -199,23 +199,36 @@ class LoihiInterpreter:
         self._update_constants = _UpdateConstants.of(self)
 
     def _effective_weights(self, syn_core: np.ndarray) -> np.ndarray:
+        """64 x the effective weight of every synapse, from its mantissa and its core's format
+        table; also keeps the mantissas as stored (``_syn_mant``). The format's numbers are
+        looked up per format and applied per synapse in narrow types (memory is per synapse)."""
         b = self.binary
         fmt_off = _sec(b, "core_fmt_offset").astype(np.int64)
         f = fmt_off[syn_core] + _sec(b, "syn_fmt").astype(np.int64)
         _check_index("syn_fmt", f, fmt_off[syn_core + 1])
-        nbits = _sec(b, "fmt_weight_bits").astype(np.int64)[f]
-        sign = _sec(b, "fmt_sign").astype(np.int64)[f]
-        exp = _sec(b, "fmt_exponent").astype(np.int64)[f]
+        nbits = _sec(b, "fmt_weight_bits").astype(np.int64)
+        sign = _sec(b, "fmt_sign").astype(np.int64)
+        exp = _sec(b, "fmt_exponent").astype(np.int64)
         full = int(self._syn["weight_bits"])
         # The format stores (full - nbits + is_mixed) fewer low bits; the sign mode bounds the value.
         drop = full - nbits + (sign == 0)
-        m = (_sec(b, "syn_weight").astype(np.int64) >> drop) << drop
         top = (1 << full) - 1
-        m = np.where(sign == 1, np.clip(m, 0, top), np.where(sign == 2, np.clip(m, -top, 0),
-                                                               np.clip(m, -(1 << full), top - 1)))
-        w_eff = np.where(exp >= 0, m << np.maximum(exp, 0), m >> np.maximum(-exp, 0))
+        lo = np.where(sign == 1, 0, np.where(sign == 2, -top, -(1 << full)))
+        hi = np.where(sign == 1, top, np.where(sign == 2, 0, top - 1))
+        small = np.int8 if max(int(np.abs(drop).max(initial=0)), int(np.abs(exp).max(initial=0))) < 64 else np.int64
+        d = drop.astype(small)[f]
+        m = _sec(b, "syn_weight").astype(np.int64)
+        m >>= d
+        m <<= d
+        del d
+        np.clip(m, lo[f], hi[f], out=m)
+        e = exp.astype(small)[f]
+        del f
+        w_eff = np.where(e >= 0, m << np.maximum(e, 0), m >> np.maximum(-e, 0))
+        del e
         self._syn_mant = m  # the mantissas as the format stores them (learning starts from these)
-        return w_eff << int(self._syn["weight_shift"])
+        w_eff <<= int(self._syn["weight_shift"])
+        return w_eff
 
     def _load_synapses(self) -> None:
         b = self.binary
@@ -227,13 +240,15 @@ class LoihiInterpreter:
         ptr = _sec(b, "axon_syn_ptr").astype(np.int64)
         if ptr.size != n_axons + 1 or ptr[-1] != _sec(b, "syn_cx").size:
             raise BinaryFormatError("axon_syn_ptr does not match the synapse table")
-        syn_axon = np.repeat(np.arange(n_axons), np.diff(ptr))
-        syn_core = axon_core[syn_axon]
+        # Per synapse arrays are the loader's memory: free what is used up, keep narrow types.
+        syn_core = np.repeat(np.arange(self.n_cores), np.diff(ptr[ax_off]))
         syn_local = _sec(b, "syn_cx").astype(np.int64)
         _check_index("syn_cx", syn_local, np.diff(self.core_cx_offset)[syn_core])
         syn_gcx = self.core_cx_offset[syn_core] + syn_local
+        del syn_local
         syn_val = self._effective_weights(syn_core)
-        syn_delay = _sec(b, "syn_delay").astype(np.int64)
+        del syn_core
+        syn_delay = _sec(b, "syn_delay")
 
         # Sources: compartments [0, n_cx), then the units of every input port.
         out_ptr = _sec(b, "cx_out_ptr").astype(np.int64)
@@ -266,24 +281,36 @@ class LoihiInterpreter:
 
         # Expand (source, axon) pairs to (source, synapse).
         counts = ptr[paxn + 1] - ptr[paxn]
-        total = int(counts.sum())
         syn_idx = _ranges(ptr[paxn], counts)
-        e_src = np.repeat(psrc, counts)
-        e_cx = syn_gcx[syn_idx]
+        ids = np.int32 if max(self.n_src, self.n_cx) < 2 ** 31 else np.int64
+        e_src = np.repeat(psrc.astype(ids), counts)
+        e_cx = syn_gcx[syn_idx].astype(ids)
+        del syn_gcx
         e_val = syn_val[syn_idx]
+        del syn_val
         e_delay = syn_delay[syn_idx]
-        e_mant = self._syn_mant[syn_idx]
-        e_plast = (_sec(b, "syn_plastic").astype(np.int64)[syn_idx] if "syn_plastic" in b.sections
-                   else np.full(total, -1, dtype=np.int64))
-        self.plastic = self._load_plastic(e_src, e_cx, e_mant, e_delay, e_plast)
+        if self.meta.get("plastic"):
+            e_plast = (_sec(b, "syn_plastic")[syn_idx].astype(np.int64) if "syn_plastic" in b.sections
+                       else np.full(e_src.size, -1, dtype=np.int64))
+            self.plastic = self._load_plastic(e_src.astype(np.int64), e_cx.astype(np.int64), self._syn_mant[syn_idx],
+                                              e_delay.astype(np.int64), e_plast)
+            static = e_plast < 0
+            e_src, e_cx, e_val, e_delay = e_src[static], e_cx[static], e_val[static], e_delay[static]
+            del static, e_plast
+        else:
+            self.plastic = []
+        del syn_idx
         self.plastic_units = self._plastic_units(self.plastic, self.n_cx)
-        static = e_plast < 0
-        e_src, e_cx, e_val, e_delay = e_src[static], e_cx[static], e_val[static], e_delay[static]
         max_delay = int(self._syn["max_delay"])
         if e_delay.size and e_delay.max() > max_delay:
             raise BinaryFormatError(f"a synapse delay exceeds the target's maximum ({max_delay})")
-        self.matrices = [_DelayMatrix(int(d), e_src[e_delay == d], e_cx[e_delay == d], e_val[e_delay == d],
-                                      self.n_src, self.n_cx) for d in unique_sorted(e_delay)]
+        delays = unique_sorted(e_delay)
+        if delays.size == 1:  # the common case: no masked copies
+            self.matrices = [_DelayMatrix(int(delays[0]), e_src, e_cx, e_val, self.n_src, self.n_cx)]
+        else:
+            self.matrices = [_DelayMatrix(int(d), e_src[e_delay == d], e_cx[e_delay == d], e_val[e_delay == d],
+                                          self.n_src, self.n_cx) for d in delays]
+        del e_src, e_cx, e_val
         self._reach_bits()
         max_d = max([int(e_delay.max()) if e_delay.size else 0] + [p.delay for p in self.plastic])
         self.ring_len = max_d + 2
