@@ -107,9 +107,12 @@ print(json.dumps({{"wall": time.perf_counter() - w, "cpu": time.process_time() -
 
 
 def _child(code: str) -> dict:
+    """Run ``code`` in a fresh interpreter; its last stdout line is JSON. A failure (a network
+    the compiler refuses) comes back as {"error": <its last line>}."""
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=dict(os.environ))
     if proc.returncode != 0:
-        raise SystemExit(f"compile_scale: error: child failed:\n{proc.stderr[-3000:]}")
+        lines = proc.stderr.strip().splitlines() or ["(no message)"]
+        return {"error": lines[-1][:300]}
     return json.loads(proc.stdout.strip().splitlines()[-1])
 
 
@@ -134,6 +137,7 @@ def main(argv: list[str] | None = None) -> int:
     print("-" * len(header))
     rows: dict[str, list[tuple[int, float, float]]] = {}
     worst_10m = 0.0
+    failed = False
     with tempfile.TemporaryDirectory() as tmp:
         todo = [(k, n, None) for k, n in cases] + ([("issue 10k10%", 10_000_000, "issue")] if args.issue_case else [])
         for kind, n, extra in todo:
@@ -144,7 +148,15 @@ def main(argv: list[str] | None = None) -> int:
             if extra:
                 code = code.replace("from netgen import layered_fanin", "from netgen import layered_fanin\n" + _ISSUE_NET)
             c = _child(code)
+            if "error" in c:
+                print(f"{kind:<14}{n:>10}  compile failed: {c['error']}", flush=True)
+                failed = True
+                continue
             ld = _child(_LOAD.format(path=out))
+            if "error" in ld:
+                print(f"{kind:<14}{n:>10}  load failed: {ld['error']}", flush=True)
+                failed = True
+                continue
             syn = c["synapses"]
             mb = (c["rss"] - c["rss0"]) / 1024.0
             lmb = ld["rss"] / 1024.0
@@ -168,7 +180,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"growth exponent {kind}: compile {ec:.2f}, load {el:.2f}")
         worst_c, worst_l = max(worst_c, ec), max(worst_l, el)
     print(f"compile_exponent={worst_c:.2f} load_exponent={worst_l:.2f} compile_10M_max_s={worst_10m:.1f}")
-    return 0
+    return 1 if failed else 0
 
 
 if __name__ == "__main__":

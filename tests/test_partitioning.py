@@ -150,13 +150,26 @@ def test_every_limit_holds_output_axons_included(solver: str) -> None:
 
 
 @pytest.mark.parametrize("solver", ["cpsat", "ffd"])
-def test_a_neuron_over_the_fan_in_is_one_line_naming_it(solver: str) -> None:
+def test_a_neuron_over_the_fan_in_is_one_line_naming_it(solver: str, monkeypatch: pytest.MonkeyPatch) -> None:
     net = Network("n")
     net.add_population(Population("x", 5000, "input", role="input"))
-    net.add_population(Population("h", 2, "cuba_lif"))
-    net.add_projection(Projection("x->h", "x", "h", "one_to_all", np.ones(5000, dtype=np.int64)))
+    net.add_population(Population("big", 20000, "cuba_lif"))  # sliced first, were it not for the check
+    net.add_population(Population("h", 300, "cuba_lif"))
+    net.add_projection(Projection("x->big", "x", "big", "sparse", np.ones(20000, dtype=np.int64),
+                                  pre_index=np.arange(20000) % 5000, post_index=np.arange(20000)))
+    # neuron 123 of h hears all 5000 inputs; the others one each
+    pre = np.concatenate([np.arange(5000), np.arange(299)])
+    post = np.concatenate([np.full(5000, 123), np.delete(np.arange(300), 123)])
+    net.add_projection(Projection("x->h", "x", "h", "sparse", np.ones(pre.size, dtype=np.int64),
+                                  pre_index=pre, post_index=post))
+    import nmc.partitioning.problem as problem
+
+    def no_slicing(*_a: object, **_k: object) -> None:
+        raise AssertionError("sliced before checking the widest neurons")
+
+    monkeypatch.setattr(problem._Slicer, "slices", no_slicing)
     with pytest.raises(ResourceError) as exc:
-        get_pass("partition").fn(net, PassContext(load_target("loihi")), solver=solver)
+        get_pass("partition").fn(net, PassContext(with_limits("loihi", {}, chips=64)), solver=solver)
     assert str(exc.value) == ("population 'h': error: input axons for one neuron (5000) exceeded max "
                               "(core.max_input_axons = 4096) by 904; reduce the fan-in")
 

@@ -249,6 +249,7 @@ def build_problem(net: Network, model: ResourceModel, *, default_rate: float = 0
     order = [i for i in np.lexsort((np.arange(len(pops)), layer)).tolist() if not pops[i].is_input]
 
     slicer = _Slicer(model)
+    _check_widest_neurons(net, order, slicer)
     # Per population: list of (start, stop, vector, sources).
     cuts: dict[int, list[tuple[int, int, Any, np.ndarray]]] = {}
 
@@ -341,6 +342,29 @@ def build_problem(net: Network, model: ResourceModel, *, default_rate: float = 0
                    src_ptr=src_ptr, src_ids=src_ids, rates=rates, src_group_of=src_group_of, n_src_groups=n_src,
                    src_rate=src_rate, edge_u=eu, edge_v=ev, edge_w=ew, edge_full=efull, src_full_w=src_full_w, scale=scale,
                    rate_source=how, notes=[f"slicing: {slicer.evaluations} demand evaluations"])
+
+
+def _check_widest_neurons(net: Network, order: list[int], slicer: _Slicer) -> None:
+    """Before slicing anything: every population's neuron with the most synapses must fit an
+    empty core (exact check), so that a neuron over a core's fan-in is reported at once, not
+    after the populations before it were sliced. Linear in the synapses (a count per neuron)."""
+    pops = net.populations
+    fan_in = {i: np.zeros(pops[i].size, dtype=np.int64) for i in order}
+    index = {p.name: i for i, p in enumerate(pops)}
+    for proj in net.projections:
+        j = index[proj.post]
+        if j not in fan_in:
+            continue
+        n_pre = pops[index[proj.pre]].size
+        if proj.connectivity in ("dense", "one_to_all"):
+            fan_in[j] += n_pre
+        elif proj.connectivity == "one_to_one":
+            fan_in[j] += 1
+        elif proj.post_index is not None:
+            fan_in[j] += np.bincount(np.asarray(proj.post_index, dtype=np.int64), minlength=pops[j].size)
+    for i in order:
+        if pops[i].size and slicer._fits(pops[i], int(np.argmax(fan_in[i])), 1) is None:
+            slicer._one_neuron_error(pops[i], int(np.argmax(fan_in[i])))
 
 
 def _edges(src_ptr: np.ndarray, src_ids: np.ndarray, src_group_of: np.ndarray, rates: np.ndarray,

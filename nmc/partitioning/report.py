@@ -56,7 +56,7 @@ def build_report(problem: Problem, assign: np.ndarray, ffd_assign: np.ndarray, g
     else:
         det = f"deterministic time {info.deterministic_time:.1f} of {budget:g} s, wall {info.wall_time:.1f} s"
         how = {"monolithic": "one model", "windows": f"{info.windows} connectivity windows"}.get(info.mode, info.mode)
-        lines.append(f"solver {solver}: ffd start, CP-SAT on {how}: {info.status}; {det}; seed {seed}, "
+        lines.append(f"solver {solver}: CP-SAT on {how}: {info.status}; {det}; seed {seed}, "
                      f"{workers} worker{'s' if workers != 1 else ''}")
         if info.notes:
             lines.append("  " + "; ".join(info.notes))
@@ -67,18 +67,6 @@ def build_report(problem: Problem, assign: np.ndarray, ffd_assign: np.ndarray, g
         if info.wall_capped:
             lines.append(f"  warning: {info.wall_capped} solve(s) stopped by the wall-clock guard; the result may "
                          "differ between runs")
-    ratio = n / lb if lb else float("nan")
-    lines.append(f"groups {problem.n_groups} (slices of {len(pops)} populations); cores {n} on {m['chips']} "
-                 f"chip(s), lower bound {lb} ({lb_why}), ratio {ratio:.3f}")
-    lines.append("utilisation, mean / busiest core: " + ", ".join(
-        f"{name} {100 * a:.0f}% / {100 * b:.0f}%" for name, (a, b) in util.items()))
-    lines.append(f"spikes per step (rates {problem.rate_source}): inter-core {cut:.4g} (ffd {cut0:.4g}, "
-                 f"{_change(cut, cut0)}), within cores {m['intra_core_spikes']:.4g}, from the host "
-                 f"{m['host_spikes']:.4g}; inter-chip {m['inter_chip_spikes']:.4g}; hop-weighted "
-                 f"{m['hop_spikes']:.4g} ({order})")
-    if synops.size:
-        lines.append(f"busiest core {busiest}: {synops[busiest]:.4g} synaptic ops per step (mean "
-                     f"{synops.mean():.4g}); the slowest core sets the timestep")
     lines.append(f"axon tables: {int(m['input_axons'].sum())} input (busiest core {int(m['input_axons'].max(initial=0))}), "
                  f"{int(m['output_axons'].sum())} output (busiest core {int(m['output_axons'].max(initial=0))})")
     if moved:
@@ -87,6 +75,8 @@ def build_report(problem: Problem, assign: np.ndarray, ffd_assign: np.ndarray, g
 
     src, dst, w = core_traffic_edges(problem, assign)
     summary: dict[str, Any] = {
+        "pops": len(pops),
+        "busiest_synops_mean": _num(float(synops.mean())) if synops.size else 0.0,
         "solver": solver,
         "status": info.status if info is not None else "greedy",
         "groups": problem.n_groups,
@@ -112,7 +102,28 @@ def build_report(problem: Problem, assign: np.ndarray, ffd_assign: np.ndarray, g
     if info is not None:
         summary.update({"cpsat_mode": info.mode, "windows": info.windows, "windows_improved": info.improved,
                         "deterministic_time_s": _num(info.deterministic_time), "budget_s": _num(budget)})
+    at = next(i for i, line in enumerate(lines) if line.startswith("axon tables"))
+    lines[at:at] = summary_lines(summary)
     return lines, summary
+
+
+def summary_lines(s: dict[str, Any]) -> list[str]:
+    """The figures of a partition summary, as the report and ``nmc inspect --placement`` print them."""
+    lb = s.get("cores_lb") or 0
+    ratio = s["cores"] / lb if lb else float("nan")
+    util = s.get("utilisation", {})
+    cut, cut0 = s["inter_core_spikes"], s["inter_core_spikes_ffd"]
+    return [
+        f"groups {s['groups']} (slices of {s.get('pops', '?')} populations); cores {s['cores']} on {s['chips']} "
+        f"chip(s), lower bound {lb} ({s.get('cores_lb_reason')}), ratio {ratio:.3f}",
+        "utilisation, mean / busiest core: " + ", ".join(
+            f"{name} {100 * a:.0f}% / {100 * b:.0f}%" for name, (a, b) in util.items()),
+        f"spikes per step (rates {s.get('rates')}): inter-core {cut:.4g} (ffd {cut0:.4g}, {_change(cut, cut0)}), "
+        f"within cores {s['intra_core_spikes']:.4g}, from the host {s['host_spikes']:.4g}; inter-chip "
+        f"{s['inter_chip_spikes']:.4g}; hop-weighted {s['hop_spikes']:.4g} ({s.get('core_order')})",
+        f"busiest core {s['busiest_core']}: {s['busiest_synops']:.4g} synaptic ops per step (mean "
+        f"{s.get('busiest_synops_mean', 0.0):.4g}); the slowest core sets the timestep",
+    ]
 
 
 def _change(a: float, b: float) -> str:
@@ -137,19 +148,8 @@ def _placement_text(meta: dict[str, Any], cfg: dict[str, Any]) -> str:
     if not s:
         lines.append("no partition summary in this binary (compiled with solver first-fit, or by an older nmc)")
     else:
-        lb = s.get("cores_lb") or 0
-        ratio = s["cores"] / lb if lb else float("nan")
-        lines.append(f"partition: solver {s.get('solver')} ({s.get('status')}), {s.get('groups')} groups")
-        lines.append(f"cores {s.get('cores')} on {s.get('chips')} chip(s) of {chip.get('cores', '?')} cores; lower bound "
-                     f"{lb} ({s.get('cores_lb_reason')}), ratio {ratio:.3f}")
-        util = s.get("utilisation", {})
-        lines.append("utilisation, mean / busiest core: " + ", ".join(
-            f"{k} {100 * a:.0f}% / {100 * b:.0f}%" for k, (a, b) in util.items()))
-        lines.append(f"spikes per step (rates {s.get('rates')}): inter-core {s.get('inter_core_spikes'):.4g} "
-                     f"(ffd {s.get('inter_core_spikes_ffd'):.4g}), within cores {s.get('intra_core_spikes'):.4g}, "
-                     f"from the host {s.get('host_spikes'):.4g}, inter-chip {s.get('inter_chip_spikes'):.4g}, "
-                     f"hop-weighted {s.get('hop_spikes'):.4g}")
-        lines.append(f"busiest core {s.get('busiest_core')}: {s.get('busiest_synops'):.4g} synaptic ops per step")
+        lines.append(f"partition: solver {s.get('solver')} ({s.get('status')}); chips of {chip.get('cores', '?')} cores")
+        lines += summary_lines(s)
         links = s.get("links", [])
         if links:
             lines.append("heaviest links (core -> core: spikes per step): " + ", ".join(
