@@ -72,7 +72,7 @@ summary = net.attrs.get("partition", {{}})
 n_syn = sum(p.n_synapses for p in net.projections)
 print(json.dumps({{"wall": wall, "cpu": cpu, "steps": steps, "bytes": size, "synapses": n_syn,
                   "rss0": rss0, "rss": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss,
-                  "cores": summary.get("cores"), "cores_lb": summary.get("cores_lb"),
+                  "cores": net.attrs.get("cores_used"), "cores_lb": summary.get("cores_lb"),
                   "status": summary.get("status")}}))
 """
 
