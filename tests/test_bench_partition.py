@@ -36,8 +36,8 @@ def test_partition_bench_prints_its_table_and_last_line(capsys: pytest.CaptureFi
 
 def test_compile_scale_bench_prints_exponents(capsys: pytest.CaptureFixture[str]) -> None:
     bench = _load("compile_scale")
-    assert bench.main(["--synapses", "2e5,4e5", "--kinds", "local"]) == 0
+    assert bench.main(["--synapses", "2e5,4e5", "--kinds", "local", "--families", "width"]) == 0
     out = capsys.readouterr().out.strip().splitlines()
-    assert any(line.startswith("local") and "400000" in line for line in out)
+    assert any(line.startswith("width local") and "400000" in line for line in out)
     m = re.fullmatch(r"compile_exponent=(-?\d+\.\d+) load_exponent=(-?\d+\.\d+) compile_10M_max_s=(\d+\.\d+)", out[-1])
     assert m, out[-1]

@@ -2,10 +2,12 @@
 
 One model shape serves both scales: a *window* is a set of cores and the groups on them; the
 groups may move among the window's cores, everything else stays. The whole problem is one window
-when it is small (at most :data:`MONOLITHIC_BOOLEANS` group x core booleans, the capacity measured
-on this 2-core machine for a 10-30 s budget); otherwise windows of about :data:`WINDOW_CORES`
-cores are grown along the traffic between cores ("connectivity windows": a producer's cores and
-its consumers' cores together, which consecutive core numbers are not).
+when it is small (at most :data:`MONOLITHIC_BOOLEANS` group x core booleans: with the traffic
+variables such a model stays well under the ~10^4 booleans one CP-SAT model can take in a few
+seconds on a 2-core machine). Then, and for larger problems only, a large-neighbourhood search
+solves windows of :data:`WINDOW_START` to :data:`WINDOW_MAX` cores grown along the traffic
+between cores ("connectivity windows": a producer's cores and its consumers' cores together,
+which consecutive core numbers are not).
 
 Per window, lexicographically: fewer cores, then less traffic (the linear model of
 :mod:`nmc.partitioning.traffic`; its value on the window's cores changes by exactly as much as the
@@ -28,13 +30,13 @@ from typing import Any
 import numpy as np
 
 from ..arrayops import offsets_of, run_starts
-from .problem import Problem
 from .greedy import CoreFill
+from .problem import Problem
 from .place import compact
 from .traffic import core_traffic_edges, core_usage, model_traffic
 
-#: Largest group x core product solved as one model (about 10^4 booleans, partitioning.md §5.3),
-#: and the share of the budget it may take.
+#: Largest group x core product solved as one model (docs/partitioning.md §4), and the share of
+#: the budget it may take.
 MONOLITHIC_BOOLEANS = 2_000
 MONOLITHIC_SHARE = 0.4
 #: Cores per connectivity window: the first sweeps' size and the largest; limits on its groups.
