@@ -4,6 +4,8 @@ limits, errors before long work, reproducibility, the bounds and the protocol's 
 from __future__ import annotations
 
 import copy
+import os
+import subprocess
 import sys
 import time
 from pathlib import Path
@@ -336,3 +338,31 @@ def test_bad_partition_options_are_one_line() -> None:
                       (dict(workers=0), "workers must be at least 1")):
         with pytest.raises(NmcError, match=msg):
             get_pass("partition").fn(copy.deepcopy(net), PassContext(load_target("loihi")), **opts)
+
+
+def test_reproducible_across_processes(tmp_path: Path) -> None:
+    """Two compiler processes with different hash seeds write the same bytes (cpsat ran)."""
+    from nmc.ir.io import write_ir
+    net = population_graph(40, recurrent=True, seed=4, per_layer=10)
+    write_ir(net, tmp_path / "net.nmcir")
+    text = (Path(__file__).resolve().parents[1] / "targets" / "loihi.toml").read_text()
+    (tmp_path / "four.toml").write_text(text.replace("chips = 1 ", "chips = 4 "))
+    blobs = []
+    for hash_seed in ("1", "2"):
+        out = tmp_path / f"b{hash_seed}.nmcb"
+        env = {**os.environ, "PYTHONHASHSEED": hash_seed}
+        proc = subprocess.run([sys.executable, "-m", "nmc", "compile", str(tmp_path / "net.nmcir"), "--target",
+                               str(tmp_path / "four.toml"), "--partition-time", "1", "-o", str(out)],
+                              capture_output=True, text=True, env=env)
+        assert proc.returncode == 0, proc.stderr
+        blobs.append(out.read_bytes())
+    assert blobs[0] == blobs[1]
+
+
+def test_network_larger_than_the_machine_from_the_dsl_is_one_line(tmp_path: Path, cli) -> None:
+    src = tmp_path / "big.nmc"
+    src.write_text("network big\nneuron n = cuba_lif(threshold = 10)\ninput x[4]\npopulation h[200000] : n\n"
+                   "connect x -> h : one_to_all(weights = 1)\n")
+    code, out, err = cli("compile", src, "-o", tmp_path / "big.nmcb")
+    assert code == 1 and err.count("\n") == 1
+    assert "exceeded max (chip.cores x chip.chips = 128)" in err and "'h'" in err
