@@ -26,7 +26,7 @@ WEIGHT_RESOLUTION = 10_000
 #: destinations on one core share u's axons there, and cost the weight of u's heaviest full edge
 #: (in the traffic model, nmc.partitioning.traffic).
 FULL_SHARE = 0.5
-#: Fan-out re-slicing rounds before giving up (each round only splits groups further).
+#: Fan-out re-slicing passes before giving up (each pass only splits groups further).
 MAX_FANOUT_ROUNDS = 30
 
 
@@ -259,29 +259,34 @@ def build_problem(net: Network, model: ResourceModel, *, default_rate: float = 0
         cuts[i] = [(a, b, model.vector(d), np.asarray(model.sources(d), dtype=np.int64))
                    for a, b, d in slicer.slices(pops[i], kcum, kcap, res)]
 
-    for i in order:
-        cut(i)
+    # A neuron's fan-out is at most the number of destination groups it reaches (each on its own
+    # core at worst). Populations are cut consumers first (reverse layer order), each within the
+    # fan-out its neurons have from the groups already cut: a feed-forward network is cut once;
+    # the passes below settle loops (a consumer cut after its producer). Counts are kept up to
+    # date from each population's own sources (linear overall).
     kout = np.zeros(n_total, dtype=np.int64)
+    for i in reversed(order):
+        lo, hi = int(offsets[i]), int(offsets[i + 1])
+        cut(i, offsets_of(kout[lo:hi]) if fanout is not None else None)
+        if fanout is not None:
+            np.add.at(kout, np.concatenate([s for *_, s in cuts[i]]), 1)
     if fanout is not None:
-        # A neuron's fan-out is at most the number of destination groups it reaches (each on its
-        # own core at worst). Splitting a group raises its sources' counts, so repeat until no
-        # group's neurons together exceed the limit.
+        cap_f = int(cap[fanout])
         for _ in range(MAX_FANOUT_ROUNDS):
-            kout = np.bincount(np.concatenate([s for i in order for *_, s in cuts[i]] or [np.zeros(0, np.int64)]),
-                               minlength=n_total).astype(np.int64)
-            kcum_all = offsets_of(kout)
-            over = []
-            for i in order:
-                lo = int(offsets[i])
-                starts = np.array([a for a, *_ in cuts[i]], dtype=np.int64) + lo
-                stops = np.array([b for _, b, *_ in cuts[i]], dtype=np.int64) + lo
-                if np.any(kcum_all[stops] - kcum_all[starts] > cap[fanout]):
-                    over.append(i)
-            if not over:
-                break
-            for i in over:
+            changed = False
+            for i in reversed(order):
                 lo, hi = int(offsets[i]), int(offsets[i + 1])
-                cut(i, kcum_all[lo:hi + 1] - kcum_all[lo])
+                kc = offsets_of(kout[lo:hi])
+                starts = np.array([a for a, *_ in cuts[i]], dtype=np.int64)
+                stops = np.array([b for _, b, *_ in cuts[i]], dtype=np.int64)
+                if not np.any(kc[stops] - kc[starts] > cap_f):
+                    continue
+                np.subtract.at(kout, np.concatenate([s for *_, s in cuts[i]]), 1)
+                cut(i, kc)
+                np.add.at(kout, np.concatenate([s for *_, s in cuts[i]]), 1)
+                changed = True
+            if not changed:
+                break
         else:
             raise ResourceError(f"{resources[fanout].name}: slicing did not settle after {MAX_FANOUT_ROUNDS} "
                                 "rounds of splitting; reduce the fan-out")
