@@ -54,7 +54,8 @@ def build_report(problem: Problem, assign: np.ndarray, ffd_assign: np.ndarray, g
     elif info.mode == "none":
         lines.append(f"solver {solver}: ffd start; CP-SAT {info.status}")
     else:
-        det = f"deterministic time {info.deterministic_time:.1f} of {budget:g} s, wall {info.wall_time:.1f} s"
+        det = (f"deterministic time {info.deterministic_time:.1f} of {budget:g} s, wall {info.wall_time:.1f} s, "
+               f"CPU {info.cpu_time:.1f} s")
         how = {"monolithic": "one model", "windows": f"{info.windows} connectivity windows"}.get(info.mode, info.mode)
         lines.append(f"solver {solver}: CP-SAT on {how}: {info.status}; {det}; seed {seed}, "
                      f"{workers} worker{'s' if workers != 1 else ''}")
