@@ -17,7 +17,9 @@ or from the 200 nearest (local); synapses = layers x width x 100. Two families:
 
 Target: the Loihi-like chip with 64 chips (8,192 cores), "enough chips" for every case.
 
-Each case runs in its own process (so that peak memory is its own):
+Each case runs in its own process (so that peak memory is its own), ``--repeat`` times (default 2;
+the fastest by CPU time is shown: the first pays for imports, OR-tools' among them, and the
+machine is shared):
 
 1. compile: the target's default pipeline (verify ... partition ... allocate, ``cpsat`` with its
    default budget), the backend and the binary's encoding; wall and CPU seconds per step; peak
@@ -29,7 +31,7 @@ The growth exponent is the least-squares slope of log(CPU time) against log(syna
 sizes run, per family and connectivity; 1 is linear. CPU time, not wall time: the machine is
 shared, and wall time is also printed. The last line is
 ``compile_exponent=<worst> compile_exponent_without_search=<worst> load_exponent=<worst>
-compile_10M_max_s=<slowest 10^7-synapse compile, wall>``,
+compile_10M_max_s=<slowest first 10^7-synapse compile, wall>``,
 the exponents over the depth family (the width family's when depth is not run). The CP-SAT search
 is budgeted (``--partition-time``, 10 deterministic seconds by default): it grows with the network
 until it reaches the budget, then stays; the exponent without it is printed too.
@@ -55,7 +57,7 @@ DEPTH_WIDTH = 10_000
 CHIPS = 64
 
 _COMPILE = r"""
-import copy, json, resource, sys, time
+import copy, json, re, resource, sys, time
 sys.path.insert(0, {here!r})
 from netgen import layered_fanin
 from nmc.backend import emit_binary
@@ -63,34 +65,39 @@ from nmc.binary.format import write_binary
 from nmc.passes import PassContext, parse_pipeline
 from nmc.passes.registry import get_pass
 from nmc.target import Target, load_target
-width, local, chips, out, extra = {width}, {local}, {chips}, {out!r}, {extra!r}
-net = layered_fanin(width, layers={layers}, fan_in={fan_in}, local=local) if extra is None else extra_net()
-rss0 = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+width, local, chips, out, extra, repeat = {width}, {local}, {chips}, {out!r}, {extra!r}, {repeat}
 base = load_target("loihi"); data = copy.deepcopy(base.data); data["chip"]["chips"] = chips
 tgt = Target(base.name, data)
-ctx = PassContext(tgt)
-steps = {{}}
-w0, c0 = time.perf_counter(), time.process_time()
-for step in parse_pipeline(",".join(tgt.default_pipeline)):
-    w, c = time.perf_counter(), time.process_time()
-    net = get_pass(step.name).fn(net, ctx, **step.options)
-    steps[step.name] = steps.get(step.name, 0.0) + time.perf_counter() - w
-w, c = time.perf_counter(), time.process_time()
-binary = emit_binary(net, tgt)
-steps["backend"] = time.perf_counter() - w
-w = time.perf_counter()
-size = len(write_binary(binary, out))
-steps["write"] = time.perf_counter() - w
-wall, cpu = time.perf_counter() - w0, time.process_time() - c0
-summary = net.attrs.get("partition", {{}})
-import re
-search = [float(m.group(1)) for name, lines in ctx.reports if name == "partition" for line in lines
-          for m in [re.search(r"CPU (\d+\.\d+) s", line)] if m]
-n_syn = sum(p.n_synapses for p in net.projections)
-print(json.dumps({{"wall": wall, "cpu": cpu, "steps": steps, "bytes": size, "synapses": n_syn,
-                  "rss0": rss0, "rss": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss,
-                  "cores": net.attrs.get("cores_used"), "cores_lb": summary.get("cores_lb"),
-                  "status": summary.get("status"), "search_cpu": sum(search)}}))
+best = None
+for run in range(repeat):
+    net = layered_fanin(width, layers={layers}, fan_in={fan_in}, local=local) if extra is None else extra_net()
+    rss0 = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss if run == 0 else rss0
+    ctx = PassContext(tgt)
+    steps = {{}}
+    w0, c0 = time.perf_counter(), time.process_time()
+    for step in parse_pipeline(",".join(tgt.default_pipeline)):
+        w = time.perf_counter()
+        net = get_pass(step.name).fn(net, ctx, **step.options)
+        steps[step.name] = steps.get(step.name, 0.0) + time.perf_counter() - w
+    w = time.perf_counter()
+    binary = emit_binary(net, tgt)
+    steps["backend"] = time.perf_counter() - w
+    w = time.perf_counter()
+    size = len(write_binary(binary, out))
+    steps["write"] = time.perf_counter() - w
+    wall, cpu = time.perf_counter() - w0, time.process_time() - c0
+    summary = net.attrs.get("partition", {{}})
+    search = [float(m.group(1)) for name, lines in ctx.reports if name == "partition" for line in lines
+              for m in [re.search(r"CPU (\d+\.\d+) s", line)] if m]
+    n_syn = sum(p.n_synapses for p in net.projections)
+    res = {{"wall": wall, "cpu": cpu, "steps": steps, "bytes": size, "synapses": n_syn, "rss0": rss0,
+            "cores": net.attrs.get("cores_used"), "cores_lb": summary.get("cores_lb"),
+            "status": summary.get("status"), "search_cpu": sum(search), "first_wall": wall}}
+    if best is None or cpu < best["cpu"]:
+        best = dict(res, first_wall=best["first_wall"] if best else wall)
+    del net, binary, ctx
+best["rss"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+print(json.dumps(best))
 """
 
 _ISSUE_NET = r"""
@@ -116,9 +123,14 @@ import json, resource, sys, time
 from nmc.binary.format import read_binary
 from nmc.sim import interpreter_for
 rss0 = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-w, c = time.perf_counter(), time.process_time()
-chip = interpreter_for(read_binary({path!r}))
-print(json.dumps({{"wall": time.perf_counter() - w, "cpu": time.process_time() - c, "rss0": rss0,
+best = None
+for _ in range({repeat}):
+    w, c = time.perf_counter(), time.process_time()
+    chip = interpreter_for(read_binary({path!r}))
+    res = (time.perf_counter() - w, time.process_time() - c)
+    del chip
+    best = res if best is None or res[1] < best[1] else best
+print(json.dumps({{"wall": best[0], "cpu": best[1], "rss0": rss0,
                   "rss": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss}}))
 """
 
@@ -146,6 +158,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--kinds", default="random,local")
     ap.add_argument("--families", default="width,depth", help="width (4 layers, width grows), depth (width 10,000)")
     ap.add_argument("--issue-case", action="store_true", help="also the issue's 10,000 -> 10,000 at 10 %")
+    ap.add_argument("--repeat", type=int, default=2,
+                    help="compile and load each case this many times in its process; the fastest (CPU) counts")
     args = ap.parse_args(argv)
     counts = [int(float(x)) for x in args.synapses.split(",")]
     cases = [(fam, kind, n) for fam in args.families.split(",") for kind in args.kinds.split(",") for n in counts]
@@ -164,7 +178,7 @@ def main(argv: list[str] | None = None) -> int:
             width = n // (LAYERS * FAN_IN) if fam == "width" else DEPTH_WIDTH
             out = str(Path(tmp) / f"{fam}_{kind}_{n}.nmcb".replace(" ", "_"))
             code = _COMPILE.format(here=str(HERE), width=width, local=kind == "local", chips=CHIPS, out=out,
-                                   extra=extra, layers=layers, fan_in=FAN_IN)
+                                   extra=extra, layers=layers, fan_in=FAN_IN, repeat=max(1, args.repeat))
             name = f"{fam} {kind}".strip()
             if extra:
                 code = code.replace("from netgen import layered_fanin", "from netgen import layered_fanin\n" + _ISSUE_NET)
@@ -173,7 +187,7 @@ def main(argv: list[str] | None = None) -> int:
                 print(f"{name:<14}{n:>10}  compile failed: {c['error']}", flush=True)
                 failed = True
                 continue
-            ld = _child(_LOAD.format(path=out))
+            ld = _child(_LOAD.format(path=out, repeat=max(1, args.repeat)))
             if "error" in ld:
                 print(f"{name:<14}{n:>10}  load failed: {ld['error']}", flush=True)
                 failed = True
@@ -189,10 +203,10 @@ def main(argv: list[str] | None = None) -> int:
             if extra is None:
                 rows.setdefault(name, []).append((syn, c["cpu"], ld["cpu"], c["cpu"] - c.get("search_cpu", 0.0)))
             if syn >= 9_000_000:
-                worst_10m = max(worst_10m, c["wall"])
+                worst_10m = max(worst_10m, c["first_wall"])
             steps = ", ".join(f"{k} {v:.1f}" for k, v in st.items() if v >= 0.05)
             print(f"{'':<14}  steps (wall s): {steps}; partition: {c['status']}, CP-SAT search "
-                  f"{c.get('search_cpu', 0.0):.1f} CPU s")
+                  f"{c.get('search_cpu', 0.0):.1f} CPU s; first compile {c['first_wall']:.1f} s wall")
     print("(compile MB: peak resident memory above the generated IR; load MB: peak resident memory of the "
           "loading process, B/syn above its memory before loading)")
     worst_c = worst_l = worst_x = float("-inf")
