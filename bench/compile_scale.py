@@ -17,7 +17,8 @@ or from the 200 nearest (local); synapses = layers x width x 100. Two families:
 
 Target: the Loihi-like chip with 64 chips (8,192 cores), "enough chips" for every case.
 
-Each case runs in its own process (so that peak memory is its own), ``--repeat`` times (default 2;
+Each case runs in its own process (so that peak memory is its own), with the memory setting the
+``nmc`` command uses (nmc/memtune.py), ``--repeat`` times (default 2;
 the fastest by CPU time is shown: the first pays for imports, OR-tools' among them, and the
 machine is shared):
 
@@ -58,6 +59,8 @@ CHIPS = 64
 
 _COMPILE = r"""
 import copy, json, re, resource, sys, time
+from nmc.memtune import keep_freed_memory
+keep_freed_memory()  # as the nmc command does
 sys.path.insert(0, {here!r})
 from netgen import layered_fanin
 from nmc.backend import emit_binary
@@ -120,6 +123,8 @@ def extra_net():
 
 _LOAD = r"""
 import json, resource, sys, time
+from nmc.memtune import keep_freed_memory
+keep_freed_memory()  # as the nmc command does
 from nmc.binary.format import read_binary
 from nmc.sim import interpreter_for
 rss0 = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss

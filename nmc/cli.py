@@ -349,6 +349,8 @@ def _total_steps(data: dict[str, np.ndarray] | None, steps: int | None) -> int |
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
+    from .memtune import keep_freed_memory
+    keep_freed_memory()  # large arrays reuse freed memory instead of faulting in fresh pages
     try:
         return int(args.func(args) or 0)
     except NmcError as exc:

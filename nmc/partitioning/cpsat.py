@@ -48,9 +48,11 @@ WINDOW_BOOLEANS = 4_000
 WINDOW_TIME = 0.25
 #: A sweep gaining less than this share of the traffic makes the windows grow.
 SWEEP_GAIN = 0.01
-#: What building and starting one window costs, charged to the budget in deterministic seconds
-#: on top of the solver's own count (a solve that finishes at once still costs Python time).
+#: What building and starting a window costs, charged to the budget in deterministic seconds on
+#: top of the solver's own count (a solve that finishes at once still costs Python time): a fixed
+#: part, and a part per variable and constraint (building takes a few microseconds each).
 WINDOW_CHARGE = 0.01
+TERM_CHARGE = 5e-6
 #: The wall-clock guard, as a multiple of the deterministic budget (plus a fixed margin).
 WALL_FACTOR = 4.0
 WALL_MARGIN = 5.0
@@ -216,6 +218,7 @@ class _Window:
         self.m_big = m_big
         self.hint_objective = m_big * len(used) + t_hint
         m.minimize(m_big * sum(self.y) + sum(obj))
+        self.size = len(m.proto.variables) + len(m.proto.constraints)
 
     def solve(self, seconds: float, seed: int, workers: int, wall: float) -> tuple[Any, Any, float, bool]:
         """Solve; returns (status name, solver, deterministic time, wall cap reached)."""
@@ -362,7 +365,7 @@ def refine(problem: Problem, assign: np.ndarray, *, budget: float, seed: int = 0
         chip_use, chip_of = _chip_context(problem, assign, cores, cores_per_chip)
         win = _Window(problem, assign, cores, np.arange(problem.n_groups), chip_use, chip_of, in_edges)
         status, solver, det, capped = win.solve(MONOLITHIC_SHARE * budget, seed, workers, wall_cap)
-        spent += det
+        spent += det + WINDOW_CHARGE + TERM_CHARGE * win.size
         info.mode, info.status = "monolithic", status
         info.wall_capped += int(capped)
         info.objective_before = info.objective_after = win.hint_objective
@@ -415,7 +418,7 @@ def refine(problem: Problem, assign: np.ndarray, *, budget: float, seed: int = 0
             per = min(WINDOW_TIME, budget - spent)
             wall = max(0.5, wall_cap - (time.perf_counter() - t_start))
             status, solver, det, capped = win.solve(per, seed, workers, wall)
-            spent += det + WINDOW_CHARGE
+            spent += det + WINDOW_CHARGE + TERM_CHARGE * win.size
             windows += 1
             statuses[status] = statuses.get(status, 0) + 1
             info.wall_capped += int(capped)

@@ -14,7 +14,7 @@ from typing import Any, Hashable
 
 import numpy as np
 
-from ..arrayops import offsets_of, run_starts
+from ..arrayops import offsets_of
 from ..errors import NmcError, ResourceError
 from ..ir.network import Network, Population
 from ..lowering import Resource, ResourceModel
@@ -384,13 +384,13 @@ def _edges(src_ptr: np.ndarray, src_ids: np.ndarray, src_group_of: np.ndarray, r
     if u.size == 0:
         z = np.zeros(0, dtype=np.int64)
         return z, z, z, np.zeros(0, dtype=bool), 1.0
-    key = u * G + v
-    order = np.argsort(key)  # sums per key below: the order within a key is immaterial
-    key, w = key[order], w[order]
-    first = run_starts(key)
+    # Every group is a contiguous range of global ids and each group's sources are sorted, so
+    # the sources one group receives from another are one contiguous run: no sort is needed.
+    first = np.ones(u.size, dtype=bool)
+    first[1:] = (u[1:] != u[:-1]) | (v[1:] != v[:-1])
     starts = np.flatnonzero(first)
     a = np.add.reduceat(w, starts)
-    eu, ev = key[starts] // G, key[starts] % G
+    eu, ev = u[starts], v[starts]
     scale = WEIGHT_RESOLUTION / float(a.max())
     ew = np.maximum(1, np.rint(a * scale)).astype(np.int64)
     efull = a >= FULL_SHARE * src_rate[eu]
