@@ -72,7 +72,8 @@ def build_report(problem: Problem, assign: np.ndarray, ffd_assign: np.ndarray, g
                  f"{int(m['output_axons'].sum())} output (busiest core {int(m['output_axons'].max(initial=0))})")
     if moved:
         lines.append(f"exact re-check moved {moved} group(s) to new cores")
-    lines.append(f"time: slicing {times['slice']:.2f} s, ffd {times['ffd']:.2f} s, total {times['total']:.2f} s")
+    lines.append(f"time: slicing {times['slice']:.2f} s ({'; '.join(problem.notes)}), ffd {times['ffd']:.2f} s, "
+                 f"total {times['total']:.2f} s")
 
     src, dst, w = core_traffic_edges(problem, assign)
     summary: dict[str, Any] = {
