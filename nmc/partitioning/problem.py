@@ -346,7 +346,7 @@ def build_problem(net: Network, model: ResourceModel, *, default_rate: float = 0
                    sh_ids=np.array(sh_list, dtype=np.int64), shared_keys=shared_keys, shared_cost=shared_cost,
                    src_ptr=src_ptr, src_ids=src_ids, rates=rates, src_group_of=src_group_of, n_src_groups=n_src,
                    src_rate=src_rate, edge_u=eu, edge_v=ev, edge_w=ew, edge_full=efull, src_full_w=src_full_w, scale=scale,
-                   rate_source=how, notes=[f"slicing: {slicer.evaluations} demand evaluations"])
+                   rate_source=how, notes=[f"{slicer.evaluations} demand evaluations"])
 
 
 def _check_widest_neurons(net: Network, order: list[int], slicer: _Slicer) -> None:
