@@ -271,7 +271,9 @@ def _placement(meta: dict[str, Any], cfg: dict[str, Any], target_name: str, args
     if args.placement_plot:
         target = Target(target_name, cfg)
         layout = target.part("layout")(target)
-        columns = getattr(layout, "report_columns", ())
+        # Shade by the first column with a limit: a count (the Loihi-like part's first column is
+        # compartments; the SpiNNaker-like part's first is the chip's name).
+        columns = [c for c in getattr(layout, "report_columns", ()) if c[2] is not None]
         plot_placement(meta, layout.geometry(), args.placement_plot, columns[0][1] if columns else None)
         print(f"nmc: wrote {args.placement_plot}", file=sys.stderr)
 

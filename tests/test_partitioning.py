@@ -28,10 +28,13 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "bench"))
 from netgen import distinct_sources, population_graph  # noqa: E402
 
 #: Targets the partitioner must serve. Another target joins by its name here, with the limits that
-#: make its cores small (see small_target).
-TARGETS = ["loihi"]
+#: make its cores small (see with_limits) and its test network (NETWORKS).
+TARGETS = ["loihi", "spinnaker"]
 SMALL_LIMITS = {"loihi": {"core": {"max_compartments": 16, "max_input_axons": 256, "max_output_axons": 400,
-                                   "synapse_memory_bits": 40_000}}}
+                                   "synapse_memory_bits": 40_000}},
+                # 16 neurons per core and 4 cores per chip: slices on several chips, routes between them.
+                "spinnaker": {"core": {"max_neurons": 16}, "chip": {"cores": 4}}}
+LIF = {"tau_m": 20.0, "tau_syn": 5.0, "cm": 1.0, "v_rest": -65.0, "v_reset": -65.0, "v_th": -50.0, "t_ref": 2.0}
 
 
 def with_limits(name: str, limits: dict, chips: int | None = None) -> Target:
@@ -77,10 +80,49 @@ def mixed_network(seed: int = 0) -> Network:
     return net
 
 
+def lif_mixed_network(seed: int = 4) -> Network:
+    """:func:`mixed_network` in physical units (``lif``, weights in nA), for targets whose
+    registers map-neurons derives (SpiNNaker-like). Seed 4 gives populations a and c one weight
+    -shift pair and b and d another, so that slices of different populations can share a core
+    (one pair per core)."""
+    rng = np.random.default_rng(seed)
+    net = Network("mixed_lif", {"seed": seed, "dt": 1.0})
+    sizes = {"x": 40, "a": 60, "b": 50, "c": 45, "d": 30}
+    net.add_population(Population("x", 40, "input", role="input"))
+    for i, name in enumerate("abcd"):
+        params = dict(LIF, tau_m=20.0 + 5 * (i % 2), t_ref=1.0 + i % 3, i_bias=float(rng.uniform(0, 0.3)))
+        net.add_population(Population(name, sizes[name], "lif", params=params,
+                                      role="output" if name == "d" else "hidden"))
+    edges = [("x", "a", "dense", 0), ("x", "b", "sparse", 2), ("a", "b", "one_to_all", 1), ("a", "c", "sparse", 0),
+             ("b", "c", "dense", 3), ("c", "a", "sparse", 1), ("c", "d", "sparse", 0), ("b", "d", "one_to_all", 0),
+             ("d", "d", "sparse", 2)]
+    for pre, post, conn, delay in edges:
+        n_pre, n_post = sizes[pre], sizes[post]
+        kw: dict = {}
+        if conn == "dense":
+            w = rng.uniform(-0.5, 1.0, size=(n_pre, n_post))
+        elif conn == "one_to_all":
+            w = rng.uniform(-0.2, 0.4, size=n_pre)
+        else:
+            flat = rng.choice(n_pre * n_post, size=n_pre * n_post // 5, replace=False)
+            kw = {"pre_index": flat // n_post, "post_index": flat % n_post}
+            w = rng.uniform(-0.4, 1.6, size=flat.size)
+        net.add_projection(Projection(f"{pre}->{post}", pre, post, conn, w.round(3), delay=delay, **kw))
+    for name in "abcd":
+        net.add_probe(Probe(f"{name}.spikes", name, "spikes"))
+    net.add_probe(Probe("c.v", "c", "v"))
+    return net
+
+
+#: The test network of each target: the same graph (every connectivity, delays, a loop, probes)
+#: in the neuron models the target takes.
+NETWORKS = {"loihi": mixed_network, "spinnaker": lif_mixed_network}
+
+
 def one_population_per_core(net: Network, target: Target):
-    """The reference: quantize, then every population alone on its own core."""
+    """The reference: map and quantize, then every population alone on its own core."""
     ctx = PassContext(target)
-    run_pipeline(net, parse_pipeline("verify,quantize"), ctx)
+    run_pipeline(net, parse_pipeline("verify,map-neurons,quantize"), ctx)
     core = 0
     for pop in net.populations:
         if not pop.is_input:
@@ -106,10 +148,10 @@ def run_binary(binary, steps: int = 80, seed: int = 1) -> dict[str, np.ndarray]:
 @pytest.mark.parametrize("solver", ["cpsat", "ffd", "first-fit"])
 def test_partitioned_network_spikes_like_one_population_per_core(target_name: str, solver: str) -> None:
     full = load_target(target_name)
-    reference = run_binary(one_population_per_core(mixed_network(), full))
+    reference = run_binary(one_population_per_core(NETWORKS[target_name](), full))
     small = with_limits(target_name, SMALL_LIMITS[target_name])
-    net = mixed_network()
-    binary = compile_network(net, small, f"verify,quantize,partition{{solver={solver},time=2}},allocate")
+    net = NETWORKS[target_name]()
+    binary = compile_network(net, small, f"verify,map-neurons,quantize,partition{{solver={solver},time=2}},allocate")
     placement = {p.name: p.attrs["placement"] for p in net.populations if not p.is_input}
     # The small cores force splits, and slices of different populations share cores.
     assert net.attrs["cores_used"] > 4
@@ -286,6 +328,173 @@ def test_bound_holds_and_vectors_are_exact_for_one_slice() -> None:
     net2 = copy.deepcopy(net)
     run_pipeline(net2, parse_pipeline("partition{time=2}"), PassContext(target))
     assert net2.attrs["cores_used"] >= lb
+
+
+def _spinnaker_view_network(seed: int = 0) -> Network:
+    """Twelve small populations with one weight-shift pair (equal inputs), delays of 1 to 41
+    ticks (delay-bit counts 1 to 6), a dense and a sparse input each."""
+    rng = np.random.default_rng(seed)
+    net = Network("view", {"seed": seed, "dt": 1.0})
+    net.add_population(Population("x", 40, "input", role="input"))
+    net.add_population(Population("y", 300, "input", role="input"))
+    for k, delay in enumerate([0, 1, 3, 10, 40, 0, 2, 5, 0, 1, 20, 0]):
+        n = int(rng.integers(10, 60))
+        net.add_population(Population(f"p{k}", n, "lif", dict(LIF), role="output"))
+        net.add_projection(Projection(f"x->p{k}", "x", f"p{k}", "dense", np.full((40, n), 0.3), delay=delay))
+        flat = rng.choice(300 * n, size=300 * n // 10, replace=False)
+        net.add_projection(Projection(f"y->p{k}", "y", f"p{k}", "sparse", np.full(flat.size, 0.3),
+                                      pre_index=flat // n, post_index=flat % n))
+    return net
+
+
+def test_spinnaker_packing_view_bounds_the_exact_model() -> None:
+    """The SpiNNaker-like vector view (docs/spinnaker.md §6): a slice alone exactly as the exact
+    model counts it, but for the ring buffer, charged at its size on the fullest core of the
+    slice's delay bits; any set of slices at least as the exact model counts it, so a core the
+    view accepts the exact model accepts. DTCM is made tight (24,000 bytes) so that it decides."""
+    from nmc.lowering.spinnaker_layout import ring_bits
+    target = with_limits("spinnaker", {"chip": {"dtcm_bytes": 24_000}})
+    net = _spinnaker_view_network()
+    run_pipeline(net, parse_pipeline("verify,map-neurons,quantize"), PassContext(target))
+    model = target.part("layout")(target).resource_model(net)
+    problem = build_problem(net, model)
+    keys = [r.key for r in problem.resources]
+    NEURONS, RING, ROW, DTCM = (keys.index(k) for k in ("core.max_neurons", "core.max_ring_buffer_bits",
+                                                         "core.max_row_length", "chip.dtcm_bytes"))
+    per_core = problem.per_core
+    pops = net.populations
+    demands = [model.demand(pops[int(problem.group_pop[g])], int(problem.group_start[g]), int(problem.group_stop[g]))
+               for g in range(problem.n_groups)]
+    assert {n_bits_of(d.max_delay) for d in demands} == {1, 2, 3, 4, 5, 6}
+
+    def view(groups: list[int]) -> np.ndarray:
+        items = np.unique(np.concatenate([problem.shared_of(g) for g in groups]))
+        return problem.amounts[groups].sum(axis=0) + problem.shared_cost[items].sum(axis=0)
+
+    for g, d in enumerate(demands):  # alone
+        n, bits, row, dtcm = model._usage(model.new_core(), d)
+        v = view([g])
+        assert np.all(v[per_core] <= problem.cap[per_core]), g  # the slicer kept it placeable
+        ring = model.budget.ring_entry << sum(ring_bits(n, d.max_delay, model.budget.types))
+        full_ring = int(problem.shared_cost[problem.shared_keys.index(("ring", n_bits_of(d.max_delay))), DTCM])
+        assert (v[NEURONS], v[ROW], v[DTCM]) == (n, row, dtcm - ring + full_ring), g
+    rng = np.random.default_rng(0)
+    accepted = tight = mixed = 0
+    for _ in range(600):
+        groups = rng.choice(problem.n_groups, size=int(rng.integers(2, 5)), replace=False).tolist()
+        core = model.new_core()
+        for g in groups[:-1]:
+            model.commit(core, demands[g])
+        n, bits, row, dtcm = model._usage(core, demands[groups[-1]])
+        v = view(groups)
+        assert v[NEURONS] == n and v[ROW] >= row
+        if v[RING] <= problem.cap[RING]:  # then the ring buffer is at most the one the view charges
+            assert v[DTCM] >= dtcm, groups
+        if np.all(v[per_core] <= problem.cap[per_core]):
+            accepted += 1
+            tight += dtcm > 0.7 * problem.cap[DTCM]
+            mixed += len({n_bits_of(demands[g].max_delay) for g in groups}) > 1
+            core = model.new_core()
+            for g in groups:
+                assert model.violation(core, demands[g]) is None, groups
+                model.commit(core, demands[g])
+    assert accepted > 50 and tight > 10 and mixed > 10, (accepted, tight, mixed)
+
+
+def n_bits_of(delay: int) -> int:
+    from nmc.formats.spinnaker import n_bits
+    return n_bits(delay)
+
+
+def test_spinnaker_sdram_and_router_views_hold_on_the_layout() -> None:
+    """Per core, the view's SDRAM is at least the layout's; on one chip (no route passes through
+    it) the view's router entries are at least the entries the backend makes there."""
+    from nmc.lowering.spinnaker_layout import build_layout
+    from nmc.partitioning import run
+    from nmc.partitioning.traffic import ChipLoad, core_usage
+    from nmc.passes.partition import PartitionOptions
+    target = load_target("spinnaker")
+    net = _spinnaker_view_network()
+    run_pipeline(net, parse_pipeline("verify,map-neurons,quantize"), PassContext(target))
+    result = run(net, target, PartitionOptions(solver="ffd"), use_cpsat=False)
+    for name, sl in result.placement.items():
+        net.population(name).attrs["placement"] = sl
+    keys = [r.key for r in result.problem.resources]
+    n = int(result.assign.max()) + 1
+    use = core_usage(result.problem, result.assign, n)
+    lay = build_layout(net, target)
+    assert np.all(use[lay.core_position, keys.index("chip.sdram_bytes")] >= lay.core_sdram)
+    ctx = PassContext(target)
+    run_pipeline(net, parse_pipeline("allocate"), ctx)
+    from nmc.backend import emit_binary
+    chips = emit_binary(net, target).meta["chips"]
+    assert len(chips) == 1 and chips[0]["router_entries_raw"] > 0
+    entries = ChipLoad(result.problem, result.assign, n).of(list(range(n))).used[keys.index("router.usable_entries")]
+    assert entries >= chips[0]["router_entries_raw"]
+
+
+def test_spinnaker_geometry_is_where_the_layout_puts_cores_and_how_far_routes_go() -> None:
+    """SpiNNakerGeometry: between any two cores of a partitioned network, as many hops as the
+    backend's route between the chips the layout put them on; and on one-core chips, where core
+    ids are chips, every packet of a chain passes hops + 1 routers (the interpreter's count)."""
+    from nmc.backend import emit_binary
+    from nmc.backend.spinnaker import mesh_path
+    target = with_limits("spinnaker", {"core": {"max_neurons": 16}, "chip": {"cores": 2}})
+    geometry = target.part("layout")(target).geometry()
+    net = lif_mixed_network()
+    b = compile_network(net, target, "verify,map-neurons,quantize,partition{time=1},allocate")
+    chip = {c["position"]: tuple(int(v) for v in c["chip"].split(",")) for c in b.meta["cores"]}
+    ids = np.array(sorted(chip))
+    assert len(set(chip.values())) >= 5
+    a, c = np.meshgrid(ids, ids)
+    want = [len(mesh_path(chip[i], chip[j])) for i, j in zip(a.ravel().tolist(), c.ravel().tolist())]
+    assert geometry.hops(a.ravel(), c.ravel()).tolist() == want
+
+    one = with_limits("spinnaker", {"chip": {"cores": 1}})
+    geometry = one.part("layout")(one).geometry()
+    chain = Network("chain", {"dt": 1.0, "seed": 0})
+    chain.add_population(Population("x", 10, "input", role="input"))
+    names = ["a", "b", "c", "d", "e"]
+    for name in names:
+        chain.add_population(Population(name, 10, "lif", dict(LIF, i_bias=0.2)))
+        chain.add_probe(Probe(f"{name}.spikes", name, "spikes"))
+    for pre, post in zip(["x"] + names, names):
+        chain.add_projection(Projection(f"{pre}->{post}", pre, post, "dense", np.full((10, 10), 2.0)))
+    run_pipeline(chain, parse_pipeline("verify,map-neurons,quantize"), PassContext(one))
+    where = {"a": 3, "b": 17, "c": 40, "d": 5, "e": 29}  # scattered over the mesh: routes of 1 to 7 hops
+    for name, core in where.items():
+        chain.population(name).attrs["placement"] = [[core, 0, 10]]
+    run_pipeline(chain, parse_pipeline("allocate"), PassContext(one))
+    res = interpreter_for(emit_binary(chain, one)).run(60, {"x": np.ones((60, 10), dtype=np.int8)})
+    hops = geometry.hops(np.array([0, 3, 17, 40, 5]), np.array([3, 17, 40, 5, 29]))  # the host chip is core 0's
+    assert hops.tolist() == [1, 3, 7, 6, 3]
+    packets = [600] + [int(res.probes[f"{n}.spikes"].sum()) for n in names[:-1]]
+    assert all(packets)
+    assert res.counters["router_traversals"] == sum(k * (h + 1) for k, h in zip(packets, hops.tolist()))
+
+
+def test_spinnaker_cpsat_binaries_are_reproducible(tmp_path: Path) -> None:
+    """The same network gives the same bytes with the default partitioner (CP-SAT ran), in one
+    process and in two with different hash seeds."""
+    from nmc.ir.io import write_ir
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "bench"))
+    from spinnaker_mapping import net_c
+    blobs = []
+    for _ in range(2):
+        binary = compile_network(net_c(2), "spinnaker", settings={"partition.time": 1.0})
+        assert binary.meta["partition"]["windows"] > 0
+        blobs.append(encode_binary(binary))
+    assert blobs[0] == blobs[1]
+    write_ir(net_c(2), tmp_path / "net.nmcir")
+    for hash_seed in ("1", "2"):
+        out = tmp_path / f"b{hash_seed}.nmcb"
+        env = {**os.environ, "PYTHONHASHSEED": hash_seed}
+        proc = subprocess.run([sys.executable, "-m", "nmc", "compile", str(tmp_path / "net.nmcir"), "--target",
+                               "spinnaker", "--partition-time", "1", "-o", str(out)],
+                              capture_output=True, text=True, env=env)
+        assert proc.returncode == 0, proc.stderr
+        blobs.append(out.read_bytes())
+    assert blobs[2] == blobs[3]
 
 
 def test_rates_from_a_previous_run(tmp_path: Path, cli) -> None:

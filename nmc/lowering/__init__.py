@@ -75,6 +75,11 @@ class Resource:
 
     ``per`` is ``"core"`` (the limit holds on every core) or ``"chip"`` (on the sum over the cores
     of one chip, e.g. SpiNNaker's SDRAM and router entries).
+
+    ``share`` says where a shared item's cost is paid once on this resource: ``"core"`` (once per
+    core that holds a slice needing it, the default) or, for a per-chip resource, ``"chip"`` (once
+    per chip, however many of its cores need it: SpiNNaker's router holds one entry for a key
+    block whichever of the chip's cores receive it).
     """
 
     name: str             # as in messages: "input axons"
@@ -83,6 +88,7 @@ class Resource:
     hint: str = ""        # how to relieve it, for messages
     kind: str = "slice"   # "slice" or "fanout"
     per: str = "core"     # "core" or "chip"
+    share: str = "core"   # "core" or (per-chip resources only) "chip"
 
 
 @dataclass
@@ -92,7 +98,8 @@ class DemandVector:
 
     A core's use is the sum of its slices' ``amounts`` plus, once per distinct item on the core,
     :meth:`ResourceModel.shared_cost` of every item in their ``shared`` keys (a configuration table
-    entry, or a whole source population that several slices receive from). A model must make this
+    entry, or a whole source population that several slices receive from); on a resource whose
+    ``share`` is ``"chip"`` an item is paid once per chip instead. A model must make this
     count at least the exact one for the slices it is checked on; where it cannot promise that
     for every combination (Loihi's synapse groups are packed per axon, which is not quite
     sub-additive), the partitioner re-checks every core with :meth:`ResourceModel.violation` and

@@ -87,8 +87,7 @@ def run(net: Network, target: Target, options: "PartitionOptions", *, use_cpsat:
                 if int(packed.max()) + 1 < cores0:
                     hint, which = packed, "best fit decreasing"
             assign, info = refine(problem, hint, budget=options.time, seed=seed, workers=options.workers,
-                                  cores_per_chip=int(geometry.cores_per_chip), cores_lb=lb,
-                                  keep_cores=options.objective == "traffic")
+                                  cores_lb=lb, keep_cores=options.objective == "traffic")
             info.notes.insert(0, f"start: {which}")
         else:
             info.status = "skipped: everything fits one core"

@@ -33,7 +33,7 @@ from ..arrayops import offsets_of, run_starts
 from .greedy import CoreFill
 from .problem import Problem
 from .place import compact
-from .traffic import core_traffic_edges, core_usage, model_traffic
+from .traffic import core_traffic_edges, model_traffic
 
 #: Largest group x core product solved as one model (docs/partitioning.md §4), and the share of
 #: the budget it may take.
@@ -84,34 +84,37 @@ def _cp_model() -> Any:
 class _Window:
     """The CP-SAT model of one window (see the module docstring).
 
-    Without per-chip limits the window's cores are interchangeable (traffic into a window core
-    from outside costs the same whichever window core it is), so the cores are relabelled in
-    order of their lowest group and group i may only use cores 0..i: one representative of every
-    set of equivalent solutions, which CP-SAT otherwise explores many times over.
+    The window's cores are interchangeable (traffic into a window core from outside costs the
+    same whichever window core it is), so the cores are relabelled in order of their lowest group
+    and group i may only use cores 0..i: one representative of every set of equivalent solutions,
+    which CP-SAT otherwise explores many times over.
+
+    Only per-core limits are constraints here. Per-chip limits (SpiNNaker's SDRAM and router
+    entries) are kept where chips are decided: during the search core ids are not chips yet, and
+    :func:`nmc.partitioning.place.order_cores` renumbers every core afterwards, closing a chip
+    early when the next core would overflow it. A chip constraint on the search's provisional
+    numbering would bind a grouping that is then thrown away (and break the symmetry above).
     """
 
     def __init__(self, problem: Problem, assign: np.ndarray, cores: list[int], groups: np.ndarray,
-                 chip_use: dict[int, np.ndarray] | None, chip_of: np.ndarray | None,
                  in_edges: "_InEdges", traffic_only: bool = False) -> None:
         cp_model = _cp_model()
         p = problem
         m = cp_model.CpModel()
         self.p, self.groups, self.model = p, groups, m
-        symmetric = chip_use is None
         ng, nc = len(groups), len(cores)
         col_of_core = {c: j for j, c in enumerate(cores)}
         cur = [col_of_core[int(assign[g])] for g in groups.tolist()]
-        if symmetric:
-            first: dict[int, int] = {}
-            for i, j in enumerate(cur):
-                first.setdefault(j, i)
-            order = sorted(range(nc), key=lambda j: first.get(j, ng + j))
-            relabel = {old: new for new, old in enumerate(order)}
-            cores = [cores[j] for j in order]
-            cur = [relabel[j] for j in cur]
+        first: dict[int, int] = {}
+        for i, j in enumerate(cur):
+            first.setdefault(j, i)
+        order = sorted(range(nc), key=lambda j: first.get(j, ng + j))
+        relabel = {old: new for new, old in enumerate(order)}
+        cores = [cores[j] for j in order]
+        cur = [relabel[j] for j in cur]
         self.cores = cores
         local = {int(g): i for i, g in enumerate(groups.tolist())}
-        allowed = [range(min(i, nc - 1) + 1) if symmetric else range(nc) for i in range(ng)]
+        allowed = [range(min(i, nc - 1) + 1) for i in range(ng)]
         self.x: list[dict[int, Any]] = [{j: m.new_bool_var("") for j in allowed[i]} for i in range(ng)]
         self.y = [m.new_bool_var("") for _ in range(nc)]
         used = sorted(set(cur))
@@ -122,9 +125,8 @@ class _Window:
                 m.add_hint(v, j == cur[i])
         for j in range(nc):
             m.add_hint(self.y[j], j in used)
-        if symmetric:
-            for j in range(nc - 1):
-                m.add_implication(self.y[j + 1], self.y[j])
+        for j in range(nc - 1):
+            m.add_implication(self.y[j + 1], self.y[j])
         if traffic_only:
             for j in range(nc):  # the core count is settled: keep it
                 m.add(self.y[j] == int(j in used))
@@ -135,8 +137,8 @@ class _Window:
                 owners.setdefault(k, []).append(i)
         z: dict[int, dict[int, Any]] = {}
         for k, idx in owners.items():
-            if not p.shared_cost[k].any():
-                continue
+            if not p.shared_cost[k][p.per_core].any():
+                continue  # costs only per-chip resources, which are not constraints here
             cols = sorted({j for i in idx for j in self.x[i]})
             z[k] = {j: m.new_bool_var("") for j in cols}
             for i in idx:
@@ -144,9 +146,9 @@ class _Window:
                     m.add_implication(v, z[k][j])
             for j in cols:
                 m.add_hint(z[k][j], any(cur[i] == j for i in idx))
-        # Capacities, per core (and per chip where the target has per-chip limits).
+        # Capacities, per core.
         amounts = p.amounts[groups]
-        for r in range(len(p.resources)):
+        for r in np.flatnonzero(p.per_core).tolist():
             zr = [(int(p.shared_cost[k, r]), zk) for k, zk in z.items() if p.shared_cost[k, r]]
             if not amounts[:, r].any() and not zr:
                 continue
@@ -157,15 +159,9 @@ class _Window:
             for c, zk in zr:
                 for j, v in zk.items():
                     per_col[j].append(c * v)
-            if p.per_core[r]:
-                for j in range(nc):
-                    if per_col[j]:
-                        m.add(sum(per_col[j]) <= int(p.cap[r]) * self.y[j])
-            elif chip_use is not None and chip_of is not None:
-                for chip, outside in chip_use.items():
-                    terms = [t for j, c in enumerate(cores) if chip_of[c] == chip for t in per_col[j]]
-                    if terms:
-                        m.add(sum(terms) <= int(p.cap[r]) - int(outside[r]))
+            for j in range(nc):
+                if per_col[j]:
+                    m.add(sum(per_col[j]) <= int(p.cap[r]) * self.y[j])
         # Traffic (nmc.partitioning.traffic): for every source u of an edge into the window and
         # every window core, a boolean "u's spikes reach the core" weighted by u's full weight,
         # and for u's partial edges an integer at least their summed weight there.
@@ -255,23 +251,6 @@ class _InEdges:
                                          or [np.zeros(0, dtype=np.int64)])]
 
 
-def _chip_context(problem: Problem, assign: np.ndarray, cores: list[int], cores_per_chip: int
-                  ) -> tuple[dict[int, np.ndarray] | None, np.ndarray | None]:
-    """Per chip touched by the window, the per-chip resources used by cores outside it."""
-    if problem.per_core.all():
-        return None, None
-    n = int(assign.max()) + 1
-    chip_of = np.arange(max(n, max(cores) + 1)) // cores_per_chip
-    use = core_usage(problem, assign, chip_of.size)
-    inside = np.zeros(chip_of.size, dtype=bool)
-    inside[cores] = True
-    out = {}
-    for chip in sorted({int(chip_of[c]) for c in cores}):
-        sel = (chip_of == chip) & ~inside
-        out[chip] = use[sel].sum(axis=0)
-    return out, chip_of
-
-
 class _Neighbours:
     """Traffic between cores (both directions summed), from the current assignment: per core, its
     neighbours heaviest first (CSR, built with one sort)."""
@@ -340,7 +319,7 @@ def _frozen(problem: Problem, cores: list[int], members: list[list[int]]) -> boo
 
 
 def refine(problem: Problem, assign: np.ndarray, *, budget: float, seed: int = 0, workers: int = 1,
-           cores_per_chip: int = 1 << 30, cores_lb: int = 0, keep_cores: bool = False) -> tuple[np.ndarray, RefineInfo]:
+           cores_lb: int = 0, keep_cores: bool = False) -> tuple[np.ndarray, RefineInfo]:
     """Improve ``assign`` with CP-SAT within ``budget`` deterministic seconds (module docstring).
 
     1. When the greedy start uses more cores than the bound and the problem is small enough, one
@@ -362,8 +341,7 @@ def refine(problem: Problem, assign: np.ndarray, *, budget: float, seed: int = 0
     n_cores = int(assign.max()) + 1
     if n_cores > cores_lb and not keep_cores and problem.n_groups * n_cores <= MONOLITHIC_BOOLEANS:
         cores = list(range(n_cores))
-        chip_use, chip_of = _chip_context(problem, assign, cores, cores_per_chip)
-        win = _Window(problem, assign, cores, np.arange(problem.n_groups), chip_use, chip_of, in_edges)
+        win = _Window(problem, assign, cores, np.arange(problem.n_groups), in_edges)
         status, solver, det, capped = win.solve(MONOLITHIC_SHARE * budget, seed, workers, wall_cap)
         spent += det + WINDOW_CHARGE + TERM_CHARGE * win.size
         info.mode, info.status = "monolithic", status
@@ -409,12 +387,11 @@ def refine(problem: Problem, assign: np.ndarray, *, budget: float, seed: int = 0
             if len(cores) < 2:
                 continue
             groups = np.array(sorted(g for c in cores for g in members[c]), dtype=np.int64)
-            chip_use, chip_of = _chip_context(problem, assign, cores, cores_per_chip)
             key = (tuple(cores), tuple(groups.tolist()), tuple(assign[groups].tolist()))
-            if chip_use is None and (key in fruitless or _frozen(problem, cores, members)):
+            if key in fruitless or _frozen(problem, cores, members):
                 skipped += 1
                 continue
-            win = _Window(problem, assign, cores, groups, chip_use, chip_of, in_edges, traffic_only=keep_cores)
+            win = _Window(problem, assign, cores, groups, in_edges, traffic_only=keep_cores)
             per = min(WINDOW_TIME, budget - spent)
             wall = max(0.5, wall_cap - (time.perf_counter() - t_start))
             status, solver, det, capped = win.solve(per, seed, workers, wall)

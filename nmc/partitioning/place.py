@@ -20,7 +20,7 @@ from ..errors import ResourceError
 from ..lowering import Geometry
 from .greedy import CoreFill
 from .problem import Problem
-from .traffic import core_traffic_edges, core_usage
+from .traffic import ChipLoad, core_traffic_edges
 
 
 def members_of(assign: np.ndarray, n_cores: int) -> tuple[np.ndarray, np.ndarray]:
@@ -89,28 +89,43 @@ def order_cores(problem: Problem, assign: np.ndarray, geometry: Geometry) -> tup
     numbering (layer order, which already keeps producers near consumers) and a greedy fill that
     starts each chip from the lowest remaining core and adds the core with the most traffic to
     the chip's cores so far (nengo-loihi's GreedyInterchip, on cores); the one with fewer
-    hop-weighted spikes is kept. Returns (assignment, which order)."""
+    hop-weighted spikes is kept. Per-chip limits close a chip early; when that would need more
+    chips than the machine has, chips are filled regardless and the limits are left to the exact
+    checks that follow (layout, backend). Returns (assignment, which order)."""
     assign = compact(assign)
     n = int(assign.max()) + 1 if assign.size else 0
     cpc = int(geometry.cores_per_chip)
-    chip_res = ~problem.per_core
-    use = core_usage(problem, assign, n) if chip_res.any() else None
-    base = _fill_chips(list(range(n)), use, problem.cap, chip_res, cpc)
-    best, best_hops, how = assign_ids(assign, base), None, "layer order"
-    if n > 1:
-        src, dst, w = core_traffic_edges(problem, assign)
-        greedy = _greedy_sequence(n, src, dst, w, use, problem.cap, chip_res, cpc)
-        cand = assign_ids(assign, _fill_chips(greedy, use, problem.cap, chip_res, cpc))
-        best_hops = hop_traffic(problem, best, geometry)
-        cand_hops = hop_traffic(problem, cand, geometry)
-        if cand_hops < best_hops:
-            best, how = cand, "greedy chip fill"
+    load = ChipLoad(problem, assign, n) if (~problem.per_core).any() else None
     limit = cpc * int(geometry.chips)
-    top = int(best.max()) + 1 if best.size else 0
-    if top > limit:
-        raise ResourceError(f"network needs cores up to id {top - 1} (per-chip limits leave cores empty), "
-                            f"exceeded max (chip.cores x chip.chips = {limit}) by {top - limit}; shrink the network "
-                            "or raise chip.chips")
+    edges = core_traffic_edges(problem, assign) if n > 1 else None
+
+    def numberings(load: ChipLoad | None) -> list[tuple[np.ndarray, str]]:
+        out = [(assign_ids(assign, _fill_chips(list(range(n)), load, cpc)), "layer order")]
+        if edges is not None:
+            greedy = _greedy_sequence(n, *edges, load, cpc)
+            out.append((assign_ids(assign, _fill_chips(greedy, load, cpc)), "greedy chip fill"))
+        return out
+
+    def within(cands: list[tuple[np.ndarray, str]]) -> list[tuple[np.ndarray, str]]:
+        return [(a, how) for a, how in cands if (int(a.max()) + 1 if a.size else 0) <= limit]
+
+    # Only numberings within the machine compete (per-chip limits may leave a chip's last cores
+    # empty, and the two fill chips differently); the geometry places no core past it.
+    cands = numberings(load)
+    fit = within(cands)
+    if not fit and load is not None:
+        # Too few chips to keep every chip within the packing model's per-chip limits: fill the
+        # chips, and leave those limits to the exact checks after partitioning (the layout's
+        # SDRAM; the backend's router tables, which it compresses when they are over).
+        cands = [(a, how + "; per-chip limits relaxed to fit the machine") for a, how in numberings(None)]
+        fit = within(cands)
+    if not fit:
+        top = min(int(a.max()) + 1 for a, _ in cands)
+        raise ResourceError(f"network needs cores up to id {top - 1}, exceeded max (chip.cores x chip.chips = "
+                            f"{limit}) by {top - limit}; shrink the network or raise chip.chips")
+    best, how = fit[0]
+    if len(fit) > 1 and hop_traffic(problem, fit[1][0], geometry) < hop_traffic(problem, best, geometry):
+        best, how = fit[1]
     return best, how
 
 
@@ -118,38 +133,37 @@ def assign_ids(assign: np.ndarray, new_id: np.ndarray) -> np.ndarray:
     return np.asarray(new_id, dtype=np.int64)[assign]
 
 
-def _fill_chips(sequence: list[int], use: np.ndarray | None, cap: np.ndarray, chip_res: np.ndarray,
-                cpc: int) -> np.ndarray:
+def _fill_chips(sequence: list[int], load: ChipLoad | None, cpc: int) -> np.ndarray:
     """New id of every core when cores go to chips in ``sequence``: consecutive ids, except that a
     chip is closed early when the next core would exceed a per-chip limit."""
     new_id = np.zeros(len(sequence), dtype=np.int64)
     chip, slot = 0, 0
-    acc = np.zeros(cap.size, dtype=np.int64)
+    fill = load.new() if load is not None else None
     for c in sequence:
-        if _chip_full(slot, cpc, acc, use, c, cap, chip_res):
-            chip, slot, acc = chip + 1, 0, np.zeros(cap.size, dtype=np.int64)
-        if use is not None:
-            acc = acc + use[c]
+        if _chip_full(slot, cpc, load, fill, c):
+            chip, slot = chip + 1, 0
+            fill = load.new() if load is not None else None
+        if load is not None and fill is not None:
+            load.add(fill, c)
         new_id[c] = chip * cpc + slot
         slot += 1
     return new_id
 
 
-def _chip_full(slot: int, cpc: int, acc: np.ndarray, use: np.ndarray | None, c: int, cap: np.ndarray,
-               chip_res: np.ndarray) -> bool:
+def _chip_full(slot: int, cpc: int, load: ChipLoad | None, fill: "ChipLoad.Fill | None", c: int) -> bool:
     """Whether core ``c`` must start a new chip: this one has no slot left, or adding ``c`` would
     exceed one of its per-chip limits (a core alone always starts one)."""
     if slot == cpc:
         return True
-    return bool(use is not None and slot and np.any((acc + use[c])[chip_res] > cap[chip_res]))
+    return bool(load is not None and fill is not None and slot and load.over(fill, c))
 
 
 #: Links per core the greedy chip fill follows (the heaviest; the rest change little).
 ORDER_LINKS = 16
 
 
-def _greedy_sequence(n: int, src: np.ndarray, dst: np.ndarray, w: np.ndarray, use: np.ndarray | None,
-                     cap: np.ndarray, chip_res: np.ndarray, cpc: int) -> list[int]:
+def _greedy_sequence(n: int, src: np.ndarray, dst: np.ndarray, w: np.ndarray, load: ChipLoad | None,
+                     cpc: int) -> list[int]:
     """Cores in the order the greedy chip fill takes them (see :func:`order_cores`); each core
     follows its :data:`ORDER_LINKS` heaviest links, so the cost is linear in the cores."""
     keep = src != dst
@@ -172,7 +186,7 @@ def _greedy_sequence(n: int, src: np.ndarray, dst: np.ndarray, w: np.ndarray, us
     nxt = 0
     chip, slot = 0, 0
     heap: list[tuple[float, int]] = []
-    acc = np.zeros(cap.size, dtype=np.int64)
+    fill = load.new() if load is not None else None
     while len(seq) < n:
         pick = -1
         while heap:
@@ -184,14 +198,15 @@ def _greedy_sequence(n: int, src: np.ndarray, dst: np.ndarray, w: np.ndarray, us
             while placed[nxt]:
                 nxt += 1
             pick = nxt
-        if _chip_full(slot, cpc, acc, use, pick, cap, chip_res):
+        if _chip_full(slot, cpc, load, fill, pick):
             # The next chip starts with this core; attraction now counts towards it only.
-            chip, slot, heap, acc = chip + 1, 0, [], np.zeros(cap.size, dtype=np.int64)
+            chip, slot, heap = chip + 1, 0, []
+            fill = load.new() if load is not None else None
         placed[pick] = True
         seq.append(pick)
         slot += 1
-        if use is not None:
-            acc = acc + use[pick]
+        if load is not None and fill is not None:
+            load.add(fill, pick)
         for c, x in adj[pick]:
             if placed[c]:
                 continue

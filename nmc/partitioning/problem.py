@@ -17,7 +17,7 @@ import numpy as np
 from ..arrayops import offsets_of
 from ..errors import NmcError, ResourceError
 from ..ir.network import Network, Population
-from ..lowering import Resource, ResourceModel
+from ..lowering import DemandVector, Resource, ResourceModel
 from ..lowering.common import resource_message
 
 #: Integer traffic weights are scaled so that the heaviest group-to-group edge weighs this much.
@@ -39,6 +39,7 @@ class Problem:
     resources: list[Resource]
     cap: np.ndarray                 # (R,) capacities
     per_core: np.ndarray            # (R,) bool: limit holds per core (else per chip)
+    chip_shared: np.ndarray         # (R,) bool: a shared item costs once per chip here (Resource.share)
     fanout: int | None              # index of the fan-out resource, if the target has one
     offsets: np.ndarray             # (P + 1,) global id of each population's first neuron
     layer_of_pop: np.ndarray        # (P,) layer (BFS distance from the inputs) of each population
@@ -144,11 +145,33 @@ def neuron_rates(net: Network, offsets: np.ndarray, default_rate: float,
 # ---------------------------------------------------------------------------------------------
 class _Slicer:
     """Cuts a population into maximal prefixes that fit an empty core (exact model), optionally
-    also within a fan-out budget per slice."""
+    also within a fan-out budget per slice.
 
-    def __init__(self, model: ResourceModel) -> None:
+    A slice must also fit an empty core in the packing model (:meth:`ResourceModel.vector` with
+    its shared items), which may count more than the exact model where a cost depends on the
+    whole core (SpiNNaker's ring buffer is charged at the size it has on a full core): a slice
+    the packing model cannot place on an empty core would make every CP-SAT model that holds it
+    infeasible. Where the two agree for a slice alone (Loihi) this costs one vector per slice,
+    which the problem needs anyway."""
+
+    def __init__(self, model: ResourceModel, resources: list[Resource] | None = None) -> None:
         self.model = model
         self.evaluations = 0
+        res = resources if resources is not None else model.resources()
+        self._cap = np.array([r.capacity for r in res], dtype=np.int64)
+        self._per_core = np.array([r.per == "core" for r in res], dtype=bool)
+        self._costs: dict[Hashable, np.ndarray] = {}
+
+    def _alone(self, d: Any) -> tuple[bool, DemandVector]:
+        """Whether ``d`` fits an empty core in the packing model, and its vector."""
+        vec = self.model.vector(d)
+        use = np.asarray(vec.amounts, dtype=np.int64).copy()
+        for k in dict.fromkeys(vec.shared):
+            cost = self._costs.get(k)
+            if cost is None:
+                cost = self._costs[k] = np.asarray(self.model.shared_cost(k), dtype=np.int64)
+            use += cost
+        return bool(np.all(use[self._per_core] <= self._cap[self._per_core])), vec
 
     def _fits(self, pop: Population, start: int, n: int) -> Any | None:
         self.evaluations += 1
@@ -156,10 +179,10 @@ class _Slicer:
         return d if self.model.violation(self.model.new_core(), d) is None else None
 
     def slices(self, pop: Population, kcum: np.ndarray | None = None,
-               kcap: int | None = None, fan_res: Resource | None = None) -> list[tuple[int, int, Any]]:
-        """[(start, stop, demand)] covering ``pop``; ``kcum`` is the cumulative fan-out of its
-        neurons (length size + 1), each slice's share of which must stay within ``kcap``."""
-        out: list[tuple[int, int, Any]] = []
+               kcap: int | None = None, fan_res: Resource | None = None) -> list[tuple[int, int, Any, DemandVector]]:
+        """[(start, stop, demand, vector)] covering ``pop``; ``kcum`` is the cumulative fan-out of
+        its neurons (length size + 1), each slice's share of which must stay within ``kcap``."""
+        out: list[tuple[int, int, Any, DemandVector]] = []
         start, guess = 0, None
         full = self.model.max_neurons_per_core
         while start < pop.size:
@@ -175,10 +198,35 @@ class _Slicer:
                         location=f"population '{pop.name}' (neuron {start})")
                 hi = min(hi, lim)
             n, d = self._largest(pop, start, hi, guess)
-            out.append((start, start + n, d))
+            ok, vec = self._alone(d)
+            if not ok:
+                n, d, vec = self._largest_in_view(pop, start, n, d, vec)
+            out.append((start, start + n, d, vec))
             start += n
             guess = n
         return out
+
+    def _largest_in_view(self, pop: Population, start: int, n: int, d: Any,
+                         vec: DemandVector) -> tuple[int, Any, DemandVector]:
+        """The largest prefix shorter than ``n`` (which fits exactly) that also fits an empty core
+        in the packing model, by bisection (both grow with the prefix). One neuron is kept even
+        if the packing model over-counts it: the exact model, which the partitioner re-checks
+        every shared core with, accepts it."""
+        lo, dlo, vlo = 0, None, None
+        bad = n
+        while bad - lo > 1:
+            mid = (lo + bad) // 2
+            self.evaluations += 1
+            dm = self.model.demand(pop, start, start + mid)
+            ok, vm = self._alone(dm)
+            if ok:
+                lo, dlo, vlo = mid, dm, vm
+            else:
+                bad = mid
+        if dlo is None or vlo is None:
+            dlo = self.model.demand(pop, start, start + 1)
+            return 1, dlo, self.model.vector(dlo)
+        return lo, dlo, vlo
 
     def _largest(self, pop: Population, start: int, hi: int, guess: int | None) -> tuple[int, Any]:
         """Largest n <= hi whose prefix fits (resource use grows with n): galloping search from
@@ -243,12 +291,13 @@ def build_problem(net: Network, model: ResourceModel, *, default_rate: float = 0
     resources = model.resources()
     cap = np.array([r.capacity for r in resources], dtype=np.int64)
     per_core = np.array([r.per == "core" for r in resources], dtype=bool)
+    chip_shared = np.array([r.per == "chip" and r.share == "chip" for r in resources], dtype=bool)
     fan = [i for i, r in enumerate(resources) if r.kind == "fanout"]
     fanout = fan[0] if fan else None
     layer = population_layers(net)
     order = [i for i in np.lexsort((np.arange(len(pops)), layer)).tolist() if not pops[i].is_input]
 
-    slicer = _Slicer(model)
+    slicer = _Slicer(model, resources)
     _check_widest_neurons(net, order, slicer)
     # Per population: list of (start, stop, vector, sources).
     cuts: dict[int, list[tuple[int, int, Any, np.ndarray]]] = {}
@@ -256,8 +305,8 @@ def build_problem(net: Network, model: ResourceModel, *, default_rate: float = 0
     def cut(i: int, kcum: np.ndarray | None = None) -> None:
         kcap = None if fanout is None else int(cap[fanout])
         res = None if fanout is None else resources[fanout]
-        cuts[i] = [(a, b, model.vector(d), np.asarray(model.sources(d), dtype=np.int64))
-                   for a, b, d in slicer.slices(pops[i], kcum, kcap, res)]
+        cuts[i] = [(a, b, vec, np.asarray(model.sources(d), dtype=np.int64))
+                   for a, b, d, vec in slicer.slices(pops[i], kcum, kcap, res)]
 
     # A neuron's fan-out is at most the number of destination groups it reaches (each on its own
     # core at worst). Populations are cut consumers first (reverse layer order), each within the
@@ -340,7 +389,8 @@ def build_problem(net: Network, model: ResourceModel, *, default_rate: float = 0
     eu, ev, ew, efull, scale = _edges(src_ptr, src_ids, src_group_of, rates, src_rate, G)
     src_full_w = np.zeros(n_src, dtype=np.int64)
     np.maximum.at(src_full_w, eu[efull], ew[efull])
-    return Problem(net=net, model=model, resources=resources, cap=cap, per_core=per_core, fanout=fanout,
+    return Problem(net=net, model=model, resources=resources, cap=cap, per_core=per_core, chip_shared=chip_shared,
+                   fanout=fanout,
                    offsets=offsets, layer_of_pop=layer, group_pop=group_pop, group_start=group_start,
                    group_stop=group_stop, amounts=amounts, sh_ptr=offsets_of(np.array(sh_counts, dtype=np.int64)),
                    sh_ids=np.array(sh_list, dtype=np.int64), shared_keys=shared_keys, shared_cost=shared_cost,

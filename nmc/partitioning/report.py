@@ -11,7 +11,7 @@ import numpy as np
 from ..lowering import Geometry
 from .cpsat import RefineInfo
 from .problem import Problem
-from .traffic import core_traffic_edges, core_usage, placement_metrics, synaptic_ops_per_core
+from .traffic import ChipLoad, core_traffic_edges, core_usage, placement_metrics, synaptic_ops_per_core
 
 #: Heaviest core-to-core links kept in the summary (for the picture).
 MAX_LINKS = 256
@@ -44,6 +44,7 @@ def build_report(problem: Problem, assign: np.ndarray, ffd_assign: np.ndarray, g
             continue
         col = usage[:, r]
         util[res.name] = [_num(col.mean() / res.capacity) if n else 0.0, _num(col.max() / res.capacity) if n else 0.0]
+    chip_util = _chip_utilisation(problem, assign, n, int(geometry.cores_per_chip))
     cut = m["inter_core_spikes"]
     cut0 = m0["inter_core_spikes"]
     pops = {int(i) for i in problem.group_pop.tolist()}
@@ -96,6 +97,7 @@ def build_report(problem: Problem, assign: np.ndarray, ffd_assign: np.ndarray, g
         "busiest_core": busiest,
         "busiest_synops": _num(float(synops[busiest])) if synops.size else 0.0,
         "utilisation": util,
+        **({"chip_utilisation": chip_util} if chip_util else {}),
         "core_order": order,
         "seed": seed,
         "links": [[int(a), int(b), _num(float(x))] for a, b, x in
@@ -109,17 +111,34 @@ def build_report(problem: Problem, assign: np.ndarray, ffd_assign: np.ndarray, g
     return lines, summary
 
 
+def _chip_utilisation(problem: Problem, assign: np.ndarray, n: int, cores_per_chip: int) -> dict[str, list[float]]:
+    """Mean and fullest chip's use of every per-chip resource, in the packing model (shared items
+    once per core or once per chip, as each resource says); empty without per-chip resources."""
+    chip_res = np.flatnonzero(~problem.per_core)
+    if not chip_res.size or n == 0:
+        return {}
+    load = ChipLoad(problem, assign, n)
+    chip = np.arange(n) // cores_per_chip
+    used = np.stack([load.of(np.flatnonzero(chip == k)).used for k in np.unique(chip).tolist()])
+    return {problem.resources[r].name: [_num(float(used[:, r].mean()) / problem.resources[r].capacity),
+                                        _num(float(used[:, r].max()) / problem.resources[r].capacity)]
+            for r in chip_res.tolist()}
+
+
 def summary_lines(s: dict[str, Any]) -> list[str]:
     """The figures of a partition summary, as the report and ``nmc inspect --placement`` print them."""
     lb = s.get("cores_lb") or 0
     ratio = s["cores"] / lb if lb else float("nan")
     util = s.get("utilisation", {})
+    chip_util = s.get("chip_utilisation", {})
     cut, cut0 = s["inter_core_spikes"], s["inter_core_spikes_ffd"]
     return [
         f"groups {s['groups']} (slices of {s.get('pops', '?')} populations); cores {s['cores']} on {s['chips']} "
         f"chip(s), lower bound {lb} ({s.get('cores_lb_reason')}), ratio {ratio:.3f}",
         "utilisation, mean / busiest core: " + ", ".join(
             f"{name} {100 * a:.0f}% / {100 * b:.0f}%" for name, (a, b) in util.items()),
+        *(["per chip (packing model), mean / fullest chip: " + ", ".join(
+            f"{name} {100 * a:.0f}% / {100 * b:.0f}%" for name, (a, b) in chip_util.items())] if chip_util else []),
         f"spikes per step (rates {s.get('rates')}): inter-core {cut:.4g} (ffd {cut0:.4g}, {_change(cut, cut0)}), "
         f"within cores {s['intra_core_spikes']:.4g}, from the host {s['host_spikes']:.4g}; inter-chip "
         f"{s['inter_chip_spikes']:.4g}; hop-weighted {s['hop_spikes']:.4g} ({s.get('core_order')})",
@@ -171,20 +190,24 @@ def plot_placement(meta: dict[str, Any], geometry: Geometry, path: str, fill_key
         from ..errors import NmcError
         raise NmcError("--placement-plot needs matplotlib, which is not installed (pip install 'nmc[plot]')") from None
     cores = meta.get("cores", [])
-    n = int(meta.get("n_cores", len(cores)))
+    links = (meta.get("partition") or {}).get("links", [])
+    # Core ids here are the partition's, which the geometry places; a layout that numbers its
+    # cores without the ids left unused (a chip closed early by a per-chip limit) gives each
+    # core's partition id as "position".
+    pos = [int(c.get("position", c.get("core", -1))) for c in cores]
+    n = max([int(meta.get("n_cores", len(cores)))] + [p + 1 for p in pos] + [max(a, b) + 1 for a, b, _ in links])
     ids = np.arange(n)
     x, y = geometry.xy(ids)
     fill = np.zeros(n)
-    for c in cores:
-        if fill_key is not None and int(c.get("core", -1)) < n:
-            fill[int(c["core"])] = float(c.get(fill_key, 0))
+    for c, p in zip(cores, pos):
+        if fill_key is not None and 0 <= p < n:
+            fill[p] = float(c.get(fill_key, 0))
     # Every core of the chips in use, faint, under the used ones.
     cpc = max(int(geometry.cores_per_chip), 1)
     all_ids = np.arange(max(-(-n // cpc), 1) * cpc)
     ax_all, ay_all = geometry.xy(all_ids)
     fig, ax = plt.subplots(figsize=(8, max(3.0, 8 * (ay_all.max() + 1) / max(ax_all.max() + 1, 1))))
     ax.scatter(ax_all, ay_all, s=12, color="0.85", zorder=1)
-    links = (meta.get("partition") or {}).get("links", [])
     if links:
         wmax = max(x_ for _, _, x_ in links) or 1.0
         for a, b, w in links[:500]:
@@ -192,8 +215,8 @@ def plot_placement(meta: dict[str, Any], geometry: Geometry, path: str, fill_key
     sc = ax.scatter(x, y, c=fill, cmap="viridis", s=30, edgecolors="k", linewidths=0.3, zorder=3)
     fig.colorbar(sc, ax=ax, label=fill_key or "")
     ax.set_aspect("equal")
-    ax.set_xlabel("mesh x (tiles)")
-    ax.set_ylabel("mesh y (tiles)")
+    ax.set_xlabel("mesh x")
+    ax.set_ylabel("mesh y")
     ax.set_title(f"{meta.get('network', '')}: {n} cores, heaviest links in red")
     fig.savefig(path, bbox_inches="tight")
     plt.close(fig)

@@ -88,6 +88,70 @@ def core_usage(problem: Problem, assign: np.ndarray, n_cores: int) -> np.ndarray
     return use
 
 
+class ChipLoad:
+    """Per-chip use of the per-chip resources as cores join chips, in the packing model: each
+    core's amounts and, on resources whose items are shared per core, its items once per core;
+    on resources whose items are shared per chip (:attr:`Problem.chip_shared`), each item once per
+    chip however many of its cores need it.
+
+    A chip being filled is a :class:`ChipLoad.Fill`; :meth:`need` is what it would use with one
+    more core. Linear in the groups and their shared items."""
+
+    class Fill:
+        """One chip being filled: per-resource use so far and the chip-shared items it holds."""
+
+        def __init__(self, n_resources: int) -> None:
+            self.used = np.zeros(n_resources, dtype=np.int64)
+            self.items: set[int] = set()
+
+    def __init__(self, problem: Problem, assign: np.ndarray, n_cores: int) -> None:
+        self.problem = problem
+        self.chip_res = ~problem.per_core
+        self.cap = problem.cap
+        per_chip_item = problem.chip_shared
+        use = np.zeros((n_cores, len(problem.resources)), dtype=np.int64)
+        np.add.at(use, assign, problem.amounts)
+        self.core_items: list[np.ndarray] = [np.zeros(0, dtype=np.int64)] * n_cores
+        self.item_cost = problem.shared_cost * per_chip_item   # (K, R): the part paid once per chip
+        if problem.sh_ids.size:
+            K = len(problem.shared_keys)
+            owner = np.repeat(np.arange(problem.n_groups), np.diff(problem.sh_ptr))
+            uniq = np.unique(assign[owner] * K + problem.sh_ids)
+            core, item = uniq // K, uniq % K
+            np.add.at(use, core, problem.shared_cost[item] * ~per_chip_item)
+            chip_item = self.item_cost[item].any(axis=1)
+            core, item = core[chip_item], item[chip_item]
+            ptr = np.searchsorted(core, np.arange(n_cores + 1))  # uniq is sorted by core
+            self.core_items = [item[ptr[c]:ptr[c + 1]] for c in range(n_cores)]
+        self.core_use = use
+
+    def new(self) -> "ChipLoad.Fill":
+        return ChipLoad.Fill(len(self.problem.resources))
+
+    def need(self, fill: "ChipLoad.Fill", c: int) -> np.ndarray:
+        """The chip's use if core ``c`` joined it."""
+        need = fill.used + self.core_use[c]
+        new = [k for k in self.core_items[c].tolist() if k not in fill.items]
+        if new:
+            need = need + self.item_cost[new].sum(axis=0)
+        return need
+
+    def over(self, fill: "ChipLoad.Fill", c: int) -> bool:
+        """Whether core ``c`` would take the chip past one of its per-chip limits."""
+        return bool(np.any((self.need(fill, c) > self.cap)[self.chip_res]))
+
+    def add(self, fill: "ChipLoad.Fill", c: int) -> None:
+        fill.used = self.need(fill, c)
+        fill.items.update(self.core_items[c].tolist())
+
+    def of(self, cores: list[int] | np.ndarray) -> "ChipLoad.Fill":
+        """The fill of a chip holding ``cores``."""
+        fill = self.new()
+        for c in np.asarray(cores, dtype=np.int64).tolist():
+            self.add(fill, c)
+        return fill
+
+
 def placement_metrics(problem: Problem, assign: np.ndarray, geometry: Geometry) -> dict[str, Any]:
     """Exact neuron-level figures of an assignment (see the module docstring). Linear in the
     number of (source neuron, group) pairs, which is at most the number of synapses."""
