@@ -473,6 +473,28 @@ def test_spinnaker_geometry_is_where_the_layout_puts_cores_and_how_far_routes_go
     assert res.counters["router_traversals"] == sum(k * (h + 1) for k, h in zip(packets, hops.tolist()))
 
 
+def test_spinnaker_a_chip_closed_by_its_sdram_leaves_ids_unused_and_the_spikes_unchanged() -> None:
+    """With 40,000 bytes of SDRAM per chip (about two of these cores), the partitioner closes each
+    chip early: core ids skip the rest of the chip, the layout numbers only the cores in use and
+    puts each on the chip its id names, and the network runs as one population per core. First
+    fit fills chips in core order and the layout refuses the first chip over its SDRAM."""
+    reference = run_binary(one_population_per_core(lif_mixed_network(), load_target("spinnaker")))
+    small = with_limits("spinnaker", {"core": {"max_neurons": 16}, "chip": {"cores": 4, "sdram_bytes": 40_000}})
+    net = lif_mixed_network()
+    binary = compile_network(net, small, "verify,map-neurons,quantize,partition{time=1},allocate")
+    cores = binary.meta["cores"]
+    positions = [c["position"] for c in cores]
+    assert binary.meta["n_cores"] == len(cores) == net.attrs["cores_used"] < max(positions) + 1
+    assert all(c["chip"] == cores[0]["chip"] for c in cores if c["position"] < 4)
+    assert all(c["sdram_bytes"] <= 40_000 for c in binary.meta["chips"])
+    got = run_binary(binary)
+    for key in reference:
+        np.testing.assert_array_equal(got[key], reference[key], err_msg=key)
+    with pytest.raises(ResourceError, match=r"^chip \(\d+, \d+\): error: SDRAM bytes of the chip's cores \(\d+\) "
+                                            r"exceeded max \(chip.sdram_bytes = 40000\)"):
+        compile_network(lif_mixed_network(), small, "verify,map-neurons,quantize,partition{solver=first-fit},allocate")
+
+
 def test_spinnaker_cpsat_binaries_are_reproducible(tmp_path: Path) -> None:
     """The same network gives the same bytes with the default partitioner (CP-SAT ran), in one
     process and in two with different hash seeds."""
@@ -531,10 +553,18 @@ def test_placement_plot(tmp_path: Path, small_src: Path, cli, monkeypatch: pytes
         have = True
     except ImportError:
         have = False
+    spin = tmp_path / "spin.nmcb"  # the SpiNNaker-like part's first report column is a chip name
+    example = Path(__file__).resolve().parents[1] / "examples" / "physical" / "ei_lif.nmc"
+    assert cli("compile", example, "--target", "spinnaker", "-o", spin)[0] == 0
+    code, out, err = cli("inspect", spin, "--placement")
+    assert code == 0 and out.startswith("partition: solver cpsat") and "per chip (packing model)" in out, err
     if have:
         code, _, err = cli("inspect", out_path, "--placement-plot", tmp_path / "p.svg")
         assert code == 0, err
         assert (tmp_path / "p.svg").read_text().lstrip().startswith("<?xml")
+        code, _, err = cli("inspect", spin, "--placement-plot", tmp_path / "s.svg")
+        assert code == 0, err
+        assert (tmp_path / "s.svg").read_text().lstrip().startswith("<?xml")
     monkeypatch.setitem(sys.modules, "matplotlib", None)  # as if not installed
     code, _, err = cli("inspect", out_path, "--placement-plot", tmp_path / "q.svg")
     assert code == 1 and err.strip() == ("nmc: error: --placement-plot needs matplotlib, which is not installed "

@@ -29,6 +29,7 @@ from __future__ import annotations
 
 import weakref
 from dataclasses import dataclass, field
+from functools import cached_property
 from typing import Any, Hashable
 
 import numpy as np
@@ -198,7 +199,7 @@ class ResourceModel:
             max_delay = max(max_delay, delay)
         shifts = (int(pop.params.get("shift_exc", 0)), int(pop.params.get("shift_inh", 0)))
         return Demand(stop - start, shifts, max_delay, rows, {s: self.blocks[s] for s in rows},
-                      self._packing().index[pop.name])
+                      self._view.index[pop.name])
 
     def _usage(self, core: CoreUsage, d: Demand) -> tuple[int, int, int, int]:
         """(neurons, ring-buffer bits, longest row, DTCM bytes) if ``d`` joined ``core``."""
@@ -239,18 +240,16 @@ class ResourceModel:
         core.mpt.update(d.mpt)
 
     # -- the packing view (nmc.lowering.ResourceModel; docs/spinnaker.md §6) -------------------
-    def _packing(self) -> "_PackingView":
+    @cached_property
+    def _view(self) -> "_PackingView":
         """The figures the packing view needs, built on first use (the exact model needs none)."""
-        view = self.__dict__.get("_packing_view")
-        if view is None:
-            view = self.__dict__["_packing_view"] = _PackingView(self)
-        return view
+        return _PackingView(self)
 
     def resources(self) -> list[Resource]:
         """Per core: neurons, the one weight-shift pair, the ring buffer's index field, the
         longest row, DTCM; per chip: SDRAM (items once per core) and router entries (items once
         per chip). See :meth:`vector` for how each is counted."""
-        return list(self._packing().resources)
+        return list(self._view.resources)
 
     def vector(self, d: Demand) -> DemandVector:
         """``d`` as amounts and shared items (docs/spinnaker.md §6, "The packing view").
@@ -271,10 +270,10 @@ class ResourceModel:
 
         Every combination of slices is counted at least as the exact model counts it (so a core
         the packing model accepts is accepted by :meth:`violation`), and a slice alone exactly,
-        but for the ring buffer, which is charged at its size on a full core of the slice's delay
-        bits. Router entries count the key blocks sent from or delivered to a chip, before any
+        but for the ring buffer, which is charged at its size on the fullest core of the slice's
+        delay bits. Router entries count the key blocks sent from or delivered to a chip, before any
         merge or compression; entries on chips a route only passes through are not counted here."""
-        v = self._packing()
+        v = self._view
         amounts = np.zeros(len(v.resources), dtype=np.int64)
         longest = {src: _row_max(add) for src, add in d.rows.items()}
         amounts[v.NEURONS] = d.neurons
@@ -291,7 +290,7 @@ class ResourceModel:
 
     def shared_cost(self, key: Hashable) -> np.ndarray:
         """What shared item ``key`` (see :meth:`vector`) costs once, aligned with :meth:`resources`."""
-        v = self._packing()
+        v = self._view
         cost = np.zeros(len(v.resources), dtype=np.int64)
         kind, *rest = key  # type: ignore[misc]
         if kind == "core":
@@ -313,7 +312,7 @@ class ResourceModel:
 
     def sources(self, d: Demand) -> np.ndarray:
         """Sorted global ids of the neurons with a synapse onto the slice (one row each)."""
-        v = self._packing()
+        v = self._view
         parts = []
         for src in sorted(d.rows):
             add = d.rows[src]
@@ -375,7 +374,7 @@ class _PackingView:
             Resource("SDRAM bytes", "chip.sdram_bytes", int(g("chip.sdram_bytes")),
                      "place fewer cores on the chip or reduce their fan-in", per="chip"),
             Resource("router entries", "router.usable_entries", int(g("router.usable_entries")),
-                     "place fewer cores on the chip or reduce the number of sources they share", per="chip",
+                     "spread the cores over more chips or give them fewer distinct sources", per="chip",
                      share="chip"),
         )
 
@@ -395,7 +394,8 @@ class _PackingView:
         buffer (a master table makes it fewer; the exact model counts that)."""
         left = self.index_and_delay_bits - delay_bits
         room = min(self.n_max, 1 << left) if left >= 0 else 0
-        while room > 0 and self.budget.dtcm(room, (1 << delay_bits) - 1 if delay_bits else 0, 0) > self.budget.limit:
+        longest = (1 << delay_bits) - 1  # a delay with that many bits: n_bits(2^D - 1) = D
+        while room > 0 and self.budget.dtcm(room, longest, 0) > self.budget.limit:
             room -= 1
         return room
 
@@ -409,10 +409,11 @@ class Layout:
 
     Cores are the placement's cores that hold neurons, in the order of their placement ids
     (``core_position``; a chip the partitioner closed early leaves ids unused). Neurons get
-    global ids core by core (``core_offset``), within a core by (population index, neuron index). Source slices -- the key blocks of routing -- are the placement slices of
-    neuron populations and chunks of ``core.max_neurons`` units of input ports, numbered by
-    (population index, start). Synapses are sorted by (source slice, post core, source neuron,
-    projection, post neuron)."""
+    global ids core by core (``core_offset``), within a core by (population index, neuron index).
+    Source slices -- the key blocks of routing -- are the placement slices of neuron populations
+    and chunks of ``core.max_neurons`` units of input ports, numbered by (population index,
+    start). Synapses are sorted by (source slice, post core, source neuron, projection, post
+    neuron)."""
 
     n_cores: int
     core_offset: np.ndarray          # (n_cores + 1,) global neuron ids per core
@@ -671,7 +672,9 @@ class SpiNNakerLayoutModel:
     integer_tables = {"chip": 1, "core": 1}
 
     #: Columns of the per-core resource report: (title, key in the core table, limit key).
-    report_columns = (("chip", "chip", None), ("neurons", "neurons", "core.max_neurons"),
+    #: ("position": the partition's core id, the core's place in SpiNNakerGeometry.)
+    report_columns = (("position", "position", None), ("chip", "chip", None),
+                      ("neurons", "neurons", "core.max_neurons"),
                       ("DTCM bytes", "dtcm_bytes", "chip.dtcm_bytes"), ("ring slots", "ring_slots", None),
                       ("MPT entries", "mpt_entries", None), ("SDRAM bytes", "sdram_bytes", None))
     #: Columns of the per-chip report (meta["chips"], written by the backend).
@@ -710,7 +713,8 @@ class SpiNNakerLayoutModel:
         _check_shifts(net, lay)
         check_layout(lay, self.target)
         n = np.diff(lay.core_offset)
-        return [{"core": c, "position": int(lay.core_position[c]), "chip": "{},{}".format(*lay.chips[int(lay.core_chip[c])]),
+        return [{"core": c, "position": int(lay.core_position[c]),
+                 "chip": "{},{}".format(*lay.chips[int(lay.core_chip[c])]),
                  "processor": int(lay.core_proc[c]), "neurons": int(n[c]), "dtcm_bytes": int(lay.core_dtcm[c]),
                  "ring_slots": 1 << int(lay.core_delay_bits[c]), "mpt_entries": int(lay.core_mpt[c]),
                  "sdram_bytes": int(lay.core_sdram[c]), "populations": list(lay.core_pops[c])}

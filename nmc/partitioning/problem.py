@@ -179,7 +179,8 @@ class _Slicer:
         return d if self.model.violation(self.model.new_core(), d) is None else None
 
     def slices(self, pop: Population, kcum: np.ndarray | None = None,
-               kcap: int | None = None, fan_res: Resource | None = None) -> list[tuple[int, int, Any, DemandVector]]:
+               kcap: int | None = None,
+               fan_res: Resource | None = None) -> list[tuple[int, int, Any, DemandVector]]:
         """[(start, stop, demand, vector)] covering ``pop``; ``kcum`` is the cumulative fan-out of
         its neurons (length size + 1), each slice's share of which must stay within ``kcap``."""
         out: list[tuple[int, int, Any, DemandVector]] = []
@@ -200,14 +201,13 @@ class _Slicer:
             n, d = self._largest(pop, start, hi, guess)
             ok, vec = self._alone(d)
             if not ok:
-                n, d, vec = self._largest_in_view(pop, start, n, d, vec)
+                n, d, vec = self._largest_in_view(pop, start, n)
             out.append((start, start + n, d, vec))
             start += n
             guess = n
         return out
 
-    def _largest_in_view(self, pop: Population, start: int, n: int, d: Any,
-                         vec: DemandVector) -> tuple[int, Any, DemandVector]:
+    def _largest_in_view(self, pop: Population, start: int, n: int) -> tuple[int, Any, DemandVector]:
         """The largest prefix shorter than ``n`` (which fits exactly) that also fits an empty core
         in the packing model, by bisection (both grow with the prefix). One neuron is kept even
         if the packing model over-counts it: the exact model, which the partitioner re-checks
@@ -390,8 +390,7 @@ def build_problem(net: Network, model: ResourceModel, *, default_rate: float = 0
     src_full_w = np.zeros(n_src, dtype=np.int64)
     np.maximum.at(src_full_w, eu[efull], ew[efull])
     return Problem(net=net, model=model, resources=resources, cap=cap, per_core=per_core, chip_shared=chip_shared,
-                   fanout=fanout,
-                   offsets=offsets, layer_of_pop=layer, group_pop=group_pop, group_start=group_start,
+                   fanout=fanout, offsets=offsets, layer_of_pop=layer, group_pop=group_pop, group_start=group_start,
                    group_stop=group_stop, amounts=amounts, sh_ptr=offsets_of(np.array(sh_counts, dtype=np.int64)),
                    sh_ids=np.array(sh_list, dtype=np.int64), shared_keys=shared_keys, shared_cost=shared_cost,
                    src_ptr=src_ptr, src_ids=src_ids, rates=rates, src_group_of=src_group_of, n_src_groups=n_src,

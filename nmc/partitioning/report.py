@@ -212,11 +212,12 @@ def plot_placement(meta: dict[str, Any], geometry: Geometry, path: str, fill_key
         wmax = max(x_ for _, _, x_ in links) or 1.0
         for a, b, w in links[:500]:
             ax.plot([x[a], x[b]], [y[a], y[b]], color="tab:red", alpha=0.35, lw=0.3 + 3.0 * w / wmax)
-    sc = ax.scatter(x, y, c=fill, cmap="viridis", s=30, edgecolors="k", linewidths=0.3, zorder=3)
+    used = np.unique(np.array(pos, dtype=np.int64)) if pos else ids  # ids a closed chip left unused stay faint
+    sc = ax.scatter(x[used], y[used], c=fill[used], cmap="viridis", s=30, edgecolors="k", linewidths=0.3, zorder=3)
     fig.colorbar(sc, ax=ax, label=fill_key or "")
     ax.set_aspect("equal")
     ax.set_xlabel("mesh x")
     ax.set_ylabel("mesh y")
-    ax.set_title(f"{meta.get('network', '')}: {n} cores, heaviest links in red")
+    ax.set_title(f"{meta.get('network', '')}: {used.size} cores, heaviest links in red")
     fig.savefig(path, bbox_inches="tight")
     plt.close(fig)
