@@ -19,8 +19,8 @@ Circuit: the paper's 400-400-10 with the output layer's derivative window -1 < a
 (``--window-hidden``), the output margin 0.5 (``--margin``; the paper's circuit has none) and
 the error units' threshold 1/16 (``--error-threshold``; the paper's 0).
 
-Preprocessing (seeds.md §1.7): crop 4 px per side (28 x 28 -> 20 x 20), binarise at 0.5
-(pixel > 127) -> 400 binary inputs; the label is sent one-hot to the target port. Training data
+Preprocessing (docs/backprop.md, Sources: Data and protocol): crop 4 px per side
+(28 x 28 -> 20 x 20), binarise at 0.5 (pixel > 127) -> 400 binary inputs; the label is sent one-hot to the target port. Training data
 is augmented (``--shift``, default 1; 0 is the paper's protocol): in epoch e each training
 image's 20 x 20 window moves by a random offset of up to 1 px, drawn from a generator seeded
 with (seed, 2, e), so a resumed run sees the same images; evaluation images keep the fixed crop.

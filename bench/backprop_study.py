@@ -18,7 +18,8 @@ spike vector == one-hot target; membrane readout: argmax of the output sums a2) 
 20 epochs, mean over seeds (seed s: ``init_state(n_x, H, 10, s)`` and a reshuffle every epoch with
 ``shuffled_order``'s stream).
 
-MNIST20 (seeds.md §1.7: crop 4 px per side, binarise at 0.5; 400-H-10): trained on 50,000 of the
+MNIST20 (crop 4 px per side, binarise at 0.5; 400-H-10; docs/backprop.md, Sources: Data and
+protocol): trained on 50,000 of the
 60,000 training images, scored on the other 10,000 (``--validation``; the split of
 ``backprop_mnist.validation_split``) after the listed epochs.
 

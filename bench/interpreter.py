@@ -70,7 +70,7 @@ from nmc.target import Target, load_target
 
 @dataclass(frozen=True)
 class LifParams:
-    """CUBA LIF registers shared by all benchmark neurons (loihi.md §1.1 units).
+    """CUBA LIF registers shared by all benchmark neurons (docs/loihi-facts.md §1.1 units).
 
     Chosen so that 1000 inputs at 5 % through zero-mean 8-bit weights make the neurons fire at a
     moderate rate: the summed input has a standard deviation of roughly 64 * 1050 per step, u
@@ -105,7 +105,7 @@ class Problem:
                 f"-> {self.n_out} LIF, {self.steps} steps, seed {seed}")
 
 
-# Widths of the nmc choice (loihi.md §1.4; targets/loihi.toml neuron.*).
+# Widths of the nmc choice (docs/loihi-facts.md §1.4; targets/loihi.toml neuron.*).
 _INPUT_BITS = 22
 _CURRENT_BITS = 24
 _V_MAX = (1 << 23) - 1
@@ -201,12 +201,12 @@ Delivery = Callable[[np.ndarray], Callable[[int], tuple[np.ndarray, float]]]
 
 
 def run_baseline(deliver: Delivery, lif: LifParams, n_out: int, inputs: np.ndarray) -> np.ndarray:
-    """The bench's LIF equations (loihi.md §1.2, nmc widths §1.4) for ``n_out`` neurons, with the
+    """The bench's LIF equations (docs/loihi-facts.md §1.2, nmc widths §1.4) for ``n_out`` neurons, with the
     synaptic input of ``deliver``; returns the (steps, n_out) spike raster.
 
     Registers are float64 holding integers: |u|, |v| < 2^24 and the decay factors are below 4096,
     so x * (keep / 4096) is exact and trunc() is the chip's shift toward zero. An input spike at
-    step t reaches u at t + 1 (loihi.md §1.5): step t reads the input of spikes sent at t - 1. The
+    step t reaches u at t + 1 (docs/loihi-facts.md §1.5): step t reads the input of spikes sent at t - 1. The
     wraps of a and u are applied only when a bound on them says they could happen (never, for
     these networks); v is clipped every step."""
     steps = inputs.shape[0]

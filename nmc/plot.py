@@ -189,7 +189,7 @@ def summary_title(path: Path, result: dict[str, np.ndarray]) -> str:
 
 def plot_file(path: str | Path, out: str | Path | None = None, max_steps: int = 2000) -> tuple[Path, list[str]]:
     """Read RESULT.npz, draw it, write the figure (default: RESULT.png); returns (path, panels)."""
-    from .sim.checkpoint import _atomic_write
+    from .atomic import write_bytes
 
     src = Path(path)
     dst = Path(out) if out is not None else src.with_suffix(".png")
@@ -202,8 +202,5 @@ def plot_file(path: str | Path, out: str | Path | None = None, max_steps: int = 
         raise PlotError(f"cannot write '{dst}': directory '{dst.parent}' does not exist")
     result = load_result(src)
     data, drawn = render(result, summary_title(src, result), fmt, max_steps)
-    try:
-        _atomic_write(dst, lambda f: f.write(data))
-    except OSError as exc:
-        raise RunError(f"cannot write '{dst}': {exc.strerror or exc}") from None
+    write_bytes(dst, data)   # atomic; a failure is an OutputError naming the file
     return dst, drawn

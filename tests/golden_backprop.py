@@ -2,8 +2,8 @@
 
 This is the independent, non-spiking oracle that the spiking interpreter's run of the 12-phase
 training circuit is checked against, weight for weight, after every sample. It is written only
-from ``docs``-level knowledge of the circuit (shared reference ``seeds.md`` §1.4-§1.7), in plain
-numpy, and imports nothing from ``nmc``.
+from ``docs``-level knowledge of the circuit (docs/backprop.md: the phase table and its
+Sources), in plain numpy, and imports nothing from ``nmc``.
 
 Units and formats
 -----------------

@@ -66,3 +66,16 @@ def test_recurrent_example_bursts(cli, tmp_path: Path) -> None:
     bursts = np.flatnonzero((rate[1:] >= 5) & (rate[:-1] < 5))
     assert len(bursts) >= 3
     assert (rate == 0).mean() > 0.5
+
+
+def test_physical_units_example_bursts(cli, tmp_path: Path) -> None:
+    """examples/physical/ei_lif.nmc: the same kind of network in ms, mV and nA, through map-neurons."""
+    out = tmp_path / "ei_lif.nmcb"
+    code, text, err = cli("compile", EXAMPLES / "physical" / "ei_lif.nmc", "-o", out, "--report")
+    assert code == 0 and "warning" not in err, err
+    assert "population 'e' (lif, 400 neurons)" in text and "step response" in text
+    assert cli("run", out, "--steps", "1000", "--out", tmp_path / "r.npz")[0] == 0
+    r = np.load(tmp_path / "r.npz")
+    rate = r["spikes/e"].sum(axis=1)
+    bursts = np.flatnonzero((rate[1:] >= 5) & (rate[:-1] < 5))
+    assert len(bursts) >= 5 and (rate == 0).mean() > 0.5

@@ -1,6 +1,6 @@
 """Tests of the golden model of the synfire-gated backprop circuit (tests/golden_backprop.py).
 
-The hand-computed cases below were worked out on paper from the phase table (seeds.md §1.4) and
+The hand-computed cases below were worked out on paper from the phase table (docs/backprop.md) and
 the update order in golden_backprop's docstring, not by running the model.
 """
 

@@ -85,11 +85,9 @@ def test_saturation_is_counted_the_same_on_the_row_path(monkeypatch: pytest.Monk
         assert w.max() == 254
 
 
-@pytest.mark.parametrize("path", ["expand", "table", "table-int64"])
-def test_accounting_without_classes_equals_accounting_by_class(path: str, monkeypatch: pytest.MonkeyPatch) -> None:
-    """Sources without classes are accounted per spike: by expanding each spiking source's (core,
-    count) entries, or (sources reaching many cores) by adding their rows of the (source, core)
-    table per step, in float32 or, past 2^24, in int64. All give the counters of the class path."""
+def test_accounting_without_classes_equals_accounting_by_class(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Sources without classes are accounted per spike, by expanding each spiking source's (core,
+    count) entries; that gives the counters of the class path."""
     from conftest import SMALL
     from nmc.frontend.dsl import parse_dsl
     from nmc.target import Target, load_target
@@ -102,9 +100,6 @@ def test_accounting_without_classes_equals_accounting_by_class(path: str, monkey
     assert by_class.src_class is not None and by_class.n_cores > 8
     want = by_class.run(120, inputs)
     monkeypatch.setattr(loihi, "_MAX_SOURCE_CLASSES", 0)
-    monkeypatch.setattr(loihi, "_EXPAND_NS", 0 if path == "expand" else 10 ** 9)
-    if path == "table-int64":
-        monkeypatch.setattr(loihi, "F32_EXACT", 0.0)
     chip = LoihiInterpreter(binary)
     assert chip.src_class is None
     got = chip.run(120, inputs)

@@ -1,8 +1,8 @@
 """Bit-exact acceptance test of the Loihi interpreter against an independent reference.
 
 ``reference_run`` below is a plain numpy transcription of the CUBA LIF step in
-/work/shared/reference/loihi.md (§1.2 step, §1.3 refractory, §1.4 nmc widths, §1.5 timing,
-§2.1-2.2 weights with per-weight exponent shift, §3 nmc choices). It deliberately shares no code
+docs/interpreter.md (the step, refractory, nmc's wrap and clip widths, timing, weights with the
+per-weight exponent shift, and the table of choices where the public models disagree). It deliberately shares no code
 with ``nmc.sim``, ``nmc.backend``, ``nmc.formats`` or ``nmc.passes``: it works on dense
 per-projection integer mantissa matrices, loops over projections, and is meant to be read next to
 the document. The network is compiled by the real pipeline (``compile_network``), the binary is
@@ -33,7 +33,8 @@ from nmc.sim.loihi import LoihiInterpreter, RunResult
 STEPS = 300
 SEEDS = (0, 1, 2)
 
-# Widths and constants as documented in loihi.md §1.1, §1.4 (nmc choice) and targets/loihi.toml.
+# Widths and constants as documented in docs/loihi-facts.md §1.1, §1.4 (nmc choice) and
+# targets/loihi.toml.
 INPUT_BITS = 22          # a wraps to s22
 CURRENT_BITS = 24        # u wraps to s24
 V_MAX = (1 << 23) - 1    # v clips to +-(2^23 - 1)
@@ -52,10 +53,10 @@ class RefPopulation:
     name: str
     size: int
     is_input: bool = False
-    decay_u: int = 0
-    decay_v: int = 0
-    threshold: int = 0
-    refractory: int = 1
+    decay_u: int | np.ndarray = 0     # registers: one value, or one per neuron (the chip holds several
+    decay_v: int | np.ndarray = 0     # compartment configs then)
+    threshold: int | np.ndarray = 0
+    refractory: int | np.ndarray = 1
     bias: np.ndarray | None = None  # (size,) raw voltage units, already bm * 2**be
 
 
@@ -93,7 +94,7 @@ def decay(x: np.ndarray, k: int) -> np.ndarray:
 
 
 def effective_weights(mantissa: np.ndarray, exponent: int) -> np.ndarray:
-    """loihi.md §2.2, nmc choice: each weight is shifted on its own, floor(m * 2^e)."""
+    """docs/loihi-facts.md §2.2, nmc choice: each weight is shifted on its own, floor(m * 2^e)."""
     m = mantissa.astype(np.int64)
     if exponent >= 0:
         return m * (1 << exponent)
@@ -107,7 +108,7 @@ def reference_run(populations: list[RefPopulation], projections: list[RefProject
     ``inputs`` maps each input population to its (steps, size) 0/1 spikes. ``variant`` selects a
     deliberately wrong model, used only to show that the comparison can fail:
     ``"nonstrict_threshold"`` (v >= threshold), ``"sum_then_shift"`` (Lava's negative exponents,
-    §2.2), ``"no_decay_u_offset"`` (current decay without the chip's +1, §1.2).
+    docs/loihi-facts.md §2.2), ``"no_decay_u_offset"`` (current decay without the chip's +1, §1.2).
     """
     # Spike history of every population; a spike at step t is read at t + 1 + delay (§1.5).
     spikes = {p.name: np.zeros((steps, p.size), dtype=bool) for p in populations}
@@ -141,21 +142,21 @@ def reference_run(populations: list[RefPopulation], projections: list[RefProject
             a_w = wrap_signed(a[name], INPUT_BITS)
             counters["a_wraps"] += int((a_w != a[name]).sum())
 
-            du = p.decay_u if variant == "no_decay_u_offset" else p.decay_u + 1
+            du = np.asarray(p.decay_u) if variant == "no_decay_u_offset" else np.asarray(p.decay_u) + 1
             u_raw = decay(u[name], du) + a_w
             u[name] = wrap_signed(u_raw, CURRENT_BITS)
             counters["u_wraps"] += int((u[name] != u_raw).sum())
 
-            v_raw = decay(v[name], p.decay_v) + u[name] + p.bias
+            v_raw = decay(v[name], np.asarray(p.decay_v)) + u[name] + p.bias
             counters["v_clips_high"] += int((v_raw > V_MAX).sum())
             counters["v_clips_low"] += int((v_raw < -V_MAX).sum())
             vv = np.clip(v_raw, -V_MAX, V_MAX)
             vv[ref[name] > 0] = 0  # refractory: v held at 0, u keeps integrating (§1.3)
 
-            theta = p.threshold << THRESHOLD_SHIFT
+            theta = np.asarray(p.threshold, dtype=np.int64) << THRESHOLD_SHIFT
             fired = vv >= theta if variant == "nonstrict_threshold" else vv > theta
             vv[fired] = 0          # hard reset to 0; u is not reset
-            ref[name][fired] = p.refractory
+            ref[name][fired] = np.broadcast_to(np.asarray(p.refractory, dtype=np.int64), (p.size,))[fired]
             ref[name] = np.maximum(ref[name] - 1, 0)
 
             v[name] = vv
@@ -196,7 +197,7 @@ MantissaDraw = Callable[[np.random.Generator, "tuple[int, ...] | int"], np.ndarr
 
 
 def _mixed(rng: np.random.Generator, shape: tuple[int, ...] | int) -> np.ndarray:
-    """8-bit mixed-sign mantissas: even values in [-256, 254] (loihi.md §2.1)."""
+    """8-bit mixed-sign mantissas: even values in [-256, 254] (docs/loihi-facts.md §2.1)."""
     return 2 * rng.integers(-128, 128, size=shape)
 
 
@@ -409,7 +410,8 @@ def test_case_exercises_every_path(compiled: tuple[Case, bytes, RunResult, RefRe
     assert c["a_wraps"] > 0 and c["u_wraps"] > 0, c
     assert c["v_clips_high"] > 0 and c["v_clips_low"] > 0, c
     # The interpreter counts, per compartment and step, the wraps/clips that changed a value
-    # (loihi.md §1.4 "count overflow events per compartment"); the counts must agree too.
+    # (docs/loihi-facts.md §1.4: every wrap or clip is counted per compartment); the counts must
+    # agree too.
     assert result.overflow == {"input_wrap": c["a_wraps"], "current_wrap": c["u_wraps"],
                                "voltage_clip": c["v_clips_high"] + c["v_clips_low"]}, (result.overflow, c)
     for p in case.populations:

@@ -18,12 +18,13 @@ from typing import Any
 import numpy as np
 
 from .. import __version__
+from ..arrayops import unique_inverse
 from ..binary.format import Binary
 from ..errors import NmcError
 from ..formats.loihi import bias_to_mant_exp, dropped_bits, mantissa_range
 from ..ir.learning import learning_spec
-from ..ir.network import Network
-from ..passes.layout import Layout, build_layout
+from ..ir.network import Network, Probe
+from ..lowering.loihi_layout import Layout, build_layout
 from ..target import Target
 
 SIGN_CODES = {"mixed": 0, "excitatory": 1, "inhibitory": 2}
@@ -46,24 +47,95 @@ def _schedule_meta(net: Network) -> dict[str, Any] | None:
     return out
 
 
+def _encoding_meta(net: Network) -> dict[str, Any] | None:
+    """How the host encodes a converted network's real-valued input (nmc.sim.encoding): the
+    conversion's choice plus the input port and, for graded payloads, the payload units per
+    input unit the mapping chose."""
+    enc = net.attrs.get("encoding")
+    if enc is None:
+        return None
+    out = dict(enc)
+    out["port"] = enc["input"]
+    scale = net.population(enc["input"]).attrs.get("graded_scale")
+    if scale is not None:
+        out["payload_scale"] = float(scale)
+    return out
+
+
+def _readout_meta(net: Network, probes: list[dict[str, Any]]) -> dict[str, Any] | None:
+    """How the host reads a converted network's output: its v probe at the last step, in register
+    units per activation (``scale``) and, for a charge readout, per threshold span (``quantum``);
+    ``unit`` turns an activation back into the imported network's output units."""
+    readout = net.attrs.get("readout")
+    if readout is None:
+        return None
+    pop = net.population(readout["population"])
+    probe = next(p["name"] for p in probes if p["population"] == pop.name and p["variable"] == "v")
+    mapped = pop.attrs.get("mapped", {})
+    v_scale = float(mapped.get("units", {}).get("v", [1.0, 0.0])[0])
+    out = {"population": pop.name, "probe": probe, "kind": readout["kind"], "scale": v_scale,
+           "unit": float((net.attrs.get("conversion") or {}).get("scales", {}).get(pop.name, 1.0))}
+    if readout["kind"] == "charge":
+        params = mapped.get("params", {})
+        span = float(np.max(np.asarray(params.get("v_th", 1.0)) - np.asarray(params.get("v_reset", 0.0))))
+        out["quantum"] = v_scale * span
+    return out
+
+
 def _offsets(counts: np.ndarray) -> np.ndarray:
     return np.concatenate([[0], np.cumsum(counts)]).astype(np.int64)
 
 
 def _per_core_tables(core: np.ndarray, rows: np.ndarray, n_cores: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Deduplicate ``rows`` within each core: returns (table rows, per-core table offsets,
-    index of each row into its core's table)."""
-    keyed = np.column_stack([core, rows]) if rows.size else np.zeros((0, rows.shape[1] + 1), dtype=np.int64)
-    uniq, inverse = np.unique(keyed, axis=0, return_inverse=True)
-    inverse = inverse.reshape(-1)
-    counts = np.bincount(uniq[:, 0], minlength=n_cores) if uniq.size else np.zeros(n_cores, dtype=np.int64)
-    offs = _offsets(counts)
-    local = inverse - offs[core] if core.size else inverse
-    return uniq[:, 1:], offs, local
+    index of each row into its core's table). Within a core the table lists its distinct rows in
+    lexicographic order.
+
+    No sort of a rows x columns table (``np.unique(axis=0)`` took 33 s on 10^7 synapses): each
+    column is ranked, the ranks are folded into one integer per row that keeps the lexicographic
+    order (re-ranked whenever the next fold could overflow), and distinct (core, row) pairs come
+    from one 1-D sort."""
+    n, width = rows.shape
+    if n == 0:
+        return np.zeros((0, width), dtype=np.int64), np.zeros(n_cores + 1, dtype=np.int64), np.zeros(0, dtype=np.int64)
+    row_id = np.zeros(n, dtype=np.int64)
+    span = 1
+    for k in range(width):
+        vals, rank = unique_inverse(rows[:, k])
+        if span * vals.size >= 2 ** 40:
+            _, row_id = unique_inverse(row_id)
+            span = int(row_id.max()) + 1
+        row_id = row_id * vals.size + rank
+        span *= vals.size
+    _, row_id = unique_inverse(row_id)
+    n_ids = int(row_id.max()) + 1
+    distinct, inverse = unique_inverse(core.astype(np.int64) * n_ids + row_id)
+    some = np.empty(distinct.size, dtype=np.int64)
+    some[inverse] = np.arange(n)  # any occurrence: the rows of one entry are equal
+    offs = _offsets(np.bincount(distinct // n_ids, minlength=n_cores))
+    return rows[some].astype(np.int64), offs, inverse - offs[core]
 
 
 def compile_loihi(net: Network, target: Target) -> Binary:
     """Lower ``net`` (after quantize, partition, allocate) to a Loihi-like :class:`Binary`."""
+    _check_lowered(net, target)
+    lay: Layout = build_layout(net, target)
+    # Each step adds its sections in turn; the binary sorts them by name, so only the names matter.
+    sections: dict[str, np.ndarray] = {}
+    pop_cx = _compartments(net, lay, target, sections)
+    _synapses(net, lay, sections)
+    _routing(net, lay, pop_cx, sections)
+    plastic = _plastic_projections(net, lay, target, pop_cx, sections)
+    inputs = _input_ports(net, lay, sections)
+    outputs = _outputs(net, pop_cx, sections)
+    probes = _probes(net, pop_cx, sections)
+    meta = _metadata(net, int(lay.n_cores), inputs, outputs, probes, plastic)
+    return Binary(target=target.name, meta=meta, sections=sections, target_config=target.data)
+
+
+def _check_lowered(net: Network, target: Target) -> None:
+    """Refuse a network the passes have not prepared for this target: it must be quantized for
+    it, and every neuron population placed on cores."""
     if net.attrs.get("quantized") != target.name:
         raise NmcError(f"backend '{target.name}': the network is not quantized for this target "
                        "(the pass pipeline must include 'quantize')")
@@ -71,19 +143,20 @@ def compile_loihi(net: Network, target: Target) -> Binary:
         if not pop.is_input and "placement" not in pop.attrs:
             raise NmcError(f"backend '{target.name}': population '{pop.name}' has no placement "
                            "(the pass pipeline must include 'partition')")
-    lay: Layout = build_layout(net, target)
-    pops = net.populations
-    projs = net.projections
+
+
+def _compartments(net: Network, lay: Layout, target: Target, sections: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+    """Per core, the compartment table (config index, bias mantissa and exponent) and the table
+    of distinct compartment configs (decays, threshold mantissa, refractory delay). Returns each
+    neuron population's global compartment ids, which the later tables refer to."""
     n_cores = int(lay.n_cores)
     cx_offset = _offsets(lay.core_compartments)
     n_cx = int(cx_offset[-1])
-
-    # -- compartments ---------------------------------------------------------------------------
     cx_core = np.repeat(np.arange(n_cores), lay.core_compartments)
     cfg_rows = np.zeros((n_cx, 4), dtype=np.int64)  # decay_u, decay_v, threshold mantissa, refractory
     bias = np.zeros(n_cx, dtype=np.int64)
     pop_cx: dict[str, np.ndarray] = {}
-    for pop in pops:
+    for pop in net.populations:
         if pop.is_input:
             continue
         gid = cx_offset[lay.pop_core[pop.name]] + lay.pop_local[pop.name]
@@ -93,8 +166,26 @@ def compile_loihi(net: Network, target: Target) -> Binary:
         bias[gid] = pop.param_array("bias").astype(np.int64)
     cfg_table, cfg_offset, cx_cfg = _per_core_tables(cx_core, cfg_rows, n_cores)
     bias_mant, bias_exp = bias_to_mant_exp(bias, target)
+    sections.update({
+        "core_cx_offset": cx_offset,
+        "cx_cfg": cx_cfg.astype(np.uint8),
+        "cx_bias_mant": bias_mant.astype(np.int16),
+        "cx_bias_exp": bias_exp.astype(np.uint8),
+        "core_cfg_offset": cfg_offset,
+        "cfg_decay_u": cfg_table[:, 0].astype(np.uint16),
+        "cfg_decay_v": cfg_table[:, 1].astype(np.uint16),
+        "cfg_threshold_mant": cfg_table[:, 2].astype(np.uint32),
+        "cfg_refractory": cfg_table[:, 3].astype(np.uint8),
+    })
+    return pop_cx
 
-    # -- synapses ---------------------------------------------------------------------------------
+
+def _synapses(net: Network, lay: Layout, sections: dict[str, np.ndarray]) -> None:
+    """Per core, the table of distinct synapse formats (weight bits, sign mode, exponent, delay
+    bits, indexed or not: one per projection reaching the core); per input axon, its synapse list
+    (local compartment, weight mantissa, delay, format), axons numbered consecutively per core."""
+    projs = net.projections
+    n_cores = int(lay.n_cores)
     proj_fmt = np.zeros((len(projs), 5), dtype=np.int64)  # weight_bits, sign, exponent, delay_bits, indexed
     for i, p in enumerate(projs):
         delay_bits = int(np.ceil(np.log2(p.delay + 1))) if p.delay > 0 else 0
@@ -106,32 +197,10 @@ def compile_loihi(net: Network, target: Target) -> Binary:
     n_axons = int(lay.axon_core.size)
     axon_syn_ptr = _offsets(np.bincount(lay.syn_axon, minlength=n_axons))
     axon_core_offset = _offsets(np.bincount(lay.axon_core, minlength=n_cores))
+    # The binary addresses an axon as (core, local index): the layout must number them so.
     if not np.array_equal(lay.axon_local, np.arange(n_axons) - axon_core_offset[lay.axon_core]):
         raise AssertionError("layout axons are not numbered consecutively per core")
-
-    # -- routing: source compartment -> (dest core, dest axon); input port unit -> (core, axon) ------
-    src_is_input = np.array([pops[i].is_input for i in range(len(pops))], dtype=bool)
-    ax_from_cx = ~src_is_input[lay.axon_src_pop] if n_axons else np.zeros(0, dtype=bool)
-    src_cx = np.full(n_axons, -1, dtype=np.int64)
-    for pi, pop in enumerate(pops):
-        if pop.is_input:
-            continue
-        sel = lay.axon_src_pop == pi
-        src_cx[sel] = pop_cx[pop.name][lay.axon_src_neuron[sel]]
-    routed = np.flatnonzero(ax_from_cx)
-    order = routed[np.lexsort((lay.axon_local[routed], lay.axon_core[routed], src_cx[routed]))]
-    cx_out_ptr = _offsets(np.bincount(src_cx[order], minlength=n_cx))
-
-    sections: dict[str, np.ndarray] = {
-        "core_cx_offset": cx_offset,
-        "cx_cfg": cx_cfg.astype(np.uint8),
-        "cx_bias_mant": bias_mant.astype(np.int16),
-        "cx_bias_exp": bias_exp.astype(np.uint8),
-        "core_cfg_offset": cfg_offset,
-        "cfg_decay_u": cfg_table[:, 0].astype(np.uint16),
-        "cfg_decay_v": cfg_table[:, 1].astype(np.uint16),
-        "cfg_threshold_mant": cfg_table[:, 2].astype(np.uint32),
-        "cfg_refractory": cfg_table[:, 3].astype(np.uint8),
+    sections.update({
         "core_fmt_offset": fmt_offset,
         "fmt_weight_bits": fmt_table[:, 0].astype(np.uint8),
         "fmt_sign": fmt_table[:, 1].astype(np.uint8),
@@ -144,12 +213,42 @@ def compile_loihi(net: Network, target: Target) -> Binary:
         "syn_weight": lay.syn_weight.astype(np.int16),
         "syn_delay": proj_delay[lay.syn_proj].astype(np.uint8),
         "syn_fmt": syn_fmt.astype(np.uint8),
-        "cx_out_ptr": cx_out_ptr,
+    })
+
+
+def _routing(net: Network, lay: Layout, pop_cx: dict[str, np.ndarray], sections: dict[str, np.ndarray]) -> None:
+    """Per compartment, its output axons: the (destination core, destination axon) of every axon
+    its spikes are sent on, grouped by compartment. Axons fed by input ports are the ports'
+    (see :func:`_input_ports`)."""
+    pops = net.populations
+    n_axons = int(lay.axon_core.size)
+    n_cx = int(np.sum(lay.core_compartments))
+    src_is_input = np.array([pops[i].is_input for i in range(len(pops))], dtype=bool)
+    ax_from_cx = ~src_is_input[lay.axon_src_pop] if n_axons else np.zeros(0, dtype=bool)
+    # Compartment of every neuron by global id (populations end to end; inputs -1): one gather
+    # for all axons, rather than a pass over the axons per population.
+    sizes = np.array([p.size for p in pops], dtype=np.int64)
+    offsets = _offsets(sizes)
+    global_cx = np.full(int(offsets[-1]), -1, dtype=np.int64)
+    for pi, pop in enumerate(pops):
+        if not pop.is_input:
+            global_cx[offsets[pi]:offsets[pi + 1]] = pop_cx[pop.name]
+    src_cx = global_cx[offsets[lay.axon_src_pop] + lay.axon_src_neuron] if n_axons else np.zeros(0, dtype=np.int64)
+    routed = np.flatnonzero(ax_from_cx)
+    order = routed[np.lexsort((lay.axon_local[routed], lay.axon_core[routed], src_cx[routed]))]
+    sections.update({
+        "cx_out_ptr": _offsets(np.bincount(src_cx[order], minlength=n_cx)),
         "out_core": lay.axon_core[order].astype(np.uint16),
         "out_axon": lay.axon_local[order].astype(np.uint16),
-    }
+    })
 
-    # -- plastic projections: which synapses learn, and by which rule -------------------------------
+
+def _plastic_projections(net: Network, lay: Layout, target: Target, pop_cx: dict[str, np.ndarray],
+                         sections: dict[str, np.ndarray]) -> list[dict[str, Any]]:
+    """The learning table: which synapses learn (``syn_plastic``, the index of the plastic
+    projection or -1) and, per plastic projection, its rule, traces, weight format and the
+    pre, post and reward neurons. Returns the table's entries for the metadata."""
+    projs = net.projections
     plastic_of_proj = np.full(len(projs), -1, dtype=np.int64)
     plastic: list[dict[str, Any]] = []
 
@@ -167,7 +266,7 @@ def compile_loihi(net: Network, target: Target) -> Binary:
         products, epoch, traces, reward = learning_spec(p.learning, f"projection '{p.name}'")
         k = len(plastic)
         plastic_of_proj[i] = k
-        lo, hi, step = mantissa_range(int(p.weight_bits), p.sign, target)
+        lo, hi, _ = mantissa_range(int(p.weight_bits), p.sign, target)
         entry: dict[str, Any] = {
             "name": p.name, "epoch": epoch, "delay": int(p.delay),
             "products": [[pr.mantissa, pr.exponent, list(pr.factors)] for pr in products],
@@ -180,33 +279,54 @@ def compile_loihi(net: Network, target: Target) -> Binary:
             entry["reward"] = neuron_ref(reward, f"pl{k}_reward")
         plastic.append(entry)
     sections["syn_plastic"] = plastic_of_proj[lay.syn_proj].astype(np.int16)
+    return plastic
 
+
+def _input_ports(net: Network, lay: Layout, sections: dict[str, np.ndarray]) -> list[dict[str, Any]]:
+    """Per input population, a port: for each of its units, the (core, axon) pairs the host
+    writes that unit's spikes to. Returns the ports for the metadata."""
     inputs: list[dict[str, Any]] = []
-    for pi, pop in enumerate(pops):
+    # Axons grouped by source population with one stable sort (not a pass over all per port).
+    by_pop = np.argsort(lay.axon_src_pop, kind="stable")
+    bounds = _offsets(np.bincount(lay.axon_src_pop, minlength=len(net.populations)))
+    for pi, pop in enumerate(net.populations):
         if not pop.is_input:
             continue
-        sel = np.flatnonzero(lay.axon_src_pop == pi)
+        sel = by_pop[bounds[pi]:bounds[pi + 1]]
         sel = sel[np.lexsort((lay.axon_local[sel], lay.axon_core[sel], lay.axon_src_neuron[sel]))]
         key = f"in{len(inputs)}"
         sections[f"{key}_ptr"] = _offsets(np.bincount(lay.axon_src_neuron[sel], minlength=pop.size))
         sections[f"{key}_core"] = lay.axon_core[sel].astype(np.uint16)
         sections[f"{key}_axon"] = lay.axon_local[sel].astype(np.uint16)
         inputs.append({"name": pop.name, "size": pop.size, "section": key})
-    sched = net.attrs.get("schedule")
-    # The schedule's readout is recorded like an output (its spikes are each sample's result).
-    readout = (sched or {}).get("readout", {}).get("population")
+    return inputs
+
+
+def _outputs(net: Network, pop_cx: dict[str, np.ndarray], sections: dict[str, np.ndarray]) -> list[dict[str, Any]]:
+    """The populations whose spike trains every run reads back: the output populations, and a
+    schedule's readout (its spikes are each sample's result). Returns them for the metadata."""
+    readout = (net.attrs.get("schedule") or {}).get("readout", {}).get("population")
     outputs = []
-    for pop in pops:
+    for pop in net.populations:
         if (pop.role == "output" or pop.name == readout) and not pop.is_input:
             key = f"out{len(outputs)}"
             sections[f"{key}_cx"] = pop_cx[pop.name]
             outputs.append({"name": pop.name, "size": pop.size, "section": key})
+    return outputs
+
+
+def _probes(net: Network, pop_cx: dict[str, np.ndarray], sections: dict[str, np.ndarray]) -> list[dict[str, Any]]:
+    """The network's probes (compartment ids, or port units for a probe on an input), plus the
+    membrane probe a schedule's readout needs. Returns them for the metadata."""
+    sched = net.attrs.get("schedule")
     probe_list = list(net.probes)
+    readout = net.attrs.get("readout")
+    if readout is not None and not any(p.population == readout["population"] and p.variable == "v" for p in probe_list):
+        probe_list.append(Probe(f"{readout['population']}.v", readout["population"], "v"))
     if sched is not None and "readout" in sched:
         # The membrane readout needs the readout population's input (u, not reset by a spike).
         ro = sched["readout"]["population"]
         if not any(p.population == ro and p.variable == "u" for p in probe_list):
-            from ..ir.network import Probe
             probe_list.append(Probe(f"{ro}.u", ro, "u"))
     probes = []
     for pr in probe_list:
@@ -220,8 +340,16 @@ def compile_loihi(net: Network, target: Target) -> Binary:
             source = "compartment"
         probes.append({"name": pr.name, "population": pr.population, "variable": pr.variable,
                        "section": key, "source": source})
+    return probes
 
-    meta = {
+
+def _metadata(net: Network, n_cores: int, inputs: list[dict[str, Any]], outputs: list[dict[str, Any]],
+              probes: list[dict[str, Any]], plastic: list[dict[str, Any]]) -> dict[str, Any]:
+    """The binary's metadata: what the host needs to drive and read the chip (ports, outputs,
+    probes, learning table, schedule), and where the binary came from."""
+    return {
+        "encoding": _encoding_meta(net),
+        "readout": _readout_meta(net, probes),
         "schedule": _schedule_meta(net),
         "backprop": {"weights": list(net.attrs["backprop"].get("plastic", []))} if "backprop" in net.attrs else None,
         "producer": f"nmc {__version__}",
@@ -233,7 +361,7 @@ def compile_loihi(net: Network, target: Target) -> Binary:
         "probes": probes,
         "plastic": plastic,
         "populations": [{"name": p.name, "size": p.size, "model": p.model, "role": p.role,
-                         "placement": p.attrs.get("placement", [])} for p in pops],
+                         "placement": p.attrs.get("placement", [])} for p in net.populations],
         "cores": net.attrs.get("cores", []),
+        "partition": net.attrs.get("partition"),  # the partition pass's summary (nmc inspect --placement)
     }
-    return Binary(target=target.name, meta=meta, sections=sections, target_config=target.data)

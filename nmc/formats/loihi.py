@@ -1,4 +1,4 @@
-"""Number formats of the Loihi-like target (docs: loihi.md §1.1, §2; docs/passes.md).
+"""Number formats of the Loihi-like target (docs/loihi-facts.md §1.1, §2; docs/passes.md).
 
 Pure functions: numbers in, numbers out. Every width and range comes from the target description
 (``synapse.*``, ``neuron.*``, ``core.*``), so a variant target file changes the formats with it.
@@ -75,7 +75,7 @@ def _rounding_report(requested: np.ndarray, got: np.ndarray, clipped: np.ndarray
 
 
 # ---------------------------------------------------------------------------------------------
-# Weights: mantissa, sign mode, exponent (loihi.md §2.1, §2.2)
+# Weights: mantissa, sign mode, exponent (docs/loihi-facts.md §2.1, §2.2)
 # ---------------------------------------------------------------------------------------------
 def mantissa_field_bits(target: Target) -> int:
     """Width of the stored weight mantissa field: the widest allowed ``num_weight_bits`` (8)."""
@@ -224,7 +224,7 @@ def invalid_mantissas(mant: Any, weight_bits: int, sign: str, target: Target) ->
 
 
 # ---------------------------------------------------------------------------------------------
-# Neuron registers and bias (loihi.md §1.1)
+# Neuron registers and bias (docs/loihi-facts.md §1.1)
 # ---------------------------------------------------------------------------------------------
 #: cuba_lif parameter -> (lowest, highest) as dotted target keys or literal ints.
 _REGISTER_RANGES: dict[str, tuple[str | int, str]] = {
@@ -248,6 +248,11 @@ def quantize_register(values: Any, param: str, target: Target) -> tuple[np.ndarr
     """Round ``values`` of register ``param`` to integers (ties away from zero) and clip them to
     the register's range. Returns int64 values of the same shape and a report."""
     lo, hi, _ = register_range(param, target)
+    return round_to_range(values, lo, hi)
+
+
+def round_to_range(values: Any, lo: int, hi: int) -> tuple[np.ndarray, Rounding]:
+    """Integers nearest to ``values`` (ties away from zero), clipped to [lo, hi]; with a report."""
     v = np.asarray(values, dtype=np.float64)
     raw = round_half_away(v)
     clipped = (raw < lo) | (raw > hi)
@@ -325,7 +330,7 @@ def bias_to_mant_exp(bias: Any, target: Target) -> tuple[np.ndarray, np.ndarray]
 
 
 # ---------------------------------------------------------------------------------------------
-# Synapse memory (loihi.md §2.4, partitioning.md §1.1)
+# Synapse memory (docs/loihi-facts.md §2.4, §6.1)
 # ---------------------------------------------------------------------------------------------
 def delay_bits(delay: int) -> int:
     """Bits of the delay field: ceil(log2(delay + 1)), 0 for delay 0."""
@@ -411,6 +416,9 @@ class LoihiFormats:
     neuron fires from rest iff sum(w_eff) > threshold * 2^(threshold_shift - weight_shift) - bias
     / 2^weight_shift (docs/schedules.md).
     """
+
+    #: Tables of the target file that hold whole numbers, with their least value (None: any).
+    integer_tables = {"neuron": None, "synapse": None, "learning": None, "mapping": None}
 
     def __init__(self, target: Target) -> None:
         self.target = target

@@ -30,8 +30,9 @@ DEFAULT_WINDOW = (-1.0, 1.0)
 #: the published circuit's resolution (Renner et al.: threshold mantissa 1024, 8-bit weights).
 #: A target holds them exactly when its plastic weight grid has this step or a finer one.
 WEIGHT_UNIT = 2.0 ** -10
-#: The published initialisation (seeds.md §1.6), in weight units: N(0, 2 / (n_in + n_out)) / WEIGHT_UNIT,
-#: clipped to +-240 and rounded down to a multiple of 2.
+#: The published initialisation (docs/backprop.md, Sources: Initialisation), in weight units:
+#: N(0, 2 / (n_in + n_out)) / WEIGHT_UNIT, clipped to +-240 and rounded down to a multiple of 2
+#: (np.floor: toward -inf; the published code rounds the magnitude toward zero).
 HE_CLIP = 240
 HE_STEP = 2
 

@@ -6,7 +6,8 @@ formats. Two kinds:
 - **Target-neutral models** in physical units -- ``lif``, ``if`` -- and the ``graded`` threshold
   unit of the synfire-gated circuits. The ``map-neurons`` pass lowers them to a target's
   registers (docs/mapping.md); a target lists the ones it can lower as ``mapped_models``.
-- **Register-level models** of one chip -- ``cuba_lif``, the Loihi compartment -- which a target
+- **Register-level models** of one chip -- ``cuba_lif``, the Loihi compartment; ``if_curr_exp``,
+  sPyNNaker's host encoding on the SpiNNaker-like chip -- which a target
   implements directly (``neuron_models``): the escape hatch for writing registers by hand.
 
 Units of the physical models follow PyNN: ms, mV, nA, nF (MOhm = mV/nA). Weights of a projection
@@ -43,6 +44,7 @@ class NeuronModel:
     params: dict[str, ParamSpec] = field(default_factory=dict)
     spiking_source_only: bool = False  # fed from data, no state (input ports)
     physical: bool = False             # target-neutral: lowered by map-neurons
+    ann: bool = False                  # a non-spiking unit of an imported network: convert-ann lowers it
     weight_unit: str = ""              # unit of the weights of projections into this model
     weight_dimension: str | None = None  # their dimension ("current"), None for plain numbers
 
@@ -70,6 +72,54 @@ CUBA_LIF = NeuronModel(
                   per_neuron=True),
     ),
     weight_unit="effective weight units (mantissa * 2^exponent)",
+)
+
+IF_CURR_EXP = NeuronModel(
+    name="if_curr_exp",
+    doc=(
+        "sPyNNaker 1!7.4.1 IF_curr_exp as the host writes it: raw s16.15 words (value * 2^15) of the "
+        "PyNN parameters; the core derives R = tau_m/cm, exp(-dt/tau_m), the refractory ticks and the "
+        "synaptic decays from them at load time (docs/spinnaker.md). Weights are 16-bit words, the sign "
+        "choosing the synapse type (excitatory >= 0, inhibitory < 0); a word w delivers "
+        "w * 2^(shift - 15) nA with the population's shift_exc / shift_inh."
+    ),
+    params=_specs(
+        ParamSpec("v_init", -2129920, "initial membrane voltage, raw s16.15 mV", per_neuron=True),
+        ParamSpec("v_rest", -2129920, "resting voltage, raw s16.15 mV", per_neuron=True),
+        ParamSpec("cm", 32768, "membrane capacitance, raw s16.15 nF", per_neuron=True),
+        ParamSpec("tau_m", 655360, "membrane time constant, raw s16.15 ms", per_neuron=True),
+        ParamSpec("i_offset", 0, "bias current, raw s16.15 nA", per_neuron=True),
+        ParamSpec("v_reset", -2129920, "voltage after a spike, raw s16.15 mV", per_neuron=True),
+        ParamSpec("tau_refrac", 3277, "refractory time, raw s16.15 ms", per_neuron=True),
+        ParamSpec("v_thresh", -1638400, "threshold (V >= v_thresh fires), raw s16.15 mV", per_neuron=True),
+        ParamSpec("tau_syn_e", 163840, "excitatory synaptic time constant, raw s16.15 ms", per_neuron=True),
+        ParamSpec("tau_syn_i", 163840, "inhibitory synaptic time constant, raw s16.15 ms", per_neuron=True),
+        ParamSpec("time_step", 32768, "machine time step, raw s16.15 ms"),
+        ParamSpec("shift_exc", 0, "ring-buffer left shift of excitatory weights (0..15)"),
+        ParamSpec("shift_inh", 0, "ring-buffer left shift of inhibitory weights (0..15)"),
+    ),
+    weight_unit="16-bit weight words (sign: synapse type)",
+)
+
+SDN = NeuronModel(
+    name="sdn",
+    doc=(
+        "Sigma-delta unit with graded spikes, registers of a Loihi-2-like core (Lava's "
+        "PySigmaDeltaModelFixedCorrected plus a low-pass). Per step: sigma = wrap(sigma + a) with a = "
+        "sum(w_eff p) over the graded payloads p received (a binary spike is p = 64); y = (sigma >> shift) "
+        "+ bias; y = max(y, 0) if relu; y = min(y, clip) if clip > 0; low = D(low, decay) + (((y << f) "
+        "decay) >> 12), act = low >> f with f = graded_spikes.lowpass_fraction_bits (decay 4096: act = y); "
+        "when |act - sent| >= threshold the unit sends p = act - sent and sent += p."
+    ),
+    params=_specs(
+        ParamSpec("threshold", 1, "delta threshold (register units): the smallest change sent", per_neuron=True),
+        ParamSpec("shift", 0, "right shift from sigma to the activation's units", per_neuron=True),
+        ParamSpec("relu", 1, "1: rectify the activation", per_neuron=True),
+        ParamSpec("clip", 0, "upper bound of the activation (register units; 0: none)", per_neuron=True),
+        ParamSpec("decay", 4096, "low-pass of the activation, 1..4096 in 1/4096 per step (4096: none)", per_neuron=True),
+        ParamSpec("bias", 0, "constant added to sigma >> shift (register units, bm * 2^be)", per_neuron=True),
+    ),
+    weight_unit="effective weight units (mantissa * 2^exponent) per payload unit / 64",
 )
 
 LIF = NeuronModel(
@@ -100,7 +150,9 @@ IF = NeuronModel(
     doc=(
         "Integrate-and-fire (no leak) with a current-based exponential synapse: "
         "tau_syn dI/dt = -I, I += w at each input spike; cm dV/dt = I + i_bias; "
-        "spike when V crosses v_th, then V = v_reset for t_ref. It starts at v_reset."
+        "spike when V crosses v_th, then V = v_reset for t_ref. It starts at v_reset. With "
+        "soft_reset = 1 a spike subtracts v_th - v_reset instead (reset by subtraction: the charge "
+        "above threshold is kept), and V starts at v_reset + init_charge (v_th - v_reset)."
     ),
     params=_specs(
         ParamSpec("tau_syn", 0.0, "synaptic current time constant (0: a one-step current pulse)", True, "time"),
@@ -109,6 +161,9 @@ IF = NeuronModel(
         ParamSpec("v_th", 1.0, "firing threshold", True, "voltage"),
         ParamSpec("t_ref", 0.0, "refractory time (the voltage is held at v_reset)", True, "time"),
         ParamSpec("i_bias", 0.0, "constant bias current", True, "current"),
+        ParamSpec("soft_reset", 0, "1: reset by subtraction, V -= v_th - v_reset (no refractory time); "
+                  "0: V = v_reset"),
+        ParamSpec("init_charge", 0.0, "V starts at v_reset + init_charge (v_th - v_reset) (soft reset only)"),
     ),
     physical=True,
     weight_unit="nA (current jump per spike)",
@@ -130,19 +185,85 @@ GRADED = NeuronModel(
     weight_unit="fractions of the threshold",
 )
 
+SIGMA_DELTA = NeuronModel(
+    name="sigma_delta",
+    doc=(
+        "Sigma-delta unit with graded spikes (Loihi 2; Lava's SigmaDelta). Each step: sigma += "
+        "sum(w p) over the graded spikes p received; y = relu(sigma + bias) (relu = 1; clipped at "
+        "clip) or sigma + bias (relu = 0); act = a act + (1 - a) y with a = exp(-dt/tau) (tau = 0: "
+        "act = y); when |act - sent| >= threshold it sends p = act - sent and sent = act. A receiver's "
+        "sigma is thus sum(w act_sender) to within threshold. Everything is in activation units; "
+        "range bounds |sigma + bias| (it sets the fixed point)."
+    ),
+    params=_specs(
+        ParamSpec("bias", 0.0, "constant added to sigma, in activation units", True),
+        ParamSpec("threshold", 1.0 / 256, "delta threshold: the smallest change of act that is sent", True),
+        ParamSpec("relu", 1, "1: y = max(0, sigma + bias); 0: y = sigma + bias"),
+        ParamSpec("clip", float("inf"), "upper bound of y (inf: none)", True),
+        ParamSpec("tau", 0.0, "time constant of the low-pass of y (0: none)", True, "time"),
+        ParamSpec("range", 4.0, "bound on |sigma + bias| and |act| the fixed point must hold"),
+    ),
+    physical=True,
+    weight_unit="activation units (dimensionless)",
+)
+
+RELU = NeuronModel(
+    name="relu",
+    doc=(
+        "A rectified linear unit of an imported (artificial) network: y = min(max(0, sum(w x) + bias), "
+        "clip). It does not spike: the convert-ann pass turns it into spiking neurons."
+    ),
+    params=_specs(
+        ParamSpec("bias", 0.0, "constant input", True),
+        ParamSpec("clip", float("inf"), "upper bound of the activation (inf: none)", True),
+    ),
+    ann=True,
+    weight_unit="activation units (dimensionless)",
+)
+
+LINEAR = NeuronModel(
+    name="linear",
+    doc="A linear unit of an imported network (an output layer): y = sum(w x) + bias; converted by convert-ann.",
+    params=_specs(ParamSpec("bias", 0.0, "constant input", True)),
+    ann=True,
+    weight_unit="activation units (dimensionless)",
+)
+
+LPRNN = NeuronModel(
+    name="lprnn",
+    doc=(
+        "A low-pass RNN unit (Nair & Indiveri 2019): h_t = alpha h_{t-1} + (1 - alpha) relu(sum(w x_t) + "
+        "sum(u h_{t-1}) + bias), one step per item of the input sequence; projections marked "
+        "recurrent carry h_{t-1}. Converted by convert-ann (docs/conversion.md)."
+    ),
+    params=_specs(
+        ParamSpec("alpha", 0.5, "retention per step, in [0, 1)", True),
+        ParamSpec("bias", 0.0, "constant input", True),
+    ),
+    ann=True,
+    weight_unit="activation units (dimensionless)",
+)
+
 INPUT = NeuronModel(
     name="input",
     doc="A port fed with spikes from data at run time; spikes at step t reach their targets at t+1.",
     spiking_source_only=True,
 )
 
-NEURON_MODELS: dict[str, NeuronModel] = {m.name: m for m in (CUBA_LIF, LIF, IF, GRADED, INPUT)}
+NEURON_MODELS: dict[str, NeuronModel] = {m.name: m for m in (CUBA_LIF, IF_CURR_EXP, SDN, LIF, IF, GRADED,
+                                                              SIGMA_DELTA, RELU, LINEAR, LPRNN, INPUT)}
 
 #: Variables a probe can record, per model.
 PROBE_VARIABLES: dict[str, tuple[str, ...]] = {
     "cuba_lif": ("spikes", "u", "v"),
+    "if_curr_exp": ("spikes", "u", "v"),
+    "sdn": ("spikes", "u", "v"),
     "lif": ("spikes", "u", "v"),
     "if": ("spikes", "u", "v"),
     "graded": ("spikes", "u", "v"),
+    "sigma_delta": ("spikes", "u", "v"),
+    "relu": ("v",),
+    "linear": ("v",),
+    "lprnn": ("v",),
     "input": ("spikes",),
 }

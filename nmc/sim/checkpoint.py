@@ -18,7 +18,6 @@ import hashlib
 import json
 import os
 import signal
-import tempfile
 import threading
 import zipfile
 from contextlib import contextmanager
@@ -28,6 +27,7 @@ from typing import Any, Callable, Iterator
 
 import numpy as np
 
+from ..atomic import save_npz
 from ..errors import RunError
 
 CHECKPOINT_FILE = "checkpoint.npz"
@@ -77,42 +77,6 @@ def fingerprint(arrays: dict[str, np.ndarray]) -> str:
     return h.hexdigest()
 
 
-def _umask() -> int:
-    mask = os.umask(0)
-    os.umask(mask)
-    return mask
-
-
-def _atomic_write(path: Path, write: Callable[[Any], None]) -> None:
-    """Write ``path`` through ``write(file)`` into a temporary file in the same directory, flush it
-    to disk and rename it over ``path``: a failure or a kill leaves the previous file intact and
-    no partial one. (A local helper; the CLI's output writer does the same for its files.)"""
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        os.fchmod(fd, 0o666 & ~_umask())  # mkstemp makes 0600; give the file the usual mode
-        with os.fdopen(fd, "wb") as f:
-            write(f)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        try:
-            os.unlink(tmp)
-        except OSError:
-            pass
-        raise
-    try:  # make the rename itself durable
-        dfd = os.open(path.parent, os.O_RDONLY)
-    except OSError:
-        return
-    try:
-        os.fsync(dfd)
-    except OSError:
-        pass
-    finally:
-        os.close(dfd)
-
-
 class CheckpointDir:
     """The directory of a run's checkpoint."""
 
@@ -140,10 +104,7 @@ class CheckpointDir:
         """Replace the checkpoint atomically with ``arrays`` and ``meta``."""
         payload = dict(arrays)
         payload[_META_KEY] = json_array({"kind": KIND, "format": FORMAT, **meta})
-        try:
-            _atomic_write(self.path, lambda f: np.savez(f, **payload))
-        except OSError as exc:
-            raise RunError(f"cannot write checkpoint '{self.path}': {exc.strerror or exc}") from None
+        save_npz(self.path, payload)   # atomic; a failure is an OutputError naming the file
 
     def read(self, meta_only: bool = False) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
         """The checkpoint's arrays (none with ``meta_only``) and meta; a missing, foreign or

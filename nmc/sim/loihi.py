@@ -24,34 +24,27 @@ from typing import Any, Callable
 
 import numpy as np
 
+from ..arrayops import offsets_of, run_starts, unique_inverse, unique_sorted
 from ..binary.format import Binary
-from ..errors import BinaryFormatError, RunError
-from .loihi_learning import F32_EXACT, PlasticProjection, sum_rows
+from ..errors import BinaryFormatError, RunError, TargetError
+from ..parts import load_part
+from .cost_loihi import CoreCounts
+from .loihi_learning import F32_EXACT, LearningWidths, PlasticProjection, sum_rows
+from .loihi_validate import validate_loihi
 from .checkpoint import rng_state, set_rng_state
+from .ports import port_spikes
+from .protocol import RunResult
 
-TARGET = "loihi"
+__all__ = ["LoihiInterpreter", "RunResult"]
 _DENSE_FILL = 0.05        # store a delay's matrix dense when at least this fraction is non-zero
 _DENSE_MAX_ELEMS = 1 << 27  # 512 MB as float32
 _MAX_SOURCE_CLASSES = 256  # accounting by source class up to this many classes (see _source_classes)
 _CHUNK_STEPS = 256  # per-step spike/activity bits are kept this many steps, then reduced
-_EXPAND_NS = 8      # accounting without classes: rough cost of one expanded (source, core) entry
 
 
 def _ranges(starts: np.ndarray, lens: np.ndarray) -> np.ndarray:
     """The concatenated index ranges [starts[i], starts[i] + lens[i]) (ragged rows of a CSR table)."""
     return np.repeat(starts - (np.cumsum(lens) - lens), lens) + np.arange(int(lens.sum()))
-
-
-@dataclass
-class RunResult:
-    """What a run produced: spike trains of output populations, probes and counters."""
-
-    steps: int
-    spikes: dict[str, np.ndarray] = field(default_factory=dict)     # output name -> (steps, n) bool
-    probes: dict[str, np.ndarray] = field(default_factory=dict)     # probe name -> (steps, n)
-    counters: dict[str, float] = field(default_factory=dict)        # timesteps, synaptic_ops, spikes, ...
-    per_core: dict[str, np.ndarray] = field(default_factory=dict)   # counter -> (n_cores,)
-    overflow: dict[str, int] = field(default_factory=dict)          # wraps/clips that changed results
 
 
 class _DelayMatrix:
@@ -61,7 +54,7 @@ class _DelayMatrix:
                  n_cx_sources: int | None = None):
         n_cx_sources = n_cx if n_cx_sources is None else n_cx_sources
         self.delay = delay
-        rows_used = np.unique(src)
+        rows_used = unique_sorted(src)
         # Which spikes can reach this matrix: compartments (ids < n_cx_sources), ports, or both.
         self.from_cx = bool(rows_used.size and rows_used[0] < n_cx_sources)
         self.from_ports = bool(rows_used.size and rows_used[-1] >= n_cx_sources)
@@ -70,17 +63,18 @@ class _DelayMatrix:
         rows = self.row_of_src[src]
         n_rows = rows_used.size
         self.dense = val.size >= _DENSE_FILL * n_rows * n_cx and n_rows * n_cx <= _DENSE_MAX_ELEMS
-        row_abs = np.zeros(n_rows, dtype=np.float64)
-        np.maximum.at(row_abs, rows, np.abs(val).astype(np.float64))
-        self.row_abs_max = float(row_abs.max(initial=0.0))  # largest |value| one source adds to one compartment
+        # The largest |value| one source adds to one compartment (over all rows: the largest value).
+        self.row_abs_max = float(np.abs(val).max(initial=0))
         if self.dense:
             mat = np.zeros((n_rows, n_cx), dtype=np.float64)
             np.add.at(mat, (rows, cx), val.astype(np.float64))
             # Values are integers below 2^24 in magnitude, so float32 holds them exactly.
             self.mat = mat.astype(np.float32) if np.abs(mat).max(initial=0) < F32_EXACT else mat
         else:
-            order = np.lexsort((cx, rows))
-            self.indptr = np.concatenate([[0], np.cumsum(np.bincount(rows, minlength=n_rows))]).astype(np.int64)
+            # By row, then compartment: one argsort of a combined key (a lexsort of two keys took
+            # several times longer on 10^7 synapses); equal keys are summed, so their order is moot.
+            order = np.argsort(rows * max(n_cx, 1) + cx)
+            self.indptr = offsets_of(np.bincount(rows, minlength=n_rows))
             self.indices = cx[order].astype(np.int64)
             self.data = val[order].astype(np.float64)  # exact: |sum| << 2**53
             widths = np.diff(self.indptr)
@@ -152,19 +146,27 @@ class LoihiInterpreter:
     >>> result = chip.run(100, inputs={"x": spikes})      # spikes: (100, n_x) of 0/1
     """
 
+    validate = staticmethod(validate_loihi)  # what ``nmc inspect`` checks (nmc.sim.validate_binary)
+
     def __init__(self, binary: Binary) -> None:
-        if binary.target != TARGET:
-            raise BinaryFormatError(f"binary is for target '{binary.target}'; this interpreter runs '{TARGET}'")
+        # Which interpreter runs a binary is its target configuration's [parts] choice (nmc.sim.
+        # interpreter_for); any target that names this one gets the Loihi datapath, whatever its name.
+        validate_loihi(binary)  # refuse an inconsistent binary with a reason, before using any table
         self.binary = binary
         self.meta = binary.meta
         cfg = binary.target_config
+        for section in ("neuron", "synapse", "cost", "chip"):
+            if section not in cfg:
+                raise BinaryFormatError(f"target configuration lacks section '{section}'")
+        self._nrn = cfg["neuron"]
+        self._syn = cfg["synapse"]
+        self._chip = cfg["chip"]
+        # Prices a run's counts: the cost model the binary's target names (nmc/sim/cost_loihi.py).
         try:
-            self._nrn = cfg["neuron"]
-            self._syn = cfg["synapse"]
-            self._cost = cfg["cost"]
-            self._chip = cfg["chip"]
-        except KeyError as exc:
-            raise BinaryFormatError(f"target configuration lacks section {exc}") from None
+            self.cost_model = load_part("cost_model", str(cfg.get("parts", {}).get("cost_model", "")))(cfg)
+        except TargetError as exc:
+            raise BinaryFormatError(f"binary for target '{binary.target}': {exc.message}") from None
+        self._widths = LearningWidths.from_config(cfg.get("learning")) if self.meta.get("plastic") else None
         self._load_compartments()
         self._load_synapses()
         self._load_io()
@@ -200,25 +202,39 @@ class LoihiInterpreter:
         self.u_bits = int(self._nrn["current_bits"])
         self.v_min = int(self._nrn["voltage_min"])
         self.v_max = int(self._nrn["voltage_max"])
+        self._update_constants = _UpdateConstants.of(self)
 
     def _effective_weights(self, syn_core: np.ndarray) -> np.ndarray:
+        """64 x the effective weight of every synapse, from its mantissa and its core's format
+        table; also keeps the mantissas as stored (``_syn_mant``). The format's numbers are
+        looked up per format and applied per synapse in narrow types (memory is per synapse)."""
         b = self.binary
         fmt_off = _sec(b, "core_fmt_offset").astype(np.int64)
         f = fmt_off[syn_core] + _sec(b, "syn_fmt").astype(np.int64)
         _check_index("syn_fmt", f, fmt_off[syn_core + 1])
-        nbits = _sec(b, "fmt_weight_bits").astype(np.int64)[f]
-        sign = _sec(b, "fmt_sign").astype(np.int64)[f]
-        exp = _sec(b, "fmt_exponent").astype(np.int64)[f]
+        nbits = _sec(b, "fmt_weight_bits").astype(np.int64)
+        sign = _sec(b, "fmt_sign").astype(np.int64)
+        exp = _sec(b, "fmt_exponent").astype(np.int64)
         full = int(self._syn["weight_bits"])
         # The format stores (full - nbits + is_mixed) fewer low bits; the sign mode bounds the value.
         drop = full - nbits + (sign == 0)
-        m = (_sec(b, "syn_weight").astype(np.int64) >> drop) << drop
         top = (1 << full) - 1
-        m = np.where(sign == 1, np.clip(m, 0, top), np.where(sign == 2, np.clip(m, -top, 0),
-                                                               np.clip(m, -(1 << full), top - 1)))
-        w_eff = np.where(exp >= 0, m << np.maximum(exp, 0), m >> np.maximum(-exp, 0))
+        lo = np.where(sign == 1, 0, np.where(sign == 2, -top, -(1 << full)))
+        hi = np.where(sign == 1, top, np.where(sign == 2, 0, top - 1))
+        small = np.int8 if max(int(np.abs(drop).max(initial=0)), int(np.abs(exp).max(initial=0))) < 64 else np.int64
+        d = drop.astype(small)[f]
+        m = _sec(b, "syn_weight").astype(np.int64)
+        m >>= d
+        m <<= d
+        del d
+        np.clip(m, lo[f], hi[f], out=m)
+        e = exp.astype(small)[f]
+        del f
+        w_eff = np.where(e >= 0, m << np.maximum(e, 0), m >> np.maximum(-e, 0))
+        del e
         self._syn_mant = m  # the mantissas as the format stores them (learning starts from these)
-        return w_eff << int(self._syn["weight_shift"])
+        w_eff <<= int(self._syn["weight_shift"])
+        return w_eff
 
     def _load_synapses(self) -> None:
         b = self.binary
@@ -230,13 +246,15 @@ class LoihiInterpreter:
         ptr = _sec(b, "axon_syn_ptr").astype(np.int64)
         if ptr.size != n_axons + 1 or ptr[-1] != _sec(b, "syn_cx").size:
             raise BinaryFormatError("axon_syn_ptr does not match the synapse table")
-        syn_axon = np.repeat(np.arange(n_axons), np.diff(ptr))
-        syn_core = axon_core[syn_axon]
+        # Per synapse arrays are the loader's memory: free what is used up, keep narrow types.
+        syn_core = np.repeat(np.arange(self.n_cores), np.diff(ptr[ax_off]))
         syn_local = _sec(b, "syn_cx").astype(np.int64)
         _check_index("syn_cx", syn_local, np.diff(self.core_cx_offset)[syn_core])
         syn_gcx = self.core_cx_offset[syn_core] + syn_local
+        del syn_local
         syn_val = self._effective_weights(syn_core)
-        syn_delay = _sec(b, "syn_delay").astype(np.int64)
+        del syn_core
+        syn_delay = _sec(b, "syn_delay")
 
         # Sources: compartments [0, n_cx), then the units of every input port.
         out_ptr = _sec(b, "cx_out_ptr").astype(np.int64)
@@ -269,40 +287,43 @@ class LoihiInterpreter:
 
         # Expand (source, axon) pairs to (source, synapse).
         counts = ptr[paxn + 1] - ptr[paxn]
-        total = int(counts.sum())
         syn_idx = _ranges(ptr[paxn], counts)
-        e_src = np.repeat(psrc, counts)
-        e_cx = syn_gcx[syn_idx]
+        ids = np.int32 if max(self.n_src, self.n_cx) < 2 ** 31 else np.int64
+        e_src = np.repeat(psrc.astype(ids), counts)
+        e_cx = syn_gcx[syn_idx].astype(ids)
+        del syn_gcx
         e_val = syn_val[syn_idx]
+        del syn_val
         e_delay = syn_delay[syn_idx]
-        e_mant = self._syn_mant[syn_idx]
-        e_plast = (_sec(b, "syn_plastic").astype(np.int64)[syn_idx] if "syn_plastic" in b.sections
-                   else np.full(total, -1, dtype=np.int64))
-        self.plastic = self._load_plastic(e_src, e_cx, e_mant, e_delay, e_plast)
+        if self.meta.get("plastic"):
+            e_plast = (_sec(b, "syn_plastic")[syn_idx].astype(np.int64) if "syn_plastic" in b.sections
+                       else np.full(e_src.size, -1, dtype=np.int64))
+            self.plastic = self._load_plastic(e_src.astype(np.int64), e_cx.astype(np.int64), self._syn_mant[syn_idx],
+                                              e_delay.astype(np.int64), e_plast)
+            static = e_plast < 0
+            e_src, e_cx, e_val, e_delay = e_src[static], e_cx[static], e_val[static], e_delay[static]
+            del static, e_plast
+        else:
+            self.plastic = []
+        del syn_idx
         self.plastic_units = self._plastic_units(self.plastic, self.n_cx)
-        static = e_plast < 0
-        e_src, e_cx, e_val, e_delay = e_src[static], e_cx[static], e_val[static], e_delay[static]
         max_delay = int(self._syn["max_delay"])
         if e_delay.size and e_delay.max() > max_delay:
             raise BinaryFormatError(f"a synapse delay exceeds the target's maximum ({max_delay})")
-        self.matrices = [_DelayMatrix(int(d), e_src[e_delay == d], e_cx[e_delay == d], e_val[e_delay == d],
-                                      self.n_src, self.n_cx) for d in np.unique(e_delay)]
+        delays = unique_sorted(e_delay)
+        if delays.size == 1:  # the common case: no masked copies
+            self.matrices = [_DelayMatrix(int(delays[0]), e_src, e_cx, e_val, self.n_src, self.n_cx)]
+        else:
+            self.matrices = [_DelayMatrix(int(d), e_src[e_delay == d], e_cx[e_delay == d], e_val[e_delay == d],
+                                          self.n_src, self.n_cx) for d in delays]
+        del e_src, e_cx, e_val
         self._reach_bits()
         max_d = max([int(e_delay.max()) if e_delay.size else 0] + [p.delay for p in self.plastic])
         self.ring_len = max_d + 2
 
         # Accounting tables: synaptic ops per (source, core); spike messages and routing per source.
-        self.src_synops = np.zeros((self.n_src, self.n_cores), dtype=np.int32)
-        np.add.at(self.src_synops, (e_src, self.cx_core[e_cx]), 1)
-        for pl in self.plastic:
-            r, c = np.nonzero(pl.exists)
-            np.add.at(self.src_synops, (pl.pre_src[r], self.cx_core[pl.post_cx[c]]), 1)
-        # The same as a sparse table: per source, its (core, count) entries.
-        nzs, nzc = np.nonzero(self.src_synops)
-        self.synops_ptr = np.concatenate([[0], np.cumsum(np.bincount(nzs, minlength=self.n_src))]).astype(np.int64)
-        self.synops_core = nzc.astype(np.int64)
-        self.synops_count = self.src_synops[nzs, nzc].astype(np.int64)
         dest_core = axon_core[paxn]
+        self._synops_table(psrc, dest_core, counts)
         self.src_msgs = np.bincount(psrc, minlength=self.n_src)
         per_tile = int(self._chip["cores_per_tile"])
         tiles_x = int(self._chip["mesh_tiles"][0])
@@ -316,29 +337,82 @@ class LoihiInterpreter:
         hy = np.abs(t_src // tiles_x - t_dst // tiles_x) * from_cx
         self.src_hops_ew = np.bincount(psrc, weights=hx, minlength=self.n_src).astype(np.int64)
         self.src_hops_ns = np.bincount(psrc, weights=hy, minlength=self.n_src).astype(np.int64)
-        self.tiles_used = int(np.unique(np.arange(self.n_cores) // per_tile).size) if self.n_cores else 0
+        self.tiles_used = int(unique_sorted(np.arange(self.n_cores) // per_tile).size) if self.n_cores else 0
         self._source_classes()
+
+    def _synops_table(self, psrc: np.ndarray, dest_core: np.ndarray, counts: np.ndarray) -> None:
+        """Synaptic ops a spike of each source causes on each core, as a sparse table (per
+        source, its (core, count) entries, cores ascending): the synapses of the source's axons
+        into that core, plastic ones included. Linear in the (source, axon) pairs; a dense
+        sources x cores table would not be (20,000 x 6,108 for 10^7 synapses)."""
+        nc = max(self.n_cores, 1)
+        key = psrc.astype(np.int64) * nc + dest_core
+        cnt = counts.astype(np.int64)
+        if key.size and np.any(key[1:] < key[:-1]):  # the backend emits them in order; others may not
+            order = np.argsort(key, kind="stable")
+            key, cnt = key[order], cnt[order]
+        first = run_starts(key)
+        starts = np.flatnonzero(first)
+        total = np.add.reduceat(cnt, starts) if starts.size else np.zeros(0, dtype=np.int64)
+        keep = total > 0
+        key, total = key[starts][keep], total[keep]
+        src = key // nc
+        self.synops_ptr = offsets_of(np.bincount(src, minlength=self.n_src))
+        self.synops_core = (key % nc).astype(np.int64)
+        self.synops_count = total.astype(np.int64)
 
     def _source_classes(self) -> None:
         """Sources with equal accounting rows (synaptic ops per core; core, messages, local
         messages and hops of their spikes) form a class; a run then counts spikes per class and
         step. Circuits of whole populations have few classes; past _MAX_SOURCE_CLASSES the
-        accounting expands per source instead (``src_class`` None)."""
-        nc = self.n_cores
-        # Cheap lower bound first: more distinct hashes of the synaptic-op rows than the limit means
-        # more classes, and the (n_src, 3 n_cores) table below need not be built (GBs for 10^4 cores).
-        if np.unique(self.src_synops @ np.random.default_rng(0).integers(1, 1 << 20, nc)).size > _MAX_SOURCE_CLASSES:
-            self.class_attr, self.src_class = None, None
+        accounting expands per source instead (``src_class`` None).
+
+        Linear in the sources and table entries: a source's row is summarised by a hash of its
+        sparse entries plus its scalar columns; when the hashes give few classes, every source's
+        entries are then compared with its class's, so a hash collision cannot merge two
+        different rows (it only falls back to per-source accounting)."""
+        nc, n_src = self.n_cores, self.n_src
+        ptr, ecore, ecount = self.synops_ptr, self.synops_core, self.synops_count
+        owner = np.repeat(np.arange(n_src), np.diff(ptr))
+        # A 64-bit mix of each (core, count) entry, summed per source in wrapping arithmetic
+        # (differences of a running sum are exact modulo 2^64).
+        with np.errstate(over="ignore"):
+            mix = (ecore.astype(np.uint64) + np.uint64(1)) * np.uint64(0x9E3779B97F4A7C15)
+            mix ^= ecount.astype(np.uint64) * np.uint64(0xC2B2AE3D27D4EB4F)
+            mix *= np.uint64(0x94D049BB133111EB)
+            run = np.zeros(mix.size + 1, dtype=np.uint64)
+            np.cumsum(mix, out=run[1:])
+            h = run[ptr[1:]] - run[ptr[:-1]]
+        core = np.full(n_src, -1, dtype=np.int64)
+        core[:self.n_cx] = self.cx_core
+        msgs = np.where(core >= 0, self.src_msgs, 0)
+        cols = np.column_stack([h.view(np.int64), np.diff(ptr), core, msgs, self.src_msgs_local,
+                                self.src_hops_ew, self.src_hops_ns])
+        self.class_attr, self.src_class = None, None
+        # Fold the columns into one id per source (ranks keep this exact, hash aside).
+        sid = np.zeros(n_src, dtype=np.int64)
+        for k in range(cols.shape[1]):
+            vals, rank = unique_inverse(cols[:, k])
+            _, sid = unique_inverse(sid * vals.size + rank)
+            if int(sid.max(initial=0)) + 1 > _MAX_SOURCE_CLASSES:
+                return
+        n_cls = int(sid.max(initial=-1)) + 1
+        rep = np.empty(n_cls, dtype=np.int64)
+        rep[sid] = np.arange(n_src)
+        attr = np.zeros((n_cls, 3 * nc + 3), dtype=np.int64)
+        r_owner = np.repeat(np.arange(n_cls), np.diff(ptr)[rep])
+        r_pos = _ranges(ptr[rep], np.diff(ptr)[rep])
+        attr[r_owner, ecore[r_pos]] = ecount[r_pos]
+        has_core = core[rep] >= 0
+        attr[np.flatnonzero(has_core), nc + core[rep][has_core]] = 1
+        attr[np.flatnonzero(has_core), 2 * nc + core[rep][has_core]] = self.src_msgs[rep][has_core]
+        attr[:, 3 * nc] = self.src_msgs_local[rep]
+        attr[:, 3 * nc + 1] = self.src_hops_ew[rep]
+        attr[:, 3 * nc + 2] = self.src_hops_ns[rep]
+        # Exactness: every source's entries must be its class row's (same count checked above).
+        if owner.size and np.any(attr[sid[owner], ecore] != ecount):
             return
-        onehot = np.zeros((self.n_src, nc), dtype=np.int64)
-        onehot[np.arange(self.n_cx), self.cx_core] = 1
-        attr = np.column_stack([self.src_synops.astype(np.int64), onehot, onehot * self.src_msgs[:, None],
-                                self.src_msgs_local, self.src_hops_ew, self.src_hops_ns])
-        classes, inverse = np.unique(attr, axis=0, return_inverse=True)
-        if classes.shape[0] <= _MAX_SOURCE_CLASSES:
-            self.class_attr, self.src_class = classes, inverse.reshape(-1).astype(np.int64)
-        else:
-            self.class_attr, self.src_class = None, None
+        self.class_attr, self.src_class = attr, sid
 
     def _neurons(self, ref: dict[str, Any], what: str) -> np.ndarray:
         """Source ids of a population named in the learning table (port units or compartments)."""
@@ -356,7 +430,7 @@ class LoihiInterpreter:
         shift = int(self._syn["weight_shift"])
         for k, spec in enumerate(self.meta.get("plastic", [])):
             sel = e_plast == k
-            delays = np.unique(e_delay[sel])
+            delays = unique_sorted(e_delay[sel])
             if delays.size > 1:
                 raise BinaryFormatError(f"plastic projection '{spec['name']}' mixes delays")
             pre = self._neurons(spec["pre"], f"plastic projection '{spec['name']}'")
@@ -364,7 +438,8 @@ class LoihiInterpreter:
             if spec["post"]["kind"] != "compartments":
                 raise BinaryFormatError(f"plastic projection '{spec['name']}' targets an input port")
             pl = PlasticProjection(spec, pre, post, self.n_src, self.n_cx, e_src[sel], e_cx[sel], e_mant[sel],
-                                   spec["format"], int(delays[0]) if delays.size else int(spec["delay"]), shift)
+                                   spec["format"], int(delays[0]) if delays.size else int(spec["delay"]), shift,
+                                   self._widths)
             if "reward" in spec:
                 rsrc = self._neurons(spec["reward"], f"reward of '{spec['name']}'")
                 pl.reward_src = rsrc
@@ -438,22 +513,7 @@ class LoihiInterpreter:
     # -- running --------------------------------------------------------------------------------------
     def _port_spikes(self, inputs: dict[str, np.ndarray] | None, steps: int) -> tuple[np.ndarray, np.ndarray]:
         """All port spikes as source ids sorted by step, with per-step bounds (steps + 1,)."""
-        ts, srcs = [np.zeros(0, dtype=np.int64)], [np.zeros(0, dtype=np.int64)]
-        for name, arr in (inputs or {}).items():
-            if name not in self.port_base:
-                ports = ", ".join(self.port_base) or "none"
-                raise RunError(f"input data has array '{name}' but the binary has no input port '{name}' (ports: {ports})")
-            a = np.asarray(arr)
-            if a.ndim != 2 or a.shape[1] != self.port_size[name]:
-                raise RunError(f"input '{name}': expected shape (steps, {self.port_size[name]}), got {a.shape}")
-            if a.size and not np.all((a == 0) | (a == 1)):
-                raise RunError(f"input '{name}': values must be spikes (0 or 1)")
-            tt, uu = np.nonzero(a[:steps])
-            ts.append(tt)
-            srcs.append(self.port_base[name] + uu)
-        t, src = np.concatenate(ts), np.concatenate(srcs)
-        order = np.argsort(t, kind="stable")
-        return src[order], np.searchsorted(t[order], np.arange(steps + 1))
+        return port_spikes(inputs, self.port_base, self.port_size, steps)
 
     def run(self, steps: int, inputs: dict[str, np.ndarray] | None = None, *,
             probes: bool = True, progress: Callable[[int], None] | None = None) -> RunResult:
@@ -463,231 +523,59 @@ class LoihiInterpreter:
         with _one_blas_thread():
             return self._run(steps, inputs, probes, progress)
 
+    def _new_run(self, steps: int, inputs: dict[str, np.ndarray] | None, probes: bool) -> "_Run":
+        """The state of one run. A chip variant whose compartments do more per step (nmc.sim.loihi2:
+        graded sigma-delta units) returns a subclass of _Run with its phases extended."""
+        return _Run(self, steps, probes, *self._port_spikes(inputs, steps))
+
     def _run(self, steps: int, inputs: dict[str, np.ndarray] | None, probes: bool,
              progress: Callable[[int], None] | None) -> RunResult:
-        port_src, port_bounds = self._port_spikes(inputs, steps)
-        nc, n_cx = self.n_cores, self.n_cx
-        rec_act = np.zeros((steps, nc), dtype=np.int64)
-        rec_learn = np.zeros((steps, nc), dtype=np.int64)
-        plastic = self.plastic_units
-        cx_core = self.cx_core
-        chunk = max(1, min(steps, _CHUNK_STEPS))
-        s_buf = np.zeros((chunk, n_cx), dtype=bool)    # spike bits of the last `chunk` steps
-        act_buf = np.zeros((chunk, n_cx), dtype=bool)  # activity of the last `chunk` steps
-        spike_cols = [(("out", name), idx) for name, idx in self.outputs.items()]
-        spike_cols += [(("probe", name), idx) for name, var, src, _p, idx in self.probe_defs
-                       if probes and var == "spikes" and src == "compartment"]
-        spike_rec = {name: np.zeros((steps, idx.size), dtype=bool) for name, idx in spike_cols}
-        fired_log: list[np.ndarray] = []
-        src_log: list[np.ndarray] = []
-        out_rec: dict[str, np.ndarray] = {}
-        probe_rec: dict[str, np.ndarray] = {}
-        if probes:
-            for name, var, _src, _pop, idx in self.probe_defs:
-                probe_rec[name] = np.zeros((steps, idx.size), dtype=bool if var == "spikes" else np.int32)
-        ovf = {"input_wrap": 0, "current_wrap": 0, "voltage_clip": 0}
-        sat_before = sum(pl.saturated for pl in plastic)
-        a_half, u_half = 1 << (self.a_bits - 1), 1 << (self.u_bits - 1)
-        a_mask, u_mask = (1 << self.a_bits) - 1, (1 << self.u_bits) - 1
-        u, v, ready, ring, ring_bound = self.u, self.v, self.ready, self.ring, self.ring_bound
-        u_bound = self.u_bound
-        sh = self.decay_shift
-        keep_u = _uniform_or_array(self.keep_u)
-        keep_v = _uniform_or_array(self.keep_v)
-        u_memoryless = isinstance(keep_u, int) and keep_u == 0
-        v_memoryless = isinstance(keep_v, int) and keep_v == 0
-        u_keep_frac = float(self.keep_u.max(initial=0)) / (1 << sh)
-        v_keep_frac = float(self.keep_v.max(initial=0)) / (1 << sh)
-        # Decays as float multiplies: |x| * keep < 2^36, so the product, its trunc() and the
-        # conversion back are exact; this is the same D(x, k) as the integer form, faster.
-        ku = keep_u / float(1 << sh) if not isinstance(keep_u, int) else keep_u / float(1 << sh)
-        kv = keep_v / float(1 << sh) if not isinstance(keep_v, int) else keep_v / float(1 << sh)
-        bias_pos = float(max(int(self.bias.max(initial=0)), 0))
-        bias_neg = float(max(-int(self.bias.min(initial=0)), 0))
-        vth_max = float(self.vth.max(initial=0))
-        v_neg_bound = self.v_neg_bound
-        bias, has_bias = self.bias, self.has_bias
-        has_ref = bool(n_cx) and int(self.refractory.max()) > 1
-        refractory = self.refractory
-        vth, v_min, v_max = self.vth, self.v_min, self.v_max
-        cx_starts = self.core_cx_offset[:-1]
-        matrices, ring_len = self.matrices, self.ring_len
-        v_probes = [(name, idx) for name, var, src, _p, idx in self.probe_defs if probes and var == "v"]
-        u_probes = [(name, idx) for name, var, src, _p, idx in self.probe_defs if probes and var == "u"]
+        """The step loop: every timestep runs the chip's phases in their order (docs/interpreter.md)."""
+        run = self._new_run(steps, inputs, probes)
+        # Bound methods and lists in locals: the loop body runs once per step, and on small
+        # networks attribute lookups are a measurable part of a step.
+        deliver, update, record, learn, route = run.deliver, run.update, run.record, run.learn, run.route
+        fired_log, src_log = run.fired_log, run.src_log
+        port_src, port_bounds = run.port_src, run.port_bounds
+        src_bits, cx_bits, or_reduce = self._src_bits, self._cx_bits, np.bitwise_or.reduce
+        has_cx = self.n_cx > 0
+        # Units with traces or longer epochs observe every step; fast-path units act only on a
+        # step whose spikes reach both their pre and their post neurons.
+        has_plastic = bool(run.plastic_bits)
+        learn_every_step = any(not pl.fast for pl in self.plastic_units)
         no_spikes = np.zeros(0, dtype=np.int64)
-        src_bits, cx_bits = self._src_bits, self._cx_bits
-        or_reduce = np.bitwise_or.reduce
-        matrix_bits = list(zip(matrices, self._matrix_bits))
-        plastic_bits = list(zip(plastic, self._plastic_bits))
-        t0 = self.t
+        t0 = run.t0
         for k in range(steps):
             t = t0 + k
-            slot = t % ring_len
-            a = ring[slot].astype(np.int64)
-            a_bound = ring_bound[slot]
-            ring[slot].fill(0.0)
-            ring_bound[slot] = 0.0
-            fired = no_spikes
-            if n_cx:
-                # Overflow checks run only when the delivered spikes could overflow (a bound
-                # kept from the rows gathered) -- exact either way.
-                if a_bound >= a_half and (a.max() >= a_half or a.min() < -a_half):
-                    wrapped = ((a + a_half) & a_mask) - a_half
-                    ovf["input_wrap"] += int(np.count_nonzero(wrapped != a))
-                    a = wrapped
-                    a_bound = float(a_half)
-                # D(x, k): multiply, then shift right rounding toward zero (add 2^sh - 1 first
-                # when the product is negative), without branches.
-                if u_memoryless:
-                    u = a
-                else:
-                    du = u * ku
-                    np.trunc(du, out=du)
-                    u = du.astype(np.int64)
-                    u += a
-                u_bound = u_bound * u_keep_frac + min(a_bound, float(a_half))
-                if u_bound >= u_half and (u.max() >= u_half or u.min() < -u_half):
-                    wrapped = ((u + u_half) & u_mask) - u_half
-                    ovf["current_wrap"] += int(np.count_nonzero(wrapped != u))
-                    u = wrapped
-                if u_bound >= u_half:
-                    u_bound = float(u_half)
-                if v_memoryless:
-                    v = u.copy()
-                else:
-                    dv = v * kv
-                    np.trunc(dv, out=dv)
-                    v = dv.astype(np.int64)
-                    v += u
-                if has_bias:
-                    v += bias
-                # v entering the step is <= the threshold (else it was reset), so the upper
-                # clip needs checking only if threshold + |u| + bias can pass v_max; the lower
-                # bound is tracked the same way.
-                v_neg_bound = v_neg_bound * v_keep_frac + u_bound + bias_neg
-                hi = vth_max + u_bound + bias_pos > v_max and v.max() > v_max
-                lo = v_neg_bound > -v_min and v.min() < v_min
-                if hi or lo:
-                    ovf["voltage_clip"] += int(np.count_nonzero((v > v_max) | (v < v_min)))
-                    np.clip(v, v_min, v_max, out=v)
-                if v_neg_bound > -v_min:
-                    v_neg_bound = float(-v_min)
-                # A compartment counts as active (energy model) when its current or voltage is
-                # non-zero after the update; idle ones cost the smaller "inactive" update.
-                row = k % chunk
-                nz = u | v
-                np.not_equal(nz, 0, out=act_buf[row])
-                if has_ref:
-                    v *= ready <= t
-                s = s_buf[row]
-                np.greater(v, vth, out=s)
-                fired = s.nonzero()[0]
-                if fired.size:
-                    v[fired] = 0
-                    if has_ref:
-                        ready[fired] = t + refractory[fired]
-                if row == chunk - 1 or k == steps - 1:
-                    first = k - row
-                    if nc:
-                        rec_act[first:k + 1] = np.add.reduceat(act_buf[:row + 1], cx_starts, axis=1)
-                    for name, idx in spike_cols:
-                        spike_rec[name][first:k + 1] = s_buf[:row + 1, idx]
-                for name, idx in v_probes:
-                    probe_rec[name][k] = v[idx]
-                for name, idx in u_probes:
-                    probe_rec[name][k] = u[idx]
+            a, a_bound = deliver(t)
+            if has_cx:
+                fired = update(k, t, a, a_bound)
+                record(k)
+            else:
+                fired = no_spikes
+            # All spikes of the step (compartments, then ports), and which matrices and plastic
+            # units they reach (bits; see _reach_bits): the others are skipped without a lookup.
             ps = port_src[port_bounds[k]:port_bounds[k + 1]]
-            # All spikes of the step (compartments, then ports).
             spk = np.concatenate([fired, ps]) if ps.size else fired
-            # Which matrices and plastic units the spikes reach (bits; see _reach_bits): the
-            # others are skipped without a lookup.
             sbits = int(or_reduce(src_bits[spk])) if spk.size else 0
             fbits = int(or_reduce(cx_bits[fired])) if fired.size else 0
-            # Learning phase of step t: it writes the synaptic memory before the destination
+            # Learning comes before routing: it writes the synaptic memory before the destination
             # cores read it for this step's spikes (they arrive at t + 1).
-            rows_cache: dict = {}
-            cols_cache: dict = {}
-            reward_cache: dict = {}
-            flat_cache: dict = {}
-            for pl, bit in (plastic_bits if self.learning_enabled else ()):
-                if pl.fast and not (sbits & fbits & bit):
-                    continue  # no spiking pre or no spiking post: nothing to learn this step
-                rs = pl.reward_src
-                rewarded = False
-                if rs is not None and spk.size:
-                    key = int(rs[0]) if rs.size == 1 else rs.tobytes()
-                    if key not in reward_cache:
-                        reward_cache[key] = bool((spk == rs[0]).any() if rs.size == 1 else np.isin(rs, spk).any())
-                    rewarded = reward_cache[key]
-                if pl.fast:
-                    cols = cols_cache.get(pl.post_key)
-                    if cols is None:
-                        cols = cols_cache[pl.post_key] = pl.cols_of(fired)
-                    if cols.size == 0:
-                        continue
-                    rows = rows_cache.get(pl.pre_key)
-                    if rows is None:
-                        rows = rows_cache[pl.pre_key] = pl.rows_of(spk)
-                    if rows.size == 0:
-                        continue
-                    fkey = (pl.pre_key, pl.n_post, cols.tobytes())
-                    flat_cache[fkey] = pl.step_fast(rows, cols, rewarded, self.rng, flat_cache.get(fkey))
-                    rec_learn[k] += np.bincount(cx_core[pl.post_cx[cols]], minlength=nc) * rows.size
-                    continue
-                if pl.observe(t, spk, fired, rewarded, self.rng):
-                    before = pl.updates
-                    cols = pl.learn(self.rng)
-                    if pl.updates > before and cols is not None:
-                        rec_learn[k] += np.bincount(self.cx_core[pl.post_cx[cols]], minlength=nc) * pl.last_rows
+            if has_plastic and (learn_every_step or sbits & fbits):
+                rows_cache = learn(k, t, spk, fired, sbits, fbits)
+            else:
+                rows_cache = {}
             if sbits:
-                for pl, bit in plastic_bits:
-                    if not sbits & bit:
-                        continue
-                    rows = rows_cache.get(pl.pre_key)
-                    if rows is None:
-                        rows = rows_cache[pl.pre_key] = pl.rows_of(spk)
-                    contrib, bound = pl.gather(spk, rows)
-                    if contrib is not None:
-                        j = (t + 1 + pl.delay) % ring_len
-                        ring[j][pl.post_cx] += contrib
-                        ring_bound[j] += bound
-                for m, bit in matrix_bits:
-                    if not sbits & bit:
-                        continue
-                    if m.from_cx and m.from_ports:
-                        src_ids = spk
-                    else:
-                        src_ids = fired if m.from_cx else ps
-                    contrib, bound = m.gather(src_ids)
-                    if contrib is not None:
-                        j = (t + 1 + m.delay) % ring_len
-                        if type(contrib) is tuple:
-                            np.add.at(ring[j], contrib[0], contrib[1])
-                        else:
-                            ring[j] += contrib
-                        ring_bound[j] += bound
+                route(t, spk, fired, ps, sbits, rows_cache)
+            # Accounting: the step's spikes are only logged here; _count turns them into work per
+            # core after the run, and the cost model prices that.
             fired_log.append(fired)
             src_log.append(fired)
             src_log.append(ps)
             if progress is not None:
                 progress(1)
-        self.t = t0 + steps
-        if plastic:
-            ovf["weight_saturation"] = sum(pl.saturated for pl in plastic) - sat_before
-        self.u, self.v, self.u_bound, self.v_neg_bound = u, v, u_bound, v_neg_bound
-        for name in self.outputs:
-            out_rec[name] = spike_rec["out", name]
-        for name, var, src, pop, idx in self.probe_defs:
-            if not probes:
-                break
-            if src == "input":
-                base = self.port_base[pop]
-                rows = np.repeat(np.arange(steps), np.diff(port_bounds))
-                sel = (port_src >= base) & (port_src < base + idx.size)
-                probe_rec[name][rows[sel], port_src[sel] - base] = True
-            elif var == "spikes":
-                probe_rec[name] = spike_rec["probe", name]
-        return self._result(steps, out_rec, probe_rec, ovf, rec_act, fired_log, src_log, rec_learn)
+        run.finish()
+        return self._result(run)
 
     @staticmethod
     def _ids_by_step(log: list[np.ndarray], steps: int, pairs: bool = False) -> tuple[np.ndarray, np.ndarray]:
@@ -706,10 +594,13 @@ class LoihiInterpreter:
         flat = np.bincount(step * nc + core, weights=weights, minlength=steps * nc)
         return flat.astype(np.int64).reshape(steps, nc)
 
-    def _result(self, steps: int, out_rec: dict, probe_rec: dict, ovf: dict, rec_act: np.ndarray,
-                fired_log: list[np.ndarray], src_log: list[np.ndarray], rec_learn: np.ndarray) -> RunResult:
-        src_ids, src_step = self._ids_by_step(src_log, steps, pairs=True)
-        fired, f_step = self._ids_by_step(fired_log, steps)
+    def _count(self, run: _Run) -> tuple[CoreCounts, np.ndarray, int]:
+        """The work of a finished run per (step, core), from the spikes it logged and the
+        accounting tables built at load; also the spikes per (step, core) and the number of
+        messages that stayed on their core (reported, not priced)."""
+        steps = run.steps
+        src_ids, src_step = self._ids_by_step(run.src_log, steps, pairs=True)
+        fired, f_step = self._ids_by_step(run.fired_log, steps)
         nc = self.n_cores
         if self.src_class is not None:
             # Count spikes per (step, source class), then one small product per table.
@@ -721,76 +612,49 @@ class LoihiInterpreter:
             rec_spk, rec_msg = fired_tab[:, :nc], fired_tab[:, nc:2 * nc]
             local, hops_ew, hops_ns = (int(x) for x in fired_tab[:, 2 * nc:].sum(axis=0))
         else:
-            # Many distinct sources: per spiking source (see _synops_by_step).
-            rec_syn = self._synops_by_step(src_ids, src_step, steps)
+            # Many distinct sources: expand each spiking source's (core, count) entries.
+            ptr = self.synops_ptr
+            lens = ptr[src_ids + 1] - ptr[src_ids]
+            pos = _ranges(ptr[src_ids], lens)
+            rec_syn = self._per_step_core(np.repeat(src_step, lens), self.synops_core[pos], steps,
+                                          self.synops_count[pos].astype(np.float64))
             f_core = self.cx_core[fired]
             rec_spk = self._per_step_core(f_step, f_core, steps)
             rec_msg = self._per_step_core(f_step, f_core, steps, self.src_msgs[fired].astype(np.float64))
             local = int(self.src_msgs_local[fired].sum())
             hops_ew, hops_ns = int(self.src_hops_ew[fired].sum()), int(self.src_hops_ns[fired].sum())
-        e, tm = self._cost["energy_pj"], self._cost["time_ns"]
-        cx_per_core = np.diff(self.core_cx_offset)
-        rec_inact = cx_per_core[None, :] - rec_act
-        core_ns = (rec_syn * tm["synaptic_op"] + rec_act * tm["neuron_update_active"]
-                   + rec_inact * tm["neuron_update_inactive"] + rec_msg * tm["spike_within_tile"]
-                   + rec_learn * tm["synaptic_update"])
-        tiles = max(self.tiles_used, 1)
-        barrier = tm["barrier_min"] + (tm["barrier_max"] - tm["barrier_min"]) * (min(tiles, 32) - 1) / 31
-        step_ns = (core_ns.max(axis=1) if self.n_cores else np.zeros(steps)) + barrier
-        tick = float(self.binary.target_config.get("timing", {}).get("tick_ns", 1.0))
-        energy_pj = (rec_syn.sum() * e["synaptic_op"] + rec_act.sum() * e["neuron_update_active"]
-                     + rec_inact.sum() * e["neuron_update_inactive"] + rec_msg.sum() * e["spike_within_tile"]
-                     + hops_ew * e["hop_east_west"] + hops_ns * e["hop_north_south"]
-                     + rec_learn.sum() * e["synaptic_update"])
+        counts = CoreCounts(synaptic_ops=rec_syn, neuron_updates_active=run.rec_act,
+                            neuron_updates_inactive=np.diff(self.core_cx_offset)[None, :] - run.rec_act,
+                            spike_messages=rec_msg, synaptic_updates=run.rec_learn, hops_east_west=hops_ew,
+                            hops_north_south=hops_ns, tiles_used=self.tiles_used)
+        return counts, rec_spk, local
+
+    def _result(self, run: _Run) -> RunResult:
+        """What a finished run returns: its recordings, and its counters priced by the cost model."""
+        steps = run.steps
+        c, rec_spk, local = self._count(run)
+        cost = self.cost_model.cost(c)
+        n_msg = int(c.spike_messages.sum())
         counters = {
             "timesteps": int(steps),
-            "synaptic_ops": int(rec_syn.sum()),
+            "synaptic_ops": int(c.synaptic_ops.sum()),
             "spikes": int(rec_spk.sum()),
-            "spike_messages": int(rec_msg.sum()),
+            "spike_messages": n_msg,
             "spike_messages_within_core": local,
-            "spike_messages_between_cores": int(rec_msg.sum()) - local,
-            "neuron_updates_active": int(rec_act.sum()),
-            "neuron_updates_inactive": int(rec_inact.sum()),
-            "synaptic_updates": int(rec_learn.sum()),
-            "cycles": int(np.ceil(step_ns / tick).sum()),
-            "time_s": float(step_ns.sum() * 1e-9),
-            "energy_j": float(energy_pj * 1e-12),
+            "spike_messages_between_cores": n_msg - local,
+            "neuron_updates_active": int(c.neuron_updates_active.sum()),
+            "neuron_updates_inactive": int(c.neuron_updates_inactive.sum()),
+            "synaptic_updates": int(c.synaptic_updates.sum()),
+            "cycles": cost.cycles,
+            "time_s": cost.time_s,
+            "energy_j": cost.energy_j,
         }
-        per_core = {"synaptic_ops": rec_syn.sum(axis=0), "spikes": rec_spk.sum(axis=0),
-                    "neuron_updates_active": rec_act.sum(axis=0), "time_ns_max_step": core_ns.max(axis=0)
-                    if steps else np.zeros(self.n_cores)}
-        return RunResult(steps=steps, spikes=out_rec, probes=probe_rec, counters=counters, per_core=per_core,
-                         overflow=dict(ovf))
+        per_core = {"synaptic_ops": c.synaptic_ops.sum(axis=0), "spikes": rec_spk.sum(axis=0),
+                    "neuron_updates_active": c.neuron_updates_active.sum(axis=0),
+                    "time_ns_max_step": cost.core_ns.max(axis=0) if steps else np.zeros(self.n_cores)}
+        return RunResult(steps=steps, spikes=run.out_rec, probes=run.probe_rec, counters=counters,
+                         per_core=per_core, overflow=dict(run.ovf))
 
-    def _synops_by_step(self, src_ids: np.ndarray, src_step: np.ndarray, steps: int) -> np.ndarray:
-        """(steps, n_cores) synaptic ops of the spiking ``src_ids`` (sorted by ``src_step``) when the
-        sources have no classes. Either expand each spike's (core, count) entries, or, when that
-        costs more (sources reaching thousands of cores), add the spiking sources' rows of the
-        (source, core) table per step: float32 BLAS while the sum is exact (< 2^24), else int64."""
-        ptr = self.synops_ptr
-        lens = ptr[src_ids + 1] - ptr[src_ids]
-        keep = lens > 0          # spikes of sources without synapses cost no synaptic ops
-        src_ids, src_step, lens = src_ids[keep], src_step[keep], lens[keep]
-        nc = self.n_cores
-        # Rough costs in ns: per expanded entry; ~1 per table element gathered plus ~3 us a step.
-        if _EXPAND_NS * int(lens.sum()) <= src_ids.size * nc + 3000 * steps:
-            pos = _ranges(ptr[src_ids], lens)
-            return self._per_step_core(np.repeat(src_step, lens), self.synops_core[pos], steps,
-                                       self.synops_count[pos].astype(np.float64))
-        if getattr(self, "_synops_f32", None) is None:   # built on first use (this path only)
-            self._synops_f32 = self.src_synops.astype(np.float32)
-            self._synops_top = float(self.src_synops.max(initial=0))
-        table, top = self._synops_f32, self._synops_top
-        ones = np.ones(int(np.bincount(src_step, minlength=1).max()), dtype=np.float32)
-        out = np.zeros((steps, nc), dtype=np.int64)
-        bounds = np.searchsorted(src_step, np.arange(steps + 1))
-        for t in np.flatnonzero(np.diff(bounds)):
-            ids = src_ids[bounds[t]:bounds[t + 1]]
-            if ids.size * top < F32_EXACT:
-                out[t] = ones[:ids.size] @ table[ids]
-            else:
-                out[t] = self.src_synops[ids].sum(axis=0, dtype=np.int64)
-        return out
 
     # -- checkpoints ----------------------------------------------------------------------------------
     def state(self) -> dict[str, np.ndarray]:
@@ -837,5 +701,338 @@ class LoihiInterpreter:
             pl.load_state({k[len(prefix):]: v for k, v in state.items() if k.startswith(prefix)})
 
 
-def interpreter_for(binary: Binary) -> Any:
-    return LoihiInterpreter(binary)
+@dataclass(frozen=True, slots=True)
+class _UpdateConstants:
+    """What the compartment update derives from the binary alone (widths, decays, bias,
+    threshold, refractory delay), and the extremes that let it skip overflow checks that cannot
+    fire. Built once at load: computing it is a dozen array reductions, which short runs (one
+    sample of a schedule) would otherwise pay every time."""
+
+    a_half: int
+    a_mask: int
+    u_half: int
+    u_mask: int
+    u_memoryless: bool               # decay_u clears u every step: u = a
+    v_memoryless: bool
+    ku: np.ndarray | float           # per-compartment fraction of u (v) a step keeps
+    kv: np.ndarray | float
+    u_keep_frac: float               # the largest of those
+    v_keep_frac: float
+    bias: np.ndarray
+    has_bias: bool
+    bias_pos: float                  # largest positive bias (0 if none)
+    bias_neg: float                  # largest negative bias, as a magnitude
+    vth: np.ndarray
+    vth_max: float
+    v_min: int
+    v_max: int
+    refractory: np.ndarray
+    has_ref: bool                    # some refractory delay holds v for at least one step
+
+    @classmethod
+    def of(cls, chip: LoihiInterpreter) -> _UpdateConstants:
+        """The constants of ``chip``'s compartments (after _load_compartments)."""
+        sh = chip.decay_shift
+        keep_u = _uniform_or_array(chip.keep_u)
+        keep_v = _uniform_or_array(chip.keep_v)
+        # Decays as float multiplies: |x| * keep < 2^36, so the product, its trunc() and the
+        # conversion back are exact; this is the same D(x, k) as the integer form, faster.
+        return cls(a_half=1 << (chip.a_bits - 1), a_mask=(1 << chip.a_bits) - 1,
+                   u_half=1 << (chip.u_bits - 1), u_mask=(1 << chip.u_bits) - 1,
+                   u_memoryless=isinstance(keep_u, int) and keep_u == 0,
+                   v_memoryless=isinstance(keep_v, int) and keep_v == 0,
+                   ku=keep_u / float(1 << sh), kv=keep_v / float(1 << sh),
+                   u_keep_frac=float(chip.keep_u.max(initial=0)) / (1 << sh),
+                   v_keep_frac=float(chip.keep_v.max(initial=0)) / (1 << sh),
+                   bias=chip.bias, has_bias=chip.has_bias,
+                   bias_pos=float(max(int(chip.bias.max(initial=0)), 0)),
+                   bias_neg=float(max(-int(chip.bias.min(initial=0)), 0)),
+                   vth=chip.vth, vth_max=float(chip.vth.max(initial=0)), v_min=chip.v_min, v_max=chip.v_max,
+                   refractory=chip.refractory, has_ref=bool(chip.n_cx) and int(chip.refractory.max()) > 1)
+
+
+@dataclass(slots=True, eq=False)
+class _Run:
+    """One :meth:`LoihiInterpreter.run` in progress: what the step loop carries from step to step
+    (the chip's state, the delivery ring, recording buffers, overflow counts) and what it derives
+    once per run. The methods are the phases of one timestep; ``LoihiInterpreter._run`` calls them
+    in the chip's order, and :meth:`finish` hands the state back to the chip.
+
+    Slots, not an instance dict: past 30 attributes CPython stops sharing dict keys, and the
+    phases' attribute loads (several dozen a step) then cost measurably more on small networks."""
+
+    chip: LoihiInterpreter
+    steps: int
+    probes: bool
+    port_src: np.ndarray      # port spikes as source ids, sorted by step
+    port_bounds: np.ndarray   # (steps + 1,): step k's are port_src[port_bounds[k]:port_bounds[k + 1]]
+    # The chip's dynamic state (LoihiInterpreter.reset), taken at the start, handed back by finish().
+    t0: int = field(init=False)
+    u: np.ndarray = field(init=False)
+    v: np.ndarray = field(init=False)
+    ready: np.ndarray = field(init=False)         # step from which each compartment integrates again
+    ring: list[np.ndarray] = field(init=False)    # input of step t in slot t % ring_len (float64, exact)
+    ring_bound: list[float] = field(init=False)   # per slot: bound on |a| from what was delivered
+    ring_len: int = field(init=False)
+    u_bound: float = field(init=False)            # bound on |u|
+    v_neg_bound: float = field(init=False)        # bound on max(-v, 0)
+    cst: _UpdateConstants = field(init=False)     # constants of the compartment update
+    # Recordings (_recorders).
+    nc: int = field(init=False)
+    rec_act: np.ndarray = field(init=False)       # (steps, n_cores) active compartments
+    rec_learn: np.ndarray = field(init=False)     # (steps, n_cores) synaptic updates
+    chunk: int = field(init=False)
+    s_buf: np.ndarray = field(init=False)         # (chunk, n_cx) spike bits of the last `chunk` steps
+    act_buf: np.ndarray = field(init=False)       # (chunk, n_cx) activity of the last `chunk` steps
+    cx_starts: np.ndarray = field(init=False)
+    spike_cols: list[tuple[tuple[str, str], np.ndarray]] = field(init=False)
+    spike_rec: dict[tuple[str, str], np.ndarray] = field(init=False)
+    v_probes: list[tuple[str, np.ndarray]] = field(init=False)
+    u_probes: list[tuple[str, np.ndarray]] = field(init=False)
+    out_rec: dict[str, np.ndarray] = field(init=False)
+    probe_rec: dict[str, np.ndarray] = field(init=False)
+    fired_log: list[np.ndarray] = field(init=False)  # per step: compartments that fired
+    src_log: list[np.ndarray] = field(init=False)    # per step: those, then the port units that did
+    ovf: dict[str, int] = field(init=False)          # wraps and clips that changed results
+    sat_before: int = field(init=False)
+    # Routing.
+    matrix_bits: list[tuple[_DelayMatrix, int]] = field(init=False)
+    plastic_bits: list[tuple[PlasticProjection, int]] = field(init=False)
+    cx_core: np.ndarray = field(init=False)
+
+    def __post_init__(self) -> None:
+        chip = self.chip
+        self.t0 = chip.t
+        self.u, self.v, self.ready = chip.u, chip.v, chip.ready
+        self.ring, self.ring_bound, self.ring_len = chip.ring, chip.ring_bound, chip.ring_len
+        self.u_bound, self.v_neg_bound = chip.u_bound, chip.v_neg_bound
+        self.cst = chip._update_constants
+        self._recorders(chip, self.steps, self.probes)
+        self.matrix_bits = list(zip(chip.matrices, chip._matrix_bits))
+        self.plastic_bits = list(zip(chip.plastic_units, chip._plastic_bits))
+        self.cx_core = chip.cx_core
+
+    def _recorders(self, chip: LoihiInterpreter, steps: int, probes: bool) -> None:
+        """Buffers for what the run returns and what accounting needs; overflow counts."""
+        nc, n_cx = chip.n_cores, chip.n_cx
+        self.nc = nc
+        self.rec_act = np.zeros((steps, nc), dtype=np.int64)
+        self.rec_learn = np.zeros((steps, nc), dtype=np.int64)
+        # Per-step spike and activity bits are kept for a chunk of steps, then reduced at once.
+        self.chunk = chunk = max(1, min(steps, _CHUNK_STEPS))
+        self.s_buf = np.zeros((chunk, n_cx), dtype=bool)
+        self.act_buf = np.zeros((chunk, n_cx), dtype=bool)
+        self.cx_starts = chip.core_cx_offset[:-1]
+        spike_cols = [(("out", name), idx) for name, idx in chip.outputs.items()]
+        spike_cols += [(("probe", name), idx) for name, var, src, _p, idx in chip.probe_defs
+                       if probes and var == "spikes" and src == "compartment"]
+        self.spike_cols = spike_cols
+        self.spike_rec = {name: np.zeros((steps, idx.size), dtype=bool) for name, idx in spike_cols}
+        self.v_probes = [(name, idx) for name, var, src, _p, idx in chip.probe_defs if probes and var == "v"]
+        self.u_probes = [(name, idx) for name, var, src, _p, idx in chip.probe_defs if probes and var == "u"]
+        self.out_rec = {}
+        self.probe_rec = {}
+        if probes:
+            for name, var, _src, _pop, idx in chip.probe_defs:
+                self.probe_rec[name] = np.zeros((steps, idx.size), dtype=bool if var == "spikes" else np.int32)
+        self.fired_log = []
+        self.src_log = []
+        self.ovf = {"input_wrap": 0, "current_wrap": 0, "voltage_clip": 0}
+        self.sat_before = sum(pl.saturated for pl in chip.plastic_units)
+
+    # -- the phases of one timestep, in the chip's order ------------------------------------------
+    def deliver(self, t: int) -> tuple[np.ndarray, float]:
+        """Synaptic input of step t: the ring slot of t as integers (the slot is cleared for step
+        t + ring_len), wrapped to the input width; with a bound on its magnitude."""
+        ring, ring_bound = self.ring, self.ring_bound
+        slot = t % self.ring_len
+        a = ring[slot].astype(np.int64)
+        a_bound = ring_bound[slot]
+        ring[slot].fill(0.0)
+        ring_bound[slot] = 0.0
+        c = self.cst
+        a_half = c.a_half
+        # The check runs only when the delivered spikes could overflow (a bound kept from the
+        # rows gathered) -- exact either way.
+        if a_bound >= a_half and (a.max() >= a_half or a.min() < -a_half):
+            wrapped = ((a + a_half) & c.a_mask) - a_half
+            self.ovf["input_wrap"] += int(np.count_nonzero(wrapped != a))
+            a = wrapped
+            a_bound = float(a_half)
+        return a, a_bound
+
+    def update(self, k: int, t: int, a: np.ndarray, a_bound: float) -> np.ndarray:
+        """Compartment update of step t (run step k) with input ``a``: current, voltage, refractory
+        hold, threshold, reset. Writes the step's activity and spike bits to the chunk buffers and
+        returns the compartments that fired."""
+        c, ovf = self.cst, self.ovf
+        if c.u_memoryless:
+            u = a
+        else:
+            # D(x, k) as a float multiply truncated toward zero (exact: see _UpdateConstants).
+            du = self.u * c.ku
+            np.trunc(du, out=du)
+            u = du.astype(np.int64)
+            u += a
+        u_half = c.u_half
+        u_bound = self.u_bound * c.u_keep_frac + min(a_bound, float(c.a_half))
+        if u_bound >= u_half and (u.max() >= u_half or u.min() < -u_half):
+            wrapped = ((u + u_half) & c.u_mask) - u_half
+            ovf["current_wrap"] += int(np.count_nonzero(wrapped != u))
+            u = wrapped
+        if u_bound >= u_half:
+            u_bound = float(u_half)
+        if c.v_memoryless:
+            v = u.copy()
+        else:
+            dv = self.v * c.kv
+            np.trunc(dv, out=dv)
+            v = dv.astype(np.int64)
+            v += u
+        if c.has_bias:
+            v += c.bias
+        # v entering the step is <= the threshold (else it was reset), so the upper clip needs
+        # checking only if threshold + |u| + bias can pass v_max; the lower bound is tracked the
+        # same way.
+        v_min, v_max = c.v_min, c.v_max
+        v_neg_bound = self.v_neg_bound * c.v_keep_frac + u_bound + c.bias_neg
+        hi = c.vth_max + u_bound + c.bias_pos > v_max and v.max() > v_max
+        lo = v_neg_bound > -v_min and v.min() < v_min
+        if hi or lo:
+            ovf["voltage_clip"] += int(np.count_nonzero((v > v_max) | (v < v_min)))
+            np.clip(v, v_min, v_max, out=v)
+        if v_neg_bound > -v_min:
+            v_neg_bound = float(-v_min)
+        # A compartment counts as active (energy model) when its current or voltage is non-zero
+        # after the update; idle ones cost the smaller "inactive" update.
+        row = k % self.chunk
+        nz = u | v
+        np.not_equal(nz, 0, out=self.act_buf[row])
+        has_ref = c.has_ref
+        if has_ref:
+            v *= self.ready <= t
+        s = self.s_buf[row]
+        np.greater(v, c.vth, out=s)
+        fired = s.nonzero()[0]
+        if fired.size:
+            v[fired] = 0
+            if has_ref:
+                self.ready[fired] = t + c.refractory[fired]
+        self.u, self.v, self.u_bound, self.v_neg_bound = u, v, u_bound, v_neg_bound
+        return fired
+
+    def record(self, k: int) -> None:
+        """Recording of step k: at the end of each chunk of steps (and of the run), the spike bits
+        of outputs and spike probes and the active compartments per core; every step, the u and
+        v probes (v after the reset)."""
+        row = k % self.chunk
+        if row == self.chunk - 1 or k == self.steps - 1:
+            first = k - row
+            if self.nc:
+                self.rec_act[first:k + 1] = np.add.reduceat(self.act_buf[:row + 1], self.cx_starts, axis=1)
+            s_buf, spike_rec = self.s_buf, self.spike_rec
+            for name, idx in self.spike_cols:
+                spike_rec[name][first:k + 1] = s_buf[:row + 1, idx]
+        probe_rec = self.probe_rec
+        for name, idx in self.v_probes:
+            probe_rec[name][k] = self.v[idx]
+        for name, idx in self.u_probes:
+            probe_rec[name][k] = self.u[idx]
+
+    def learn(self, k: int, t: int, spk: np.ndarray, fired: np.ndarray, sbits: int, fbits: int) -> dict:
+        """Learning phase of step t: each plastic unit takes the step's spikes and, at the end of
+        its epoch, updates its weights (synaptic updates counted per core). Returns the units'
+        presynaptic rows looked up for ``spk`` (by pre population), which routing reuses."""
+        rows_cache: dict = {}
+        chip = self.chip
+        if not chip.learning_enabled:
+            return rows_cache
+        cols_cache: dict = {}
+        reward_cache: dict = {}
+        flat_cache: dict = {}
+        rng, cx_core, nc, rec_learn = chip.rng, self.cx_core, self.nc, self.rec_learn
+        for pl, bit in self.plastic_bits:
+            if pl.fast and not (sbits & fbits & bit):
+                continue  # no spiking pre or no spiking post: nothing to learn this step
+            rs = pl.reward_src
+            rewarded = False
+            if rs is not None and spk.size:
+                key = int(rs[0]) if rs.size == 1 else rs.tobytes()
+                if key not in reward_cache:
+                    reward_cache[key] = bool((spk == rs[0]).any() if rs.size == 1 else np.isin(rs, spk).any())
+                rewarded = reward_cache[key]
+            if pl.fast:
+                cols = cols_cache.get(pl.post_key)
+                if cols is None:
+                    cols = cols_cache[pl.post_key] = pl.cols_of(fired)
+                if cols.size == 0:
+                    continue
+                rows = rows_cache.get(pl.pre_key)
+                if rows is None:
+                    rows = rows_cache[pl.pre_key] = pl.rows_of(spk)
+                if rows.size == 0:
+                    continue
+                fkey = (pl.pre_key, pl.n_post, cols.tobytes())
+                flat_cache[fkey] = pl.step_fast(rows, cols, rewarded, rng, flat_cache.get(fkey))
+                rec_learn[k] += np.bincount(cx_core[pl.post_cx[cols]], minlength=nc) * rows.size
+                continue
+            if pl.observe(t, spk, fired, rewarded, rng):
+                before = pl.updates
+                cols = pl.learn(rng)
+                if pl.updates > before and cols is not None:
+                    rec_learn[k] += np.bincount(cx_core[pl.post_cx[cols]], minlength=nc) * pl.last_rows
+        return rows_cache
+
+    def route(self, t: int, spk: np.ndarray, fired: np.ndarray, ps: np.ndarray, sbits: int,
+              rows_cache: dict) -> None:
+        """Routing of step t's spikes: every plastic unit and delay matrix they reach adds its rows
+        for the spiking sources to the ring slot of step t + 1 + delay, with a bound on what it added."""
+        ring, ring_bound, ring_len = self.ring, self.ring_bound, self.ring_len
+        for pl, bit in self.plastic_bits:
+            if not sbits & bit:
+                continue
+            rows = rows_cache.get(pl.pre_key)
+            if rows is None:
+                rows = rows_cache[pl.pre_key] = pl.rows_of(spk)
+            contrib, bound = pl.gather(spk, rows)
+            if contrib is not None:
+                j = (t + 1 + pl.delay) % ring_len
+                ring[j][pl.post_cx] += contrib
+                ring_bound[j] += bound
+        for m, bit in self.matrix_bits:
+            if not sbits & bit:
+                continue
+            if m.from_cx and m.from_ports:
+                src_ids = spk
+            else:
+                src_ids = fired if m.from_cx else ps
+            contrib, bound = m.gather(src_ids)
+            if contrib is not None:
+                j = (t + 1 + m.delay) % ring_len
+                if type(contrib) is tuple:
+                    np.add.at(ring[j], contrib[0], contrib[1])
+                else:
+                    ring[j] += contrib
+                ring_bound[j] += bound
+
+    # -- after the last step ----------------------------------------------------------------------
+    def finish(self) -> None:
+        """Hand the state back to the chip; gather output spike trains and probes."""
+        chip, steps = self.chip, self.steps
+        chip.t = self.t0 + steps
+        if chip.plastic_units:
+            self.ovf["weight_saturation"] = sum(pl.saturated for pl in chip.plastic_units) - self.sat_before
+        chip.u, chip.v, chip.u_bound, chip.v_neg_bound = self.u, self.v, self.u_bound, self.v_neg_bound
+        for name in chip.outputs:
+            self.out_rec[name] = self.spike_rec["out", name]
+        if not self.probes:
+            return
+        port_src, port_bounds = self.port_src, self.port_bounds
+        for name, var, src, pop, idx in chip.probe_defs:
+            if src == "input":
+                base = chip.port_base[pop]
+                rows = np.repeat(np.arange(steps), np.diff(port_bounds))
+                sel = (port_src >= base) & (port_src < base + idx.size)
+                self.probe_rec[name][rows[sel], port_src[sel] - base] = True
+            elif var == "spikes":
+                self.probe_rec[name] = self.spike_rec["probe", name]

@@ -11,7 +11,9 @@ traces, and the spike bits of the current epoch. At the end of every epoch (``ep
 Factors: x0/y0 (spiked in the epoch), traces x1 x2 (pre), y1 y2 y3 (post), r1 (reward). Traces,
 per step: x = floor(x * a) (+1 with probability of the dropped fraction) + impulse * spike,
 saturated at 127; a = round(4096 * exp(-1/tau)) / 4096 (0 for tau = 0); the impulse's 8-bit
-fraction is added stochastically. The generator (PCG64) is seeded from the binary and drawn in a
+fraction is added stochastically. The widths (16-bit accumulator, 7 fraction bits, 7-bit traces,
+12-bit decays, 8-bit impulse fractions) are the target's ``[learning]`` entries, read from the
+binary's target configuration (:class:`LearningWidths`). The generator (PCG64) is seeded from the binary and drawn in a
 fixed order, and only where a fraction exists, so integer rules never consume randomness.
 """
 
@@ -25,11 +27,6 @@ import numpy as np
 
 from ..errors import BinaryFormatError
 
-FRACTION_BITS = 7          # learning accumulator fraction (Lava bit-approximate model, loihi.md §5.5)
-ACC_MIN, ACC_MAX = -(1 << 15), (1 << 15) - 1
-TRACE_MAX = 127            # 7-bit traces
-DECAY_BITS = 12
-IMPULSE_FRACTION_BITS = 8
 PRE_FACTORS = ("x0", "x1", "x2")
 POST_FACTORS = ("y0", "y1", "y2", "y3", "r1")
 
@@ -38,6 +35,29 @@ F32_EXACT = float(1 << 24)  # integers below this are exact in float32
 
 
 _ONES = np.ones(256, dtype=np.float32)
+
+
+@dataclass(frozen=True)
+class LearningWidths:
+    """The learning engine's widths, from the target's ``[learning]`` table (docs/learning.md)."""
+
+    fraction_bits: int          # fraction bits of the accumulator (7)
+    acc_min: int                # the accumulator register: -2^(bits-1) .. 2^(bits-1) - 1 (16 bits)
+    acc_max: int
+    trace_max: int              # traces saturate here: 2^trace_bits - 1 (127)
+    decay_bits: int             # trace decay factors are a / 2^decay_bits (12)
+    impulse_fraction_bits: int  # fraction bits of a trace impulse (8)
+
+    @classmethod
+    def from_config(cls, table: Any) -> "LearningWidths":
+        keys = ("accumulator_bits", "fraction_bits", "trace_bits", "trace_decay_bits", "impulse_fraction_bits")
+        if not isinstance(table, dict) or any(not isinstance(table.get(k), int) or table[k] < 0 for k in keys):
+            raise BinaryFormatError("target configuration's [learning] table lacks the engine's widths "
+                                    f"({', '.join(keys)}, non-negative integers)")
+        acc = int(table["accumulator_bits"])
+        return cls(int(table["fraction_bits"]), -(1 << (acc - 1)), (1 << (acc - 1)) - 1,
+                   (1 << int(table["trace_bits"])) - 1, int(table["trace_decay_bits"]),
+                   int(table["impulse_fraction_bits"]))
 
 
 def sum_rows(mat: np.ndarray, rows: np.ndarray, bound: float) -> np.ndarray:
@@ -62,30 +82,31 @@ class Trace:
     decay_q: int
     impulse_int: int
     impulse_frac: int
+    widths: LearningWidths
 
     @classmethod
-    def build(cls, n: int, impulse: float, tau: float) -> "Trace":
-        decay_q = 0 if tau <= 0 else int(round((1 << DECAY_BITS) * math.exp(-1.0 / tau)))
-        imp = int(round(impulse * (1 << IMPULSE_FRACTION_BITS)))
-        return cls(np.zeros(n, dtype=np.int64), decay_q, imp >> IMPULSE_FRACTION_BITS,
-                   imp & ((1 << IMPULSE_FRACTION_BITS) - 1))
+    def build(cls, n: int, impulse: float, tau: float, widths: LearningWidths) -> "Trace":
+        decay_q = 0 if tau <= 0 else int(round((1 << widths.decay_bits) * math.exp(-1.0 / tau)))
+        imp = int(round(impulse * (1 << widths.impulse_fraction_bits)))
+        return cls(np.zeros(n, dtype=np.int64), decay_q, imp >> widths.impulse_fraction_bits,
+                   imp & ((1 << widths.impulse_fraction_bits) - 1), widths)
 
     def step(self, spiked: np.ndarray, rng: np.random.Generator) -> None:
-        x = self.value
+        x, bits = self.value, self.widths.decay_bits
         if self.decay_q == 0:
             x[:] = 0
-        elif self.decay_q < (1 << DECAY_BITS):
+        elif self.decay_q < (1 << bits):
             prod = x * self.decay_q
-            frac = prod & ((1 << DECAY_BITS) - 1)
-            x[:] = prod >> DECAY_BITS
+            frac = prod & ((1 << bits) - 1)
+            x[:] = prod >> bits
             if np.any(frac):
-                x += rng.integers(0, 1 << DECAY_BITS, size=x.size) < frac
+                x += rng.integers(0, 1 << bits, size=x.size) < frac
         if spiked.any():
             add = np.full(int(spiked.sum()), self.impulse_int, dtype=np.int64)
             if self.impulse_frac:
-                add += rng.integers(0, 1 << IMPULSE_FRACTION_BITS, size=add.size) < self.impulse_frac
+                add += rng.integers(0, 1 << self.widths.impulse_fraction_bits, size=add.size) < self.impulse_frac
             x[spiked] += add
-        np.minimum(x, TRACE_MAX, out=x)
+        np.minimum(x, self.widths.trace_max, out=x)
 
 
 class PlasticProjection:
@@ -93,8 +114,10 @@ class PlasticProjection:
 
     def __init__(self, spec: dict[str, Any], pre_src: np.ndarray, post_cx: np.ndarray, n_src: int, n_cx: int,
                  src: np.ndarray, cx: np.ndarray, mant: np.ndarray, fmt: dict[str, int], delay: int,
-                 weight_shift: int) -> None:
+                 weight_shift: int, widths: LearningWidths) -> None:
         self.name = spec["name"]
+        self.widths = widths
+        self.frac = widths.fraction_bits
         self.epoch = int(spec["epoch"])
         self.delay = delay
         self.products = [(int(m), int(e), tuple(f)) for m, e, f in spec["products"]]
@@ -120,9 +143,9 @@ class PlasticProjection:
         self.eff = self._effective(self.M).astype(np.float32)
         self.eff_max = float(max(abs(self.w_lo), abs(self.w_hi)) * (2.0 ** self.exp) * (1 << weight_shift))
         traces = spec.get("traces", {})
-        self.pre_traces = {n: Trace.build(n_pre, *traces[n]) for n in ("x1", "x2") if n in traces}
-        self.post_traces = {n: Trace.build(n_post, *traces[n]) for n in ("y1", "y2", "y3") if n in traces}
-        self.r_trace = Trace.build(1, *traces["r1"]) if "r1" in traces else None
+        self.pre_traces = {n: Trace.build(n_pre, *traces[n], widths) for n in ("x1", "x2") if n in traces}
+        self.post_traces = {n: Trace.build(n_post, *traces[n], widths) for n in ("y1", "y2", "y3") if n in traces}
+        self.r_trace = Trace.build(1, *traces["r1"], widths) if "r1" in traces else None
         self.reward_src = None
         self.x0 = np.zeros(n_pre, dtype=bool)
         self.y0 = np.zeros(n_post, dtype=bool)
@@ -141,13 +164,13 @@ class PlasticProjection:
             r_imp = self.r_trace.impulse_int if self.r_trace is not None else 0
             self.fast_dw = {rw: self._constant_dw(r_imp if rw else 0) for rw in (False, True)}
         # Whole-step fast rules with a non-negative exponent keep the weights only as their
-        # delivery values eff = M * 2^(exp + shift) (exact in float32: |M| < 2^9, exp + shift < 15),
-        # and read M back from them on demand: one array to update instead of two.
-        unit = self.step_q << FRACTION_BITS
+        # delivery values eff = M * 2^(exp + shift) (exact in float32 while |M| 2^(exp + shift) <
+        # 2^24), and read M back from them on demand: one array to update instead of two.
+        unit = self.step_q << self.frac
         # Fast rules whose every change is a whole number of format steps: no rounding, no draws.
         self.whole_steps = self.fast and all(dw % unit == 0 for dw in self.fast_dw.values())
         self.scale = float(1 << (self.exp + self.shift)) if self.exp >= 0 else 0.0
-        self.eff_only = self.whole_steps and self.exp >= 0 and self.exp + self.shift < 15
+        self.eff_only = self.whole_steps and self.exp >= 0 and self.eff_max < F32_EXACT
         # The weight range as delivery values (float32, exact as above).
         self.eff_lo = np.float32(self.w_lo * self.scale)
         self.eff_hi = np.float32(self.w_hi * self.scale)
@@ -232,7 +255,7 @@ class PlasticProjection:
         dw = 0
         for m, e, factors in self.products:
             v = m * (r1 if "r1" in factors else 1)
-            sh = e + FRACTION_BITS
+            sh = e + self.frac
             dw += (v << sh) if sh >= 0 else (v >> -sh)
         return dw
 
@@ -247,17 +270,17 @@ class PlasticProjection:
         if dw == 0:
             return flat
         if self.eff_only and self.all_exist and 4 * cols.size >= self.n_post:
-            self._step_rows(rows, cols, dw >> FRACTION_BITS)
+            self._step_rows(rows, cols, dw >> self.frac)
             return flat
         if flat is None:
             flat = (rows[:, None] * self.n_post + cols[None, :]).ravel()
         block = flat
         if not self.all_exist:
             block = flat[self.exists.ravel()[flat]]
-        unit = self.step_q << FRACTION_BITS
+        unit = self.step_q << self.frac
         if self.eff_only:
             ef = self.eff.reshape(-1)
-            moved = ef[block] + np.float32((dw >> FRACTION_BITS) * self.scale)
+            moved = ef[block] + np.float32((dw >> self.frac) * self.scale)
             new = np.clip(moved, self.eff_lo, self.eff_hi)
             self.saturated += int(np.count_nonzero(moved != new))
             ef[block] = new
@@ -267,7 +290,7 @@ class PlasticProjection:
             # accumulator would clip, the weight range clips to the same value. So M + delta,
             # clipped, is the same arithmetic, in fewer operations.
             Mf = self.M.reshape(-1)
-            moved = Mf[block] + (dw >> FRACTION_BITS)
+            moved = Mf[block] + (dw >> self.frac)
             new = np.clip(moved, self.w_lo, self.w_hi)
             self.saturated += int(np.count_nonzero(moved != new))
             Mf[block] = new
@@ -292,9 +315,9 @@ class PlasticProjection:
         """acc = (M << 7) + dw (16-bit), stochastically rounded to the format's step, clipped."""
         Mf = self.M.reshape(-1)
         old = Mf[flat]
-        acc = (old << FRACTION_BITS) + dw
-        clipped = np.clip(acc, ACC_MIN, ACC_MAX)
-        unit = self.step_q << FRACTION_BITS
+        acc = (old << self.frac) + dw
+        clipped = np.clip(acc, self.widths.acc_min, self.widths.acc_max)
+        unit = self.step_q << self.frac
         q = clipped // unit
         frac = clipped - q * unit
         if np.any(frac):
@@ -363,7 +386,7 @@ class PlasticProjection:
             term = np.full((1, 1), m, dtype=np.int64)
             for f in factors:
                 term = term * self._factor(f, rows, cols)
-            sh = e + FRACTION_BITS
+            sh = e + self.frac
             dw += (term << sh) if sh >= 0 else (term >> -sh)
         self.updates += dw.size
         if not dw.any():

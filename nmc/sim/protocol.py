@@ -26,6 +26,18 @@ class RunResult:
     counters: dict[str, float] = field(default_factory=dict)        # timesteps, synaptic_ops, spikes, ...
     per_core: dict[str, np.ndarray] = field(default_factory=dict)   # counter -> (n_cores,)
     overflow: dict[str, int] = field(default_factory=dict)          # wraps/clips that changed results
+    warnings: list[str] = field(default_factory=list)               # e.g. timer-tick overruns, one line each
+
+
+class CostModel(Protocol):
+    """The ``cost_model`` part of a target: prices an interpreter's per-core work counts. It is a
+    per-operation model (each counted operation costs the target file's time and energy), built
+    from the binary's target configuration alone (``nmc.sim.cost_loihi.LoihiCostModel``)."""
+
+    def __init__(self, target_config: dict[str, Any]) -> None: ...
+
+    def cost(self, counts: Any) -> Any:
+        """Time per core and step, cycles, chip time (s) and energy (J) of a run's counts."""
 
 
 @runtime_checkable

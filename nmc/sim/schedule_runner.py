@@ -25,7 +25,8 @@ import numpy as np
 from ..binary.format import encode_binary
 from ..errors import RunError
 from .checkpoint import CheckpointDir, SignalGuard, fingerprint
-from .runner import accumulate, accumulate_per_core
+from .protocol import Interpreter
+from .runner import accumulate, accumulate_per_core, check_labels, check_run_size
 
 CHUNK = 512  # samples per interpreter call (bounds the size of the input arrays)
 
@@ -77,7 +78,7 @@ class Training:
         return out
 
 
-def _samples(chip: Any, data: dict[str, np.ndarray], sched: dict[str, Any], what: str) -> tuple[dict[str, np.ndarray], int]:
+def _samples(chip: Interpreter, data: dict[str, np.ndarray], sched: dict[str, Any], what: str) -> tuple[dict[str, np.ndarray], int]:
     """Validate a data file against the schedule's sample ports; labels become the target port."""
     data = dict(data)
     labels = data.pop("labels", None)
@@ -88,12 +89,9 @@ def _samples(chip: Any, data: dict[str, np.ndarray], sched: dict[str, Any], what
     if labels is not None:
         if target is None:
             raise RunError(f"{what}: 'labels' given but the schedule has no target port")
-        labels = np.asarray(labels)
         # One target unit: the label is that unit's bit. Several: a class index, sent one-hot.
-        top = 1 if ports[target] == 1 else ports[target] - 1
-        if labels.ndim != 1 or labels.size and (labels.min() < 0 or labels.max() > top):
-            raise RunError(f"{what}: 'labels' must be a 1-D array of " +
-                           ("0/1 target bits" if ports[target] == 1 else f"class indices in 0..{top}"))
+        n_samples = np.shape(labels)[0] if np.ndim(labels) else 0
+        labels = check_labels(labels, n_samples, max(ports[target], 2), what)
         if ports[target] == 1:
             onehot = labels.astype(np.uint8)[:, None]
         else:
@@ -117,13 +115,15 @@ def _samples(chip: Any, data: dict[str, np.ndarray], sched: dict[str, Any], what
         if n is not None and a.shape[0] != n:
             raise RunError(f"{what}: input arrays disagree on the number of samples ({n} vs {a.shape[0]})")
         n = a.shape[0]
+    if not n:
+        raise RunError(f"{what}: no samples")
     return {k: np.asarray(v) for k, v in data.items()}, int(n or 0)
 
 
 class ScheduleRunner:
     """Presents samples to a scheduled binary on an interpreter, keeping the chain running."""
 
-    def __init__(self, chip: Any) -> None:
+    def __init__(self, chip: Interpreter) -> None:
         self.chip = chip
         self.sched = chip.meta.get("schedule")
         if not self.sched:
@@ -205,7 +205,7 @@ def _evaluate(runner: ScheduleRunner, data: dict[str, np.ndarray], n: int,
     return _score(spk, mem, data[target]) if target in data else None
 
 
-def evaluate(chip: Any, data: dict[str, np.ndarray],
+def evaluate(chip: Interpreter, data: dict[str, np.ndarray],
              progress: Callable[[int], None] | None = None) -> tuple[float, float, float]:
     """(spike, membrane, spike-argmax) accuracy of a scheduled binary on labelled ``data``, with the
     learning engine off (e.g. an inference-only compile of trained or averaged weights)."""
@@ -241,7 +241,7 @@ class WeightAverage:
     The mean is rounded to the nearest multiple of the projection's weight step (ties to the even
     multiple) and clipped to its range, so it loads into a compile of the same target unchanged."""
 
-    def __init__(self, chip: Any, k: int) -> None:
+    def __init__(self, chip: Interpreter, k: int) -> None:
         if k < 1:
             raise RunError(f"weight averaging needs at least 1 epoch, got {k}")
         self.snapshots: deque[dict[str, np.ndarray]] = deque(maxlen=k)
@@ -344,7 +344,7 @@ class _Checkpointing:
         return f"interrupted by {name} during epoch {epoch + 1} of {epochs}: that epoch is dropped; {kept}"
 
 
-def train(chip: Any, data: dict[str, np.ndarray], epochs: int = 1, test: dict[str, np.ndarray] | None = None,
+def train(chip: Interpreter, data: dict[str, np.ndarray], epochs: int = 1, test: dict[str, np.ndarray] | None = None,
           seed: int = 0, shuffle: bool = True, progress: Callable[[int], None] | None = None,
           report: Callable[[int, "Training"], None] | None = None,
           stop: Callable[["Training"], bool] | None = None,
@@ -371,6 +371,13 @@ def train(chip: Any, data: dict[str, np.ndarray], epochs: int = 1, test: dict[st
     train_data, n = _samples(chip, data, sched, "input data")
     test_data, n_test = _samples(chip, test, sched, "test data") if test is not None else ({}, 0)
     target = sched.get("target")
+    for what, samples in (("input data", train_data), ("test data", test_data if test is not None else None)):
+        if target is not None and samples is not None and target not in samples:
+            # Without labels the target port stays silent: no error signal, so no weight changes
+            # (training) or nothing to score (testing). Say so rather than run for nothing.
+            raise RunError(f"{what} has no 'labels' (nor an array for the target port '{target}'): the schedule "
+                           f"{'learns from them' if what == 'input data' else 'scores against them'}")
+    check_run_size(chip.meta, min(CHUNK, max(n, n_test)) * runner.cycle, 1, "one chunk of samples")
     result = Training(epochs=epochs)
     rng = np.random.default_rng(seed)
     start = 0

@@ -1,0 +1,542 @@
+"""SpiNNaker-like backend: a quantized, partitioned, allocated IR -> binary (docs/spinnaker.md).
+
+The binary holds what a SpiNNaker machine's SDRAM and routers hold after loading:
+
+- per core: the IF_curr_exp host words of its neurons (the core derives the rest at load time),
+  its weight shifts and ring-buffer field widths, and its **master population table**: entries
+  (key, mask) sorted by key, each pointing at address-list items (row length, address);
+- the **synaptic matrix**: blocks of rows, one block per (source slice, post core), each row the
+  synapses of one source neuron as 32-bit words ``weight(16) | delay | type | index`` behind the
+  three header words of ``synapse_row.h`` (plastic size, fixed count, plastic-control count);
+- **routing keys**: each source slice (a population's slice on one core, or a chunk of an input
+  port) owns the block ``key = pop << (M + X) | slice << X | neuron`` with mask ``~(2^X - 1)``;
+- per chip, the **multicast router table**: (key, mask, route) entries, route bits 0-5 the links
+  E, NE, N, W, SW, S and bit 6 + p processor p. Entries a packet would take by default routing
+  (arrive on a link, leave on the opposite one, nothing local) are left out; a chip's table is
+  compressed when it is above ``router.usable_entries`` (``router.compress``), and a table that
+  still does not fit is a ResourceError naming the chip.
+
+Routes are multicast trees on the hexagonal mesh: from the source chip to every chip with a
+destination core, each path diagonal-first (NE / SW while both offsets share a sign), then the
+longer remaining axis first.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from .. import __version__
+from ..binary.format import Binary
+from ..errors import NmcError, ResourceError
+from ..formats.spinnaker import n_bits
+from ..ir.network import Network
+from ..lowering.spinnaker_layout import LINK_STEPS, N_LINKS, Layout, build_layout
+from ..lowering.spinnaker_mapping import NEURON_WORDS
+from ..target import Target
+
+M32 = 0xFFFFFFFF
+PROC_BIT0 = N_LINKS  # route bit of processor p is PROC_BIT0 + p
+
+
+# ---------------------------------------------------------------------------------------------
+# Keys
+# ---------------------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class KeySpace:
+    """Field widths of the zoned keys: population (P), slice within it (M), neuron (X)."""
+
+    p_bits: int
+    m_bits: int
+    x_bits: int
+
+    def slice_key(self, pop: np.ndarray, m: np.ndarray) -> np.ndarray:
+        pop, m = np.asarray(pop, dtype=np.int64), np.asarray(m, dtype=np.int64)
+        return (pop << (self.m_bits + self.x_bits)) | (m << self.x_bits)
+
+    @property
+    def slice_mask(self) -> int:
+        return M32 & ~((1 << self.x_bits) - 1)
+
+
+def key_space(lay: Layout, n_pops: int) -> KeySpace:
+    """The narrowest fields that hold every population, slice and neuron; NmcError past 32 bits."""
+    sizes = lay.src_stop - lay.src_start
+    ks = KeySpace(n_bits(n_pops), n_bits(int(lay.src_m.max()) + 1 if lay.src_m.size else 1),
+                  n_bits(int(sizes.max()) if sizes.size else 1))
+    if ks.p_bits + ks.m_bits + ks.x_bits > 32:
+        raise NmcError(f"routing keys need {ks.p_bits + ks.m_bits + ks.x_bits} bits (population {ks.p_bits}, "
+                       f"slice {ks.m_bits}, neuron {ks.x_bits}), more than the 32 of a multicast key")
+    return ks
+
+
+# ---------------------------------------------------------------------------------------------
+# Multicast trees and router tables
+# ---------------------------------------------------------------------------------------------
+def mesh_path(src: tuple[int, int], dst: tuple[int, int]) -> list[int]:
+    """Links from ``src`` to ``dst``: diagonal while both offsets share a sign, then the longer
+    remaining axis, then the other."""
+    dx, dy = dst[0] - src[0], dst[1] - src[1]
+    links: list[int] = []
+    if dx > 0 and dy > 0:
+        k = min(dx, dy)
+        links += [1] * k
+        dx, dy = dx - k, dy - k
+    elif dx < 0 and dy < 0:
+        k = min(-dx, -dy)
+        links += [4] * k
+        dx, dy = dx + k, dy + k
+    x_links = [0 if dx > 0 else 3] * abs(dx)
+    y_links = [2 if dy > 0 else 5] * abs(dy)
+    return links + (x_links + y_links if abs(dx) >= abs(dy) else y_links + x_links)
+
+
+def _step(chip: tuple[int, int], link: int) -> tuple[int, int]:
+    sx, sy = LINK_STEPS[link]
+    return chip[0] + sx, chip[1] + sy
+
+
+@dataclass
+class TreeNode:
+    """One chip of a multicast tree: the link the packets travelled to reach it (the parent's
+    outgoing link; None at the source), the links they leave on, and the processors they are
+    delivered to. A packet that came along link l enters by the port opposite l."""
+
+    in_link: int | None
+    out_links: set[int] = field(default_factory=set)
+    procs: set[int] = field(default_factory=set)
+
+    @property
+    def route(self) -> int:
+        r = 0
+        for link in self.out_links:
+            r |= 1 << link
+        for p in self.procs:
+            r |= 1 << (PROC_BIT0 + p)
+        return r
+
+    def default_routable(self) -> bool:
+        """Default routing would do the same: the packets go straight on (out by the port opposite
+        the one they came in by, i.e. along the link they travelled) and nowhere else."""
+        return self.in_link is not None and not self.procs and self.out_links == {self.in_link}
+
+
+def multicast_tree(src: tuple[int, int], dests: dict[tuple[int, int], set[int]]) -> dict[tuple[int, int], TreeNode]:
+    """The tree from chip ``src`` to every chip in ``dests`` (chip -> processors). Each chip is
+    entered once: a path that meets a chip the tree already enters through another link carries
+    on from there, and branches that then lead nowhere are pruned."""
+    tree = {src: TreeNode(None)}
+    for dst in sorted(dests):
+        cur = src
+        while cur != dst:
+            link = mesh_path(cur, dst)[0]
+            nxt = _step(cur, link)
+            node = tree.get(nxt)
+            if node is None:
+                tree[nxt] = TreeNode(link)
+                tree[cur].out_links.add(link)
+            elif node.in_link == link:
+                tree[cur].out_links.add(link)  # entered from cur already
+            cur = nxt
+        tree[dst].procs |= dests[dst]
+    pruned = True
+    while pruned:
+        pruned = False
+        for chip, node in list(tree.items()):
+            if chip != src and not node.procs and not node.out_links:
+                parent = _step(chip, (node.in_link + 3) % N_LINKS)
+                tree[parent].out_links.discard(node.in_link)
+                del tree[chip]
+                pruned = True
+    return tree
+
+
+@dataclass
+class Entry:
+    """A router entry; ``group`` is the population whose keys it holds (for the merged generator)."""
+
+    key: int
+    mask: int
+    route: int
+    group: int
+
+
+def _merge_one_bit(entries: list[Entry], same_group: bool) -> list[Entry]:
+    """Merge entries with the same route (and group) whose blocks differ in one key bit, until
+    none do. The merged block is exactly the union of the two, so it can capture no other key."""
+    out = list(entries)
+    changed = True
+    while changed:
+        changed = False
+        index = {(e.key, e.mask, e.route, e.group if same_group else 0): e for e in out}
+        used: set[int] = set()
+        merged: list[Entry] = []
+        for e in sorted(out, key=lambda e: (e.route, e.mask, e.key)):
+            if id(e) in used:
+                continue
+            partner = None
+            m = e.mask
+            while m:
+                bit = m & -m
+                m ^= bit
+                if e.key & bit:
+                    continue
+                cand = index.get((e.key | bit, e.mask, e.route, e.group if same_group else 0))
+                if cand is not None and id(cand) not in used:
+                    partner = (cand, bit)
+                    break
+            if partner is None:
+                continue
+            cand, bit = partner
+            used.add(id(e))
+            used.add(id(cand))
+            merged.append(Entry(e.key & ~bit, e.mask & ~bit, e.route, e.group if same_group else -1))
+            changed = True
+        out = [e for e in out if id(e) not in used] + merged
+    return out
+
+
+def table_order(entries: list[Entry]) -> list[Entry]:
+    """Entries in table order: most specific (most mask bits) first, then by key -- the order in
+    which an entry may cover keys that a more specific entry before it routes otherwise."""
+    return sorted(entries, key=lambda e: (-e.mask.bit_count(), e.key))
+
+
+def routes_correctly(entries: list[Entry], blocks: np.ndarray, focus: Entry | None = None) -> bool:
+    """Whether the ordered table sends every traffic block (rows key, mask, route; route -1: by
+    default routing) where it must: the first entry that can match a key of a routed block covers
+    the whole block and has its route, and no entry can match a key of a default-routed block.
+    With ``focus``, only the blocks that entry can match are checked (after a merge, the others
+    are routed as before)."""
+    if focus is not None and blocks.size:
+        blocks = blocks[((blocks[:, 0] ^ focus.key) & blocks[:, 1] & focus.mask) == 0]
+    if not blocks.size:
+        return True
+    ek = np.array([e.key for e in entries], dtype=np.int64)
+    em = np.array([e.mask for e in entries], dtype=np.int64)
+    er = np.array([e.route for e in entries], dtype=np.int64)
+    bk, bm, br = blocks[:, 0:1], blocks[:, 1:2], blocks[:, 2]
+    meets = ((bk ^ ek[None, :]) & bm & em[None, :]) == 0          # (blocks, entries)
+    hit = meets.any(axis=1)
+    first = meets.argmax(axis=1)
+    covers = ((bm[:, 0] & em[first]) == em[first]) & ((bk[:, 0] & em[first]) == ek[first])
+    routed = br >= 0
+    return bool(np.all(~hit[~routed]) and np.all(hit[routed] & covers[routed] & (er[first[routed]] == br[routed])))
+
+
+def _merge_pairs(entries: list[Entry], blocks: np.ndarray) -> list[Entry]:
+    """Pair compression, order-aware: within each route, neighbours in key order merge into the
+    ternary entry covering both (entries it covers go), kept when the ordered table still routes
+    every traffic block of the chip correctly (:func:`routes_correctly`) -- a merged entry may so
+    cover keys that a more specific entry before it sends elsewhere. Repeats until a pass merges
+    nothing."""
+    table = table_order(entries)
+    changed = True
+    while changed:
+        changed = False
+        groups: dict[int, list[Entry]] = {}
+        for e in table:
+            groups.setdefault(e.route, []).append(e)
+        for route in sorted(groups):
+            group = sorted(groups[route], key=lambda e: e.key)
+            i = 0
+            while i + 1 < len(group):
+                a, b = group[i], group[i + 1]
+                mask = a.mask & b.mask & ~(a.key ^ b.key) & M32
+                merged = Entry(a.key & mask, mask, route, -1)
+                gone = {id(e) for e in group if (e.mask & mask) == mask and (e.key & mask) == merged.key}
+                trial = table_order([e for e in table if id(e) not in gone] + [merged])
+                if routes_correctly(trial, blocks, merged):
+                    table = trial
+                    group = sorted([e for e in group if id(e) not in gone] + [merged], key=lambda e: e.key)
+                    changed = True
+                    continue
+                i += 1
+    return table
+
+
+@dataclass
+class ChipTable:
+    """A chip's router table before and after compression, and what passes through the chip."""
+
+    entries: list[Entry]          # after the merged generator: what PACMAN calls the uncompressed table
+    raw: int                      # one entry per (source block, chip), default routes left out
+    traffic: list[tuple[int, int, int | None]]   # (key, mask, route or None if default routed)
+
+    def blocks(self) -> np.ndarray:
+        """The traffic as rows (key, mask, route), route -1 for default-routed blocks."""
+        return np.array([(k, m, -1 if r is None else r) for k, m, r in self.traffic], dtype=np.int64).reshape(-1, 3)
+
+
+Tree = dict[tuple[int, int], TreeNode]
+
+
+def router_tables(trees: list[tuple[int, int, int, Tree]]) -> dict[tuple[int, int], ChipTable]:
+    """Per chip: an entry per (source block, chip on its tree) that default routing does not
+    cover, merged within a population where blocks differ in one key bit (the merged generator)."""
+    raw: dict[tuple[int, int], list[Entry]] = {}
+    traffic: dict[tuple[int, int], list[tuple[int, int, int | None]]] = {}
+    for key, mask, group, tree in trees:
+        for chip, node in tree.items():
+            if node.default_routable():
+                traffic.setdefault(chip, []).append((key, mask, None))
+                continue
+            raw.setdefault(chip, []).append(Entry(key, mask, node.route, group))
+            traffic.setdefault(chip, []).append((key, mask, node.route))
+    return {chip: ChipTable(table_order(_merge_one_bit(es, same_group=True)), len(es), traffic[chip])
+            for chip, es in raw.items()}
+
+
+def compress_table(table: ChipTable) -> list[Entry]:
+    """The chip's entries after compression, in table order: one-bit merges across populations,
+    then order-aware pair merges."""
+    return _merge_pairs(_merge_one_bit(table.entries, same_group=False), table.blocks())
+
+
+# ---------------------------------------------------------------------------------------------
+# The binary
+# ---------------------------------------------------------------------------------------------
+def compile_spinnaker(net: Network, target: Target) -> Binary:
+    """Lower ``net`` (after map-neurons, quantize, partition, allocate) to a SpiNNaker-like binary."""
+    _check_lowered(net, target)
+    lay = build_layout(net, target)
+    sections: dict[str, np.ndarray] = {}
+    ks = key_space(lay, len(net.populations))
+    _neurons(net, lay, sections)
+    _synaptic_matrix(lay, ks, target, sections)
+    sends = _keys(net, lay, ks, sections)
+    chips = _routing(net, lay, ks, sends, target, sections)
+    inputs = _input_ports(net, lay, ks, sections)
+    outputs, probes = _outputs_and_probes(net, lay, sections)
+    meta = {
+        "producer": f"nmc {__version__}", "network": net.name, "seed": int(net.attrs.get("seed", 0)),
+        "n_cores": int(lay.n_cores), "timestep_ms": _timestep(net, target),
+        "core_models": ["if_curr_exp"] * int(lay.n_cores),
+        "key_fields": {"population": ks.p_bits, "slice": ks.m_bits, "neuron": ks.x_bits},
+        "host_chip": [int(v) for v in target.get("chip.host_chip")],
+        "inputs": inputs, "outputs": outputs, "probes": probes, "plastic": [], "schedule": None,
+        "populations": [{"name": p.name, "size": p.size, "model": p.model, "role": p.role,
+                         "placement": p.attrs.get("placement", [])} for p in net.populations],
+        "cores": net.attrs.get("cores", []), "chips": chips,
+        "partition": net.attrs.get("partition"),  # the partition pass's summary (nmc inspect --placement)
+    }
+    return Binary(target=target.name, meta=meta, sections=sections, target_config=target.data)
+
+
+def _check_lowered(net: Network, target: Target) -> None:
+    if net.attrs.get("quantized") != target.name:
+        raise NmcError(f"backend '{target.name}': the network is not quantized for this target "
+                       "(the pass pipeline must include 'quantize')")
+    if net.attrs.get("schedule") is not None:
+        raise NmcError(f"target '{target.name}' has no synfire-gated learning schedules")
+    for pop in net.populations:
+        if not pop.is_input and "placement" not in pop.attrs:
+            raise NmcError(f"backend '{target.name}': population '{pop.name}' has no placement "
+                           "(the pass pipeline must include 'partition')")
+    for proj in net.projections:
+        if proj.learning is not None:
+            raise NmcError(f"target '{target.name}' has no on-chip learning engine for sum-of-products rules",
+                           location=f"projection '{proj.name}'")
+
+
+def _timestep(net: Network, target: Target) -> float:
+    dt = net.attrs.get("dt")
+    return float(dt) if dt is not None else float(target.get("timing.timestep_ms"))
+
+
+def _neurons(net: Network, lay: Layout, sections: dict[str, np.ndarray]) -> None:
+    """Host words of every neuron (global order) and each core's population words and fields."""
+    n = int(lay.core_offset[-1])
+    words = {k: np.zeros(n, dtype=np.int32) for k in NEURON_WORDS}
+    step = np.zeros(lay.n_cores, dtype=np.int32)
+    for pop in net.populations:
+        if pop.is_input:
+            continue
+        gid = lay.pop_gid[pop.name]
+        for k in NEURON_WORDS:
+            words[k][gid] = pop.param_array(k).astype(np.int64)
+        cores = np.searchsorted(lay.core_offset, gid, side="right") - 1
+        step[cores] = int(pop.params["time_step"])
+    for k, v in words.items():
+        sections[f"nrn_{k}"] = v
+    sections.update({
+        "core_neuron_offset": lay.core_offset.astype(np.int64),
+        "core_time_step": step,
+        "core_shift_exc": lay.core_shifts[:, 0].astype(np.uint8),
+        "core_shift_inh": lay.core_shifts[:, 1].astype(np.uint8),
+        "core_index_bits": lay.core_index_bits.astype(np.uint8),
+        "core_type_bits": np.full(lay.n_cores, lay.type_bits, dtype=np.uint8),
+        "core_delay_bits": lay.core_delay_bits.astype(np.uint8),
+        "core_chip_x": np.array([lay.chips[c][0] for c in lay.core_chip], dtype=np.uint16),
+        "core_chip_y": np.array([lay.chips[c][1] for c in lay.core_chip], dtype=np.uint16),
+        "core_processor": lay.core_proc.astype(np.uint8),
+    })
+
+
+def _synaptic_matrix(lay: Layout, ks: KeySpace, target: Target, sections: dict[str, np.ndarray]) -> None:
+    """Rows in SDRAM (one block per (source slice, post core), blocks aligned to 16 bytes) and
+    each core's master population table and address list."""
+    header = int(target.get("sdram.row_header_words"))
+    n_src = lay.src_stop[lay.blk_src] - lay.src_start[lay.blk_src]
+    stride = lay.blk_row_len + header
+    size = n_src * stride
+    size_aligned = (size + 3) // 4 * 4
+    base = np.concatenate([[0], np.cumsum(size_aligned)]).astype(np.int64)
+    words = np.zeros(int(base[-1]), dtype=np.uint32)
+    # Row headers: fixed-synapse counts of every row (rows without synapses keep 0).
+    blk_of_syn = np.repeat(np.arange(lay.blk_first.size), np.diff(np.append(lay.blk_first, lay.syn_src.size)))
+    row_start = base[blk_of_syn] + lay.syn_local_src * stride[blk_of_syn]
+    new_row = np.ones(row_start.size, dtype=bool)
+    new_row[1:] = row_start[1:] != row_start[:-1]
+    first = np.flatnonzero(new_row)
+    counts = np.diff(np.append(first, row_start.size))
+    words[row_start[first] + 1] = counts
+    rank = np.arange(row_start.size) - np.repeat(first, counts)
+    # Synaptic words: weight | delay | type | index, fields per post core.
+    core = lay.syn_core
+    ib = lay.core_index_bits[core]
+    db = lay.core_delay_bits[core]
+    syn_type = (lay.syn_word < 0).astype(np.int64)
+    delay_field = lay.syn_delay & ((1 << db) - 1)
+    word = (((np.abs(lay.syn_word) & 0xFFFF) << 16) | (delay_field << (ib + lay.type_bits))
+            | (syn_type << ib) | lay.syn_local)
+    words[row_start + header + rank] = word.astype(np.uint32)
+    sections["sdram_words"] = words
+    # Master population tables: per core, entries sorted by key, one address-list item each.
+    keys = ks.slice_key(lay.src_pop[lay.blk_src], lay.src_m[lay.blk_src])
+    order = np.lexsort((keys, lay.blk_core))
+    sections.update({
+        "mpt_offset": np.concatenate([[0], np.cumsum(np.bincount(lay.blk_core, minlength=lay.n_cores))]
+                                     ).astype(np.int64),
+        "mpt_key": keys[order].astype(np.uint32),
+        "mpt_mask": np.full(order.size, ks.slice_mask, dtype=np.uint32),
+        "mpt_n_neurons": n_src[order].astype(np.uint16),
+        "mpt_addr_start": np.arange(order.size, dtype=np.uint32),
+        "mpt_addr_count": np.ones(order.size, dtype=np.uint16),
+        "addr_row_length": lay.blk_row_len[order].astype(np.uint16),
+        "addr_address": base[:-1][order].astype(np.uint32),
+    })
+
+
+def _keys(net: Network, lay: Layout, ks: KeySpace, sections: dict[str, np.ndarray]) -> np.ndarray:
+    """The key each neuron sends, and whether it sends at all (a slice with no synapses anywhere
+    has no key, as in sPyNNaker). Returns which source slices send."""
+    sends = np.zeros(lay.src_pop.size, dtype=bool)
+    sends[np.unique(lay.blk_src)] = True
+    n = int(lay.core_offset[-1])
+    key = np.zeros(n, dtype=np.uint32)
+    has = np.zeros(n, dtype=np.uint8)
+    base = ks.slice_key(lay.src_pop, lay.src_m)
+    for s in np.flatnonzero(lay.src_core >= 0).tolist():
+        pop = net.populations[int(lay.src_pop[s])]
+        a, b = int(lay.src_start[s]), int(lay.src_stop[s])
+        gid = lay.pop_gid[pop.name][a:b]
+        key[gid] = (base[s] | np.arange(b - a)).astype(np.uint32)
+        has[gid] = sends[s]
+    sections["nrn_key"] = key
+    sections["nrn_sends"] = has
+    return sends
+
+
+def _routing(net: Network, lay: Layout, ks: KeySpace, sends: np.ndarray, target: Target,
+             sections: dict[str, np.ndarray]) -> list[dict[str, Any]]:
+    """Multicast trees of every sending slice, the chips' router tables (compressed as the target
+    says), and the per-chip report rows."""
+    host = tuple(int(v) for v in target.get("chip.host_chip"))
+    w = int(target.get("chip.mesh")[0])
+    trees = []
+    keys = ks.slice_key(lay.src_pop, lay.src_m)
+    blk_order = np.argsort(lay.blk_src, kind="stable")
+    blk_starts = np.searchsorted(lay.blk_src[blk_order], np.arange(lay.src_pop.size + 1))
+    for s in np.flatnonzero(sends).tolist():
+        cores = lay.blk_core[blk_order[blk_starts[s]:blk_starts[s + 1]]]
+        dests: dict[tuple[int, int], set[int]] = {}
+        for c in np.unique(cores).tolist():
+            dests.setdefault(lay.chips[int(lay.core_chip[c])], set()).add(int(lay.core_proc[c]))
+        src_chip = host if lay.src_core[s] < 0 else lay.chips[int(lay.core_chip[int(lay.src_core[s])])]
+        trees.append((int(keys[s]), ks.slice_mask, int(lay.src_pop[s]), multicast_tree(src_chip, dests)))
+    tables = router_tables(trees)
+    usable = int(target.get("router.usable_entries"))
+    always = str(target.get("router.compress")) == "always"
+    final: dict[tuple[int, int], list[Entry]] = {}
+    compressed: dict[tuple[int, int], int] = {}
+    for chip, table in sorted(tables.items(), key=lambda kv: (kv[0][1], kv[0][0])):
+        entries = table.entries
+        small = compress_table(table)  # reported either way: what compression gives
+        compressed[chip] = len(small)
+        if always or len(entries) > usable:
+            entries = small
+        if len(entries) > usable:
+            raise ResourceError(f"the multicast routing table needs {len(entries)} entries after compression "
+                                f"({len(table.entries)} before), exceeded max (router.usable_entries = {usable}) by "
+                                f"{len(entries) - usable}; routes this varied do not compress: place connected "
+                                "populations on fewer chips or reduce the number of distinct targets per source",
+                                location=f"chip ({chip[0]}, {chip[1]})")
+        final[chip] = entries
+    chip_ids = [y * w + x for (x, y) in final]
+    counts = [len(e) for e in final.values()]
+    flat = [e for es in final.values() for e in es]
+    sections.update({
+        "rt_chip": np.array(chip_ids, dtype=np.uint16),
+        "rt_offset": np.concatenate([[0], np.cumsum(counts)]).astype(np.int64),
+        "rt_key": np.array([e.key for e in flat], dtype=np.uint32),
+        "rt_mask": np.array([e.mask for e in flat], dtype=np.uint32),
+        "rt_route": np.array([e.route for e in flat], dtype=np.uint32),
+    })
+    # Per-chip report: cores, SDRAM, router entries (chips with neurons and chips only routing).
+    rows: dict[tuple[int, int], dict[str, Any]] = {}
+    for c in range(lay.n_cores):
+        xy = lay.chips[int(lay.core_chip[c])]
+        row = rows.setdefault(xy, {"chip": f"{xy[0]},{xy[1]}", "cores": 0, "sdram_bytes": 0})
+        row["cores"] += 1
+        row["sdram_bytes"] += int(lay.core_sdram[c])
+    for xy in final:
+        row = rows.setdefault(xy, {"chip": f"{xy[0]},{xy[1]}", "cores": 0, "sdram_bytes": 0})
+    for xy, row in rows.items():
+        row["router_entries"] = len(final.get(xy, []))
+        row["router_entries_uncompressed"] = len(tables[xy].entries) if xy in tables else 0
+        row["router_entries_compressed"] = compressed.get(xy, 0)
+        row["router_entries_raw"] = tables[xy].raw if xy in tables else 0
+    return [rows[xy] for xy in sorted(rows, key=lambda c: (c[1], c[0]))]
+
+
+def _input_ports(net: Network, lay: Layout, ks: KeySpace, sections: dict[str, np.ndarray]) -> list[dict[str, Any]]:
+    """Per input port, the key of each unit (the host injects them at the host chip)."""
+    inputs = []
+    base = ks.slice_key(lay.src_pop, lay.src_m)
+    for pi, pop in enumerate(net.populations):
+        if not pop.is_input:
+            continue
+        key = np.zeros(pop.size, dtype=np.uint32)
+        for s in np.flatnonzero(lay.src_pop == pi).tolist():
+            a, b = int(lay.src_start[s]), int(lay.src_stop[s])
+            key[a:b] = base[s] | np.arange(b - a)
+        name = f"in{len(inputs)}"
+        sections[f"{name}_key"] = key
+        inputs.append({"name": pop.name, "size": pop.size, "section": name})
+    return inputs
+
+
+def _outputs_and_probes(net: Network, lay: Layout, sections: dict[str, np.ndarray]) -> tuple[list[dict[str, Any]],
+                                                                                             list[dict[str, Any]]]:
+    outputs = []
+    for pop in net.populations:
+        if pop.role == "output" and not pop.is_input:
+            key = f"out{len(outputs)}"
+            sections[f"{key}_nrn"] = lay.pop_gid[pop.name]
+            outputs.append({"name": pop.name, "size": pop.size, "section": key})
+    probes = []
+    for pr in net.probes:
+        pop = net.population(pr.population)
+        key = f"probe{len(probes)}"
+        if pop.is_input:
+            sections[f"{key}_nrn"] = np.arange(pop.size, dtype=np.int64)
+            source = "input"
+        else:
+            sections[f"{key}_nrn"] = lay.pop_gid[pop.name]
+            source = "neuron"
+        probes.append({"name": pr.name, "population": pr.population, "variable": pr.variable,
+                       "section": key, "source": source})
+    return outputs, probes
