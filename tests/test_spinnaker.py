@@ -439,8 +439,9 @@ def test_packets_default_routed_through_a_chip_without_entries_arrive(tmp_path: 
 
 
 def test_a_reset_by_subtraction_is_refused_naming_the_target() -> None:
-    """Converted networks use if neurons with soft_reset = 1; IF_curr_exp cannot subtract, so the
-    SpiNNaker-like target refuses them in one line instead of compiling a hard reset."""
+    """IF_curr_exp cannot subtract, so an ``if`` with soft_reset = 1 is refused in one line instead
+    of being compiled as a hard reset (convert-ann resets to zero here: the target's features list
+    no soft_reset; tests/test_spinnaker_conversion.py)."""
     from nmc.driver import compile_network
     from nmc.errors import IrError
     from nmc.frontend.dsl import parse_dsl

@@ -8,8 +8,9 @@ init factors itself at load time. Per neuron, with the network step dt:
 
     lif:  v_init = v_rest; v_rest, cm, tau_m, v_reset, v_thresh = v_th, tau_refrac = t_ref,
           i_offset = i_bias, tau_syn_e = tau_syn_i = tau_syn
-    if:   as lif with tau_m = mapping.if_tau_m and v_rest = v_init = v_reset (no leak is not
-          expressible; the leak is 1/if_tau_m per ms, the gain dt/cm exact)
+    if:   as lif with tau_m = mapping.if_tau_m and v_rest = v_reset (no leak is not expressible;
+          the leak is 1/if_tau_m per ms, the gain dt/cm exact); v_init = v_reset +
+          init_charge (v_th - v_reset). soft_reset = 1 is refused: the core resets to v_reset
     tau_syn = 0 (a current pulse lasting one step): tau_syn = dt / mapping.pulse_factor and the
           weights into the population times pulse_factor (the pulse then carries the same charge
           and leaves e^-pulse_factor of itself in the next step)
@@ -107,22 +108,26 @@ class SpiNNakerNeuronMapping:
             if np.any(p[key] < 0):
                 raise IrError(f"{key} must not be negative (lowest {num(float(p[key].min()))} ms)", location=loc)
         if pop.model == "if":
-            # IF_curr_exp resets to v_reset and starts at it: a reset by subtraction (the rate
-            # coding of converted networks) or a start charge is a feature this core lacks.
-            for key, what in (("soft_reset", "reset by subtraction (soft_reset = 1)"),
-                              ("init_charge", "a start charge (init_charge)")):
-                if key in p and np.any(p[key] != 0):
-                    raise IrError(f"target '{self.target.name}' has no {what}: its IF_curr_exp core resets "
-                                  "the voltage to v_reset; compile this network for a target that has it "
-                                  "(e.g. --target loihi)", location=loc)
+            # IF_curr_exp resets V to v_reset: reset by subtraction is a feature this core lacks
+            # (its target file does not list 'soft_reset'; convert-ann then resets to zero).
+            if np.any(p["soft_reset"] != 0):
+                raise IrError(f"target '{self.target.name}' has no reset by subtraction (soft_reset = 1): its "
+                              "IF_curr_exp core resets the voltage to v_reset; compile this network for a target "
+                              "whose features list 'soft_reset' (e.g. --target loihi)", location=loc)
+            if np.any((p["init_charge"] < 0) | (p["init_charge"] >= 1)):
+                raise IrError(f"init_charge must lie in [0, 1), got {num(float(p['init_charge'].min()))}..."
+                              f"{num(float(p['init_charge'].max()))}", location=loc)
             p["tau_m"] = np.full(pop.size, self.if_tau_m)
             p["v_rest"] = p["v_reset"]
+        # The core's V starts at the host word v_init (PyNN's initial value of v): at rest, or for
+        # an 'if' with a start charge that far above v_reset.
+        v_init = p["v_rest"] + p["init_charge"] * (p["v_th"] - p["v_reset"]) if pop.model == "if" else p["v_rest"]
         pulse = p["tau_syn"] == 0
         tau_syn = np.where(pulse, dt / self.pulse_factor, p["tau_syn"])
         asked = {"tau_m": p["tau_m"], "cm": p["cm"], "v_rest": p["v_rest"], "v_reset": p["v_reset"],
                  "v_th": p["v_th"], "t_ref": p["t_ref"], "i_bias": p["i_bias"], "tau_syn": tau_syn,
-                 "pulse": pulse}
-        values = {"v_init": p["v_rest"], "v_rest": p["v_rest"], "cm": p["cm"], "tau_m": p["tau_m"],
+                 "pulse": pulse, "v_init": v_init}
+        values = {"v_init": v_init, "v_rest": p["v_rest"], "cm": p["cm"], "tau_m": p["tau_m"],
                   "i_offset": p["i_bias"], "v_reset": p["v_reset"], "tau_refrac": p["t_ref"],
                   "v_thresh": p["v_th"], "tau_syn_e": tau_syn, "tau_syn_i": tau_syn}
         words: dict[str, Any] = {}
@@ -301,6 +306,8 @@ class SpiNNakerNeuronMapping:
                 ("v_th", "mV", asked["v_th"], fx.real(w["v_thresh"])),
                 ("i_bias", "nA", asked["i_bias"], fx.real(w["i_offset"])),
                 ("t_ref", "ms", asked["t_ref"], t_ref * dt)]
+        if np.any(asked["v_init"] != asked["v_rest"]):  # a start charge (init_charge of an 'if')
+            rows.append(("v_init", "mV", asked["v_init"], fx.real(w["v_init"])))
         for name, unit, a, g in rows:
             lines.append(f"    {name:<7} asked {_span(a, unit):<26} realised {_span(g, unit):<26} "
                          f"error {_pct(g, a):.3g} %")
