@@ -251,3 +251,12 @@ def test_nir_if_network_runs_on_spinnaker_through_the_cli(cli, tmp_path: Path) -
     assert ref.sum() > 200 and close(ref)
     graph.nodes["fc2"].weight[0] += 0.02
     assert not close(_reference(graph, spikes)["o"])
+
+
+def test_a_start_charge_has_no_nir_node(cli, mlp_path: Path, tmp_path: Path) -> None:
+    """Exporting a reset-to-zero conversion to NIR names the start charge it cannot carry, once."""
+    pytest.importorskip("nir")
+    code, _, err = cli("compile", mlp_path, "--target", "spinnaker", "--emit", "nir", "-o", tmp_path / "m.nir")
+    assert code == 1
+    errors = [line for line in err.splitlines() if "error" in line]
+    assert errors == ["population 'Relu_0': error: NIR's IF has no start voltage; init_charge must be 0"], err
