@@ -5,19 +5,19 @@ every backend shares (nmc/backend/host.py)."""
 
 from __future__ import annotations
 
-import warnings
+import shutil
+import subprocess
+import sys
 from pathlib import Path
 
 import numpy as np
-import onnx
 import pytest
 
 from nmc.backend.host import readout_meta
 from nmc.conversion.ann import evaluation_order, forward, output_population, predict
 from nmc.diagnostics import Diagnostics
 from nmc.driver import compile_network, load_network, run_passes
-from nmc.errors import IrError, TargetError
-from nmc.frontend.onnx.build import mlp_model
+from nmc.errors import IrError, NmcError, TargetError
 from nmc.ir.network import Network, Population
 from nmc.sim import interpreter_for
 from nmc.sim.encoding import readout_values
@@ -25,27 +25,6 @@ from nmc.sim.runner import run_session
 from nmc.target import load_target
 
 REPO = Path(__file__).resolve().parent.parent
-
-
-@pytest.fixture(scope="module")
-def digits() -> dict[str, np.ndarray]:
-    """The digits MLP of examples/onnx/make_models.py, small (64-32-10), trained here."""
-    from sklearn.datasets import load_digits
-    from sklearn.neural_network import MLPClassifier
-    d = load_digits()
-    x = (d.data / 16.0).astype(np.float32)
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        clf = MLPClassifier((32,), max_iter=150, random_state=0).fit(x[:1200], d.target[:1200])
-    return {"ws": clf.coefs_, "bs": clf.intercepts_, "x_train": x[:1200], "x": x[1200:1500],
-            "y": d.target[1200:1500]}
-
-
-@pytest.fixture(scope="module")
-def mlp_path(tmp_path_factory: pytest.TempPathFactory, digits: dict) -> Path:
-    path = tmp_path_factory.mktemp("onnx") / "mlp.onnx"
-    onnx.save(mlp_model(digits["ws"], digits["bs"], input_name="input"), path)
-    return path
 
 
 def _target_copy(tmp_path: Path, name: str, new_name: str, features: str) -> Path:
@@ -168,9 +147,6 @@ def test_spinnaker_follows_the_ideal_reset_to_zero_network(mlp_path: Path, digit
 
 def test_digits_cnn_runs_on_spinnaker(cli, tmp_path: Path) -> None:
     """examples/onnx's CNN (convolution expanded to synapses) compiles and runs on spinnaker."""
-    import shutil
-    import subprocess
-    import sys
     shutil.copy(REPO / "examples" / "onnx" / "make_models.py", tmp_path)
     subprocess.run([sys.executable, str(tmp_path / "make_models.py"), "--epochs", "8", "--out-dir", str(tmp_path)],
                    check=True, capture_output=True)
@@ -202,7 +178,7 @@ def test_readout_metadata_converts_with_the_mappings_units() -> None:
     v[0, -1] = [75.0, 475.0]   # no charge; 4 mV of charge
     np.testing.assert_allclose(readout_values(meta, np.zeros((1, 5, 2)), v), [[0.0, 4.0 / 4 * 2.0]])
     pop.attrs["mapped"]["units"] = {"v": [0.0, 0.0]}
-    with pytest.raises(Exception, match="a converted readout needs a positive scale"):
+    with pytest.raises(NmcError, match="a converted readout needs a positive scale"):
         readout_meta(net, [{"name": "o.v", "population": "o", "variable": "v"}])
 
 
