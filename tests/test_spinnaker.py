@@ -470,8 +470,9 @@ def test_large_currents_are_scaled_down_exactly() -> None:
     assert mapped["current_scale"] == 2.0 and mapped["units"]["u"] == [fx.ONE / 2, 0.0]
     assert "current_scale" not in run_passes(parse_dsl(by_hand), load_target("spinnaker"),
                                              "verify,map-neurons").population("h").attrs["mapped"]
-    # c_m 1 nF leaves R = 4096 MOhm, so the currents can be divided by 16 at most.
-    with pytest.raises(QuantizationError, match=r"scaled down by 32, which makes R = tau_m / c_m 131072 MOhm"):
+    # An 'if' with c_m 1 nF has R = 3641 MOhm on the core (its c_m word sets the gain dt/c_m against
+    # the leak of tau_m 4096 ms), so its currents can be divided by 16 at most.
+    with pytest.raises(QuantizationError, match=r"divided by 32, which makes the core's R = tau_m / c_m 116508"):
         compile_network(parse_dsl(src.format(model="if", cm=1, b=0, w=10000)), "spinnaker")
 
 

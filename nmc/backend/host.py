@@ -46,9 +46,9 @@ def encoding_meta(net: Network) -> dict[str, Any] | None:
 
 
 def v_units(pop: Population) -> tuple[float, float]:
-    """(scale, offset) of the population's v register as its mapping recorded it: V in mV (or,
-    for units in threshold units, the model's own unit) = register / scale + offset. A population
-    no mapping lowered reads in its own units (1, 0)."""
+    """(scale, offset) of the population's v register as its mapping recorded it: V in the model's
+    unit (mV for physical models, thresholds for graded units) = register / scale + offset. A
+    population no mapping lowered reads in its own units (1, 0)."""
     units = pop.attrs.get("mapped", {}).get("units", {}).get("v", [1.0, 0.0])
     scale, offset = float(units[0]), float(units[1])
     if not (np.isfinite(scale) and scale > 0 and np.isfinite(offset)):

@@ -239,15 +239,20 @@ class SpiNNakerNeuronMapping:
         if scale == 1.0:
             return scale
         cm = np.asarray(pop.param_array("cm"), dtype=np.float64)
-        tau = self.if_tau_m if pop.model == "if" else float(np.max(pop.param_array("tau_m")))
-        if not (np.all(np.isfinite(cm)) and np.all(cm > 0)):
+        tau = np.asarray(pop.param_array("tau_m") if pop.model == "lif" else self.if_tau_m, dtype=np.float64)
+        if not (np.all(np.isfinite(cm)) and np.all(cm > 0) and np.all(np.isfinite(tau)) and np.all(tau > 0)):
             return 1.0  # _words names the bad parameter
-        r_max = tau * scale / float(cm.min())
+        # R as the core derives it, kdivk(tau_m, c_m), from the words the scaled c_m gets.
+        loc = f"population '{pop.name}'"
+        tau_w = fx.s1615(tau, "tau_m").astype(np.float64)
+        cm_w = (self._if_cm(cm / scale, dt, int(fx.s1615(dt, "dt")), loc) if pop.model == "if"
+                else fx.s1615(cm / scale, "cm")).astype(np.float64)
+        r_max = float(np.max(tau_w / np.maximum(cm_w, 1.0)))
         if r_max >= 2.0 ** (31 - fx.S1615_FRAC):
             raise QuantizationError(f"input can sum to {num(top)} nA in one tick, beyond the ring buffer's range: "
-                                    f"the currents would have to be scaled down by {scale:g}, which makes R = tau_m / "
-                                    f"c_m {num(r_max)} MOhm, past the s16.15 range; lower the weights or the fan-in",
-                                    location=f"population '{pop.name}'")
+                                    f"the currents would have to be divided by {scale:g}, which makes the core's R = "
+                                    f"tau_m / c_m {num(r_max)} MOhm, past the s16.15 range; lower the weights or the "
+                                    "fan-in", location=loc)
         return scale
 
     def _weights(self, net: Network, post: Population, projs: list[Projection], factor: np.ndarray,
@@ -333,7 +338,7 @@ class SpiNNakerNeuronMapping:
                            dt: float, current_scale: float = 1.0) -> list[str]:
         """The parameters as the core derives them at load time against as asked (R, the gain and
         the bias back in the model's nA where the currents are scaled)."""
-        k = current_scale
+        scale = current_scale
         n = pop.size
         w = {k: np.broadcast_to(np.asarray(words[k], dtype=np.int64), (n,)) for k in NEURON_WORDS}
         ts = words["time_step"]
@@ -344,13 +349,13 @@ class SpiNNakerNeuronMapping:
         lines = [f"  population '{pop.name}' ({pop.attrs.get('mapped', {}).get('model', pop.model)}, {n} neurons) "
                  f"as IF_curr_exp: dt {dt:g} ms"]
         gain = (dt / asked["cm"] if pop.model == "if" else asked["tau_m"] / asked["cm"] * (1 - exact_a))
-        rows = [("R", "MOhm", asked["tau_m"] / asked["cm"], fx.real(r) / k)] if pop.model == "lif" else []
+        rows = [("R", "MOhm", asked["tau_m"] / asked["cm"], fx.real(r) / scale)] if pop.model == "lif" else []
         rows += [("exp_TC", "", exact_a, fx.real(exp_tc)),
-                ("gain", "mV/nA", gain, fx.real(r) * (1 - fx.real(exp_tc)) / k),
+                ("gain", "mV/nA", gain, fx.real(r) * (1 - fx.real(exp_tc)) / scale),
                 ("decay", "", exact_d, decay / 2.0 ** 32),
                 ("init", "", asked["tau_syn"] / dt * (1 - exact_d), init / 2.0 ** 32),
                 ("v_th", "mV", asked["v_th"], fx.real(w["v_thresh"])),
-                ("i_bias", "nA", asked["i_bias"], fx.real(w["i_offset"]) * k),
+                ("i_bias", "nA", asked["i_bias"], fx.real(w["i_offset"]) * scale),
                 ("t_ref", "ms", asked["t_ref"], t_ref * dt)]
         if np.any(asked["v_init"] != asked["v_rest"]):  # a start charge (init_charge of an 'if')
             rows.append(("v_init", "mV", asked["v_init"], fx.real(w["v_init"])))
@@ -361,9 +366,9 @@ class SpiNNakerNeuronMapping:
             lines.append(f"    'if' as IF_curr_exp with tau_m {self.if_tau_m:g} ms and c_m set for the exact gain "
                          f"dt/c_m: the voltage leaks {100 * (1 - float(fx.real(exp_tc).max())):.3g} % of V - v_reset "
                          "per step")
-        if k != 1.0:
-            lines.append(f"    currents, c_m and i_offset scaled by 1/{k:g} (the ring buffer's range; V is unchanged, "
-                         f"the u probe reads in units of {k:g} nA)")
+        if scale != 1.0:
+            lines.append(f"    currents, c_m and i_offset scaled by 1/{scale:g} (the ring buffer's range; V is "
+                         f"unchanged, the u probe reads in units of {scale:g} nA)")
         if np.any(asked["pulse"]):
             lines.append(f"    tau_syn 0 (a one-step pulse) realised as tau_syn {dt / self.pulse_factor:g} ms with "
                          f"weights x {self.pulse_factor}: {100 * math.exp(-self.pulse_factor):.3g} % of a pulse "
