@@ -47,7 +47,14 @@ def _add_compile(sub: argparse._SubParsersAction) -> None:
                    help="what a spike is in NIR's equations: a Dirac pulse of area 1 (default, NIR's continuous "
                         "semantics) or a value of 1 for one step (snnTorch's exports)")
     p.add_argument("--report", action="store_true",
-                   help="print the passes' reports (e.g. map-neurons: parameters as realised against as asked)")
+                   help="print the passes' reports (e.g. map-neurons: parameters as realised against as asked; "
+                        "partition: cores against the bound, traffic, solver status)")
+    p.add_argument("--partition-time", type=float, metavar="SECONDS",
+                   help="CP-SAT budget of partition{solver=cpsat} in deterministic seconds (default 10; "
+                        "results are reproducible for a given budget and seed)")
+    p.add_argument("--rates", metavar="RESULT.npz",
+                   help="weigh partition traffic by the spike rates of a previous run (nmc run --out RESULT.npz; "
+                        "output populations and spike probes)")
     p.add_argument("--list-passes", action="store_true", help="list registered passes and exit")
     p.add_argument("--list-targets", action="store_true", help="list targets and exit")
     p.set_defaults(func=cmd_compile)
@@ -61,6 +68,10 @@ def _add_inspect(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--pass-pipeline", help="with a source file: run these passes first")
     p.add_argument("--dt", type=float, metavar="MS", help="a NIR graph's time step in ms")
     p.add_argument("--nir-spikes", choices=("dirac", "step"), default="dirac", help="see nmc compile --help")
+    p.add_argument("--placement", action="store_true",
+                   help="print the partition summary: cores against the bound, utilisation, traffic, heaviest links")
+    p.add_argument("--placement-plot", metavar="FILE",
+                   help="draw the cores on the mesh and the traffic between them to FILE (.svg or .png; needs matplotlib)")
     p.set_defaults(func=cmd_inspect)
 
 
@@ -136,6 +147,7 @@ def cmd_compile(args: argparse.Namespace) -> int:
         from .passes import get_pass
         get_pass(name)
     calibration = _load_data(args.calibrate, "--calibrate") if args.calibrate else None
+    settings = _partition_settings(args)
     net = load_network(src, target, diagnostics=diags, dt=args.dt, nir_spikes=args.nir_spikes)
     reports: list[tuple[str, list[str]]] = []
     pipeline = args.pass_pipeline
@@ -144,7 +156,7 @@ def cmd_compile(args: argparse.Namespace) -> int:
         steps = target.default_pipeline
         pipeline = ",".join(steps[:steps.index("map-neurons")] if "map-neurons" in steps else steps)
     net = run_passes(net, target, pipeline, dump=dump, diagnostics=diags, strict=args.strict,
-                     reports=reports, calibration=calibration)
+                     reports=reports, calibration=calibration, settings=settings)
     if args.report:
         # On stdout, unless the IR itself goes there.
         stream = sys.stderr if args.output == "-" else sys.stdout
@@ -194,6 +206,19 @@ def _compile_output(args: argparse.Namespace, src: Path) -> Path | None:
     return Path(out)
 
 
+def _partition_settings(args: argparse.Namespace) -> dict[str, Any]:
+    """--partition-time and --rates as pass settings (checked and read before any work)."""
+    settings: dict[str, Any] = {}
+    if args.partition_time is not None:
+        if not np.isfinite(args.partition_time) or args.partition_time < 0:
+            raise NmcError(f"--partition-time must be a non-negative number of seconds, got {args.partition_time}")
+        settings["partition.time"] = float(args.partition_time)
+    if args.rates is not None:
+        from .partitioning import load_rates
+        settings["partition.rates"] = load_rates(args.rates)
+    return settings
+
+
 # -- inspect ---------------------------------------------------------------------------------------
 def _is_binary(path: Path) -> bool:
     try:
@@ -215,17 +240,42 @@ def cmd_inspect(args: argparse.Namespace) -> int:
         from .sim import validate_binary
         binary = read_binary(path)
         validate_binary(binary)
+        if args.placement or args.placement_plot:
+            _placement(binary.meta, binary.target_config, binary.target, args)
+            return 0
         sys.stdout.write(binary_report(binary))
         return 0
     from .driver import load_network, run_passes
     from .ir.printer import format_ir
     from .target import load_target
-    target = load_target(args.target or "loihi") if args.target or args.pass_pipeline else None
+    wants_target = args.target or args.pass_pipeline or args.placement or args.placement_plot
+    target = load_target(args.target or "loihi") if wants_target else None
     net = load_network(path, target, diagnostics=Diagnostics.to_stderr(), dt=args.dt, nir_spikes=args.nir_spikes)
     if target is not None:
         net = run_passes(net, target, args.pass_pipeline, diagnostics=Diagnostics.to_stderr())
+        if args.placement or args.placement_plot:
+            meta = {"network": net.name, "partition": net.attrs.get("partition"), "cores": net.attrs.get("cores", []),
+                    "n_cores": net.attrs.get("cores_used", 0)}
+            _placement(meta, target.data, target.name, args)
+            return 0
     sys.stdout.write(format_ir(net))
     return 0
+
+
+def _placement(meta: dict[str, Any], cfg: dict[str, Any], target_name: str, args: argparse.Namespace) -> None:
+    """``nmc inspect --placement`` and ``--placement-plot``: the partition summary and picture."""
+    from .partitioning.report import placement_text, plot_placement
+    from .target import Target
+    if args.placement:
+        sys.stdout.write(placement_text(meta, cfg))
+    if args.placement_plot:
+        target = Target(target_name, cfg)
+        layout = target.part("layout")(target)
+        # Shade by the first column with a limit: a count (the Loihi-like part's first column is
+        # compartments; the SpiNNaker-like part's first is the chip's name).
+        columns = [c for c in getattr(layout, "report_columns", ()) if c[2] is not None]
+        plot_placement(meta, layout.geometry(), args.placement_plot, columns[0][1] if columns else None)
+        print(f"nmc: wrote {args.placement_plot}", file=sys.stderr)
 
 
 # -- run -------------------------------------------------------------------------------------------
@@ -366,6 +416,8 @@ def _total_steps(data: dict[str, np.ndarray] | None, steps: int | None) -> int |
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
+    from .memtune import keep_freed_memory
+    keep_freed_memory()  # large arrays reuse freed memory instead of faulting in fresh pages
     try:
         return int(args.func(args) or 0)
     except NmcError as exc:

@@ -4,6 +4,7 @@ Python callers (tests, benchmarks, examples)."""
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -84,16 +85,18 @@ def check_not_empty(net: Network, where: str | None = None) -> None:
 def run_passes(net: Network, target: Target, pipeline: str | None = None, *, dump: DumpOptions | None = None,
                diagnostics: Diagnostics | None = None, strict: bool = False,
                reports: list[tuple[str, list[str]]] | None = None,
-               calibration: dict[str, np.ndarray] | None = None) -> Network:
+               calibration: dict[str, np.ndarray] | None = None,
+               settings: dict[str, Any] | None = None) -> Network:
     """Apply ``pipeline`` (default: the target's) to ``net``. The passes' reports (pass name, lines)
-    are appended to ``reports`` when given; ``calibration`` holds convert-ann's calibration arrays."""
+    are appended to ``reports`` when given; ``calibration`` holds convert-ann's calibration arrays;
+    ``settings`` are what the command line tells passes (:attr:`nmc.passes.registry.PassContext.settings`)."""
     steps = parse_pipeline(pipeline if pipeline is not None else ",".join(target.default_pipeline))
     check_not_empty(net)
     check_sizes(net, target)  # a network built in Python has not met the limit yet
     if not steps or steps[0].name != "verify":
         verify_network(net)  # passes assume a well-formed network, whatever pipeline was asked for
     ctx = PassContext(target=target, diagnostics=diagnostics or Diagnostics(), strict=strict,
-                      calibration=calibration)
+                      calibration=calibration, settings=dict(settings or {}))
     if reports is not None:
         ctx.reports = reports
     return run_pipeline(net, steps, ctx, dump)
@@ -102,11 +105,12 @@ def run_passes(net: Network, target: Target, pipeline: str | None = None, *, dum
 def compile_network(net: Network, target: str | Target = "loihi", pipeline: str | None = None, *,
                     dump: DumpOptions | None = None, diagnostics: Diagnostics | None = None,
                     strict: bool = False, calibration: dict[str, np.ndarray] | None = None,
-                    reports: list[tuple[str, list[str]]] | None = None) -> Binary:
+                    reports: list[tuple[str, list[str]]] | None = None,
+                    settings: dict[str, Any] | None = None) -> Binary:
     """Run the pipeline and the backend; returns the binary."""
     tgt = target if isinstance(target, Target) else load_target(target)
     net = run_passes(net, tgt, pipeline, dump=dump, diagnostics=diagnostics, strict=strict,
-                     calibration=calibration, reports=reports)
+                     calibration=calibration, reports=reports, settings=settings)
     return emit_binary(net, tgt)
 
 

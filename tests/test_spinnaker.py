@@ -244,8 +244,12 @@ def test_a_table_over_1024_entries_is_compressed_and_still_routes() -> None:
     net = _many_sources(1100, 1, 1, seed=0)
     assert len({p.pre for p in net.projections}) == 1100
     b = compile_network(net, "spinnaker")
-    chips = b.meta["chips"]
-    assert chips[0]["router_entries_raw"] == 1100 > 1023 >= chips[0]["router_entries"]
+    # t's chip receives all 1100 key blocks (the partitioner spreads the sources' cores over other
+    # chips, but nothing can spread one core's inputs).
+    t_core = b.meta["populations"][-1]["placement"][0][0]
+    t_chip = next(c["chip"] for c in b.meta["cores"] if c["position"] == t_core)
+    chip = next(c for c in b.meta["chips"] if c["chip"] == t_chip)
+    assert chip["router_entries_raw"] == 1100 > 1023 >= chip["router_entries"]
     chip = SpiNNakerInterpreter(b)
     res = chip.run(40, {})
     c = res.counters
@@ -254,13 +258,55 @@ def test_a_table_over_1024_entries_is_compressed_and_still_routes() -> None:
 
 
 def test_a_table_that_does_not_compress_is_refused() -> None:
+    """First fit fills chips in core order: t's 16 cores share one chip, and 1,500 sources each
+    reaching 8 random neurons of t give that chip routes too varied to compress."""
     net = _many_sources(1500, 16, 8, seed=1)
     with pytest.raises(ResourceError) as exc:
-        compile_network(net, "spinnaker")
+        compile_network(net, "spinnaker", "verify,map-neurons,quantize,partition{solver=first-fit},allocate")
     msg = str(exc.value)
     assert "\n" not in msg
     assert re.match(r"chip \(\d+, \d+\): error: the multicast routing table needs \d+ entries after compression "
                     r"\(\d+ before\), exceeded max \(router.usable_entries = 1023\) by \d+", msg), msg
+
+
+def test_the_default_partitioner_spreads_cores_whose_routes_crowd_a_chip() -> None:
+    """The network first fit cannot route (above) compiles with the default partitioner: its
+    packing view counts each chip's router entries and closes a chip before they overflow (what
+    the view does not count, routes passing through, the backend compresses)."""
+    net = _many_sources(1500, 16, 8, seed=1)
+    b = compile_network(net, "spinnaker")
+    chips = b.meta["chips"]
+    assert len([c for c in chips if c["cores"]]) > 2
+    assert all(c["router_entries"] <= 1023 for c in chips)
+    res = SpiNNakerInterpreter(b).run(30, {})
+    c = res.counters
+    assert c["packets_sent"] > 1000 and c["packets_dropped"] == 0 and c["mpt_misses"] == 0
+    assert c["packets_received"] >= 8 * c["packets_sent"] // 2  # each source reaches up to 8 cores
+
+
+def test_per_chip_limits_are_relaxed_when_the_machine_has_too_few_chips(tmp_path: Path) -> None:
+    """On a one-chip machine two cores that each receive from 600 other sources cannot keep the
+    chip within 1023 router entries before compression: the partitioner fills the chip anyway
+    (and says so) and the backend compresses the table (two routes: t1's core and t2's)."""
+    text = (REPO / "targets" / "spinnaker.toml").read_text()
+    path = tmp_path / "one_chip.toml"
+    path.write_text(text.replace('name = "spinnaker"', 'name = "spinnaker_1chip"')
+                    .replace("mesh = [8, 6]", "mesh = [1, 1]").replace("chips = 48 ", "chips = 1 "))
+    from nmc.target import load_target
+    net = Network("two", attrs={"dt": 1.0, "seed": 0})
+    for k in range(1200):
+        net.add_population(Population(f"s{k}", 1, "lif", dict(LIF, i_bias=1.0 + (k % 7) * 0.05)))
+    for t in ("t1", "t2"):
+        net.add_population(Population(t, 256, "lif", dict(LIF), role="output"))
+    for k in range(1200):
+        net.add_projection(Projection(f"s{k}->t", f"s{k}", "t1" if k < 600 else "t2", "sparse", np.full(1, 0.2),
+                                      pre_index=np.zeros(1, dtype=np.int64), post_index=np.array([k % 256])))
+    b = compile_network(net, load_target(str(path)))
+    assert "per-chip limits relaxed to fit the machine" in b.meta["partition"]["core_order"]
+    (chip,) = b.meta["chips"]
+    assert chip["router_entries_raw"] == 1200 > 1023 >= chip["router_entries"]
+    c = SpiNNakerInterpreter(b).run(60, {}).counters
+    assert c["packets_sent"] > 1200 and c["packets_received"] == c["packets_sent"] and c["packets_dropped"] == 0
 
 
 def test_an_overloaded_core_reports_an_overrun(cli, tmp_path: Path) -> None:

@@ -322,6 +322,7 @@ def compile_spinnaker(net: Network, target: Target) -> Binary:
         "populations": [{"name": p.name, "size": p.size, "model": p.model, "role": p.role,
                          "placement": p.attrs.get("placement", [])} for p in net.populations],
         "cores": net.attrs.get("cores", []), "chips": chips,
+        "partition": net.attrs.get("partition"),  # the partition pass's summary (nmc inspect --placement)
     }
     return Binary(target=target.name, meta=meta, sections=sections, target_config=target.data)
 

@@ -26,6 +26,9 @@ class PassContext:
     reports: list[tuple[str, list[str]]] = field(default_factory=list)
     #: Calibration data for convert-ann (``nmc compile --calibrate DATA.npz``): arrays by name.
     calibration: dict[str, Any] | None = None
+    #: Settings from the command line that passes read when their own options do not say
+    #: (``partition.time`` from --partition-time, ``partition.rates`` from --rates).
+    settings: dict[str, Any] = field(default_factory=dict)
 
     def report(self, pass_name: str, lines: list[str]) -> None:
         if lines:
