@@ -5,9 +5,11 @@
    the validation split; the 10,000 test images are scored once, at the end.
 2. Exports it to ONNX (Gemm, Relu, Softmax: the graph torch.onnx.export writes for nn.Linear and
    nn.ReLU) and imports it with ``nmc.driver.load_network``.
-3. Converts and runs it on the interpreter, both ways convert-ann offers:
+3. Converts and runs it on the interpreters, both ways convert-ann offers, on every target:
    - rate coding (``if`` neurons with reset by subtraction) on the Loihi-like target ``loihi``;
-   - sigma-delta units with graded spikes on the Loihi-2-like target ``loihi2``.
+   - sigma-delta units with graded spikes on the Loihi-2-like target ``loihi2``;
+   - rate coding on the SpiNNaker-like target ``spinnaker``, whose IF_curr_exp has no reset by
+     subtraction (its target file lists no ``soft_reset`` feature), so the neurons reset to zero.
    Every choice -- the calibration percentile, the delta threshold, the steps per sample -- is
    made on the validation split: per conversion the best setting at 64 steps, and the fewest
    steps (up to 64) within 0.1 points of that setting's best validation accuracy. Calibration
@@ -16,8 +18,9 @@
    accuracy at every shorter T too (the readout at step t uses only steps <= t, and the input
    encodings do not depend on T), so the curves below come from that single run.
 
-Run from the repository root (about 5 minutes of training, then 10 to 20 on the interpreter, on
-one core of a shared machine; bench/README.md has the figures)::
+Run from the repository root (about 5 minutes of training, then 10 to 20 on the Loihi-like
+interpreters and about as long again on the SpiNNaker-like one, on one core of a shared machine;
+bench/README.md has the figures)::
 
     python bench/onnx_mnist.py                       # ../shared/data/mnist.npz
     python bench/onnx_mnist.py --data PATH --epochs 2 --test 1000 --val 500   # quick look
@@ -113,6 +116,7 @@ def accuracy_curve(session: Any, readout: dict[str, Any], labels: np.ndarray, po
 
 
 def run(binary: Any, x: np.ndarray, y: np.ndarray, steps: int) -> tuple[Any, float]:
+    """A session of the binary on the images, and the seconds it took."""
     from nmc.sim import interpreter_for
     from nmc.sim.runner import run_session
     chip = interpreter_for(binary)
@@ -135,6 +139,7 @@ def main(argv: list[str] | None = None) -> None:
     from nmc.diagnostics import Diagnostics
     from nmc.driver import compile_network, load_network
     from nmc.frontend.onnx.build import mlp_model
+    from nmc.report import cost_model_note
 
     x_tr, y_tr, x_te, y_te = load_mnist(args.data)
     x_val, y_val = x_tr[-args.val:], y_tr[-args.val:]
@@ -159,10 +164,12 @@ def main(argv: list[str] | None = None) -> None:
         calib = {"input": x_tr[:args.calib], "labels": y_tr[:args.calib]}
         xv, yv = x_val[:args.val_runs], y_val[:args.val_runs]
 
+        rate = [f"convert-ann{{mode=rate,percentile={p}}}" for p in (99.0, 99.9, 99.99, 100.0)]
         conversions = [
-            ("rate", "loihi", 128, [f"convert-ann{{mode=rate,percentile={p}}}" for p in (99.0, 99.9, 99.99, 100.0)]),
+            ("rate", "loihi", 128, rate),
             ("sigma-delta", "loihi2", 64, [f"convert-ann{{mode=sigma-delta,percentile={p},threshold={t}}}"
                                            for p in (99.9, 100.0) for t in (1 / 64, 1 / 1024)]),
+            ("rate", "spinnaker", 128, rate),
         ]
         results = {}
         for mode, target, t_max, settings in conversions:
@@ -188,15 +195,19 @@ def main(argv: list[str] | None = None) -> None:
             session, secs = run(binary, x_te, y_te, t_max)
             test_curve = accuracy_curve(session, binary.meta["readout"], y_te, points)
             energy = float(session.counters.get("energy_j", 0.0)) / len(y_te) * steps / t_max
+            overruns = int(session.counters.get("overruns", 0))
             print(f"  test ({len(y_te)} images, one run of {t_max} steps, {1000 * secs / len(y_te):.1f} ms per "
                   f"image on the interpreter): accuracy by steps per sample", flush=True)
             print("    steps    " + "".join(f"{t:>7d}" for t in points))
             print("    accuracy " + "".join(f"{test_curve[t]:7.2f}" for t in points))
             print(f"  at {steps} steps: {test_curve[steps]:.2f} % (ANN {test_ann:.2f} %, gap "
                   f"{test_ann - test_curve[steps]:.2f} points); about {1e6 * energy:.1f} uJ per image "
-                  "(cost model, Davies 2018 Table 2, simulated)", flush=True)
-            results[mode] = (test_curve[steps], steps)
-    snn, steps = results["sigma-delta"]
+                  f"({cost_model_note(binary)})", flush=True)
+            if "overruns" in session.counters:
+                print(f"  timer-tick overruns (cost model): {overruns} (tick, core) pairs in {len(y_te)} images of "
+                      f"{t_max} steps", flush=True)
+            results[(mode, target)] = (test_curve[steps], steps)
+    snn, steps = results[("sigma-delta", "loihi2")]
     print(f"ann_accuracy={test_ann:.2f} snn_accuracy={snn:.2f} gap={test_ann - snn:.2f} steps_per_sample={steps}")
 
 

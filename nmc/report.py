@@ -131,7 +131,7 @@ def run_summary(b: Binary, s: Any) -> str:
         lines.append(f"  output {name}: spike counts per unit: {shown}")
     readout = b.meta.get("readout")
     if readout and getattr(s, "readout", None) is not None:
-        how = "spikes + v / threshold span" if readout["kind"] == "charge" else "activation"
+        how = "charge (spikes + v, in activation units)" if readout["kind"] == "charge" else "activation"
         lines.append(f"  readout         {how} of '{readout['population']}' after step {s.steps_per_sample} "
                      f"(predictions: its argmax)")
     if s.accuracy is not None:

@@ -9,40 +9,16 @@ import sys
 from pathlib import Path
 
 import numpy as np
-import onnx
 import pytest
 
 from nmc.conversion.ann import predict
 from nmc.driver import compile_network, load_network, run_passes
 from nmc.frontend.dsl import parse_dsl
-from nmc.frontend.onnx.build import mlp_model
 from nmc.sim import interpreter_for
 from nmc.sim.runner import run_session
 from nmc.target import load_target
 
 EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
-
-
-@pytest.fixture(scope="module")
-def digits() -> dict[str, np.ndarray]:
-    """A small trained MLP (64-32-10) on scikit-learn's digits and its data."""
-    from sklearn.datasets import load_digits
-    from sklearn.neural_network import MLPClassifier
-    import warnings
-    d = load_digits()
-    x = (d.data / 16.0).astype(np.float32)
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        clf = MLPClassifier((32,), max_iter=150, random_state=0).fit(x[:1200], d.target[:1200])
-    return {"ws": clf.coefs_, "bs": clf.intercepts_, "x_train": x[:1200], "x": x[1200:1500],
-            "y": d.target[1200:1500]}
-
-
-@pytest.fixture(scope="module")
-def mlp_path(tmp_path_factory: pytest.TempPathFactory, digits: dict) -> Path:
-    path = tmp_path_factory.mktemp("onnx") / "mlp.onnx"
-    onnx.save(mlp_model(digits["ws"], digits["bs"], input_name="input"), path)
-    return path
 
 
 # -- reset by subtraction on the Loihi-like chip -------------------------------------------------

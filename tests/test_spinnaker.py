@@ -506,11 +506,57 @@ def test_packets_default_routed_through_a_chip_without_entries_arrive(tmp_path: 
 
 
 def test_a_reset_by_subtraction_is_refused_naming_the_target() -> None:
-    """Converted networks use if neurons with soft_reset = 1; IF_curr_exp cannot subtract, so the
-    SpiNNaker-like target refuses them in one line instead of compiling a hard reset."""
+    """IF_curr_exp cannot subtract, so an ``if`` with soft_reset = 1 is refused in one line instead
+    of being compiled as a hard reset (convert-ann resets to zero here: the target's features list
+    no soft_reset; tests/test_spinnaker_conversion.py)."""
     from nmc.driver import compile_network
     from nmc.errors import IrError
     from nmc.frontend.dsl import parse_dsl
     net = parse_dsl("dt = 1 ms\ninput x[2]\npopulation h[2] : if(soft_reset = 1)\nconnect x -> h : dense(1 nA)\n")
     with pytest.raises(IrError, match="target 'spinnaker' has no reset by subtraction"):
         compile_network(net, "spinnaker")
+
+
+def test_large_currents_are_scaled_down_exactly() -> None:
+    """Input beyond the ring buffer's range at the largest shift (c_m 1000 nF, as NIR's IF with r = 1
+    gives) is taken with the core's currents, c_m and bias divided by a power of two k: the binary is
+    the one of the network written with them divided by k by hand, and the u probe's units say so."""
+    from nmc.driver import run_passes
+    from nmc.frontend.dsl import parse_dsl
+    from nmc.target import load_target
+    src = ("dt = 1 ms\ninput x[10]\npopulation h[4] : {model}(cm = {cm} nF, v_th = 1 mV, i_bias = {b} nA)\n"
+           "connect x -> h : dense({w} nA)\noutput h\n")
+    # 10 inputs x 600 nA x 8 (the pulse factor) = 48000 nA in one tick: shift 17; halved, shift 15.
+    big = src.format(model="if", cm=1000, b=2, w=600)
+    by_hand = src.format(model="if", cm=500, b=1, w=300)
+    a, b = compile_network(parse_dsl(big), "spinnaker"), compile_network(parse_dsl(by_hand), "spinnaker")
+    assert a.sections.keys() == b.sections.keys()
+    assert all(np.array_equal(a.sections[k], b.sections[k]) for k in a.sections)
+    lowered = run_passes(parse_dsl(big), load_target("spinnaker"), "verify,map-neurons")
+    mapped = lowered.population("h").attrs["mapped"]
+    assert mapped["current_scale"] == 2.0 and mapped["units"]["u"] == [fx.ONE / 2, 0.0]
+    assert "current_scale" not in run_passes(parse_dsl(by_hand), load_target("spinnaker"),
+                                             "verify,map-neurons").population("h").attrs["mapped"]
+    # An 'if' with c_m 1 nF has R = 3641 MOhm on the core (its c_m word sets the gain dt/c_m against
+    # the leak of tau_m 4096 ms), so its currents can be divided by 16 at most.
+    with pytest.raises(QuantizationError, match=r"divided by 32, which makes the core's R = tau_m / c_m 116508"):
+        compile_network(parse_dsl(src.format(model="if", cm=1, b=0, w=10000)), "spinnaker")
+
+
+def test_a_start_charge_is_the_initial_voltage() -> None:
+    """init_charge (convert-ann's start half-way to threshold) is IF_curr_exp's v_init word: V starts
+    at v_reset + init_charge (v_th - v_reset), and the host resets it there between samples."""
+    from nmc.errors import IrError
+    from nmc.frontend.dsl import parse_dsl
+    src = ("dt = 1 ms\ninput x[1]\npopulation h[2] : if(v_reset = -1 mV, v_th = 1 mV, init_charge = {c}, "
+           "i_bias = 0.1 nA)\nconnect x -> h : dense(0 nA)\nprobe h.v\noutput h\n")
+    b = compile_network(parse_dsl(src.format(c=0.25)), "spinnaker")
+    assert list(b.sections["nrn_v_init"]) == [int(fx.s1615(-0.5))] * 2 and list(b.sections["nrn_v_reset"]) == [
+        int(fx.s1615(-1.0))] * 2
+    chip = interpreter_for(b)
+    for _ in range(2):
+        chip.reset()
+        v = chip.run(3, {}).probes["h.v"] / 2.0 ** 15
+        np.testing.assert_allclose(v[:, 0], [-0.4, -0.3, -0.2], atol=1e-3)  # 0.1 mV per step from -0.5 mV
+    with pytest.raises(IrError, match=r"init_charge must lie in \[0, 1\)"):
+        compile_network(parse_dsl(src.format(c=1.0)), "spinnaker")

@@ -16,7 +16,8 @@ Deterministic: the same seed gives the same files. Then::
     nmc run cnn.nmcb --input examples/onnx/digits_test.npz
 
 (``--target loihi``: rate-coded neurons on the Loihi-like chip; ``loihi2``: sigma-delta units
-with graded spikes. docs/onnx.md and docs/conversion.md explain both.)
+with graded spikes; ``spinnaker``: rate-coded IF_curr_exp neurons that reset to zero.
+docs/onnx.md and docs/conversion.md explain them.)
 """
 
 from __future__ import annotations

@@ -26,6 +26,7 @@ from ..ir.learning import learning_spec
 from ..ir.network import Network, Probe
 from ..lowering.loihi_layout import Layout, build_layout
 from ..target import Target
+from .host import encoding_meta, host_probes, readout_meta
 
 SIGN_CODES = {"mixed": 0, "excitatory": 1, "inhibitory": 2}
 
@@ -44,41 +45,6 @@ def _schedule_meta(net: Network) -> dict[str, Any] | None:
         out["readout"] = {"population": sched["readout"]["population"], "tick": int(sched["readout"]["tick"])}
     if "target" in sched:
         out["target"] = sched["target"]
-    return out
-
-
-def _encoding_meta(net: Network) -> dict[str, Any] | None:
-    """How the host encodes a converted network's real-valued input (nmc.sim.encoding): the
-    conversion's choice plus the input port and, for graded payloads, the payload units per
-    input unit the mapping chose."""
-    enc = net.attrs.get("encoding")
-    if enc is None:
-        return None
-    out = dict(enc)
-    out["port"] = enc["input"]
-    scale = net.population(enc["input"]).attrs.get("graded_scale")
-    if scale is not None:
-        out["payload_scale"] = float(scale)
-    return out
-
-
-def _readout_meta(net: Network, probes: list[dict[str, Any]]) -> dict[str, Any] | None:
-    """How the host reads a converted network's output: its v probe at the last step, in register
-    units per activation (``scale``) and, for a charge readout, per threshold span (``quantum``);
-    ``unit`` turns an activation back into the imported network's output units."""
-    readout = net.attrs.get("readout")
-    if readout is None:
-        return None
-    pop = net.population(readout["population"])
-    probe = next(p["name"] for p in probes if p["population"] == pop.name and p["variable"] == "v")
-    mapped = pop.attrs.get("mapped", {})
-    v_scale = float(mapped.get("units", {}).get("v", [1.0, 0.0])[0])
-    out = {"population": pop.name, "probe": probe, "kind": readout["kind"], "scale": v_scale,
-           "unit": float((net.attrs.get("conversion") or {}).get("scales", {}).get(pop.name, 1.0))}
-    if readout["kind"] == "charge":
-        params = mapped.get("params", {})
-        span = float(np.max(np.asarray(params.get("v_th", 1.0)) - np.asarray(params.get("v_reset", 0.0))))
-        out["quantum"] = v_scale * span
     return out
 
 
@@ -317,12 +283,9 @@ def _outputs(net: Network, pop_cx: dict[str, np.ndarray], sections: dict[str, np
 
 def _probes(net: Network, pop_cx: dict[str, np.ndarray], sections: dict[str, np.ndarray]) -> list[dict[str, Any]]:
     """The network's probes (compartment ids, or port units for a probe on an input), plus the
-    membrane probe a schedule's readout needs. Returns them for the metadata."""
+    v probe a converted network's readout needs and the membrane probe a schedule's readout needs. Returns them for the metadata."""
     sched = net.attrs.get("schedule")
-    probe_list = list(net.probes)
-    readout = net.attrs.get("readout")
-    if readout is not None and not any(p.population == readout["population"] and p.variable == "v" for p in probe_list):
-        probe_list.append(Probe(f"{readout['population']}.v", readout["population"], "v"))
+    probe_list = host_probes(net)
     if sched is not None and "readout" in sched:
         # The membrane readout needs the readout population's input (u, not reset by a spike).
         ro = sched["readout"]["population"]
@@ -348,8 +311,8 @@ def _metadata(net: Network, n_cores: int, inputs: list[dict[str, Any]], outputs:
     """The binary's metadata: what the host needs to drive and read the chip (ports, outputs,
     probes, learning table, schedule), and where the binary came from."""
     return {
-        "encoding": _encoding_meta(net),
-        "readout": _readout_meta(net, probes),
+        "encoding": encoding_meta(net),
+        "readout": readout_meta(net, probes),
         "schedule": _schedule_meta(net),
         "backprop": {"weights": list(net.attrs["backprop"].get("plastic", []))} if "backprop" in net.attrs else None,
         "producer": f"nmc {__version__}",

@@ -36,6 +36,7 @@ from ..ir.network import Network
 from ..lowering.spinnaker_layout import LINK_STEPS, N_LINKS, Layout, build_layout
 from ..lowering.spinnaker_mapping import NEURON_WORDS
 from ..target import Target
+from .host import encoding_meta, host_probes, readout_meta
 
 M32 = 0xFFFFFFFF
 PROC_BIT0 = N_LINKS  # route bit of processor p is PROC_BIT0 + p
@@ -317,6 +318,7 @@ def compile_spinnaker(net: Network, target: Target) -> Binary:
         "key_fields": {"population": ks.p_bits, "slice": ks.m_bits, "neuron": ks.x_bits},
         "host_chip": [int(v) for v in target.get("chip.host_chip")],
         "inputs": inputs, "outputs": outputs, "probes": probes, "plastic": [], "schedule": None,
+        "encoding": encoding_meta(net), "readout": readout_meta(net, probes),
         "populations": [{"name": p.name, "size": p.size, "model": p.model, "role": p.role,
                          "placement": p.attrs.get("placement", [])} for p in net.populations],
         "cores": net.attrs.get("cores", []), "chips": chips,
@@ -521,6 +523,8 @@ def _input_ports(net: Network, lay: Layout, ks: KeySpace, sections: dict[str, np
 
 def _outputs_and_probes(net: Network, lay: Layout, sections: dict[str, np.ndarray]) -> tuple[list[dict[str, Any]],
                                                                                              list[dict[str, Any]]]:
+    """The output populations (their spikes every run reads back) and the probes: the network's
+    plus the v probe a converted network's readout needs (nmc.backend.host)."""
     outputs = []
     for pop in net.populations:
         if pop.role == "output" and not pop.is_input:
@@ -528,7 +532,7 @@ def _outputs_and_probes(net: Network, lay: Layout, sections: dict[str, np.ndarra
             sections[f"{key}_nrn"] = lay.pop_gid[pop.name]
             outputs.append({"name": pop.name, "size": pop.size, "section": key})
     probes = []
-    for pr in net.probes:
+    for pr in host_probes(net):
         pop = net.population(pr.population)
         key = f"probe{len(probes)}"
         if pop.is_input:

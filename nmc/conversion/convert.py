@@ -5,10 +5,13 @@ each layer l gets a scale lambda_l, the ``percentile`` of its activations on cal
 that its normalised activation a = y / lambda_l is mostly in [0, 1]. Weights become
 W lambda_pre / lambda_l and biases b / lambda_l.
 
-- ``rate``: every unit becomes an ``if`` neuron with reset by subtraction (v_th = 1 mV, so one
-  spike per step is the normalised activation 1), starting half-way to threshold (rounding
-  instead of flooring the spike count; Bu et al. 2022). Inputs are rate coded (x / lambda_in
-  spikes per step); the output layer's charge (spikes plus membrane) is the readout.
+- ``rate``: every unit becomes an ``if`` neuron (v_th = 1 mV, so one spike per step is the
+  normalised activation 1), starting half-way to threshold (rounding instead of flooring the
+  spike count; Bu et al. 2022). Where the target has reset by subtraction (its ``features`` list
+  ``soft_reset``) a spike subtracts the threshold; elsewhere it resets to zero (Diehl et al.
+  2015), losing the charge above threshold, and the output layer integrates without spiking.
+  Inputs are rate coded (x / lambda_in spikes per step); the output layer's charge (spikes plus
+  membrane) is the readout.
 - ``sigma-delta``: every unit becomes a ``sigma_delta`` unit with graded spikes: it sends its
   normalised activation as changes of at least ``threshold``, so a receiver holds every sender's
   activation to within that threshold after as many steps as the network is deep. An ``lprnn``
@@ -30,6 +33,14 @@ from .ann import Activations, activation, evaluation_order, forward, is_recurren
 MODES = ("rate", "sigma-delta")
 #: The network time step the conversions use (ms); rates and thresholds are per step.
 DT_MS = 1.0
+#: The threshold of a rate-coded neuron (mV): the charge of one normalised activation unit.
+V_TH_MV = 1.0
+#: Without reset by subtraction the output layer integrates instead of spiking: a spike would
+#: reset it to zero and lose the charge above its threshold, which is the readout. Its threshold,
+#: in activation units, lies beyond what a run reaches (1000 steps of the largest normalised
+#: activation; nmc's NIR importer puts non-spiking readouts 1000 mV above their start too). Should
+#: it still fire, the readout counts each spike as this many units, off by at most one step's input.
+OUTPUT_THRESHOLD = 1000.0
 
 
 @dataclass
@@ -60,6 +71,7 @@ class Plan:
     input_scale: float
     layers: dict[str, LayerScale] = field(default_factory=dict)
     depth: int = 1
+    soft_reset: bool = True       # rate coding: reset by subtraction (else to zero)
 
 
 def calibration_inputs(net: Network, data: dict[str, np.ndarray] | None, max_samples: int) -> Calibration | None:
@@ -100,10 +112,10 @@ def network_depth(net: Network) -> int:
     return max((depth[p.name] for p in order), default=1)
 
 
-def plan(net: Network, mode: str, calib: Calibration | None, percentile: float) -> Plan:
+def plan(net: Network, mode: str, calib: Calibration | None, percentile: float, soft_reset: bool = True) -> Plan:
     """Choose every layer's scale from the calibration data (or, without data, from the weights:
     the largest activation inputs in [0, 1] can cause, Diehl et al. 2015's model-based
-    normalisation)."""
+    normalisation). ``soft_reset``: whether rate-coded neurons reset by subtraction (else to zero)."""
     order = evaluation_order(net)
     if calib is not None:
         acts = forward(net, calib.inputs)
@@ -112,7 +124,7 @@ def plan(net: Network, mode: str, calib: Calibration | None, percentile: float) 
     else:
         acts = _bound_activations(net, order)
         input_scale = 1.0
-    p = Plan(mode, input_scale, depth=network_depth(net))
+    p = Plan(mode, input_scale, depth=network_depth(net), soft_reset=soft_reset)
     for pop in order:
         y, z = acts.y[pop.name], acts.z[pop.name]
         pos = y[y > 0] if pop.model != "linear" else np.abs(y).reshape(-1)
@@ -145,9 +157,10 @@ def _bound_activations(net: Network, order: list[Population]) -> Activations:
 
 def simulate_quantised(net: Network, plan_: Plan, calib: Calibration, quantum: float) -> dict[str, float]:
     """The float network with every normalised activation rounded to a multiple of ``quantum``
-    (and, for rate coding, clipped to one spike per step): per layer the RMS error of the
-    activation in units of its scale; and the accuracies with and without the rounding when
-    labels are given (keys ``ann_accuracy``, ``quantised_accuracy``)."""
+    (and, for rate coding, clipped to one spike per step; with reset to zero a hidden unit's
+    activation a is first taken as 1/ceil(1/a), the rate reset to zero gives a constant input):
+    per layer the RMS error of the activation in units of its scale; and the accuracies with and
+    without the rounding when labels are given (keys ``ann_accuracy``, ``quantised_accuracy``)."""
     order = evaluation_order(net)
     exact = forward(net, calib.inputs)
     first = next(iter(calib.inputs.values()))
@@ -156,6 +169,7 @@ def simulate_quantised(net: Network, plan_: Plan, calib: Calibration, quantum: f
     for name, arr in calib.inputs.items():
         y[name] = arr.reshape(n, items, -1)
     errs: dict[str, float] = {}
+    out_name = output_population(net).name
     for t in range(items):
         for pop in order:
             if t == 0:
@@ -173,6 +187,8 @@ def simulate_quantised(net: Network, plan_: Plan, calib: Calibration, quantum: f
             a = v / s
             if plan_.mode == "rate":
                 a = np.clip(a, None if pop.model == "linear" else 0.0, None if pop.model == "linear" else 1.0)
+                if not plan_.soft_reset and pop.name != out_name:
+                    a = _reset_to_zero_rate(a)
             y[pop.name][:, t] = np.round(a / quantum) * quantum * s
     for pop in order:
         s = plan_.layers[pop.name].scale
@@ -182,6 +198,14 @@ def simulate_quantised(net: Network, plan_: Plan, calib: Calibration, quantum: f
         errs["ann_accuracy"] = float(np.mean(exact.y[out][:, -1].argmax(axis=1) == calib.labels))
         errs["quantised_accuracy"] = float(np.mean(y[out][:, -1].argmax(axis=1) == calib.labels))
     return errs
+
+
+def _reset_to_zero_rate(a: np.ndarray) -> np.ndarray:
+    """Spikes per step of an ``if`` neuron that resets to zero under a constant input of a (in
+    [0, 1]) thresholds per step: it fires every ceil(1/a) steps, losing the rest of the charge."""
+    pos = a > 0
+    with np.errstate(divide="ignore"):
+        return np.where(pos, 1.0 / np.ceil(1.0 / np.where(pos, a, 1.0)), 0.0)
 
 
 def apply(net: Network, plan_: Plan, *, threshold: float, item_steps: int, init_charge: float) -> None:
@@ -203,18 +227,18 @@ def apply(net: Network, plan_: Plan, *, threshold: float, item_steps: int, init_
             # Half an item of delay makes the continuous low-pass see the previous item's state on
             # average (docs/conversion.md, "lpRNN"); the chip adds one step of its own.
             proj.delay = max(0, item_steps // 2 - 1)
+    out = output_population(net)
     for pop in order:
         ls = plan_.layers[pop.name]
         bias = pop.param_array("bias").astype(np.float64) / ls.scale
         if plan_.mode == "rate":
-            _to_rate(pop, bias, init_charge)
+            _to_rate(pop, bias, init_charge, plan_.soft_reset, pop is out)
         else:
             _to_sigma_delta(pop, bias, ls, threshold, item_steps)
-    out = output_population(net)
     net.attrs["dt"] = DT_MS
     depth = plan_.depth
     if plan_.mode == "rate":
-        net.attrs["readout"] = {"population": out.name, "kind": "charge"}
+        net.attrs["readout"] = {"population": out.name, "kind": "charge", "activation_mv": V_TH_MV}
     else:
         net.attrs["readout"] = {"population": out.name, "kind": "value"}
     enc: dict[str, Any] = {"input": inputs[0].name if inputs else "", "kind": "rate" if plan_.mode == "rate" else "graded",
@@ -232,6 +256,8 @@ def apply(net: Network, plan_: Plan, *, threshold: float, item_steps: int, init_
         "mode": plan_.mode, "input_scale": plan_.input_scale, "depth": depth,
         "scales": {name: ls.scale for name, ls in plan_.layers.items()},
     }
+    if plan_.mode == "rate":
+        net.attrs["conversion"]["reset"] = "subtract" if plan_.soft_reset else "zero"
 
 
 def check_rate_convertible(net: Network) -> None:
@@ -242,15 +268,25 @@ def check_rate_convertible(net: Network) -> None:
                           "sigma_delta such as loihi2)", location=f"population '{pop.name}'")
 
 
-def _to_rate(pop: Population, bias: np.ndarray, init_charge: float) -> None:
+def _to_rate(pop: Population, bias: np.ndarray, init_charge: float, soft_reset: bool, output: bool) -> None:
+    """``pop`` as rate-coded ``if`` neurons: one spike per step is the normalised activation 1.
+    With reset by subtraction every layer spikes and keeps its charge; with reset to zero the
+    output layer integrates without spiking (OUTPUT_THRESHOLD) from zero."""
     if pop.model == "relu" and np.any(np.isfinite(pop.param_array("clip"))):
         clip = pop.param_array("clip").astype(np.float64)
         if np.any(np.isfinite(clip) & (np.abs(clip - np.min(clip)) > 0)):
             raise IrError("rate coding bounds every unit at one spike per step: Clip needs one upper bound per "
                           "layer, which becomes the layer's scale", location=f"population '{pop.name}'")
     pop.model = "if"
-    pop.params = {"v_th": 1.0, "v_reset": 0.0, "cm": 1.0, "tau_syn": 0.0, "t_ref": 0.0,
-                  "soft_reset": 1, "init_charge": float(init_charge)}
+    if soft_reset:
+        pop.params = {"v_th": V_TH_MV, "v_reset": 0.0, "cm": 1.0, "tau_syn": 0.0, "t_ref": 0.0,
+                      "soft_reset": 1, "init_charge": float(init_charge)}
+    elif output:
+        pop.params = {"v_th": OUTPUT_THRESHOLD * V_TH_MV, "v_reset": 0.0, "cm": 1.0, "tau_syn": 0.0, "t_ref": 0.0}
+    else:
+        pop.params = {"v_th": V_TH_MV, "v_reset": 0.0, "cm": 1.0, "tau_syn": 0.0, "t_ref": 0.0}
+        if init_charge:
+            pop.params["init_charge"] = float(init_charge)
     if np.any(bias):
         # A bias of b (normalised) per step is a current of b nA: cm dV/dt = I gives b mV per 1 ms step.
         pop.params["i_bias"] = _compact(bias)
@@ -293,7 +329,8 @@ def check_mode(mode: str, mapped: list[str]) -> str:
 
 def format_report(plan_: Plan, errs: dict[str, float] | None, quantum: float) -> list[str]:
     """The lines ``nmc compile --report`` prints for convert-ann."""
-    what = (f"rate coding, {quantum:g} of the scale per spike at the default steps" if plan_.mode == "rate"
+    reset = "reset by subtraction" if plan_.soft_reset else "reset to zero, the output layer integrating"
+    what = (f"rate coding, {reset}, {quantum:g} of the scale per spike at the default steps" if plan_.mode == "rate"
             else f"sigma-delta, delta threshold {quantum:g} of the scale")
     lines = [f"  mode {plan_.mode} ({what}); input scale {plan_.input_scale:.6g}; depth {plan_.depth}"]
     for ls in plan_.layers.values():
@@ -303,5 +340,9 @@ def format_report(plan_: Plan, errs: dict[str, float] | None, quantum: float) ->
     if errs is not None and "ann_accuracy" in errs:
         lines.append(f"  calibration accuracy: float {100 * errs['ann_accuracy']:.2f} %, with activations rounded "
                      f"as converted {100 * errs['quantised_accuracy']:.2f} %")
+    if plan_.mode == "rate" and not plan_.soft_reset:
+        lines.append("  reset to zero loses the charge above threshold at every spike; the rounding above takes a "
+                     "hidden activation a as 1/ceil(1/a), the rate a constant input gives (inputs that arrive as "
+                     "spikes lose less: docs/conversion.md has measured figures)")
     return lines
 

@@ -150,9 +150,9 @@ IF = NeuronModel(
     doc=(
         "Integrate-and-fire (no leak) with a current-based exponential synapse: "
         "tau_syn dI/dt = -I, I += w at each input spike; cm dV/dt = I + i_bias; "
-        "spike when V crosses v_th, then V = v_reset for t_ref. It starts at v_reset. With "
-        "soft_reset = 1 a spike subtracts v_th - v_reset instead (reset by subtraction: the charge "
-        "above threshold is kept), and V starts at v_reset + init_charge (v_th - v_reset)."
+        "spike when V crosses v_th, then V = v_reset for t_ref. It starts at v_reset + init_charge "
+        "(v_th - v_reset). With soft_reset = 1 a spike subtracts v_th - v_reset instead (reset by "
+        "subtraction: the charge above threshold is kept)."
     ),
     params=_specs(
         ParamSpec("tau_syn", 0.0, "synaptic current time constant (0: a one-step current pulse)", True, "time"),
@@ -163,7 +163,8 @@ IF = NeuronModel(
         ParamSpec("i_bias", 0.0, "constant bias current", True, "current"),
         ParamSpec("soft_reset", 0, "1: reset by subtraction, V -= v_th - v_reset (no refractory time); "
                   "0: V = v_reset"),
-        ParamSpec("init_charge", 0.0, "V starts at v_reset + init_charge (v_th - v_reset) (soft reset only)"),
+        ParamSpec("init_charge", 0.0, "V starts at v_reset + init_charge (v_th - v_reset), in [0, 1) "
+                  "(the Loihi-like chip: with soft reset only)"),
     ),
     physical=True,
     weight_unit="nA (current jump per spike)",

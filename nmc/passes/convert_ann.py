@@ -1,8 +1,9 @@
 """``convert-ann``: the artificial units of an imported network -> spiking neurons.
 
 Networks from the ONNX (and IR) front ends hold ``relu``, ``linear`` and ``lprnn`` units; this
-pass rewrites them into target-neutral spiking models (``if`` with reset by subtraction, or
-``sigma_delta`` units with graded spikes) that ``map-neurons`` lowers for the target. It scales
+pass rewrites them into target-neutral spiking models (``if`` with reset by subtraction where
+the target's ``features`` list ``soft_reset``, else reset to zero; or ``sigma_delta`` units with
+graded spikes) that ``map-neurons`` lowers for the target. It scales
 every layer by a percentile of its activations on calibration data (``nmc compile
 --calibrate DATA.npz``, or the option ``calibrate=PATH``), records how the input must be encoded
 and the output read (network attributes ``encoding`` and ``readout``, which the backend passes to
@@ -52,7 +53,13 @@ def convert_ann(net: Network, ctx: PassContext, mode: str = "auto", percentile: 
         raise IrError("rate coding needs non-negative inputs, but the calibration data has negative values; use "
                       "the sigma-delta conversion (a target that maps sigma_delta, such as loihi2)",
                       location="convert-ann")
-    plan = cv.plan(net, chosen, calib, percentile)
+    soft = ctx.target.has("soft_reset")
+    if chosen == "rate" and not soft:
+        ctx.diagnostics.remark(f"target '{ctx.target.name}' has no reset by subtraction (no 'soft_reset' in its "
+                               "features): rate-coded neurons reset to zero, losing the charge above threshold at "
+                               "each spike, and the output layer integrates without spiking (docs/conversion.md)",
+                               location="convert-ann")
+    plan = cv.plan(net, chosen, calib, percentile, soft_reset=soft)
     default_steps = steps if steps > 0 else 64
     quantum = 1.0 / default_steps if chosen == "rate" else threshold
     errs = cv.simulate_quantised(net, plan, calib, quantum) if calib is not None else None

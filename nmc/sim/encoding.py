@@ -12,8 +12,9 @@ Encodings (docs/conversion.md):
 A sequence (``items`` in the encoding) holds each item for ``item_steps`` steps.
 
 Readouts: ``value`` -- the output population's v at the last step; ``charge`` -- its spike count
-plus v at the last step in units of ``quantum`` (the threshold span), i.e. everything it
-integrated, which for neurons with reset by subtraction is the integral of their input.
+plus v at the last step in units of ``quantum`` (one activation unit), i.e. everything it
+integrated: the integral of its input for neurons with reset by subtraction, or for an output
+layer whose threshold its input does not reach (targets without reset by subtraction).
 """
 
 from __future__ import annotations
@@ -85,10 +86,12 @@ def readout_values(readout: dict[str, Any], spikes: np.ndarray | None, v: np.nda
     """Per-sample output values (samples, n) in the imported network's output units, from the
     output's spikes (samples, steps, n) and its v probe (samples, steps, n).
 
-    ``value``: v / scale is the normalised activation. ``charge``: spikes + v / quantum is the
-    input integrated since the start in threshold spans; the input arrives from step 1, so
-    divided by steps - 1 it is the mean normalised activation. Either times ``unit`` (the layer's
-    scale) is in the model's units."""
+    ``value``: v / scale is the normalised activation. ``charge``: spikes x spike + (v - zero) /
+    quantum is the input integrated since the start in activation units (``spike``: what one
+    output spike took away, 1 where the threshold span is the activation unit; ``zero``: the
+    register value the neuron started from, 0 where the mapping's units put it there); the
+    input arrives from step 1, so divided by steps - 1 it is the mean normalised activation.
+    Either times ``unit`` (the layer's scale) is in the model's units."""
     last = v[:, -1, :].astype(np.float64)
     unit = float(readout.get("unit", 1.0))
     if readout["kind"] == "value":
@@ -96,5 +99,6 @@ def readout_values(readout: dict[str, Any], spikes: np.ndarray | None, v: np.nda
     if readout["kind"] == "charge":
         counts = spikes.sum(axis=1).astype(np.float64) if spikes is not None else 0.0
         steps = max(1, v.shape[1] - 1)
-        return (counts + last / float(readout["quantum"])) / steps * unit
+        charge = counts * float(readout.get("spike", 1.0)) + (last - float(readout.get("zero", 0.0))) / float(readout["quantum"])
+        return charge / steps * unit
     raise RunError(f"unknown readout '{readout['kind']}' in the binary")

@@ -53,6 +53,8 @@ def _neuron_node(pop: Population, dt: float) -> tuple[Any, str]:
     if pop.model == "if":
         if int(np.asarray(pop.params.get("soft_reset", 0))):
             raise NirError("NIR's IF resets to v_reset; reset by subtraction has no NIR node", location=loc)
+        if np.any(_f(pop, "init_charge") != 0):
+            raise NirError("NIR's IF has no start voltage; init_charge must be 0", location=loc)
         if np.any(_f(pop, "tau_syn") != 0) or np.any(_f(pop, "t_ref") != 0):
             raise NirError("NIR's IF has no synaptic current and no refractory time; tau_syn and t_ref must be 0",
                            location=loc)
