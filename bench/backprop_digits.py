@@ -5,7 +5,7 @@ not a model of it), and prints test accuracy after each epoch with the spike rea
 spike vector equals the one-hot target) and the membrane readout (argmax of the output's input).
 Inputs: a 7-level thermometer code (448 binary inputs: pixel > 2, 4, ..., 14; the encoding
 bench/backprop_study.py found to matter most) or, with ``--encoding binary``, pixel > 8 (64 inputs).
-1437 training / 360 test samples (tests/golden_backprop.py, seed 0).
+1437 training / 360 test samples (nmc/reference/golden_backprop.py, seed 0).
 Last line: ``<arch>: test_accuracy=<a> test_accuracy_membrane=<m>`` per network.
 
     python bench/backprop_digits.py [--epochs 5] [--seed 1] [--hidden 200] [--deep-hidden 200,100]
@@ -21,8 +21,8 @@ from pathlib import Path
 
 import numpy as np
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
-from golden_backprop import digits_data, digits_thermometer  # noqa: E402  (the tests' data split)
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # the repository root: nmc without an install
+from nmc.reference.golden_backprop import digits_data, digits_thermometer  # noqa: E402  (the data split the tests use)
 
 from nmc.driver import compile_network  # noqa: E402
 from nmc.frontend.dsl import parse_dsl  # noqa: E402

@@ -1,6 +1,6 @@
 """Accuracy study of the synfire-gated spiking backprop circuit with its golden model.
 
-The golden model (tests/golden_backprop.py) equals the chip's weight trajectory exactly
+The golden model (nmc/reference/golden_backprop.py) equals the chip's weight trajectory exactly
 (tests/test_backprop.py checks it weight for weight), so accuracy questions can be answered
 without the spiking interpreter. This file uses :class:`FastModel`, a sparse transcription of
 ``golden_backprop.train_sample`` (it touches only the rows of active inputs and the columns of
@@ -47,10 +47,10 @@ from typing import Callable, Iterable, Sequence  # noqa: E402
 
 import numpy as np  # noqa: E402
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # the repository root: nmc without an install
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from golden_backprop import (  # noqa: E402
+from nmc.reference.golden_backprop import (  # noqa: E402
     HALF,
     THRESHOLD,
     WMAX,

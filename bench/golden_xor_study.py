@@ -1,4 +1,4 @@
-"""Study of the golden backprop model (tests/golden_backprop.py): XOR convergence and digits accuracy.
+"""Study of the golden backprop model (nmc/reference/golden_backprop.py): XOR convergence and digits accuracy.
 
 Guides the default derivative window (``lo``) and hidden size of the on-chip XOR example.
 
@@ -29,9 +29,9 @@ from pathlib import Path
 
 import numpy as np
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # the repository root: nmc without an install
 
-from golden_backprop import (  # noqa: E402
+from nmc.reference.golden_backprop import (  # noqa: E402
     digits_data,
     evaluate,
     init_state,

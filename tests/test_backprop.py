@@ -9,7 +9,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from golden_backprop import BackpropState, digits_data, digits_thermometer, init_state, train_sample
+from nmc.reference.golden_backprop import BackpropState, digits_data, digits_thermometer, init_state, train_sample
 from nmc.driver import compile_network
 from nmc.frontend.dsl import parse_dsl
 from nmc.sim.loihi import LoihiInterpreter

@@ -6,8 +6,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-import golden_backprop as g1
-from golden_backprop_deep import DeepState, he_normal_all, train_sample
+from nmc.reference import golden_backprop as g1
+from nmc.reference.golden_backprop_deep import DeepState, he_normal_all, train_sample
 from nmc.driver import compile_network
 from nmc.frontend.dsl import parse_dsl
 from nmc.sim.loihi import LoihiInterpreter

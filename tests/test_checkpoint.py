@@ -15,7 +15,7 @@ import numpy as np
 import pytest
 
 from conftest import SMALL
-from golden_backprop import digits_data
+from nmc.reference.golden_backprop import digits_data
 from nmc.driver import compile_network
 from nmc.errors import RunError
 from nmc.frontend.dsl import parse_dsl

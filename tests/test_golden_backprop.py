@@ -1,4 +1,4 @@
-"""Tests of the golden model of the synfire-gated backprop circuit (tests/golden_backprop.py).
+"""Tests of the golden model of the synfire-gated backprop circuit (nmc/reference/golden_backprop.py).
 
 The hand-computed cases below were worked out on paper from the phase table (docs/backprop.md) and
 the update order in golden_backprop's docstring, not by running the model.
@@ -11,7 +11,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from golden_backprop import (
+from nmc.reference.golden_backprop import (
     WMAX,
     WMIN,
     BackpropState,

@@ -15,7 +15,7 @@ Tm[l] (= -W[l]ᵀ), kept as separate matrices as on the chip. Per sample:
     W_1 += 2·x ⊗ E+ ;  W_1 −= 2·x ⊗ E−                                                (clip)
 
 For one hidden layer this equals the published circuit's order (W1 changes never feed the error
-computation), which tests/golden_backprop.py implements independently; the test checks both agree.
+computation), which nmc/reference/golden_backprop.py implements independently; the test checks both agree.
 """
 
 from __future__ import annotations
