@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 
 from ..errors import IrError
+from .eprop import eprop_rule, is_eprop, trial_spec
 from .models import NEURON_MODELS, PROBE_VARIABLES
 from .network import CONNECTIVITIES, ROLES, SIGNS, Network
 
@@ -91,6 +92,7 @@ def verify_problems(net: Network) -> list[tuple[str, str]]:
             probs.append((loc, f"sign must be one of {', '.join(SIGNS)}, got '{proj.sign}'"))
         if proj.exponent is not None and not isinstance(proj.exponent, int):
             probs.append((loc, f"exponent must be an integer, got {proj.exponent!r}"))
+    probs += _eprop_problems(net)
     for probe in net.probes:
         loc = f"probe '{probe.name}'"
         if probe.population not in sizes:
@@ -110,3 +112,53 @@ def verify_network(net: Network) -> None:
         first_loc, first_msg = probs[0]
         rest = "".join(f"\n{loc}: error: {msg}" for loc, msg in probs[1:])
         raise IrError(first_msg + rest, location=first_loc)
+
+
+#: Models an e-prop projection may end on: the adaptive neuron and the readout, target-neutral or
+#: already lowered to the SpiNNaker-like chip's words.
+EPROP_POSTS = ("alif", "li", "eprop_alif", "eprop_li")
+READOUTS = ("li", "eprop_li")
+
+
+def _eprop_problems(net: Network) -> list[tuple[str, str]]:
+    """e-prop rules and the trial structure (docs/eprop.md): rules on alif / li posts with delay 0,
+    one rule for the network, a scored li readout with a target port of its size."""
+    probs: list[tuple[str, str]] = []
+    try:
+        trial = trial_spec(net.attrs)
+    except IrError as exc:
+        return [(exc.location or "network", exc.message)]
+    rules = []
+    for proj in net.projections:
+        if not is_eprop(proj.learning):
+            continue
+        loc = f"projection '{proj.name}'"
+        try:
+            rules.append((proj.name, eprop_rule(proj.learning, loc)))
+        except IrError as exc:
+            probs.append((loc, exc.message))
+            continue
+        post = net.population(proj.post)
+        if post.model not in EPROP_POSTS:
+            probs.append((loc, f"an e-prop projection must end on an 'alif' or 'li' population, not "
+                               f"'{post.model}'"))
+        if proj.delay != 0:
+            probs.append((loc, f"an e-prop projection has delay 0, got {proj.delay}"))
+    if rules and any(r != rules[0][1] for _, r in rules[1:]):
+        name = next(n for n, r in rules if r != rules[0][1])
+        probs.append((f"projection '{name}'", "every e-prop projection must use the same rule (one learning signal)"))
+    if rules and (trial is None or trial["score"] is None):
+        probs.append(("network", "e-prop rules need trials with a scored readout (attrs 'trial' with 'score')"))
+    if trial is not None and trial["score"] is not None:
+        score = trial["score"]
+        names = {p.name for p in net.populations}
+        pop, target = score["population"], score["target"]
+        if pop not in names or target not in names:
+            probs.append(("network", f"the score names an unknown population '{pop if pop not in names else target}'"))
+        else:
+            if net.population(pop).model not in READOUTS:
+                probs.append((f"population '{pop}'", "the scored population must be a leaky readout ('li')"))
+            if not net.population(target).is_input or net.population(target).size != net.population(pop).size:
+                probs.append((f"population '{target}'", f"the score target must be an input port of "
+                                                        f"{net.population(pop).size} units"))
+    return probs
