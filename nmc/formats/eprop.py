@@ -7,7 +7,7 @@ synapses each fit one core's DTCM:
 ============  =======  ========  ==========================================================
 state         bits     format    holds
 ============  =======  ========  ==========================================================
-``eps``       18       Q4.13     the adaptation eligibility, normalised by theta (range +-16)
+``eps``       18       Q3.14     beta/theta times the adaptation eligibility (dimensionless, +-8)
 ``ebar``      14       Q1.12     the readout-filtered eligibility trace, normalised (+-2)
 ``grad``      16       Q5.10     the gradient accumulated over a trial (batch), normalised (+-32)
 ``grad_out``  32       s16.15    the readout synapses' gradient (few synapses: a whole word)
@@ -58,7 +58,7 @@ class QFormat:
         return np.asarray(q, dtype=np.int64) << (S1615_FRAC - self.frac)
 
 
-EPS = QFormat("eps", 18, 13)
+EPS = QFormat("eps", 18, 14)
 EBAR = QFormat("ebar", 14, 12)
 GRAD = QFormat("grad", 16, 10)
 FEEDBACK = QFormat("fb", 16, 12)

@@ -1,0 +1,487 @@
+"""e-prop on the SpiNNaker-like interpreter: the ALIF and readout kernels and the per-core learning
+engine (docs/eprop.md has every equation, its fixed-point format and its source).
+
+Everything is integer arithmetic on raw words (:mod:`nmc.formats.spinnaker`, :mod:`nmc.formats.eprop`).
+Per tick t of a trial (tau = t mod T ticks), on each e-prop core, after the neuron update:
+
+- every source column i: zbar_i = alpha zbar_i + [a spike of i arrived for this tick]; Z_i += zbar_i;
+- every synapse (neuron j, column i) of an ALIF core, with psi_j and the learning signal L_j that the
+  payload packets of tick t - 1 brought:
+      e = psi_j (zbar_i - eps_ji)        (eps is beta~ times Bellec's epsilon^a, normalised by theta)
+      eps_ji <- (rho_j - psi_j beta~_j) eps_ji + psi_j beta~_j zbar_i
+      ebar_ji <- kappa ebar_ji + (1 - kappa) e;    G_ji += L_j ebar_ji
+- the readout core, inside the scored window: err_k = softmax(y)_k - target_k (cross entropy) or
+  y_k - target_k (mse); G_kj += err_k zbar_j; err_k goes out as a payload packet to every learning
+  core, where L_j += B_jk err_k for the next tick.
+
+At tau = 0 the core starts a trial: when the previous trial ran all T ticks it adds the firing-rate
+regulariser to G, and at the end of every batch applies G to the weights (a DMA of each changed row
+and back); then every state is zeroed. The trace loop is skipped at tau = 0, where it is exactly a
+no-op (all traces and zbar are 0), which is where the weight update's work fits.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from ..binary.format import Binary
+from ..errors import BinaryFormatError, RunError
+from ..formats import spinnaker as fx
+from ..formats.eprop import EBAR, EPS, FEEDBACK, GRAD, scaled_step
+
+ONE = fx.ONE
+
+
+def _sec(b: Binary, name: str) -> np.ndarray:
+    if name not in b.sections:
+        raise BinaryFormatError(f"section '{name}' is missing")
+    return b.sections[name]
+
+
+def _u032_to_real(d: np.ndarray) -> np.ndarray:
+    """A u0.32 decay as a REAL (floor)."""
+    return np.asarray(d, dtype=np.int64) >> (fx.U032_FRAC - fx.S1615_FRAC)
+
+
+class EpropALIF:
+    """The ALIF neuron of e-prop (Bellec et al. 2020, EligALIF) on the neurons ``idx``, in mV relative
+    to rest. Load time: alpha = expulr(-ts/tau_m), rho = expulr(-ts/tau_a) (u0.32),
+    1/theta = kdivk(1, theta), beta~ = kdivk(beta, theta), n_ref = ceil(t_ref / ts). One tick::
+
+        v = alpha v + I + bias - z_prev theta          a = rho a + z_prev
+        A = theta + beta a;  blocked = ref > 0;  z = v > A and not blocked
+        ref = clip(ref + n_ref z - 1, 0, n_ref)
+        psi = 0 if blocked else gamma max(0, 1 - |(v - A) / theta|)
+    """
+
+    name = "eprop_alif"
+
+    def __init__(self, b: Binary, idx: np.ndarray, time_step: np.ndarray) -> None:
+        self.idx = idx
+        w = {k: _sec(b, f"nrn_ep_{k}").astype(np.int64)[idx] for k in
+             ("tau_m", "tau_a", "theta", "beta", "bias", "tau_refrac", "lr_mant", "lr_exp")}
+        for k in ("tau_m", "tau_a", "theta"):
+            if np.any(w[k] <= 0):
+                raise BinaryFormatError(f"section 'nrn_ep_{k}' holds a non-positive value")
+        self.alpha = fx.expulr(-fx.kdivk(time_step, w["tau_m"]))
+        self.rho = fx.expulr(-fx.kdivk(time_step, w["tau_a"]))
+        self.theta, self.bias = w["theta"], w["bias"]
+        self.inv_theta = fx.kdivk(ONE, w["theta"])
+        self.beta = w["beta"]
+        self.beta_n = fx.kdivk(w["beta"], w["theta"]) if np.all(w["beta"] >= 0) else None
+        if self.beta_n is None:
+            raise BinaryFormatError("section 'nrn_ep_beta' holds a negative adaptation")
+        self.n_ref = fx.ceil_accum(fx.kdivk(w["tau_refrac"], time_step))
+        self.lr_mant, self.lr_exp = w["lr_mant"], w["lr_exp"]
+        self.gamma = ONE  # set by the engine from the binary's e-prop words
+        self.reset()
+
+    def reset(self) -> None:
+        n = self.idx.size
+        self.v = np.zeros(n, dtype=np.int64)
+        self.a = np.zeros(n, dtype=np.int64)
+        self.ref = np.zeros(n, dtype=np.int64)
+        self.z = np.zeros(n, dtype=bool)
+        self.psi = np.zeros(n, dtype=np.int64)
+        self.inp = np.zeros(n, dtype=np.int64)
+        self.u = np.zeros(n, dtype=np.int64)
+
+    def add_input(self, in_e: np.ndarray, in_i: np.ndarray) -> int:
+        """Ring-slot inputs (REAL mV steps, both signs) for this tick's update."""
+        raw = in_e - in_i
+        self.inp = fx.wrap32(raw)
+        return int(np.count_nonzero(raw != self.inp))
+
+    def update(self) -> tuple[np.ndarray, int]:
+        zp = self.z.astype(np.int64)
+        v_raw = fx.decay_mul(self.v, self.alpha) + self.inp + self.bias - zp * self.theta
+        self.v = fx.wrap32(v_raw)
+        self.a = fx.decay_mul(self.a, self.rho) + zp * ONE
+        thr = self.theta + fx.accum_mul(self.beta, self.a)
+        blocked = self.ref > 0
+        self.z = (self.v > thr) & ~blocked
+        self.ref = np.clip(self.ref + self.n_ref * self.z - 1, 0, self.n_ref)
+        dist = np.abs(fx.accum_mul(self.v - thr, self.inv_theta))
+        self.psi = np.where(blocked, 0, fx.accum_mul(self.gamma, np.maximum(0, ONE - dist)))
+        self.u = self.inp
+        return self.z.copy(), int(np.count_nonzero(v_raw != self.v))
+
+
+class EpropLI:
+    """The leaky readout: y = kappa y + I + bias (mV relative to rest, kappa = expulr(-ts/tau_m)); no spikes."""
+
+    name = "eprop_li"
+
+    def __init__(self, b: Binary, idx: np.ndarray, time_step: np.ndarray) -> None:
+        self.idx = idx
+        w = {k: _sec(b, f"nrn_ep_{k}").astype(np.int64)[idx] for k in ("tau_m", "bias", "lr_mant", "lr_exp")}
+        if np.any(w["tau_m"] <= 0):
+            raise BinaryFormatError("section 'nrn_ep_tau_m' holds a non-positive value")
+        self.kappa = fx.expulr(-fx.kdivk(time_step, w["tau_m"]))
+        self.bias = w["bias"]
+        self.lr_mant, self.lr_exp = w["lr_mant"], w["lr_exp"]
+        self.reset()
+
+    def reset(self) -> None:
+        n = self.idx.size
+        self.v = np.zeros(n, dtype=np.int64)
+        self.inp = np.zeros(n, dtype=np.int64)
+        self.u = np.zeros(n, dtype=np.int64)
+
+    def add_input(self, in_e: np.ndarray, in_i: np.ndarray) -> int:
+        raw = in_e - in_i
+        self.inp = fx.wrap32(raw)
+        return int(np.count_nonzero(raw != self.inp))
+
+    def update(self) -> tuple[np.ndarray, int]:
+        v_raw = fx.decay_mul(self.v, self.kappa) + self.inp + self.bias
+        self.v = fx.wrap32(v_raw)
+        self.u = self.inp
+        return np.zeros(self.idx.size, dtype=bool), int(np.count_nonzero(v_raw != self.v))
+
+
+@dataclass
+class _Core:
+    """One e-prop core's state matrix and what indexes it."""
+
+    core: int
+    kind: int                  # 1 adaptive, 2 lif, 3 readout
+    nrn: np.ndarray            # global neuron ids (rows)
+    kern: Any                  # the kernel holding these neurons
+    pos: np.ndarray            # their positions in the kernel
+    cols: slice                # its columns in the global source-slot arrays
+    decay: int                 # u0.32 decay of its source traces (alpha, or kappa for the readout)
+    mask: np.ndarray           # (n, S) which slots are synapses
+    weight: np.ndarray         # (n, S) signed weight words
+    eps: np.ndarray
+    ebar: np.ndarray
+    grad: np.ndarray
+
+
+class EpropEngine:
+    """The learning side of the e-prop cores (module docstring); owned by the interpreter."""
+
+    def __init__(self, chip: Any, b: Binary) -> None:
+        meta = chip.meta.get("eprop")
+        if not isinstance(meta, dict):
+            raise BinaryFormatError("the binary has e-prop cores but no 'eprop' metadata")
+        self.chip, self.meta = chip, meta
+        self.T = int(meta["trial_ticks"])
+        self.batch = int(meta["batch"])
+        self.window = int(meta["window_from"])
+        self.loss = str(meta["loss"])
+        self.n_out = int(meta["n_out"])
+        self.gamma = int(meta["gamma"])
+        self.rate_target, self.rate_reg = int(meta["rate_target"]), int(meta["rate_reg"])
+        self.rate_scale, self.inv_ticks = int(meta["rate_scale"]), int(meta["inv_ticks"])
+        cyc = b.target_config["cost"]["cycles"]
+        self.cost = {k: int(cyc[k]) for k in ("eprop_synapse_adaptive", "eprop_synapse", "eprop_readout_synapse",
+                                              "eprop_source", "eprop_softmax", "eprop_feedback",
+                                              "eprop_trial_synapse", "eprop_row_writeback", "packet_received",
+                                              "packet_sent")}
+        kind = _sec(b, "core_eprop").astype(np.int64)
+        if kind.size != chip.n_cores:
+            raise BinaryFormatError("section 'core_eprop' does not match the number of cores")
+        src_off = _sec(b, "ep_src_offset").astype(np.int64)
+        src_key = _sec(b, "ep_src_key").astype(np.int64)
+        key_to_src = dict(zip(chip.all_keys.tolist(), range(chip.all_keys.size)))
+        cols = np.array([key_to_src.get(k, -1) for k in src_key.tolist()], dtype=np.int64)
+        if np.any(cols < 0):
+            raise BinaryFormatError("an e-prop state column names a key no source sends")
+        self.slot_src = cols
+        # Source -> its slots on every e-prop core (CSR), to flag arrivals.
+        order = np.argsort(cols, kind="stable")
+        self.arr_ptr = np.concatenate([[0], np.cumsum(np.bincount(cols, minlength=chip.n_src))]).astype(np.int64)
+        self.arr_slot = order
+        self.zbar = np.zeros(cols.size, dtype=np.int64)
+        self.zsum = np.zeros(cols.size, dtype=np.int64)
+        self.arrived = np.zeros(cols.size, dtype=bool)
+        self.slot_decay = np.zeros(cols.size, dtype=np.int64)
+        n = chip.n_neurons
+        self.fb = _sec(b, "nrn_ep_fb").astype(np.int64).reshape(n, self.n_out) if self.n_out else np.zeros((n, 0))
+        self.L_now = np.zeros(n, dtype=np.int64)
+        self.L_next = np.zeros(n, dtype=np.int64)
+        self.count = np.zeros(n, dtype=np.int64)
+        self.psi_sum = np.zeros(n, dtype=np.int64)
+        kern_of = {k.name: k for k in chip.kernels}
+        self.cores: list[_Core] = []
+        off = chip.core_offset
+        for c in np.flatnonzero(kind).tolist():
+            nrn = np.arange(off[c], off[c + 1])
+            model = chip.meta["core_models"][c]
+            kern = kern_of.get(model)
+            if kern is None or model not in ("eprop_alif", "eprop_li") or (kind[c] == 3) != (model == "eprop_li"):
+                raise BinaryFormatError(f"core {c} is an e-prop core of kind {kind[c]} but runs model '{model}'")
+            pos = chip.pos_in_kernel[nrn]
+            decays = np.unique(kern.alpha[pos] if model == "eprop_alif" else kern.kappa[pos])
+            if decays.size > 1:
+                raise BinaryFormatError(f"e-prop core {c} has neurons with different membrane time constants")
+            sl = slice(int(src_off[c]), int(src_off[c + 1]))
+            self.slot_decay[sl] = int(decays[0]) if decays.size else 0
+            shape = (nrn.size, sl.stop - sl.start)
+            z = lambda: np.zeros(shape, dtype=np.int64)  # noqa: E731
+            self.cores.append(_Core(c, int(kind[c]), nrn, kern, pos, sl, int(decays[0]) if decays.size else 0,
+                                    np.zeros(shape, dtype=bool), z(), z(), z(), z()))
+            if model == "eprop_alif":
+                kern.gamma = self.gamma
+        self.core_of = {ec.core: ec for ec in self.cores}
+        readouts = [ec for ec in self.cores if ec.kind == 3]
+        if len(readouts) != 1:
+            raise BinaryFormatError(f"e-prop needs exactly one readout core, the binary has {len(readouts)}")
+        self.readout = readouts[0]
+        tau_out = self.readout.decay
+        self.kappa = tau_out                                   # u0.32: the readout's filter, for ebar
+        self.one_minus_kappa = (fx.M32 - tau_out)              # 1 - kappa (the C's 1.0 is 0xFFFFFFFF)
+        self._load_plastic(b)
+        self._load_payload(b)
+        self.trials_done = 0
+        self.ticks_in_trial = 0
+        self.saturation = {"eprop_state": 0, "weight": 0}
+
+    # -- loading ----------------------------------------------------------------------------------
+    def _load_plastic(self, b: Binary) -> None:
+        """Plastic synapses: their state-matrix cells and their places in the deliveries and SDRAM."""
+        chip, dlv = self.chip, self.chip.deliveries
+        half = _sec(b, "ep_syn_half").astype(np.int64)
+        self.syn_proj = _sec(b, "ep_syn_proj").astype(np.int64)
+        self.syn_pre = _sec(b, "ep_syn_pre").astype(np.int64)
+        self.syn_post = _sec(b, "ep_syn_post").astype(np.int64)
+        if not half.size == self.syn_proj.size == self.syn_pre.size == self.syn_post.size:
+            raise BinaryFormatError("the plastic-synapse sections disagree in length")
+        order = np.argsort(half)
+        pos = np.flatnonzero(dlv.plastic)
+        k = np.searchsorted(half[order], dlv.addr[pos])
+        if pos.size and (np.any(k >= half.size) or np.any(half[order][np.minimum(k, half.size - 1)] != dlv.addr[pos])):
+            raise BinaryFormatError("a plastic synapse of a row is not listed in 'ep_syn_half'")
+        self.p_of_dlv = np.full(dlv.addr.size, -1, dtype=np.int64)
+        self.p_of_dlv[pos] = order[k]
+        # Each plastic delivery: its post neuron's core and row, its source's column on that core.
+        src_of = np.repeat(np.arange(dlv.ptr.size - 1), np.diff(dlv.ptr))
+        self.cell_core = np.full(half.size, -1, dtype=np.int64)
+        self.cell_flat = np.zeros(half.size, dtype=np.int64)
+        self.dlv_pos = np.full(half.size, -1, dtype=np.int64)
+        halves = chip.sdram_words.view(np.uint16)
+        w0 = halves[half].astype(np.int16).astype(np.int64)
+        self.pw = w0.copy()
+        for ec in self.cores:
+            sel = pos[chip.neuron_core[dlv.post[pos]] == ec.core]
+            p = self.p_of_dlv[sel]
+            j = dlv.post[sel] - ec.nrn[0]
+            cols = np.arange(ec.cols.start, ec.cols.stop)
+            srcs = self.slot_src[cols]
+            col_order = np.argsort(srcs)
+            ci = np.searchsorted(srcs[col_order], src_of[sel])
+            if np.any(ci >= cols.size) or np.any(srcs[col_order][np.minimum(ci, cols.size - 1)] != src_of[sel]):
+                raise BinaryFormatError(f"a plastic synapse on core {ec.core} comes from a source with no state column")
+            i = col_order[ci]
+            flat = j * cols.size + i
+            if np.unique(flat).size != flat.size:
+                raise BinaryFormatError(f"two plastic synapses share a state cell on core {ec.core}")
+            ec.mask.reshape(-1)[flat] = True
+            ec.weight.reshape(-1)[flat] = w0[p]
+            self.cell_core[p], self.cell_flat[p], self.dlv_pos[p] = ec.core, flat, sel
+        if np.any(self.cell_core < 0):
+            raise BinaryFormatError("a plastic synapse listed in 'ep_syn_half' is reached by no packet")
+
+    def _load_payload(self, b: Binary) -> None:
+        """Route the readout's error keys and the host's target keys through the router tables once."""
+        chip = self.chip
+        mask = int(self.meta["mask"])
+        ro = self.readout
+        out_keys = chip.all_keys[ro.nrn]
+        chip_of = (chip.core["chip_y"] * chip.router.w + chip.core["chip_x"])
+        max_hops = int(b.target_config["router"].get("max_hops", 64))
+        d_src, d_core, trav, *_ = chip.router.walk(out_keys, np.full(out_keys.size, chip_of[ro.core]), max_hops)
+        ls_off = _sec(b, "ep_ls_offset").astype(np.int64)
+        ls_key, ls_base = _sec(b, "ep_ls_key").astype(np.int64), _sec(b, "ep_ls_base").astype(np.int64)
+        # Per readout unit k: the learning cores that hold its key (payload handler table).
+        self.ls_cores: list[list[int]] = [[] for _ in range(out_keys.size)]
+        for k, c in zip(d_src.tolist(), d_core.tolist()):
+            keys = ls_key[ls_off[c]:ls_off[c + 1]]
+            hit = np.flatnonzero((out_keys[k] & mask) == keys)
+            if hit.size and c in self.core_of and self.core_of[c].kind in (1, 2):
+                unit = int(ls_base[ls_off[c] + hit[0]] + (out_keys[k] & ~mask & fx.M32))
+                if unit != k:
+                    raise BinaryFormatError(f"learning-signal table of core {c} maps readout unit {k} to {unit}")
+                self.ls_cores[k].append(c)
+        self.ls_traversals = int(trav.sum())
+        tg_off = _sec(b, "ep_tg_offset").astype(np.int64)
+        tg_key, tg_base = _sec(b, "ep_tg_key").astype(np.int64), _sec(b, "ep_tg_base").astype(np.int64)
+        port = self.meta["target"]
+        if port not in chip.port_base:
+            raise BinaryFormatError(f"the e-prop target '{port}' is not an input port of the binary")
+        base = chip.port_base[port]
+        keys = chip.all_keys[base:base + chip.port_size[port]]
+        host = chip.meta.get("host_chip", [0, 0])
+        start = np.full(keys.size, int(host[1]) * chip.router.w + int(host[0]))
+        d_src, d_core, trav, *_ = chip.router.walk(keys, start, max_hops)
+        c = ro.core
+        ok = np.zeros(keys.size, dtype=bool)
+        for k, cc in zip(d_src.tolist(), d_core.tolist()):
+            tk = tg_key[tg_off[cc]:tg_off[cc + 1]]
+            hit = np.flatnonzero((keys[k] & mask) == tk)
+            if cc == c and hit.size and int(tg_base[tg_off[cc] + hit[0]] + (keys[k] & ~mask & fx.M32)) == k:
+                ok[k] = True
+        self.target_ok = ok
+        self.tg_traversals = int(trav.sum())
+
+    # -- state ------------------------------------------------------------------------------------
+    def reset(self) -> None:
+        """The dynamic state of a trial; G, the weights and the finished trial's statistics stay."""
+        for ec in self.cores:
+            ec.eps[:] = 0
+            ec.ebar[:] = 0
+        self.zbar[:] = 0
+        self.arrived[:] = 0
+        self.L_now[:] = 0
+        self.L_next[:] = 0
+
+    def arrivals(self, src: np.ndarray) -> None:
+        """Sources whose spikes reach the e-prop cores for the next tick."""
+        if src.size:
+            starts, lens = self.arr_ptr[src], self.arr_ptr[src + 1] - self.arr_ptr[src]
+            first = np.cumsum(lens) - lens
+            idx = np.arange(int(lens.sum())) - np.repeat(first, lens) + np.repeat(starts, lens)
+            self.arrived[self.arr_slot[idx]] = True
+
+    # -- one tick ---------------------------------------------------------------------------------
+    def trial_start(self, learning: bool, extra: np.ndarray) -> None:
+        """tau = 0: the finished trial's regulariser and, at a batch end, the weight update; then zero
+        the trial's state (the interpreter resets the neurons and ring slots)."""
+        if learning and self.ticks_in_trial == self.T:
+            self.trials_done += 1
+            self._regularise(extra)
+            if self.trials_done % self.batch == 0:
+                self._apply(extra)
+        self.ticks_in_trial = 0
+        self.count[:] = 0
+        self.psi_sum[:] = 0
+        self.zsum[:] = 0
+        self.reset()
+
+    def _regularise(self, extra: np.ndarray) -> None:
+        """G_ji += rate_reg' (f_j - f0) mean(psi_j) mean(zbar_i) (docs/eprop.md, "Regularisation")."""
+        for ec in self.cores:
+            extra[ec.core] += ec.mask.size * self.cost["eprop_trial_synapse"]
+            if ec.kind == 3 or self.rate_reg == 0:
+                continue
+            f = self.count[ec.nrn] * self.rate_scale
+            d = f - self.rate_target
+            psibar = fx.decay_mul(self.psi_sum[ec.nrn], self.inv_ticks)
+            zbb = fx.decay_mul(self.zsum[ec.cols], self.inv_ticks)
+            q = fx.accum_mul(fx.accum_mul(self.rate_reg, d), psibar)
+            r = fx.accum_mul(q[:, None], zbb[None, :])
+            ec.grad, sat = GRAD.store(GRAD.load(ec.grad) + r)
+            self.saturation["eprop_state"] += sat
+
+    def _apply(self, extra: np.ndarray) -> None:
+        """w <- w - round(G x factor) on every synapse, saturating at 16 bits; G <- 0; the changed
+        rows are written back (SDRAM halfwords and the deliveries the packets use)."""
+        dlv, halves = self.chip.deliveries, self.chip.sdram_words.view(np.uint16)
+        for ec in self.cores:
+            mant = ec.kern.lr_mant[ec.pos][:, None]
+            exp = ec.kern.lr_exp[ec.pos][:, None]
+            frac = fx.S1615_FRAC if ec.kind == 3 else GRAD.frac
+            step = -scaled_step(ec.grad, frac, mant, exp)
+            step[~ec.mask] = 0
+            new = np.clip(ec.weight + step, -(1 << 15), (1 << 15) - 1)
+            self.saturation["weight"] += int(np.count_nonzero(new != ec.weight + step))
+            changed = new != ec.weight
+            extra[ec.core] += int(np.count_nonzero(changed.any(axis=0))) * self.cost["eprop_row_writeback"]
+            ec.weight = new
+            ec.grad[:] = 0
+        for ec in self.cores:
+            p = np.flatnonzero(self.cell_core == ec.core)
+            w = ec.weight.reshape(-1)[self.cell_flat[p]]
+            self.pw[p] = w
+            dlv.weight[self.dlv_pos[p]] = np.abs(w)
+            dlv.stype[self.dlv_pos[p]] = (w < 0).astype(dlv.stype.dtype)
+            halves[self._half[p]] = (w & 0xFFFF).astype(np.uint16)
+
+    def step(self, tau: int, learning: bool, target: np.ndarray | None, extra: np.ndarray) -> dict[str, int]:
+        """The e-prop work of tick ``tau`` (> 0) after the neuron update; ``target`` is the scored
+        readout's desired value for this tick (REAL, or None when the host gives none). Returns the
+        payload packets sent, received and their router traversals."""
+        zb = fx.decay_mul(self.zbar, self.slot_decay) + np.where(self.arrived, ONE, 0)
+        self.zbar = fx.wrap32(zb)
+        self.arrived[:] = False
+        self.zsum = fx.wrap32(self.zsum + self.zbar)
+        self.L_now, self.L_next = self.L_next, self.L_now
+        self.L_next[:] = 0
+        for ec in self.cores:
+            extra[ec.core] += (ec.cols.stop - ec.cols.start) * self.cost["eprop_source"]
+            if ec.kind == 3:
+                continue
+            kern = ec.kern
+            psi = kern.psi[ec.pos]
+            self.count[ec.nrn] += kern.z[ec.pos]
+            self.psi_sum[ec.nrn] += psi
+            zcol = self.zbar[ec.cols][None, :]
+            psi_c = psi[:, None]
+            pb = fx.accum_mul(psi, kern.beta_n[ec.pos])[:, None]        # psi beta~ (per neuron)
+            eps = EPS.load(ec.eps)
+            e = fx.accum_mul(psi_c, zcol - eps)
+            rho = _u032_to_real(kern.rho[ec.pos])[:, None]
+            ec.eps, s1 = EPS.store(fx.accum_mul(rho - pb, eps) + fx.accum_mul(pb, zcol))
+            ebar = fx.decay_mul(EBAR.load(ec.ebar), self.kappa) + fx.decay_mul(e, self.one_minus_kappa)
+            ec.ebar, s2 = EBAR.store(ebar)
+            s3 = 0
+            L = self.L_now[ec.nrn]
+            if learning and np.any(L):
+                ec.grad, s3 = GRAD.store(GRAD.load(ec.grad) + fx.accum_mul(L[:, None], EBAR.load(ec.ebar)))
+            self.saturation["eprop_state"] += s1 + s2 + s3
+            cost = self.cost["eprop_synapse_adaptive"] if ec.kind == 1 else self.cost["eprop_synapse"]
+            extra[ec.core] += ec.mask.size * cost
+        counts = {"sent": 0, "received": 0, "traversals": 0}
+        ro = self.readout
+        if not (learning and target is not None and tau >= self.window):
+            return counts
+        y = ro.kern.v[ro.pos]
+        if self.loss == "cross_entropy":
+            ex = fx.expk(y - y.max())
+            err = fx.kdivk(ex, int(ex.sum())) - target
+        else:
+            err = fx.wrap32(y - target)
+        g = ro.grad + fx.accum_mul(err[:, None], self.zbar[ro.cols][None, :])
+        ro.grad = np.clip(g, fx.REAL_MIN, fx.REAL_MAX)
+        self.saturation["eprop_state"] += int(np.count_nonzero(ro.grad != g))
+        n = ro.nrn.size
+        extra[ro.core] += (n * self.cost["eprop_softmax"] + ro.mask.size * self.cost["eprop_readout_synapse"]
+                           + n * (self.cost["packet_sent"] + self.cost["packet_received"]))
+        counts["received"] += n          # the host's target packets
+        counts["traversals"] += self.tg_traversals
+        # Payload packets: err_k to every learning core; there L_j += B_jk err_k (for the next tick).
+        for k in range(n):
+            for c in self.ls_cores[k]:
+                ec = self.core_of[c]
+                self.L_next[ec.nrn] += (self.fb[ec.nrn, k] * err[k]) >> FEEDBACK.frac
+                extra[c] += self.cost["packet_received"] + ec.nrn.size * self.cost["eprop_feedback"]
+                counts["received"] += 1
+        counts["sent"] += 2 * n          # the readout's errors and the host's targets
+        counts["traversals"] += self.ls_traversals
+        return counts
+
+    @property
+    def _half(self) -> np.ndarray:
+        return self.chip.binary.sections["ep_syn_half"].astype(np.int64)
+
+    def plastic_weights(self) -> dict[str, np.ndarray]:
+        """Every plastic projection's weight words as (n_pre, n_post), 0 where there is no synapse."""
+        out = {}
+        for i, info in enumerate(self.chip.meta.get("plastic", [])):
+            sel = self.syn_proj == int(info["index"])
+            m = np.zeros((int(info["n_pre"]), int(info["n_post"])), dtype=np.int64)
+            m[self.syn_pre[sel], self.syn_post[sel]] = self.pw[sel]
+            out[str(info["name"])] = m
+        return out
+
+
+def target_words(values: np.ndarray) -> np.ndarray:
+    """The host's encoding of target values as payloads: round half to even of value x 2^15 (REAL)."""
+    v = np.asarray(values, dtype=np.float64)
+    if not np.all(np.isfinite(v)) or np.any(np.abs(v) >= 65536):
+        raise RunError("target values must be finite and within the s16.15 range (-65536, 65536)")
+    return np.rint(v * fx.ONE).astype(np.int64)
