@@ -144,9 +144,9 @@ def _eprop_problems(net: Network) -> list[tuple[str, str]]:
                                f"'{post.model}'"))
         if proj.delay != 0:
             probs.append((loc, f"an e-prop projection has delay 0, got {proj.delay}"))
-    if rules and any(r != rules[0][1] for _, r in rules[1:]):
-        name = next(n for n, r in rules if r != rules[0][1])
-        probs.append((f"projection '{name}'", "every e-prop projection must use the same rule (one learning signal)"))
+    clash = eprop_rule_clash(net)
+    if clash is not None:
+        probs.append((f"projection '{clash[0]}'", clash[1]))
     if rules and (trial is None or trial["score"] is None):
         probs.append(("network", "e-prop rules need trials with a scored readout (attrs 'trial' with 'score')"))
     if trial is not None and trial["score"] is not None:
@@ -162,3 +162,24 @@ def _eprop_problems(net: Network) -> list[tuple[str, str]]:
                 probs.append((f"population '{target}'", f"the score target must be an input port of "
                                                         f"{net.population(pop).size} units"))
     return probs
+
+
+def eprop_rule_clash(net: Network) -> tuple[str, str] | None:
+    """(projection, message) when e-prop rules disagree: one learning signal per network, so they may
+    differ only in eta, and the projections into one population share its eta (a per-neuron factor)."""
+    first, eta_of = None, {}
+    for proj in net.projections:
+        if not is_eprop(proj.learning):
+            continue
+        rest = {k: v for k, v in proj.learning.items() if k != "eta"}
+        if first is None:
+            first = (proj.name, rest)
+        elif rest != first[1]:
+            return proj.name, (f"e-prop rules may differ only in eta (one learning signal per network); "
+                               f"'{proj.name}' differs from '{first[0]}'")
+        eta = proj.learning.get("eta")
+        if proj.post in eta_of and eta_of[proj.post][1] != eta:
+            return proj.name, (f"the e-prop projections into '{proj.post}' must share one eta "
+                               f"('{eta_of[proj.post][0]}' has {eta_of[proj.post][1]}, this one {eta})")
+        eta_of.setdefault(proj.post, (proj.name, eta))
+    return None

@@ -75,10 +75,11 @@ def lower_eprop(net: Network, target: Target, dt: float,
     if not pops:
         return []
     headroom = float(target.get("eprop.weight_headroom"))
-    rules = [eprop_rule(q.learning, f"projection '{q.name}'") for q in net.projections if is_eprop(q.learning)]
-    eta = rules[0]["eta"] if rules else 0.0
     report: list[str] = []
     for pop in pops:
+        rules = [eprop_rule(q.learning, f"projection '{q.name}'") for q in net.projections
+                 if q.post == pop.name and is_eprop(q.learning)]
+        eta = rules[0]["eta"] if rules else 0.0
         p = _check(pop)
         g = gain(pop, dt)
         into = [q for q in net.projections if q.post == pop.name]

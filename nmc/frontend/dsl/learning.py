@@ -345,8 +345,7 @@ class LearningStatements(Scope):
         if "score" not in self.trial:
             raise self.error("an e-prop rule needs a readout to score: add 'score POP against TARGET from TIME'",
                              where)
-        for name, learning in uses[1:]:
-            if learning != uses[0][1]:
-                raise self.error(f"projection '{name}' uses another e-prop rule than '{uses[0][0]}' (one learning "
-                                 "signal per network: every e-prop projection uses the same rule)",
-                                 self.created["projection", name])
+        from ...ir.verify import eprop_rule_clash
+        clash = eprop_rule_clash(self.net)
+        if clash is not None:
+            raise self.error(clash[1], self.created["projection", clash[0]])
