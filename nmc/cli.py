@@ -10,7 +10,7 @@ from __future__ import annotations
 import argparse
 import sys
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Sequence
+from typing import TYPE_CHECKING, Any, NoReturn, Sequence
 
 import numpy as np
 
@@ -70,10 +70,17 @@ def _add_run(sub: argparse._SubParsersAction) -> None:
     p.set_defaults(func=cmd_run)
 
 
+class _Parser(argparse.ArgumentParser):
+    """Usage mistakes are one line, like every other error: ``nmc run: error: ...``."""
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(2, f"{self.prog}: error: {message} (see '{self.prog} --help')\n")
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="nmc", description="nmc: a neuromorphic compiler and chip interpreter.")
+    parser = _Parser(prog="nmc", description="nmc: a neuromorphic compiler and chip interpreter.")
     parser.add_argument("--version", action="version", version=f"nmc {__version__}")
-    sub = parser.add_subparsers(dest="command", metavar="{compile,inspect,run}")
+    sub = parser.add_subparsers(dest="command", metavar="{compile,inspect,run}", parser_class=_Parser)
     sub.required = True
     _add_compile(sub)
     _add_inspect(sub)
@@ -84,7 +91,7 @@ def build_parser() -> argparse.ArgumentParser:
 # -- compile ---------------------------------------------------------------------------------------
 def cmd_compile(args: argparse.Namespace) -> int:
     from .binary.format import write_binary
-    from .driver import load_network, run_passes
+    from .driver import check_source, load_network, run_passes
     from .backend import emit_binary
     from .ir.io import write_ir
     from .ir.printer import print_ir
@@ -104,6 +111,8 @@ def cmd_compile(args: argparse.Namespace) -> int:
         return 0
     if not args.input:
         raise NmcError("no input file (usage: nmc compile INPUT [-o OUTPUT] [--target T])")
+    src = check_source(args.input)
+    out = _compile_output(args, src)  # checked before any work: a bad path fails now, not after the compile
     target = load_target(args.target)
     diags = Diagnostics.to_stderr()
     dump = DumpOptions(after_all=args.print_ir_after_all, before_all=args.print_ir_before_all,
@@ -114,7 +123,7 @@ def cmd_compile(args: argparse.Namespace) -> int:
     for name in dump.after | dump.before:
         from .passes import get_pass
         get_pass(name)
-    net = load_network(args.input)
+    net = load_network(src, target)
     reports: list[tuple[str, list[str]]] = []
     net = run_passes(net, target, args.pass_pipeline, dump=dump, diagnostics=diags, strict=args.strict,
                      reports=reports)
@@ -124,24 +133,40 @@ def cmd_compile(args: argparse.Namespace) -> int:
         for name, lines in reports:
             print(f"// {name} report", *lines, sep="\n", file=stream)
         stream.flush()
-    src = Path(args.input)
     if args.emit == "ir":
-        if args.output == "-":
+        if out is None:
             sys.stdout.write(print_ir(net)[0])
             return 0
-        out = Path(args.output) if args.output else src.with_suffix(".nmcir")
         write_ir(net, out)
         print(f"nmc: wrote IR {out}", file=sys.stderr)
         return 0
-    if args.output == "-":
-        raise NmcError("a binary cannot be written to stdout; give a file with -o")
+    assert out is not None
     binary = emit_binary(net, target)
-    out = Path(args.output) if args.output else src.with_suffix(".nmcb")
     data = write_binary(binary, out)
     n_neurons = sum(int(p["size"]) for p in binary.meta.get("populations", []) if p.get("model") != "input")
     print(f"nmc: wrote {out} ({len(data)} bytes, target {binary.target}, {binary.meta.get('n_cores', 0)} cores, "
           f"{n_neurons} neurons)", file=sys.stderr)
     return 0
+
+
+def _compile_output(args: argparse.Namespace, src: Path) -> Path | None:
+    """Where ``nmc compile`` writes (None: IR text to stdout), checked against the inputs."""
+    from .atomic import check_output
+    from .ir.io import arrays_file_of, side_file
+
+    if args.output == "-":
+        if args.emit != "ir":
+            raise NmcError("a binary cannot be written to stdout; give a file with -o")
+        return None
+    default = src.with_suffix(".nmcir" if args.emit == "ir" else ".nmcb")
+    out = default if args.output is None else args.output
+    inputs = [src, arrays_file_of(src)]
+    if args.output is None and out == src:
+        raise NmcError(f"the default output is the input '{src}' itself; name the output with -o")
+    check_output(out, inputs)
+    if args.emit == "ir":
+        check_output(side_file(out), inputs, what="IR's array file")
+    return Path(out)
 
 
 # -- inspect ---------------------------------------------------------------------------------------
@@ -157,40 +182,46 @@ def cmd_inspect(args: argparse.Namespace) -> int:
     path = Path(args.file)
     if not path.exists():
         raise NmcError(f"file '{path}' does not exist")
+    if path.is_dir():
+        raise NmcError(f"'{path}' is a directory, not a file")
     if _is_binary(path) or path.suffix == ".nmcb":
         from .binary.format import read_binary
         from .report import binary_report
-        sys.stdout.write(binary_report(read_binary(path)))
+        from .sim import validate_binary
+        binary = read_binary(path)
+        validate_binary(binary)
+        sys.stdout.write(binary_report(binary))
         return 0
     from .driver import load_network, run_passes
     from .ir.printer import format_ir
     from .target import load_target
-    net = load_network(path)
-    if args.target or args.pass_pipeline:
-        target = load_target(args.target or "loihi")
+    target = load_target(args.target or "loihi") if args.target or args.pass_pipeline else None
+    net = load_network(path, target)
+    if target is not None:
         net = run_passes(net, target, args.pass_pipeline, diagnostics=Diagnostics.to_stderr())
     sys.stdout.write(format_ir(net))
     return 0
 
 
 # -- run -------------------------------------------------------------------------------------------
-def _load_data(path: str) -> dict[str, np.ndarray]:
-    try:
-        with np.load(path, allow_pickle=False) as z:
-            return {k: z[k] for k in z.files}
-    except (OSError, ValueError) as exc:
-        raise RunError(f"cannot read input data: {exc}", location=path) from None
+def _load_data(path: str, flag: str) -> dict[str, np.ndarray]:
+    """The arrays of a data file given with ``flag`` (numeric, finite: :func:`nmc.npz.read_npz`)."""
+    from .npz import read_npz
+    return read_npz(path, lambda m: RunError(f"{flag}: {m}"))
 
 
 def cmd_run(args: argparse.Namespace) -> int:
     from .binary.format import read_binary
     from .report import run_summary
+    from .atomic import check_output
     from .sim import interpreter_for
     from .sim.runner import run_session
 
+    if args.out is not None:  # before the run, so that a long run does not end in a lost result
+        check_output(args.out, [args.binary, args.input, args.test], what="result file")
     binary = read_binary(args.binary)
     chip = interpreter_for(binary, expect_target=args.target)
-    data = _load_data(args.input) if args.input else None
+    data = _load_data(args.input, "--input") if args.input else None
     if binary.meta.get("schedule"):
         return _run_schedule(args, binary, chip, data)
     if args.test or args.average_last:
@@ -214,8 +245,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     sys.stdout.write(run_summary(binary, session))
     sys.stdout.flush()
     if args.out:
-        np.savez(args.out, **session.to_npz_dict())
-        print(f"nmc: wrote {args.out}", file=sys.stderr)
+        _save_result(args.out, session.to_npz_dict())
     for text in session.warnings[:5]:
         print(f"nmc: warning: {text}", file=sys.stderr)
     if len(session.warnings) > 5:
@@ -235,7 +265,7 @@ def _run_schedule(args: argparse.Namespace, binary: "Binary", chip: Any, data: d
         raise RunError(f"--average-last must be at least 0, got {args.average_last}")
     if args.average_last and not args.out:
         raise RunError("--average-last needs --out RESULT.npz to keep the averaged weights")
-    test = _load_data(args.test) if args.test else None
+    test = _load_data(args.test, "--test") if args.test else None
 
     def report(epoch: int, r: Any) -> None:
         parts = [f"epoch {epoch + 1}/{args.epochs}"]
@@ -273,10 +303,16 @@ def _run_schedule(args: argparse.Namespace, binary: "Binary", chip: Any, data: d
         keys = [f"average/{k}" for k in result.averaged_canonical] or ["average/weights/..."]
         print(f"  weights averaged over the last {result.average_epochs} epoch(s) in {args.out}: {', '.join(keys)}")
     if args.out:
-        np.savez(args.out, **result.to_npz_dict())
-        print(f"nmc: wrote {args.out}", file=sys.stderr)
+        _save_result(args.out, result.to_npz_dict())
     _report_overflow(result.overflow, args.strict)
     return 0
+
+
+def _save_result(path: str, arrays: dict[str, Any]) -> None:
+    """RESULT.npz, written atomically to exactly ``path`` (no ``.npz`` is added)."""
+    from .atomic import save_npz
+    save_npz(path, arrays)
+    print(f"nmc: wrote {path}", file=sys.stderr)
 
 
 def _report_overflow(overflow: dict[str, int], strict: bool) -> None:
@@ -310,6 +346,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     except NmcError as exc:
         text = str(exc)
         print(text if exc.location else f"nmc: {text}", file=sys.stderr)
+        return 1
+    except MemoryError:
+        # Limits are checked before the work that grows with them; this is what no check foresaw.
+        print("nmc: error: out of memory: the network, data or run is too large for this machine", file=sys.stderr)
         return 1
     except KeyboardInterrupt:
         print("nmc: interrupted", file=sys.stderr)

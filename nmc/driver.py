@@ -8,8 +8,9 @@ from pathlib import Path
 from .backend import emit_binary
 from .binary.format import Binary
 from .diagnostics import Diagnostics
-from .errors import NmcError
+from .errors import NmcError, ResourceError
 from .ir.io import read_ir
+from .ir.verify import verify_network
 from .ir.network import Network
 from .passes import DumpOptions, PassContext, parse_pipeline, run_pipeline
 from .target import Target, load_target
@@ -17,18 +18,51 @@ from .target import Target, load_target
 SOURCE_KINDS = {".nmc": "DSL", ".nmcir": "IR text"}
 
 
-def load_network(path: str | Path) -> Network:
-    """Read a source file: ``.nmc`` (DSL) or ``.nmcir`` (IR text)."""
+def check_source(path: str | Path) -> Path:
+    """A source file that exists, is a file and is of a kind nmc reads; cheap, so that commands
+    can check it (and their outputs) before any work."""
     path = Path(path)
     if not path.exists():
         raise NmcError(f"input file '{path}' does not exist")
+    if path.is_dir():
+        raise NmcError(f"input '{path}' is a directory, not a source file")
+    if path.suffix not in SOURCE_KINDS:
+        kinds = ", ".join(f"{k} ({v})" for k, v in SOURCE_KINDS.items())
+        raise NmcError(f"unknown input kind '{path.suffix or path.name}' (expected {kinds})", location=str(path))
+    return path
+
+
+def load_network(path: str | Path, target: Target | None = None) -> Network:
+    """Read a source file: ``.nmc`` (DSL) or ``.nmcir`` (IR text). With ``target``, population
+    sizes are held to what its chip can hold as soon as they are read, before any array that
+    grows with them is made (:class:`nmc.lowering.common.SizeLimit`). A network without populations is refused."""
+    path = check_source(path)
     if path.suffix == ".nmc":
         from .frontend.dsl import load_dsl
-        return load_dsl(path)
-    if path.suffix == ".nmcir":
-        return read_ir(path)
-    kinds = ", ".join(f"{k} ({v})" for k, v in SOURCE_KINDS.items())
-    raise NmcError(f"unknown input kind '{path.suffix or path.name}' (expected {kinds})", location=str(path))
+        net = load_dsl(path, size_limit=target.part("layout")(target).size_limit() if target is not None else None)
+    else:
+        net = read_ir(path)
+        if target is not None:
+            try:
+                check_sizes(net, target)
+            except ResourceError as exc:
+                raise ResourceError(f"{exc.location}: {exc.message}", location=str(path)) from None
+    check_not_empty(net, str(path))
+    return net
+
+
+def check_sizes(net: Network, target: Target) -> None:
+    """Hold every population's size to the target's machine (ResourceError at the first too big)."""
+    limit = target.part("layout")(target).size_limit()
+    for pop in net.populations:
+        limit.admit(pop.name, pop.size, pop.is_input)
+
+
+def check_not_empty(net: Network, where: str | None = None) -> None:
+    """Refuse a network without neurons: it would compile to a binary that computes nothing."""
+    if not any(not pop.is_input for pop in net.populations):
+        what = "defines no population" if not net.populations else "has only input populations, no neurons"
+        raise NmcError(f"the program {what}; there is nothing to compile", location=where)
 
 
 def run_passes(net: Network, target: Target, pipeline: str | None = None, *, dump: DumpOptions | None = None,
@@ -37,6 +71,10 @@ def run_passes(net: Network, target: Target, pipeline: str | None = None, *, dum
     """Apply ``pipeline`` (default: the target's) to ``net``. The passes' reports (pass name, lines)
     are appended to ``reports`` when given."""
     steps = parse_pipeline(pipeline if pipeline is not None else ",".join(target.default_pipeline))
+    check_not_empty(net)
+    check_sizes(net, target)  # a network built in Python has not met the limit yet
+    if not steps or steps[0].name != "verify":
+        verify_network(net)  # passes assume a well-formed network, whatever pipeline was asked for
     ctx = PassContext(target=target, diagnostics=diagnostics or Diagnostics(), strict=strict)
     if reports is not None:
         ctx.reports = reports

@@ -49,6 +49,11 @@ class BinaryFormatError(NmcError):
     """A damaged, truncated or foreign binary."""
 
 
+class OutputError(NmcError):
+    """An output file that cannot be written (a missing directory, a read-only place, a full
+    disk, an output that is also an input); the previous file, if any, is left as it was."""
+
+
 class RunError(NmcError):
     """Bad run-time input (data shape, ports) or a failure the user asked to be strict about."""
 

@@ -8,6 +8,7 @@ target file names (``target.formats``, ``target.part("backend")``), never by the
 
 from __future__ import annotations
 
+import math
 import sys
 from dataclasses import dataclass, field
 from functools import cached_property
@@ -20,6 +21,7 @@ else:  # pragma: no cover
     import tomli as tomllib
 
 from .errors import TargetError
+from .numbers import is_integer, is_number
 from .parts import check_parts, load_part
 from .resources import data_dir
 
@@ -73,6 +75,50 @@ class Target:
         return self.part("formats")(self)
 
 
+#: Which tables of a target file hold whole numbers (counts, widths, register bounds) is the parts'
+#: knowledge: a formats or layout part lists them as ``integer_tables`` -- table -> the least value
+#: its entries may take (None: any integer). These parts are asked at load.
+_TABLE_PARTS = ("formats", "layout")
+
+
+def _table(node: dict[str, Any], key: str) -> dict[str, Any]:
+    """A sub-table, or an empty one where there is none (or something else stands)."""
+    value = node.get(key)
+    return value if isinstance(value, dict) else {}
+
+
+def _number_problem(data: dict[str, Any], integer_tables: dict[str, int | None]) -> str | None:
+    """What is wrong with the target's numbers, if anything: NaN or infinity anywhere; a
+    non-integer (or too small) entry in one of the ``integer_tables``; a negative cost; a
+    tick that is not positive. Checked at load, so no pass meets a number it cannot use."""
+    stack: list[tuple[str, Any]] = [(key, value) for key, value in data.items()]
+    while stack:
+        key, value = stack.pop()
+        if isinstance(value, dict):
+            stack.extend((f"{key}.{k}", v) for k, v in value.items())
+        elif isinstance(value, list):
+            stack.extend((key, v) for v in value)
+        elif isinstance(value, float) and not math.isfinite(value):
+            return f"{key} is {value}; numbers in a target file must be finite"
+    for table, least in integer_tables.items():
+        for key, value in _table(data, table).items():
+            # A list is a coordinate or a shape (mesh = [8, 4], host_chip = [0, 0]): 0 is a value.
+            floor = None if least is None else (0 if isinstance(value, list) else least)
+            for v in value if isinstance(value, list) else [value]:
+                if not is_integer(v):
+                    return f"{table}.{key} must be an integer, got {v!r}"
+                if floor is not None and v < floor:
+                    return f"{table}.{key} must be at least {floor}, got {v}"
+    for table in ("energy_pj", "time_ns"):
+        for key, v in _table(_table(data, "cost"), table).items():
+            if not is_number(v) or v < 0:
+                return f"cost.{table}.{key} must be a non-negative number, got {v!r}"
+    tick = _table(data, "timing").get("tick_ns", 1.0)
+    if not is_number(tick) or tick <= 0:
+        return f"timing.tick_ns must be a positive number, got {tick!r}"
+    return None
+
+
 def available_targets() -> list[str]:
     return sorted(p.stem for p in data_dir("targets").glob("*.toml"))
 
@@ -97,4 +143,10 @@ def load_target(name_or_path: str) -> Target:
         raise TargetError("target file has no 'name'", location=str(path))
     target = Target(name=data["name"], data=data, source=str(path))
     _ = target.parts  # a missing or unknown part is reported now, not in the middle of a compile
+    integer_tables: dict[str, int | None] = {}
+    for kind in _TABLE_PARTS:
+        integer_tables.update(getattr(target.part(kind), "integer_tables", {}))
+    problem = _number_problem(data, integer_tables)
+    if problem is not None:
+        raise TargetError(problem, location=str(path))
     return target

@@ -102,8 +102,12 @@ BAD_INPUTS = [
      r"bad\.nmc:2:28: error: unknown parameter 'tau_m' for neuron model 'cuba_lif'"),
     ("per-core limit", "input x[5000]\npopulation h[2] : cuba_lif\nconnect x -> h : dense(2)\n", [],
      r"population 'h': .*input axons.*\(5000\) exceeded max \(core\.max_input_axons = 4096\) by 904"),
-    ("per-chip limit", "population h[3000] : cuba_lif\n", ["--target", "TINY"],
+    ("per-chip limit", "".join(f"input x{i}[3000]\npopulation h{i}[10] : cuba_lif\nconnect x{i} -> h{i} : dense(2)\n"
+                               for i in range(3)), ["--target", "TINY"],
      r"network needs 3 cores, exceeded max \(chip\.cores x chip\.chips = 2\) by 1"),
+    ("machine size, before any work", "population h[3000] : cuba_lif\n", ["--target", "TINY"],
+     r"bad\.nmc:1:14: error: population 'h': neurons \(3000\) exceeded max \(chip\.cores x chip\.chips x "
+     r"core\.max_compartments = 2048\) by 952"),
     ("delay beyond the target", "input x[2]\npopulation h[2] : cuba_lif\nconnect x -> h : dense(2, delay = 70)\n", [],
      r"projection 'x->h': error: delay \(70\) exceeded max \(synapse\.max_delay = 62\) by 8"),
     ("unknown target", "population h[3] : cuba_lif\n", ["--target", "truenorth"],
@@ -170,7 +174,7 @@ def test_binary_for_another_target_is_refused(cli, small_src: Path, tmp_path: Pa
     ({"y": np.zeros((5, 20))}, "no input port 'y' (ports: x)"),
     ({"x": np.zeros((5, 19))}, "input 'x': expected shape (steps, 20) or (samples, steps, 20), got (5, 19)"),
     ({"x": np.full((5, 20), 2)}, "input 'x': values must be spikes (0 or 1)"),
-    ({"x": np.zeros((3, 5, 20)), "labels": np.zeros(4)}, "'labels' must have shape (3,), got (4,)"),
+    ({"x": np.zeros((3, 5, 20)), "labels": np.zeros(4, dtype=int)}, "'labels' must have shape (3,), got (4,)"),
 ])
 def test_bad_run_data_is_one_clear_line(cli, small_src: Path, tmp_path: Path, arrays: dict, fragment: str) -> None:
     binary = _compiled(cli, small_src, tmp_path)

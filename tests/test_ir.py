@@ -28,7 +28,7 @@ def arrays(draw: st.DrawFn, shape: tuple[int, ...]) -> np.ndarray:
         vals = draw(st.lists(st.booleans(), min_size=n, max_size=n))
     elif np.dtype(dtype).kind == "f":
         width = 32 if dtype == np.float32 else 64
-        vals = draw(st.lists(st.floats(width=width, allow_nan=False), min_size=n, max_size=n))
+        vals = draw(st.lists(st.floats(width=width, allow_nan=False, allow_infinity=False), min_size=n, max_size=n))
     else:
         info = np.iinfo(dtype)
         vals = draw(st.lists(st.integers(int(info.min), int(info.max)), min_size=n, max_size=n))

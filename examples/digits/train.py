@@ -20,6 +20,8 @@ from pathlib import Path
 
 import numpy as np
 
+from nmc.atomic import save_npz
+
 HERE = Path(__file__).resolve().parent
 
 
@@ -100,8 +102,8 @@ def main() -> None:
     acc = np.mean((np.maximum(x_te @ w1 + b1, 0) @ w2 + b2).argmax(axis=1) == y_te)
     chip = to_chip(params, x_tr)
     args.out_dir.mkdir(parents=True, exist_ok=True)
-    np.savez(args.out_dir / "digits_weights.npz", **chip)
-    np.savez(args.out_dir / "digits_test.npz", x=rate_code(x_te, args.steps), labels=y_te)
+    save_npz(args.out_dir / "digits_weights.npz", chip)  # atomic: a failed write keeps the old file
+    save_npz(args.out_dir / "digits_test.npz", {"x": rate_code(x_te, args.steps), "labels": y_te})
     print(f"float network test accuracy: {100 * acc:.2f}% on {len(y_te)} held-out digits")
     print(f"thresholds (mantissa): hidden {int(chip['theta1'])}, output {int(chip['theta2'])}")
     print(f"wrote {args.out_dir / 'digits_weights.npz'} and {args.out_dir / 'digits_test.npz'}")

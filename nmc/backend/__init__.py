@@ -4,12 +4,14 @@ from __future__ import annotations
 
 from ..binary.format import Binary
 from ..errors import NmcError
+from ..ir.annotations import check_annotations
 from ..ir.network import Network
 from ..target import Target
 
 
 def emit_binary(net: Network, target: Target) -> Binary:
     """Lower ``net`` with the backend the target file names (``[parts] backend``)."""
+    check_annotations(net.attrs)  # a pipeline may have skipped the passes that check them
     supported = set(target.neuron_models) | {"input"}
     for pop in net.populations:
         if pop.model not in supported:

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import math
 import struct
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -27,7 +28,10 @@ from typing import Any
 
 import numpy as np
 
+from ..atomic import write_bytes
 from ..errors import BinaryFormatError
+from .checks import fail as inconsistent, need_dict, need_int, need_list, need_str
+from .meta import check_meta
 
 MAGIC = b"NMCB"
 FORMAT_VERSION = 1
@@ -45,6 +49,7 @@ class Binary:
     sections: dict[str, np.ndarray] = field(default_factory=dict)
     target_config: dict[str, Any] = field(default_factory=dict)
     format_version: int = FORMAT_VERSION
+    source: str = field(default="", compare=False)  # the file it was read from, for messages
 
 
 def _le(a: np.ndarray) -> np.ndarray:
@@ -101,30 +106,68 @@ def decode_binary(data: bytes, source: str = "<binary>") -> Binary:
         raise fail(f"binary has {len(data) - total} unexpected trailing bytes (header says {total})")
     if hashlib.sha256(data[_HASHED_FROM:]).digest() != digest:
         raise fail("checksum mismatch: the binary is damaged or was altered")
+    if _HEAD.size + mlen > total:
+        raise fail(f"manifest length {mlen} runs past the end of the file")
     try:
-        manifest = json.loads(data[_HEAD.size:_HEAD.size + mlen].decode())
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        manifest = need_dict(json.loads(data[_HEAD.size:_HEAD.size + mlen].decode(), parse_constant=_no_constant),
+                             "the manifest")
+        base = _HEAD.size + mlen + ((-(_HEAD.size + mlen)) % 8)
+        sections = _sections(need_list(manifest.get("sections", []), "the manifest's 'sections'"), data, base)
+        target = need_str(manifest.get("target"), "the manifest's 'target'")
+        meta = need_dict(manifest.get("meta", {}), "the manifest's 'meta'")
+        target_config = need_dict(manifest.get("target_config", {}), "the manifest's 'target_config'")
+        check_meta(meta, sections)
+    except (UnicodeDecodeError, json.JSONDecodeError, ValueError, RecursionError) as exc:
         raise fail(f"malformed manifest: {exc}") from None
-    base = _HEAD.size + mlen + ((-(_HEAD.size + mlen)) % 8)
+    except BinaryFormatError as exc:
+        raise fail(exc.message) from None
+    return Binary(target=target, meta=meta, sections=sections, target_config=target_config, format_version=version,
+                  source=source)
+
+
+def _no_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not a number a binary may hold")
+
+
+def _sections(entries: list[Any], data: bytes, base: int) -> dict[str, np.ndarray]:
+    """The section table checked entry by entry: known dtype, a shape of non-negative integers
+    that matches nbytes, an aligned offset inside the file, no two sections sharing a name or a
+    byte. Returns read-only views into ``data``."""
     sections: dict[str, np.ndarray] = {}
-    for e in manifest.get("sections", []):
+    spans: list[tuple[int, int, str]] = []
+    for i, e in enumerate(entries):
+        e = need_dict(e, f"section entry {i}")
+        name = need_str(e.get("name"), f"section entry {i}'s name")
+        what = f"section '{name}'"
+        if name in sections:
+            raise inconsistent(f"{what} is listed twice")
         dt = e.get("dtype")
         if dt not in _ALLOWED_DTYPES:
-            raise fail(f"section '{e.get('name')}' has unsupported dtype {dt!r}")
-        start, nbytes = base + int(e["offset"]), int(e["nbytes"])
-        shape = tuple(int(d) for d in e["shape"])
-        if start + nbytes > len(data) or int(np.prod(shape)) * np.dtype(dt).itemsize != nbytes:
-            raise fail(f"section '{e['name']}' does not fit the file")
-        sections[e["name"]] = np.frombuffer(data, dtype=dt, count=int(np.prod(shape)), offset=start).reshape(shape)
-    if "target" not in manifest:
-        raise fail("manifest names no target")
-    return Binary(target=manifest["target"], meta=manifest.get("meta", {}), sections=sections,
-                  target_config=manifest.get("target_config", {}), format_version=version)
+            raise inconsistent(f"{what} has unsupported dtype {dt!r}")
+        shape = tuple(need_int(d, f"{what}'s shape", lo=0) for d in need_list(e.get("shape"), f"{what}'s shape"))
+        offset = need_int(e.get("offset"), f"{what}'s offset", lo=0)
+        nbytes = need_int(e.get("nbytes"), f"{what}'s nbytes", lo=0)
+        count = math.prod(shape)
+        if count * np.dtype(dt).itemsize != nbytes:
+            raise inconsistent(f"{what}: shape {list(shape)} of {dt} needs {count * np.dtype(dt).itemsize} bytes, "
+                       f"the table says {nbytes}")
+        if offset % 8:
+            raise inconsistent(f"{what} is not at an 8-byte aligned offset ({offset})")
+        if base + offset + nbytes > len(data):
+            raise inconsistent(f"{what} does not fit the file")
+        spans.append((offset, offset + nbytes, name))
+        sections[name] = np.frombuffer(data, dtype=dt, count=count, offset=base + offset).reshape(shape)
+    spans.sort()
+    for (_, end, a), (start, _, b) in zip(spans, spans[1:]):
+        if start < end:
+            raise inconsistent(f"sections '{a}' and '{b}' overlap")
+    return sections
 
 
 def write_binary(b: Binary, path: str | Path) -> bytes:
+    """Encode ``b`` and write it to ``path`` atomically (:mod:`nmc.atomic`); returns the bytes."""
     data = encode_binary(b)
-    Path(path).write_bytes(data)
+    write_bytes(path, data)
     return data
 
 

@@ -412,6 +412,9 @@ class LoihiFormats:
     / 2^weight_shift (docs/schedules.md).
     """
 
+    #: Tables of the target file that hold whole numbers, with their least value (None: any).
+    integer_tables = {"neuron": None, "synapse": None, "learning": None, "mapping": None}
+
     def __init__(self, target: Target) -> None:
         self.target = target
         self._ts = int(target.get("neuron.threshold_shift"))

@@ -28,6 +28,22 @@ DEPENDENCIES = ("x0", "y0")
 VARIABLES = DEPENDENCIES + PRE_TRACES + POST_TRACES + ("r1",)
 TRACES = PRE_TRACES + POST_TRACES + ("r1",)
 
+#: A product's constant m * 2^e must satisfy |m * 2^e| < 2^PRODUCT_LOG2_LIMIT: beyond, the product
+#: of up to six 7-bit traces with the constant's 7 fraction bits would not fit 64-bit arithmetic
+#: (and every update saturates the 16-bit accumulator long before). Below 2^MIN_PRODUCT_EXPONENT a
+#: constant is zero after the fraction shift whatever the traces hold.
+PRODUCT_LOG2_LIMIT = 14
+MIN_PRODUCT_EXPONENT = -64
+
+
+_MAX_DIGITS = 18  # longer numbers are out of range anyway; refused before converting them
+
+
+def product_in_range(mantissa: int, exponent: int) -> bool:
+    """Whether the constant ``mantissa * 2^exponent`` is one a learning engine can use."""
+    return exponent >= MIN_PRODUCT_EXPONENT and abs(mantissa).bit_length() + exponent <= PRODUCT_LOG2_LIMIT
+
+
 _TOKEN = re.compile(r"\s*(?:(?P<num>\d+)|(?P<name>[A-Za-z_][A-Za-z0-9_]*)|(?P<op>[-+*^()]))")
 
 
@@ -62,6 +78,8 @@ def parse_rule(text: str, where: str = "rule") -> list[Product]:
         if not m:
             raise IrError(f"learning rule: unexpected character {text[pos:].strip()[0]!r} in '{text}'", location=where)
         kind = m.lastgroup
+        if kind == "num" and len(m.group(kind)) > _MAX_DIGITS:
+            raise IrError(f"learning rule: the number {m.group(kind)[:24]}... is out of range", location=where)
         toks.append((kind, m.group(kind), m.start(kind)))
         pos = m.end()
     if not toks:
@@ -113,6 +131,10 @@ def parse_rule(text: str, where: str = "rule") -> list[Product]:
         if len(set(factors)) != len(factors):
             raise IrError(f"learning rule '{text}': a variable repeats within one product", location=where)
         m, e = _normalise(mant, exp)
+        if m and not product_in_range(m, e):
+            raise IrError(f"learning rule '{text}': the constant {m}*2^{e} is out of range (its magnitude must "
+                          f"lie below 2^{PRODUCT_LOG2_LIMIT}, its exponent at least {MIN_PRODUCT_EXPONENT})",
+                          location=where)
         if m:
             products.append(Product(m, e, tuple(sorted(factors))))
         if i >= len(toks):

@@ -1,4 +1,4 @@
-"""The graph IR: populations (nodes) and projections (edges) in a networkx MultiDiGraph.
+"""The graph IR: populations (nodes) and projections (edges), plus probes.
 
 The IR is target-neutral until passes annotate it: ``quantize`` turns weights into integer
 mantissas with an exponent, ``partition`` adds a ``placement`` to every population, ``allocate``
@@ -11,7 +11,6 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, Iterator
 
-import networkx as nx
 import numpy as np
 
 from ..errors import IrError
@@ -125,86 +124,113 @@ class Probe:
 
 
 class Network:
-    """A spiking network: an ordered MultiDiGraph of populations and projections, plus probes.
-
-    Node keys are population names (node attribute ``population``); edge keys are projection
-    names (edge attribute ``projection``). Insertion order is the canonical print order.
+    """A spiking network: a directed multigraph whose nodes are populations and whose edges are
+    projections (two projections may join the same pair), plus probes. Insertion order is the
+    canonical print order. :attr:`graph` gives it as a networkx MultiDiGraph for graph algorithms.
     """
 
     def __init__(self, name: str = "network", attrs: dict[str, Any] | None = None) -> None:
         self.name = name
         self.attrs: dict[str, Any] = dict(attrs or {})
-        self.graph = nx.MultiDiGraph()
-        self._projection_order: list[tuple[str, str, str]] = []
+        # Name indexes, so that adding, finding and listing objects costs the same however many
+        # there are (a source of many statements must build in linear time).
+        self._populations: dict[str, Population] = {}    # by name, in insertion (canonical) order
+        self._projections: dict[str, Projection] = {}    # by name, in insertion (canonical) order
+        self._into: dict[str, list[Projection]] = {}     # post population -> its projections, in order
+        self._from: dict[str, list[Projection]] = {}     # pre population -> its projections, in order
+        self._next_suffix: dict[str, int] = {}           # unique_projection_name: next #i to try per base
+        self._probe_names: set[str] = set()
         self.probes: list[Probe] = []
 
     # -- construction -------------------------------------------------------------------------
     def add_population(self, pop: Population) -> Population:
-        if pop.name in self.graph:
+        if pop.name in self._populations:
             raise IrError(f"population '{pop.name}' is defined twice")
-        self.graph.add_node(pop.name, population=pop)
+        self._populations[pop.name] = pop
         return pop
 
     def add_projection(self, proj: Projection) -> Projection:
         for end in (proj.pre, proj.post):
-            if end not in self.graph:
+            if end not in self._populations:
                 raise IrError(f"unknown population '{end}'", location=f"projection '{proj.name}'")
-        if any(k == proj.name for _, _, k in self._projection_order):
+        if proj.name in self._projections:
             raise IrError(f"projection '{proj.name}' is defined twice")
-        self.graph.add_edge(proj.pre, proj.post, key=proj.name, projection=proj)
-        self._projection_order.append((proj.pre, proj.post, proj.name))
+        self._projections[proj.name] = proj
+        self._into.setdefault(proj.post, []).append(proj)
+        self._from.setdefault(proj.pre, []).append(proj)
         return proj
 
     def add_probe(self, probe: Probe) -> Probe:
-        if any(p.name == probe.name for p in self.probes):
+        if probe.name in self._probe_names:
             raise IrError(f"probe '{probe.name}' is defined twice")
+        self._probe_names.add(probe.name)
         self.probes.append(probe)
         return probe
 
     def remove_projection(self, name: str) -> None:
-        for i, (u, v, k) in enumerate(self._projection_order):
-            if k == name:
-                self.graph.remove_edge(u, v, key=k)
-                del self._projection_order[i]
-                return
-        raise KeyError(name)
+        proj = self._projections.pop(name)  # KeyError for an unknown name, as before
+        self._into[proj.post].remove(proj)
+        self._from[proj.pre].remove(proj)
+        self._next_suffix.clear()  # a freed "#i" may be handed out again
 
     def unique_projection_name(self, pre: str, post: str) -> str:
         base = f"{pre}->{post}"
-        names = {k for _, _, k in self._projection_order}
-        if base not in names:
+        if base not in self._projections:
             return base
-        i = 1
-        while f"{base}#{i}" in names:
+        i = self._next_suffix.get(base, 1)
+        while f"{base}#{i}" in self._projections:
             i += 1
+        self._next_suffix[base] = i  # names below i are taken and stay taken unless removed
         return f"{base}#{i}"
 
     # -- access -------------------------------------------------------------------------------
     @property
+    def graph(self) -> Any:
+        """The network as a networkx MultiDiGraph (node keys: population names, node attribute
+        ``population``; edge keys: projection names, edge attribute ``projection``), built on
+        each access: a view for graph algorithms, not a way to change the network."""
+        import networkx as nx  # only here: importing it costs more than most compiles
+
+        g = nx.MultiDiGraph()
+        for name, pop in self._populations.items():
+            g.add_node(name, population=pop)
+        for name, proj in self._projections.items():
+            g.add_edge(proj.pre, proj.post, key=name, projection=proj)
+        return g
+
+    @property
     def populations(self) -> list[Population]:
-        return [data["population"] for _, data in self.graph.nodes(data=True)]
+        return list(self._populations.values())
+
+    @property
+    def n_populations(self) -> int:
+        return len(self._populations)
 
     @property
     def projections(self) -> list[Projection]:
-        return [self.graph.edges[u, v, k]["projection"] for u, v, k in self._projection_order]
+        return list(self._projections.values())
+
+    @property
+    def n_projections(self) -> int:
+        return len(self._projections)
 
     def population(self, name: str) -> Population:
         try:
-            return self.graph.nodes[name]["population"]
+            return self._populations[name]
         except KeyError:
             raise IrError(f"unknown population '{name}'") from None
 
     def projection(self, name: str) -> Projection:
-        for u, v, k in self._projection_order:
-            if k == name:
-                return self.graph.edges[u, v, k]["projection"]
-        raise IrError(f"unknown projection '{name}'")
+        try:
+            return self._projections[name]
+        except KeyError:
+            raise IrError(f"unknown projection '{name}'") from None
 
     def projections_into(self, post: str) -> list[Projection]:
-        return [p for p in self.projections if p.post == post]
+        return list(self._into.get(post, ()))
 
     def projections_from(self, pre: str) -> list[Projection]:
-        return [p for p in self.projections if p.pre == pre]
+        return list(self._from.get(pre, ()))
 
     def __iter__(self) -> Iterator[Population]:
         return iter(self.populations)

@@ -4,12 +4,14 @@ regular language and may hold long inline arrays, which a table-driven parser ha
 from __future__ import annotations
 
 import json
+import math
 import re
 from typing import Any
 
 import numpy as np
 
 from ..errors import IrError
+from ..numbers import is_integer
 from .network import Network, Population, Probe, Projection
 from .printer import DTYPES_BY_NAME
 
@@ -22,7 +24,11 @@ _TOKEN = re.compile(r"""
   | (?P<arrow>->)
   | (?P<punct>[{}\[\](),=:@<>])
 """, re.VERBOSE)
-_SHAPE = re.compile(r"\s*(\d+(?:x\d+)*)")
+_SHAPE = re.compile(r"\s*(\d{1,18}(?:x\d{1,18}){0,7})")  # up to 8 dimensions of up to 18 digits
+#: Deepest nesting of lists and dictionaries in a value (annotations nest 4 deep at most).
+MAX_NESTING = 32
+_INT_MIN, _UINT_MAX = -(1 << 63), (1 << 64) - 1  # integers the IR's arrays can hold
+_MAX_INT_DIGITS = 20
 
 
 def _found(tok: tuple[str, str, int]) -> str:
@@ -95,14 +101,14 @@ class _Parser:
     def string(self) -> str:
         return json.loads(self.s.expect("string", "a quoted name")[1])
 
-    def value(self) -> Any:
+    def value(self, depth: int = 0) -> Any:
+        """One value; lists and dictionaries nest at most ``MAX_NESTING`` deep, so hostile input
+        cannot exhaust the recursion limit."""
         kind, val, pos = self.s.next()
         if kind == "string":
             return json.loads(val)
-        if kind == "int":
-            return int(val)
-        if kind == "float":
-            return float(val)
+        if kind in ("int", "float"):
+            return self.number(kind, val, pos)
         if kind == "ident":
             if val == "true":
                 return True
@@ -113,20 +119,22 @@ class _Parser:
             if val == "array":
                 return self.array()
             raise self.s.error(f"unexpected name '{val}' where a value was expected", pos)
+        if kind in ("[", "{") and depth >= MAX_NESTING:
+            raise self.s.error(f"values nested more than {MAX_NESTING} deep", pos)
         if kind == "[":
             items: list[Any] = []
             if self.s.peek()[0] == "]":
                 self.s.next()
                 return items
             while True:
-                items.append(self.value())
+                items.append(self.value(depth + 1))
                 k = self.s.next()
                 if k[0] == "]":
                     return items
                 if k[0] != ",":
                     raise self.s.error(f"expected ',' or ']', found {_found(k)}", k[2])
         if kind == "{":
-            return self.attrdict(opened=True)
+            return self.attrdict(opened=True, depth=depth + 1)
         if kind == "@":
             key = self.string()
             if self.arrays is None or key not in self.arrays:
@@ -147,12 +155,9 @@ class _Parser:
         if self.s.peek()[0] != "]":
             while True:
                 k, v, p = self.s.next()
-                if k == "int":
-                    items.append(int(v))
-                elif k == "float":
-                    items.append(float(v))
-                else:
+                if k not in ("int", "float"):
                     raise self.s.error(f"expected a number, found {_found((k, v, p))}", p)
+                items.append(self.number(k, v, p))
                 k2 = self.s.next()
                 if k2[0] == "]":
                     break
@@ -160,12 +165,41 @@ class _Parser:
                     raise self.s.error(f"expected ',' or ']', found {_found(k2)}", k2[2])
         else:
             self.s.next()
-        n = int(np.prod(shape))
+        n = math.prod(shape)
         if len(items) != n:
             raise self.s.error(f"array of shape {'x'.join(map(str, shape))} needs {n} elements, found {len(items)}", pos)
-        return np.array(items, dtype=DTYPES_BY_NAME[dname]).reshape(shape)
+        return self._typed(items, dname, pos).reshape(shape)
 
-    def attrdict(self, opened: bool = False) -> dict[str, Any]:
+    def _typed(self, items: list[int | float], dname: str, pos: int) -> np.ndarray:
+        """``items`` as an array of element type ``dname``, refusing what the type cannot hold
+        exactly (numpy would truncate 1.5 to 1, wrap 300 in a u8, or read 2 as true)."""
+        dtype = DTYPES_BY_NAME[dname]
+        if dtype.kind == "f":
+            a = np.array(items, dtype=np.float64)
+            if dtype != np.float64 and np.any(np.isinf(a.astype(dtype))):
+                raise self.s.error(f"a value of the {dname} array is out of its range", pos)
+            return a.astype(dtype)
+        bad = next((x for x in items if isinstance(x, float)), None)
+        if bad is not None:
+            raise self.s.error(f"{dname} array holds the non-integer {bad!r}", pos)
+        lo, hi = (0, 1) if dtype.kind == "b" else (int(np.iinfo(dtype).min), int(np.iinfo(dtype).max))
+        bad = next((x for x in items if not lo <= x <= hi), None)
+        if bad is not None:
+            raise self.s.error(f"{dname} array holds {bad}, outside [{lo}, {hi}]", pos)
+        return np.array(items, dtype=dtype)
+
+    def number(self, kind: str, val: str, pos: int) -> int | float:
+        """An integer (64 bits at most, signed or not) or a finite float."""
+        if kind == "int":
+            if len(val.lstrip("-")) > _MAX_INT_DIGITS or not _INT_MIN <= (x := int(val)) <= _UINT_MAX:
+                raise self.s.error(f"integer {val[:24]}{'...' if len(val) > 24 else ''} is out of range (64 bits)", pos)
+            return x
+        f = float(val)
+        if not math.isfinite(f):
+            raise self.s.error(f"number {val} is not finite; the IR holds finite numbers only", pos)
+        return f
+
+    def attrdict(self, opened: bool = False, depth: int = 0) -> dict[str, Any]:
         if not opened:
             self.s.expect("{")
         d: dict[str, Any] = {}
@@ -183,7 +217,7 @@ class _Parser:
             if key in d:
                 raise self.s.error(f"attribute '{key}' given twice", pos)
             self.s.expect("=")
-            d[key] = self.value()
+            d[key] = self.value(depth)
             k = self.s.next()
             if k[0] == "}":
                 return d
@@ -225,7 +259,8 @@ class _Parser:
                     self.s.expect(":")
                     pop = self.string()
                     a = self.attrdict()
-                    net.add_probe(Probe(name, pop, str(a.get("variable", "spikes"))))
+                    net.add_probe(Probe(name, pop, self._str(a.get("variable", "spikes"),
+                                                            f"probe '{name}': variable", pos)))
                 else:
                     raise self.s.error(f"unknown declaration '{val}' (expected network, population, "
                                        "projection, probe or arrays)", pos)
@@ -239,27 +274,69 @@ class _Parser:
         return net
 
     def _population(self, name: str, a: dict[str, Any], pos: int) -> Population:
+        what = f"population '{name}'"
         for req in ("size", "model"):
             if req not in a:
-                raise self.s.error(f"population '{name}' has no '{req}'", pos)
-        return Population(name=name, size=int(a.pop("size")), model=str(a.pop("model")),
-                          params=dict(a.pop("params", {})), role=str(a.pop("role", "hidden")), attrs=a)
+                raise self.s.error(f"{what} has no '{req}'", pos)
+        return Population(name=name, size=self._int(a.pop("size"), f"{what}: size", pos),
+                          model=self._str(a.pop("model"), f"{what}: model", pos),
+                          params=self._dict(a.pop("params", {}), f"{what}: params", pos),
+                          role=self._str(a.pop("role", "hidden"), f"{what}: role", pos), attrs=a)
 
     def _projection(self, name: str, pre: str, post: str, a: dict[str, Any], pos: int) -> Projection:
+        what = f"projection '{name}'"
         for req in ("connectivity", "weights"):
             if req not in a:
-                raise self.s.error(f"projection '{name}' has no '{req}'", pos)
-        w = a.pop("weights")
+                raise self.s.error(f"{what} has no '{req}'", pos)
+        optional = {key: a.pop(key, None) for key in ("sign", "exponent", "weight_bits", "learning")}
+        if optional["sign"] is not None:
+            self._str(optional["sign"], f"{what}: sign", pos)
+        for key in ("exponent", "weight_bits"):
+            if optional[key] is not None:
+                self._int(optional[key], f"{what}: {key}", pos)
+        if optional["learning"] is not None:
+            self._dict(optional["learning"], f"{what}: learning", pos)
         return Projection(
-            name=name, pre=pre, post=post, connectivity=str(a.pop("connectivity")),
-            weights=np.asarray(w), pre_index=_opt_array(a.pop("pre_index", None)),
-            post_index=_opt_array(a.pop("post_index", None)), delay=int(a.pop("delay", 0)),
-            sign=a.pop("sign", None), exponent=a.pop("exponent", None), weight_bits=a.pop("weight_bits", None),
-            learning=a.pop("learning", None), attrs=a)
+            name=name, pre=pre, post=post, connectivity=self._str(a.pop("connectivity"), f"{what}: connectivity", pos),
+            weights=self._array(a.pop("weights"), f"{what}: weights", pos),
+            pre_index=self._array(a.pop("pre_index", None), f"{what}: pre_index", pos),
+            post_index=self._array(a.pop("post_index", None), f"{what}: post_index", pos),
+            delay=self._int(a.pop("delay", 0), f"{what}: delay", pos), attrs=a, **optional)
+
+    # Field types: the parser hands the passes a network whose fields have the types the data
+    # model says (values and ranges are the verifier's business), whatever the text held.
+    def _int(self, v: Any, what: str, pos: int) -> int:
+        if not is_integer(v):
+            raise self.s.error(f"{what} must be an integer, got {_shown(v)}", pos)
+        return v
+
+    def _str(self, v: Any, what: str, pos: int) -> str:
+        if not isinstance(v, str):
+            raise self.s.error(f"{what} must be a string, got {_shown(v)}", pos)
+        return v
+
+    def _dict(self, v: Any, what: str, pos: int) -> dict[str, Any]:
+        if not isinstance(v, dict):
+            raise self.s.error(f"{what} must be a dictionary {{...}}, got {_shown(v)}", pos)
+        return dict(v)
+
+    def _array(self, v: Any, what: str, pos: int) -> np.ndarray | None:
+        """A number or (nested) list of numbers as an array; None stays None."""
+        if v is None:
+            return None
+        try:
+            a = np.asarray(v)
+        except ValueError:  # a ragged nested list
+            raise self.s.error(f"{what} must be a rectangular array of numbers", pos) from None
+        if a.dtype.kind not in "biuf":
+            raise self.s.error(f"{what} must hold numbers, got {_shown(v)}", pos)
+        return a
 
 
-def _opt_array(v: Any) -> np.ndarray | None:
-    return None if v is None else np.asarray(v)
+def _shown(v: Any) -> str:
+    """A value as a message quotes it (short)."""
+    text = repr(v) if not isinstance(v, np.ndarray) else f"an array of {v.dtype}"
+    return text if len(text) <= 40 else text[:37] + "..."
 
 
 def parse_ir(text: str, arrays: dict[str, np.ndarray] | None = None, filename: str = "<ir>") -> Network:

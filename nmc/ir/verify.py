@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..errors import IrError
+from ..errors import IrError, NmcError
+from ..numbers import is_integer, is_number
+from .annotations import check_annotations
 from .eprop import eprop_rule, is_eprop, trial_spec
 from .models import NEURON_MODELS, PROBE_VARIABLES
 from .network import CONNECTIVITIES, ROLES, SIGNS, Network
@@ -19,7 +21,13 @@ def _has_duplicates(keys: np.ndarray) -> bool:
 
 def verify_problems(net: Network) -> list[tuple[str, str]]:
     """Every violation as (location, message); empty when the network is well formed."""
-    probs: list[tuple[str, str]] = []
+    probs: list[tuple[str, str]] = _annotation_problems(net)
+    seed = net.attrs.get("seed", 0)
+    if not is_integer(seed) or seed < 0:
+        probs.append(("network", f"seed must be a non-negative integer, got {seed!r}"))
+    dt = net.attrs.get("dt")
+    if dt is not None and not (is_number(dt) and dt > 0):
+        probs.append(("network", f"dt must be a positive time in ms, got {dt!r}"))
     for pop in net.populations:
         loc = f"population '{pop.name}'"
         if not isinstance(pop.size, int) or pop.size <= 0:
@@ -41,12 +49,18 @@ def verify_problems(net: Network) -> list[tuple[str, str]]:
                 known = ", ".join(sorted(model.params)) or "none"
                 probs.append((loc, f"unknown parameter '{key}' for neuron model '{pop.model}' (known: {known})"))
                 continue
-            arr = np.asarray(val)
+            try:
+                arr = np.asarray(val)
+            except ValueError:  # a ragged list
+                probs.append((loc, f"parameter '{key}' must be a number or a list of numbers"))
+                continue
             if arr.ndim > 0 and not (spec.per_neuron and arr.shape == (pop.size,)):
                 want = f"a scalar or {pop.size} values" if spec.per_neuron else "a scalar"
                 probs.append((loc, f"parameter '{key}' must be {want}, got shape {arr.shape}"))
             elif arr.dtype.kind not in "biuf":
                 probs.append((loc, f"parameter '{key}' must be numeric, got {val!r}"))
+            elif arr.dtype.kind == "f" and not np.all(np.isfinite(arr)):
+                probs.append((loc, f"parameter '{key}' contains NaN or infinity"))
     sizes = {p.name: p.size for p in net.populations}
     for proj in net.projections:
         loc = f"projection '{proj.name}'"
@@ -79,7 +93,10 @@ def verify_problems(net: Network) -> list[tuple[str, str]]:
                 probs.append((loc, "sparse projection needs pre_index and post_index"))
             else:
                 pi, qi = np.asarray(proj.pre_index), np.asarray(proj.post_index)
-                if not (pi.shape == qi.shape == w.shape and w.ndim == 1):
+                if pi.dtype.kind not in "iu" or qi.dtype.kind not in "iu":
+                    probs.append((loc, f"sparse indices must be integers, got pre_index {pi.dtype}, "
+                                       f"post_index {qi.dtype}"))
+                elif not (pi.shape == qi.shape == w.shape and w.ndim == 1):
                     probs.append((loc, f"sparse arrays must be 1-D of equal length, got pre_index {pi.shape}, "
                                        f"post_index {qi.shape}, weights {w.shape}"))
                 elif pi.size and (pi.min() < 0 or pi.max() >= n_pre or qi.min() < 0 or qi.max() >= n_post):
@@ -103,6 +120,14 @@ def verify_problems(net: Network) -> list[tuple[str, str]]:
             probs.append((loc, f"variable '{probe.variable}' cannot be probed on model "
                                f"'{net.population(probe.population).model}' (allowed: {', '.join(allowed)})"))
     return probs
+
+
+def _annotation_problems(net: Network) -> list[tuple[str, str]]:
+    try:
+        check_annotations(net.attrs)
+    except NmcError as exc:
+        return [(exc.location or "network", exc.message)]
+    return []
 
 
 def verify_network(net: Network) -> None:

@@ -22,6 +22,7 @@ import numpy as np
 
 if TYPE_CHECKING:
     from ..diagnostics import Diagnostics
+    from .common import SizeLimit
     from ..ir.network import Network, Population
     from ..passes.registry import PassContext
     from ..target import Target
@@ -89,3 +90,6 @@ class LayoutModel(Protocol):
 
     def check_cores(self, n_cores: int, cores_per_population: dict[str, int]) -> None:
         """ResourceError when the machine has fewer than ``n_cores`` cores."""
+
+    def size_limit(self) -> "SizeLimit":
+        """What the whole machine holds, to refuse population sizes before any work grows with them."""

@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 from contextlib import contextmanager
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Iterator
 
 import numpy as np
 
-from ..errors import PipelineError, QuantizationError
+from ..errors import PipelineError, QuantizationError, ResourceError
 
 if TYPE_CHECKING:
     from ..ir.network import Network
@@ -62,3 +63,36 @@ def quantized_for(net: "Network", target: "Target") -> str | None:
         raise PipelineError(f"quantize: the network is already quantized for target '{done}', "
                             f"not '{target.name}'; quantize the unquantized IR instead")
     return done
+
+
+@dataclass
+class SizeLimit:
+    """What a whole machine can hold, so that population sizes are refused as soon as they are
+    read -- before any array, placement or table that grows with them is made. A population
+    larger than this could never be placed, however the passes split it.
+
+    ``neurons`` bounds all non-input neurons together (each needs a compartment), ``input_units``
+    each input population (each unit that reaches the chip needs an input axon somewhere); the
+    ``*_key`` strings name the limits as target keys, for messages."""
+
+    neurons: int
+    neurons_key: str
+    input_units: int
+    input_key: str
+    used: int = 0  # neurons of the populations admitted so far
+
+    def admit(self, name: str, size: int, is_input: bool) -> None:
+        """Count population ``name``; ResourceError (located at the population) past a limit."""
+        where = f"population '{name}'"
+        if is_input:
+            if size > self.input_units:
+                raise ResourceError(resource_message("input units of one population", size, self.input_key,
+                                                     self.input_units, "shrink the input population"),
+                                    location=where)
+            return
+        self.used += size
+        if self.used > self.neurons:
+            what = "neurons" if self.used == size else f"neurons of the network up to '{name}'"
+            raise ResourceError(resource_message(what, self.used, self.neurons_key, self.neurons,
+                                                 "shrink the network or use a target with more cores"),
+                                location=where)

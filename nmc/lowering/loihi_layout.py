@@ -25,7 +25,7 @@ from ..formats import loihi as fmt
 from ..ir.models import NEURON_MODELS
 from ..ir.network import Network, Population, Projection
 from ..target import Target
-from .common import resource_message
+from .common import SizeLimit, resource_message
 
 #: cuba_lif parameters that live in a core's shared compartment config table.
 CONFIG_PARAMS = ("decay_u", "decay_v", "threshold", "refractory")
@@ -547,6 +547,9 @@ def core_table(layout: Layout, names: list[list[str]]) -> list[dict[str, Any]]:
 class LoihiLayoutModel:
     """The ``layout`` part of the Loihi-like target (:class:`nmc.lowering.LayoutModel`)."""
 
+    #: Tables of the target file that hold counts (at least 1 each; coordinates in lists from 0).
+    integer_tables = {"chip": 1, "core": 1}
+
     #: Columns of the per-core resource report: (title, key in the core table, limit key).
     report_columns = (("compartments", "compartments", "core.max_compartments"),
                       ("input axons", "input_axons", "core.max_input_axons"),
@@ -563,6 +566,14 @@ class LoihiLayoutModel:
 
     def check_cores(self, n_cores: int, cores_per_population: dict[str, int]) -> None:
         check_chip_cores(n_cores, cores_per_population, self.target)
+
+    def size_limit(self) -> SizeLimit:
+        """Compartments and input axons of the whole board (one neuron, one compartment)."""
+        cores = chip_core_limit(self.target)
+        return SizeLimit(neurons=cores * int(self.target.get("core.max_compartments")),
+                         neurons_key="chip.cores x chip.chips x core.max_compartments",
+                         input_units=cores * int(self.target.get("core.max_input_axons")),
+                         input_key="chip.cores x chip.chips x core.max_input_axons")
 
     def allocate(self, net: Network, diagnostics: Any = None) -> list[dict[str, Any]]:
         """Lay out compartments, axons and synapses per core, check every limit (output axons

@@ -34,7 +34,7 @@ from ..ir.eprop import is_eprop
 from ..formats.spinnaker import n_bits, stable_order
 from ..ir.network import Network, Population
 from ..target import Target
-from .common import resource_message
+from .common import SizeLimit, resource_message
 from .loihi_layout import placement_slices
 
 #: Hex mesh links in SpiNNaker's numbering: 0 E, 1 NE, 2 N, 3 W, 4 SW, 5 S; the opposite of l is l + 3.
@@ -634,6 +634,9 @@ def _check_shifts(net: Network, lay: Layout) -> None:
 class SpiNNakerLayoutModel:
     """The ``layout`` part of the SpiNNaker-like target (:class:`nmc.lowering.LayoutModel`)."""
 
+    #: Tables of the target file that hold counts (at least 1 each; coordinates in lists from 0).
+    integer_tables = {"chip": 1, "core": 1}
+
     #: Columns of the per-core resource report: (title, key in the core table, limit key).
     report_columns = (("chip", "chip", None), ("neurons", "neurons", "core.max_neurons"),
                       ("DTCM bytes", "dtcm_bytes", "chip.dtcm_bytes"), ("of which e-prop", "eprop_dtcm_bytes", None),
@@ -651,6 +654,14 @@ class SpiNNakerLayoutModel:
 
     def resource_model(self, net: Network) -> ResourceModel:
         return ResourceModel(net, self.target)
+
+    def size_limit(self) -> SizeLimit:
+        """Neurons of the whole machine: every neuron, and every unit of an input port (a spike
+        source on a core of its own), takes one of core.max_neurons slots on an application core."""
+        cores = int(self.target.get("chip.cores")) * int(self.target.get("chip.chips"))
+        total = cores * int(self.target.get("core.max_neurons"))
+        key = "chip.cores x chip.chips x core.max_neurons"
+        return SizeLimit(neurons=total, neurons_key=key, input_units=total, input_key=key)
 
     def check_cores(self, n_cores: int, cores_per_population: dict[str, int]) -> None:
         per_chip, chips = int(self.target.get("chip.cores")), int(self.target.get("chip.chips"))

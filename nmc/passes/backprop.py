@@ -28,6 +28,7 @@ from typing import Any
 import numpy as np
 
 from ..errors import IrError
+from ..ir.annotations import check_backprop
 from ..ir.backprop_options import (DEFAULT_MODE, DEFAULT_WINDOW, WEIGHT_UNIT, BackpropOptionError,
                                    BackpropOptions, check_backprop_options)
 from ..ir.models import GRADED
@@ -73,7 +74,7 @@ def _check(net: Network, cfg: dict[str, Any]) -> BackpropOptions:
 def backprop(net: Network, ctx: PassContext) -> Network:
     """Expand a `learn backprop(...)` construct into the synfire-gated backprop circuit."""
     cfg = net.attrs.get("backprop")
-    if cfg is None or cfg.get("expanded"):
+    if cfg is None or check_backprop(cfg).get("expanded"):
         return net
     opt = _check(net, cfg)
     b = _Builder(net, str(cfg.get("name", "bp")))

@@ -31,6 +31,7 @@ from typing import Any
 import numpy as np
 
 from ..errors import ScheduleError
+from ..ir.annotations import check_schedule
 from ..ir.network import Network, Population, Projection
 from .registry import PassContext, register_pass
 
@@ -46,9 +47,10 @@ MEMORYLESS = ("graded", "cuba_lif")
 def synfire(net: Network, ctx: PassContext) -> Network:
     """Synthesise gate neurons, gate and veto connections for the network's schedule, and check it."""
     sched = net.attrs.get("schedule")
-    if sched is None or sched.get("synthesized"):
+    if sched is None or check_schedule(sched).get("synthesized"):
         return net
     cycle = int(sched["cycle"])
+    _check_chain_fits(net, cycle, ctx)
     gates = list(sched.get("gates", []))
     vetoes = list(sched.get("vetoes", []))
     _check_conflicts(net, cycle, gates, vetoes)
@@ -90,6 +92,17 @@ def synfire(net: Network, ctx: PassContext) -> Network:
     sched["kick"] = kick
     sched["first_cycle_step"] = 1
     return net
+
+
+def _check_chain_fits(net: Network, cycle: int, ctx: PassContext) -> None:
+    """The gate chain is one neuron per phase: refuse a cycle the machine cannot hold before
+    building (or even analysing) a chain of that length."""
+    limit = ctx.target.part("layout")(ctx.target).size_limit()
+    used = sum(p.size for p in net.populations if not p.is_input)
+    if used + cycle > limit.neurons:
+        raise ScheduleError(f"schedule cycle = {cycle} needs a gate neuron per phase; with the network's {used} "
+                            f"neurons that is {used + cycle}, more than the machine holds ({limit.neurons_key} = "
+                            f"{limit.neurons})", location="schedule")
 
 
 def _check_conflicts(net: Network, cycle: int, gates: list[dict[str, Any]], vetoes: list[dict[str, Any]]) -> None:

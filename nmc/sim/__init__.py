@@ -20,6 +20,18 @@ def interpreter_for(binary: Binary, expect_target: str | None = None) -> "Interp
     """The interpreter the binary names; refuses a binary for another target than ``expect_target``."""
     if expect_target is not None and binary.target != expect_target:
         raise BinaryFormatError(f"binary is for target '{binary.target}', not '{expect_target}'")
+    return _interpreter_class(binary)(binary)
+
+
+def validate_binary(binary: Binary) -> None:
+    """Check a binary's chip-specific tables without building an interpreter (``nmc inspect``):
+    the interpreter class's ``validate`` (a static method), where it has one."""
+    check = getattr(_interpreter_class(binary), "validate", None)
+    if check is not None:
+        check(binary)
+
+
+def _interpreter_class(binary: Binary) -> type:
     parts = binary.target_config.get("parts")
     key = parts.get("interpreter") if isinstance(parts, dict) else None
     if not isinstance(key, str):
@@ -29,4 +41,4 @@ def interpreter_for(binary: Binary, expect_target: str | None = None) -> "Interp
         cls = load_part("interpreter", key)
     except TargetError as exc:
         raise BinaryFormatError(f"binary for target '{binary.target}': {exc.message}") from None
-    return cls(binary)
+    return cls

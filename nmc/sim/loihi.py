@@ -29,6 +29,7 @@ from ..errors import BinaryFormatError, RunError, TargetError
 from ..parts import load_part
 from .cost_loihi import CoreCounts
 from .loihi_learning import F32_EXACT, LearningWidths, PlasticProjection, sum_rows
+from .loihi_validate import validate_loihi
 from .ports import port_spikes
 from .protocol import RunResult
 
@@ -142,9 +143,12 @@ class LoihiInterpreter:
     >>> result = chip.run(100, inputs={"x": spikes})      # spikes: (100, n_x) of 0/1
     """
 
+    validate = staticmethod(validate_loihi)  # what ``nmc inspect`` checks (nmc.sim.validate_binary)
+
     def __init__(self, binary: Binary) -> None:
         # Which interpreter runs a binary is its target configuration's [parts] choice (nmc.sim.
         # interpreter_for); any target that names this one gets the Loihi datapath, whatever its name.
+        validate_loihi(binary)  # refuse an inconsistent binary with a reason, before using any table
         self.binary = binary
         self.meta = binary.meta
         cfg = binary.target_config

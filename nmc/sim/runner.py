@@ -8,6 +8,7 @@ class of a sample is the output unit with the most spikes (lowest index on ties)
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass, field
 from typing import Any, Callable
 
@@ -67,6 +68,42 @@ def _plastic(chip: Interpreter) -> dict[str, np.ndarray]:
     return chip.plastic_weights() if hasattr(chip, "plastic_weights") else {}
 
 
+def check_labels(labels: Any, n_samples: int, n_classes: int, what: str) -> np.ndarray:
+    """``labels`` as class indices: a 1-D integer array of one label per sample, each in
+    [0, n_classes). Floats are refused rather than truncated."""
+    labels = np.asarray(labels)
+    if labels.dtype.kind not in "iu":
+        raise RunError(f"{what}: 'labels' must be integers (class indices), got dtype {labels.dtype}")
+    if labels.shape != (n_samples,):
+        raise RunError(f"{what}: 'labels' must have shape ({n_samples},), got {labels.shape}")
+    bad = (labels < 0) | (labels >= n_classes)
+    if bad.any():
+        raise RunError(f"{what}: label {int(labels[bad][0])} of sample {int(np.argmax(bad))} is outside "
+                       f"0..{n_classes - 1} (the classes the output can tell apart)")
+    return labels
+
+
+def _memory_bytes() -> int | None:
+    """This machine's physical memory, where the system says."""
+    try:
+        return int(os.sysconf("SC_PHYS_PAGES")) * int(os.sysconf("SC_PAGE_SIZE"))
+    except (AttributeError, ValueError, OSError):
+        return None
+
+
+def check_run_size(meta: dict[str, Any], steps: int, samples: int, what: str) -> None:
+    """Refuse a run whose records (outputs, probes and per-core counters of every step) could not
+    fit in this machine's memory, before running it rather than after hours of it."""
+    sizes = {p["name"]: p["size"] for p in meta.get("populations", [])}
+    per_step = 16 * int(meta.get("n_cores", 0)) + sum(o["size"] for o in meta.get("outputs", []))
+    per_step += sum(4 * sizes.get(p["population"], 0) for p in meta.get("probes", []))
+    need = steps * samples * max(per_step, 1)
+    memory = _memory_bytes()
+    if memory is not None and need > memory:
+        raise RunError(f"{what}: the run would record about {need / 2**30:.3g} GiB (outputs, probes and per-core "
+                       f"counters for {steps * samples} steps), more than this machine's {memory / 2**30:.3g} GiB")
+
+
 def split_data(data: dict[str, np.ndarray], ports: dict[str, int]) -> tuple[dict[str, np.ndarray], np.ndarray | None, bool]:
     """Validate ``data`` against the binary's input ports (name -> size).
 
@@ -93,13 +130,13 @@ def split_data(data: dict[str, np.ndarray], ports: dict[str, int]) -> tuple[dict
         shapes = {np.asarray(a).shape[:2] for a in data.values()}
         if len(shapes) > 1:
             raise RunError(f"input arrays disagree on (samples, steps): {sorted(shapes)}")
-    if labels is not None:
-        labels = np.asarray(labels)
-        if not sample_mode:
-            raise RunError("'labels' needs sample data shaped (samples, steps, n)")
-        n = next(iter(data.values())).shape[0]
-        if labels.shape != (n,):
-            raise RunError(f"'labels' must have shape ({n},), got {labels.shape}")
+    for name, arr in data.items():
+        a = np.asarray(arr)
+        if a.shape[0] == 0 or (sample_mode and a.shape[1] == 0):
+            raise RunError(f"input '{name}' holds no {'samples' if a.shape[0] == 0 and sample_mode else 'steps'} "
+                           f"(shape {a.shape})")
+    if labels is not None and not sample_mode:
+        raise RunError("'labels' needs sample data shaped (samples, steps, n)")
     return data, labels, sample_mode
 
 
@@ -108,11 +145,17 @@ def run_session(chip: Interpreter, data: dict[str, np.ndarray] | None, steps: in
     """Run ``chip`` (an interpreter) on ``data`` for ``steps`` steps (per sample in sample mode)."""
     ports = dict(chip.port_size)
     arrays, labels, sample_mode = split_data(data or {}, ports)
+    if labels is not None:
+        outputs = chip.meta.get("outputs", [])
+        if len(outputs) != 1:
+            raise RunError(f"accuracy needs exactly one output population, the binary has {len(outputs)}")
+        labels = check_labels(labels, next(iter(arrays.values())).shape[0], int(outputs[0]["size"]), "input data")
     if not sample_mode:
         if steps is None:
             if not arrays:
                 raise RunError("--steps is required when no input data is given")
             steps = max(np.asarray(a).shape[0] for a in arrays.values())
+        check_run_size(chip.meta, steps, 1, f"{steps} steps")
         chip.reset()
         res = chip.run(steps, arrays, progress=progress)
         sess = Session(steps, 1, res.spikes, res.probes, res.counters, res.per_core, res.overflow)
@@ -121,6 +164,7 @@ def run_session(chip: Interpreter, data: dict[str, np.ndarray] | None, steps: in
         return sess
     n_samples, data_steps = next(iter(arrays.values())).shape[:2]
     steps = data_steps if steps is None else steps
+    check_run_size(chip.meta, steps, n_samples, f"{n_samples} samples of {steps} steps")
     outs: dict[str, list[np.ndarray]] = {}
     probes: dict[str, list[np.ndarray]] = {}
     counters: dict[str, float] = {}
@@ -143,8 +187,6 @@ def run_session(chip: Interpreter, data: dict[str, np.ndarray] | None, steps: in
     sess.weights = _plastic(chip)
     sess.warnings = warnings
     if labels is not None:
-        if len(sess.spikes) != 1:
-            raise RunError(f"accuracy needs exactly one output population, the binary has {len(sess.spikes)}")
         counts = next(iter(sess.spikes.values())).sum(axis=1)
         sess.predictions = counts.argmax(axis=1)
         sess.accuracy = float(np.mean(sess.predictions == labels))

@@ -20,7 +20,7 @@ import numpy as np
 
 from ..errors import RunError
 from .protocol import Interpreter
-from .runner import accumulate
+from .runner import accumulate, check_labels, check_run_size
 
 CHUNK = 512  # samples per interpreter call (bounds the size of the input arrays)
 
@@ -80,12 +80,9 @@ def _samples(chip: Interpreter, data: dict[str, np.ndarray], sched: dict[str, An
     if labels is not None:
         if target is None:
             raise RunError(f"{what}: 'labels' given but the schedule has no target port")
-        labels = np.asarray(labels)
         # One target unit: the label is that unit's bit. Several: a class index, sent one-hot.
-        top = 1 if ports[target] == 1 else ports[target] - 1
-        if labels.ndim != 1 or labels.size and (labels.min() < 0 or labels.max() > top):
-            raise RunError(f"{what}: 'labels' must be a 1-D array of " +
-                           ("0/1 target bits" if ports[target] == 1 else f"class indices in 0..{top}"))
+        n_samples = np.shape(labels)[0] if np.ndim(labels) else 0
+        labels = check_labels(labels, n_samples, max(ports[target], 2), what)
         if ports[target] == 1:
             onehot = labels.astype(np.uint8)[:, None]
         else:
@@ -109,6 +106,8 @@ def _samples(chip: Interpreter, data: dict[str, np.ndarray], sched: dict[str, An
         if n is not None and a.shape[0] != n:
             raise RunError(f"{what}: input arrays disagree on the number of samples ({n} vs {a.shape[0]})")
         n = a.shape[0]
+    if not n:
+        raise RunError(f"{what}: no samples")
     return {k: np.asarray(v) for k, v in data.items()}, int(n or 0)
 
 
@@ -267,6 +266,13 @@ def train(chip: Interpreter, data: dict[str, np.ndarray], epochs: int = 1, test:
     train_data, n = _samples(chip, data, sched, "input data")
     test_data, n_test = _samples(chip, test, sched, "test data") if test is not None else ({}, 0)
     target = sched.get("target")
+    for what, samples in (("input data", train_data), ("test data", test_data if test is not None else None)):
+        if target is not None and samples is not None and target not in samples:
+            # Without labels the target port stays silent: no error signal, so no weight changes
+            # (training) or nothing to score (testing). Say so rather than run for nothing.
+            raise RunError(f"{what} has no 'labels' (nor an array for the target port '{target}'): the schedule "
+                           f"{'learns from them' if what == 'input data' else 'scores against them'}")
+    check_run_size(chip.meta, min(CHUNK, max(n, n_test)) * runner.cycle, 1, "one chunk of samples")
     result = Training(epochs=epochs)
     rng = np.random.default_rng(seed)
     for epoch in range(epochs):

@@ -15,11 +15,12 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
-from lark import Tree
+from lark import Token, Tree
 
-from ...errors import DslError
+from ...errors import DslError, ResourceError
 from ...ir.models import NEURON_MODELS, PROBE_VARIABLES, NeuronModel
 from ...ir.network import SIGNS, Network, Population, Probe, Projection
 from ...ir.verify import verify_problems
@@ -64,6 +65,7 @@ class Builder(LearningStatements, BackpropStatement, Initialisers):
     """Builds one file's network: ``Builder(filename=..., base_dir=..., default_name=...).build(tree)``."""
 
     default_name: str  # the network's name unless a ``network`` statement gives one
+    size_limit: Any = None  # a target's SizeLimit (nmc.lowering.common): sizes are checked as they are read
     neurons: dict[str, NeuronSet] = field(default_factory=dict)
     outputs: dict[str, Pos] = field(default_factory=dict)
 
@@ -165,21 +167,33 @@ class Builder(LearningStatements, BackpropStatement, Initialisers):
         name_tok, size_expr = stmt.children
         self._check_new_population(name_tok)
         size = self._as_int(self._evaluate(size_expr), "population size", minimum=1)
+        self._admit(name_tok.value, size, True, size_expr)
         self._add_population(Population(name_tok.value, size, "input", {}, role="input"), stmt)
 
     def _population(self, stmt: Tree) -> None:
         name_tok, size_expr, ref = stmt.children
         self._check_new_population(name_tok)
         size = self._as_int(self._evaluate(size_expr), "population size", minimum=1)
+        self._admit(name_tok.value, size, False, size_expr)
         model, given = self._model_ref(ref)
         params: dict[str, object] = dict(model.defaults())
-        rng = self._derived_rng(STREAM_POPULATION, len(self.net.populations))
+        rng = self._derived_rng(STREAM_POPULATION, self.net.n_populations)
         for key, value in given.items():
             if isinstance(value, Call):  # a per-neuron initialiser, e.g. bias = uniform(0, 10)
                 value = self._initialise(value, (size,), rng, f"{key} of population '{name_tok.value}'", key,
                                          model.params[key].dimension)
             params[key] = value
         self._add_population(Population(name_tok.value, size, model.name, params), stmt)
+
+    def _admit(self, name: str, size: int, is_input: bool, size_expr: Tree | Token) -> None:
+        """Hold a size to the target's machine before anything of that size is made."""
+        if self.size_limit is None:
+            return
+        try:
+            self.size_limit.admit(name, size, is_input)
+        except ResourceError as exc:
+            pos = token_pos(size_expr) if isinstance(size_expr, Token) else tree_pos(size_expr)
+            raise self.error(f"population '{name}': {exc.message}", pos) from None
 
     def _output(self, stmt: Tree) -> None:
         for tok in stmt.children:
@@ -288,7 +302,7 @@ class Builder(LearningStatements, BackpropStatement, Initialisers):
         proj = Projection(name=name, pre=pre.name, post=post.name, connectivity=call.name,
                           weights=np.zeros(0), learning=self._plasticity(call, args),
                           **self._synapse_options(args))
-        index = len(self.net.projections)  # fixes the projection's random stream
+        index = self.net.n_projections  # fixes the projection's random stream
         if call.name == "sparse":
             self._sparse(proj, call, args, pre.size, post.size, index)
         else:

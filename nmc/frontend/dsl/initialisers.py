@@ -9,12 +9,12 @@ a population size should be an error, not a MemoryError traceback.
 from __future__ import annotations
 
 import math
-import zipfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 
+from ...npz import read_npz
 from .values import Call, Evaluator, Num, Pos, Signature, Text, Value, describe, did_you_mean
 
 #: Largest array (in elements) the front end will generate; anything bigger is almost certainly a
@@ -41,7 +41,7 @@ class Initialisers(Evaluator):
 
     base_dir: Path  # npz paths are relative to it
     seed: int = 0  # the network seed (``seed N``), root of every derived random stream
-    npz_cache: dict[tuple[Path, str], np.ndarray] = field(default_factory=dict)
+    npz_cache: dict[Path, dict[str, np.ndarray]] = field(default_factory=dict)
 
     def _derived_rng(self, stream: int, index: int) -> np.random.Generator:
         """The random stream for an object without an explicit seed: a pure function of the
@@ -113,31 +113,15 @@ class Initialisers(Evaluator):
 
     # -- npz files --------------------------------------------------------------------------------
     def _npz_array(self, file: Text, key: str, key_pos: Pos) -> np.ndarray:
-        """Array ``key`` of the npz file named by ``file`` (relative to the source directory)."""
+        """Array ``key`` of the npz file named by ``file`` (relative to the source directory);
+        numeric and finite (:func:`nmc.npz.read_npz`)."""
         path = self.base_dir / file.value
-        if (path, key) in self.npz_cache:
-            return self.npz_cache[path, key]
-        try:
-            archive = np.load(path, allow_pickle=False)
-        except OSError as exc:
-            raise self.error(f"cannot read npz file '{path}': {exc.strerror or exc}", file.pos) from None
-        except (ValueError, zipfile.BadZipFile):
-            raise self.error(f"'{file.value}' is not an .npz archive", file.pos) from None
-        if not isinstance(archive, np.lib.npyio.NpzFile):  # a plain .npy file loads as an array
-            raise self.error(f"'{file.value}' is not an .npz archive", file.pos)
-        with archive:
-            if key not in archive.files:
-                raise self.error(f"'{file.value}' has no array '{key}' (it has: {', '.join(archive.files) or 'none'})",
-                                 key_pos)
-            try:
-                arr = archive[key]
-            except ValueError:
-                raise self.error(f"array '{key}' in '{file.value}' holds Python objects; only numeric arrays "
-                                 f"can be loaded", key_pos) from None
-        if arr.dtype.kind not in "biuf":
-            raise self.error(f"array '{key}' in '{file.value}' is not numeric (dtype {arr.dtype})", key_pos)
-        self.npz_cache[path, key] = arr
-        return arr
+        arrays = self.npz_cache.get(path)
+        if arrays is None:
+            arrays = self.npz_cache[path] = read_npz(path, lambda m: self.error(m, file.pos), shown=file.value)
+        if key not in arrays:
+            raise self.error(f"'{file.value}' has no array '{key}' (it has: {', '.join(arrays) or 'none'})", key_pos)
+        return arrays[key]
 
     def _npz_holds_one(self, call: Call, key: str) -> bool:
         """Whether ``npz(...)`` for parameter ``key`` names a one-element array (a value shared by all

@@ -8,6 +8,8 @@ it and the tokens that would have been accepted.
 from __future__ import annotations
 
 import functools
+import os
+from pathlib import Path
 from typing import Iterable
 
 from lark import Lark, Tree
@@ -20,9 +22,22 @@ from ...resources import data_dir
 
 @functools.lru_cache(maxsize=1)
 def lark_parser() -> Lark:
-    """The parser, built once: constructing LALR tables is far slower than parsing a file."""
+    """The parser, built once per process, and its tables kept between processes in the user's
+    cache directory (lark checks the grammar's hash before using them and rebuilds on any
+    mismatch or damage): building the LALR tables costs more than parsing most files."""
     grammar = (data_dir("grammar") / "nmc.lark").read_text(encoding="utf-8")
-    return Lark(grammar, parser="lalr", propagate_positions=True)
+    return Lark(grammar, parser="lalr", propagate_positions=True, cache=_cache_file() or False)
+
+
+def _cache_file() -> str | None:
+    """Where lark keeps the parser tables: ``$XDG_CACHE_HOME/nmc`` (default ``~/.cache/nmc``),
+    a directory only the user writes; None (no caching) where it cannot be made."""
+    root = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "nmc"
+    try:
+        root.mkdir(parents=True, exist_ok=True)
+    except OSError:
+        return None
+    return str(root / "dsl-parser.lark-cache")
 
 
 def parse_tree(text: str, filename: str) -> Tree:

@@ -36,6 +36,12 @@ def units_of(dimension: str) -> str:
     return ", ".join(u for u, (d, _) in sorted(UNIT_SCALE.items(), key=lambda kv: kv[1][1]) if d == dimension)
 
 
+#: Expression nodes without operands.
+_LEAVES = frozenset({"int", "float", "string", "word", "quantity"})
+_INT_LIMIT = 1 << 63
+_MAX_INT_DIGITS = 19  # digits of 2^63: longer literals are out of range without converting them
+
+
 @dataclass(frozen=True)
 class Pos:
     line: int
@@ -106,6 +112,11 @@ def did_you_mean(name: str, known: Iterable[str]) -> str:
     return f" (did you mean '{close[0]}'?)" if close else ""
 
 
+def _argument(key: Token | None, value: Value) -> Argument:
+    """A positional (``key`` None) or named argument, located at its name or its value."""
+    return Argument(None if key is None else key.value, value, value.pos if key is None else token_pos(key))
+
+
 @dataclass(frozen=True)
 class Signature:
     """The arguments a call accepts, for binding and error messages."""
@@ -128,19 +139,25 @@ class Evaluator:
 
     # -- calls and arguments ----------------------------------------------------------------------
     def _call(self, tree: Tree) -> Call:
-        name_tok, arg_list = tree.children
-        return Call(name_tok.value, token_pos(name_tok), self._arguments(arg_list))
+        """A call's syntax tree as a :class:`Call` with evaluated arguments."""
+        call = self._evaluate(tree)
+        assert isinstance(call, Call)
+        return call
 
-    def _arguments(self, arg_list: Tree | None) -> tuple[Argument, ...]:
-        arguments = []
+    @staticmethod
+    def _argument_trees(arg_list: Tree | None) -> list[tuple[Token | None, Tree]]:
+        """A call's arguments as (name token or None, expression tree)."""
+        out: list[tuple[Token | None, Tree]] = []
         for arg in arg_list.children if arg_list is not None else ():
             if isinstance(arg, Tree) and arg.data == "keyword_argument":
-                key_tok, expr = arg.children
-                arguments.append(Argument(key_tok.value, self._evaluate(expr), token_pos(key_tok)))
+                out.append((arg.children[0], arg.children[1]))
             else:
-                value = self._evaluate(arg)
-                arguments.append(Argument(None, value, value.pos))
-        return tuple(arguments)
+                out.append((None, arg))
+        return out
+
+    def _arguments(self, arg_list: Tree | None) -> tuple[Argument, ...]:
+        """The evaluated arguments of an argument list."""
+        return tuple(_argument(key, self._evaluate(expr)) for key, expr in self._argument_trees(arg_list))
 
     def _bind(self, call: Call, sig: Signature) -> dict[str, Value]:
         """Match a call's arguments to ``sig``; returns only the arguments that were given."""
@@ -172,29 +189,59 @@ class Evaluator:
 
     # -- expressions ------------------------------------------------------------------------------
     def _evaluate(self, node: Tree) -> Value:
-        """Fold an expression tree into a value; arithmetic is checked and exact for integers."""
+        """Fold an expression tree into a value; arithmetic is checked and exact for integers.
+
+        Iterative (an explicit stack, children before their parent), so neither a sum of many
+        terms nor deeply nested calls or signs can exhaust Python's recursion limit."""
+        todo: list[tuple[Tree, bool]] = [(node, False)]
+        done: list[Value] = []
+        while todo:
+            tree, children_done = todo.pop()
+            kind = tree.data
+            if kind in _LEAVES:
+                done.append(self._leaf(tree))
+                continue
+            operands = ([expr for _, expr in self._argument_trees(tree.children[1])] if kind == "call"
+                        else tree.children)
+            if not children_done:
+                todo.append((tree, True))
+                todo.extend((child, False) for child in reversed(operands))
+                continue
+            values = done[len(done) - len(operands):]
+            del done[len(done) - len(operands):]
+            done.append(self._combine(tree, values))
+        return done[0]
+
+    def _leaf(self, node: Tree) -> Value:
         kind = node.data
-        if kind in ("int", "float", "string", "word"):
-            tok = node.children[0]
-            pos = token_pos(tok)
-            if kind == "int":
-                return Num(int(tok.value), pos)
-            if kind == "float":
-                return self._finite(float(tok.value), pos)
-            if kind == "string":
-                return Text(tok.value[1:-1], pos)
-            return Word(tok.value, pos)
         if kind == "quantity":
             number, unit = node.children
             dim, factor = UNIT_SCALE[unit.value]
             return self._finite(float(number.value) * factor, token_pos(number), dim)
+        tok = node.children[0]
+        pos = token_pos(tok)
+        if kind == "int":
+            if len(tok.value) > _MAX_INT_DIGITS:
+                raise self.error(f"integer of {len(tok.value)} digits is out of range", pos)
+            return self._integer(int(tok.value), pos)
+        if kind == "float":
+            return self._finite(float(tok.value), pos)
+        if kind == "string":
+            return Text(tok.value[1:-1], pos)
+        return Word(tok.value, pos)
+
+    def _combine(self, node: Tree, values: list[Value]) -> Value:
+        """The value of a call, sign or operator node from the values of its operands."""
+        kind = node.data
         if kind == "call":
-            return self._call(node)
+            name_tok, arg_list = node.children
+            arguments = tuple(_argument(key, value) for (key, _), value in zip(self._argument_trees(arg_list), values))
+            return Call(name_tok.value, token_pos(name_tok), arguments)
         if kind in ("neg", "pos"):
-            inner = self._evaluate(node.children[0])
+            inner = values[0]
             operand = self._operand(inner, "-" if kind == "neg" else "+")
             return Num(-operand if kind == "neg" else operand, tree_pos(node), inner.dim)  # type: ignore[union-attr]
-        left_value, right_value = (self._evaluate(c) for c in node.children)
+        left_value, right_value = values
         symbol = {"add": "+", "sub": "-", "mul": "*", "div": "/"}[kind]
         left, right = self._operand(left_value, symbol), self._operand(right_value, symbol)
         dim = self._result_dim(kind, left_value, right_value, symbol)  # type: ignore[arg-type]
@@ -209,7 +256,9 @@ class Evaluator:
             if right == 0:
                 raise self.error("division by zero", right_value.pos)
             result = left / right  # true division: always a float, like Python
-        return self._finite(result, pos, dim) if isinstance(result, float) else Num(result, pos, dim)
+        if isinstance(result, float):
+            return self._finite(result, pos, dim)
+        return self._integer(result, pos, dim)
 
     def _result_dim(self, kind: str, left: Num, right: Num, symbol: str) -> str | None:
         """Dimensions combine as in physics: sums of one dimension, products and quotients with a
@@ -235,6 +284,13 @@ class Evaluator:
         if not isinstance(value, Num):
             raise self.error(f"'{symbol}' needs numbers, got {describe(value)}", value.pos)
         return value.value
+
+    def _integer(self, x: int, pos: Pos, dim: str | None = None) -> Num:
+        """Integers stay within 64 bits: every number ends up in a 64-bit array, and unbounded
+        integers would make long products cost time that grows faster than the source."""
+        if not -_INT_LIMIT <= x < _INT_LIMIT:
+            raise self.error("integer out of range (beyond 64 bits)", pos)
+        return Num(x, pos, dim)
 
     def _finite(self, x: float, pos: Pos, dim: str | None = None) -> Num:
         if not math.isfinite(x):
