@@ -67,6 +67,27 @@ def q(x, bits, frac):
     return np.clip((np.asarray(x, np.int64) + half) >> s, -(1 << (bits - 1)), (1 << (bits - 1)) - 1)
 
 
+def float14(x):
+    """ebar's storage: the value with 10 significant bits, ties away from zero, at most 1023 << 14."""
+    x = np.asarray(x, np.int64)
+    a = np.abs(x)
+    k = np.zeros_like(a)
+    while np.any((a >> (k + 10)) > 0):        # shift until fewer than 11 bits are left
+        k += (a >> (k + 10)) > 0
+    half = np.where(k > 0, np.left_shift(1, np.maximum(k - 1, 0)), 0) if ROUND[0] else 0
+    m = np.minimum(((a + half) >> k) << k, 1023 << 14)
+    return np.sign(x) * m
+
+
+def step_words(W32, G, mant, exp, frac):
+    """W32 - round(G mant 2^-(exp + frac - 16)): the 32-bit plastic words after an update."""
+    p = G * mant
+    s = exp + frac - 16
+    d = np.where(s > 0, (p + np.left_shift(1, np.maximum(s - 1, 0))) >> np.maximum(s, 0),
+                 p << np.maximum(-s, 0))
+    return np.clip(W32 - d, -(1 << 31), (1 << 31) - 1)
+
+
 def reference(b, x: np.ndarray, tgt: np.ndarray, shifted: bool = False) -> tuple[list, list]:
     """Membranes and spikes per tick and the weights after the run (x: (ticks, 6), tgt: (ticks, 2))."""
     s, m = b.sections, b.meta["eprop"]
@@ -82,15 +103,14 @@ def reference(b, x: np.ndarray, tgt: np.ndarray, shifted: bool = False) -> tuple
     fb = s["nrn_ep_fb"].astype(np.int64).reshape(-1, 2)[rec]
     chip = SpiNNakerInterpreter(b)
     W = chip.plastic_weights()
-    w_in, w_rec, w_out = W["x->r"].copy(), W["r->r"].copy(), W["r->y"].copy()
-    sh_r, sh_y = 5, 5
+    # The plastic words (weight word << 16 | fraction; the fraction starts at 0), as (post, pre).
+    W_r = np.hstack([W["x->r"].T, W["r->r"].T]) << 16
+    W_y = W["r->y"].T << 16
     sh_r, sh_y = int(b.sections["core_shift_exc"][0]), int(b.sections["core_shift_exc"][1])
     gam, f0, creg = m["gamma"], m["rate_target"], m["rate_reg"]
     vs, zs, ys = [], [], []
     G = np.zeros((5, 11), np.int64)
     Go = np.zeros((2, 5), np.int64)
-    eps = np.zeros((5, 11), np.int64)
-    eb = np.zeros((5, 11), np.int64)
     trials = 0
     for tr in range(TRIALS):
         if tr > 0:
@@ -99,21 +119,16 @@ def reference(b, x: np.ndarray, tgt: np.ndarray, shifted: bool = False) -> tuple
             qj = amul(amul(creg, fr), dmul(psum, m["inv_ticks"]))
             G = q((G << 5) + amul(qj[:, None], dmul(zsum[:11], m["inv_ticks"])[None, :]), 16, 10)
             if trials % 2 == 0:
-                for Wm, Gm, frac, lm, le in ((np.hstack([w_in.T, w_rec.T]), G, 10, w["lr_mant"][rec], w["lr_exp"][rec]),
-                                             (w_out.T, Go, 15, w["lr_mant"][5:7], w["lr_exp"][5:7])):
-                    p = Gm * lm[:, None]
-                    sft = le[:, None] + frac
-                    Wm[:] = np.clip(Wm - ((p + (1 << (sft - 1))) >> sft), -32768, 32767)
-                    Gm[:] = 0
-                    if frac == 10:
-                        w_in[:], w_rec[:] = Wm[:, :6].T, Wm[:, 6:].T
-                    else:
-                        w_out[:] = Wm.T
+                W_r = step_words(W_r, G, w["lr_mant"][rec][:, None], w["lr_exp"][rec][:, None], 10)
+                W_y = step_words(W_y, Go, w["lr_mant"][5:7][:, None], w["lr_exp"][5:7][:, None], 15)
+                G[:] = 0
+                Go[:] = 0
+        w_in, w_rec, w_out = (W_r[:, :6] >> 16).T, (W_r[:, 6:] >> 16).T, (W_y >> 16).T
         v = np.zeros(5, np.int64); a = np.zeros(5, np.int64); ref = np.zeros(5, np.int64)
         z = np.zeros(5, bool); y = np.zeros(2, np.int64)
         zb = np.zeros(16, np.int64)          # columns: x (6), r (5) for r; r (5) for y
-        eps[:] = 0; eb[:] = 0
-        arr = np.zeros(11, bool)
+        eps = np.zeros((5, 11), np.int64)    # Q3.14
+        eb = np.zeros((5, 11), np.int64)     # units of 2^-22
         L_next = np.zeros(5, np.int64)
         cnt = np.zeros(5, np.int64); psum = np.zeros(5, np.int64); zsum = np.zeros(16, np.int64)
         for tau in range(T):
@@ -144,12 +159,13 @@ def reference(b, x: np.ndarray, tgt: np.ndarray, shifted: bool = False) -> tuple
             zsum += zb
             L_now, L_next = L_next, np.zeros(5, np.int64)
             cnt += z; psum += psi
-            pb = amul(psi, bn)[:, None]
-            e_ = amul(psi[:, None], zb[None, :11] - (eps << 1))
-            eps = q(amul((rho >> 17)[:, None] - pb, eps << 1) + amul(pb, zb[None, :11]), 18, 14)
-            eb = q(dmul(eb << 3, kap) + dmul(e_, 0xFFFFFFFF - kap), 14, 12)
+            # e at 2^-22 from the 2^-30 product; eps~ <- rho eps~ + beta~ e; ebar filtered by kappa.
+            d = zb[None, :11] - (eps << 1)
+            e_ = (psi[:, None] * d) >> 8
+            eps = q(dmul(eps << 1, rho[:, None]) + ((bn[:, None] * e_) >> 22), 18, 14)
+            eb = float14(dmul(eb, kap) + dmul(e_, 0xFFFFFFFF - kap))
             if np.any(L_now):
-                G = q((G << 5) + amul(L_now[:, None], eb << 3), 16, 10)
+                G = np.clip(G + ((L_now[:, None] * eb + (1 << 26)) >> 27), -32768, 32767)
             if tau >= m["window_from"]:
                 tv = np.rint(tgt[k] * 32768).astype(np.int64)
                 if m["loss"] == "cross_entropy":
@@ -160,10 +176,10 @@ def reference(b, x: np.ndarray, tgt: np.ndarray, shifted: bool = False) -> tuple
                 Go = Go + amul(err[:, None], zb[None, 11:])
                 L = (fb * err[None, :] >> 12).sum(1)
                 if shifted:
-                    G = q((G << 5) + amul(L[:, None], eb << 3), 16, 10)
+                    G = np.clip(G + ((L[:, None] * eb + (1 << 26)) >> 27), -32768, 32767)
                 else:
                     L_next = L
-    return [vs, zs, ys], [w_in, w_rec, w_out]
+    return [vs, zs, ys], [(W_r[:, :6] >> 16).T, (W_r[:, 6:] >> 16).T, (W_y >> 16).T]
 
 
 @pytest.mark.parametrize("loss", ["cross_entropy", "mse"])

@@ -398,12 +398,13 @@ def _synaptic_matrix(lay: Layout, ks: KeySpace, target: Target, sections: dict[s
     each core's master population table and address list.
 
     A row (``synapse_row.h``) is ``[P, plastic region (P words), F, Q, F fixed words, ceil(Q/2)
-    control words]``: the plastic region holds one signed 16-bit weight per plastic synapse (two per
-    word, the first in the low half), the control halfwords its delay | type | index; P is the
-    block's longest plastic part in words, so every row of a block has the same stride."""
+    control words]``: the plastic region holds one word per plastic synapse, its signed 16-bit
+    weight in the top half and a fraction of a weight step (0 at load) in the low half, so that
+    e-prop's small steps accumulate; the control halfwords hold its delay | type | index; P is the
+    block's longest plastic part, so every row of a block has the same stride."""
     header = int(target.get("sdram.row_header_words"))
     n_src = lay.src_stop[lay.blk_src] - lay.src_start[lay.blk_src]
-    p_words = (lay.blk_plastic_len + 1) // 2
+    p_words = lay.blk_plastic_len
     stride = row_words(lay.blk_fixed_len, lay.blk_plastic_len, header)
     size = n_src * stride
     size_aligned = (size + 3) // 4 * 4
@@ -441,10 +442,11 @@ def _synaptic_matrix(lay: Layout, ks: KeySpace, target: Target, sections: dict[s
     fx_sel = ~plastic
     word = ((np.abs(lay.syn_word) & 0xFFFF) << 16) | control
     words[(fixed_at + 2 + rank_f)[fx_sel]] = word[fx_sel].astype(np.uint32)
-    # Plastic synapses: the signed weight halfword in the plastic region, the control halfword after the
-    # fixed words (type 0: the core takes the type from the weight's sign at each delivery).
+    # Plastic synapses: the signed weight in the top half of its plastic-region word, the control
+    # halfword after the fixed words (type 0: the core takes the type from the weight's sign at
+    # each delivery).
     ctl = control & ~(1 << ib)
-    half_w = 2 * (row_start + 1) + rank_p                  # halfword addresses
+    half_w = 2 * (row_start + 1 + rank_p) + 1              # halfword addresses (little-endian: top half)
     half_c = 2 * (fixed_at + 2 + n_fixed_syn) + rank_p
     halves = words.view(np.uint16)  # little-endian halfwords of the image: the low half comes first
     halves[half_w[plastic]] = (lay.syn_word[plastic] & 0xFFFF).astype(np.uint16)
@@ -674,8 +676,13 @@ def _eprop(net: Network, lay: Layout, ks: KeySpace, sections: dict[str, np.ndarr
         "ep_syn_post": lay.syn_post[lay.syn_plastic].astype(np.int32),
     })
     projs = net.projections
+    # Each plastic projection's weight format, as every host reads it (nmc/binary/meta.py): signed
+    # 16-bit words on a grid of 1 (nothing dropped), scaled by 2^shift into the ring buffer, where
+    # the shift is the post population's (eprop_mapping: one shift for both signs).
     plastic = [{"name": projs[i].name, "index": i, "pre": projs[i].pre, "post": projs[i].post,
-                "n_pre": net.population(projs[i].pre).size, "n_post": net.population(projs[i].post).size}
+                "n_pre": net.population(projs[i].pre).size, "n_post": net.population(projs[i].post).size,
+                "format": {"exponent": int(net.population(projs[i].post).params["shift"]), "drop": 0,
+                           "lo": -(1 << 15), "hi": (1 << 15) - 1}}
                for i in sorted(set(lay.syn_proj[lay.syn_plastic].tolist()))]
     # Host-computed words of the trial (raw s16.15 unless noted; docs/eprop.md).
     return {

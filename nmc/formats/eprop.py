@@ -1,23 +1,33 @@
 """Fixed-point formats of the SpiNNaker-like chip's e-prop cores (docs/eprop.md, "Number formats").
 
 Every dynamic value the cores compute with is a REAL (s16.15, a raw int64 word as in
-:mod:`nmc.formats.spinnaker`); what is *stored* per synapse is narrower, so that 32 neurons with 250
-synapses each fit one core's DTCM:
+:mod:`nmc.formats.spinnaker`) or, for the eligibility trace, a finer fixed-point value; what is
+*stored* per synapse is narrower, so that 32 neurons with 250 synapses each fit one core's DTCM:
 
-============  =======  ========  ==========================================================
-state         bits     format    holds
-============  =======  ========  ==========================================================
-``eps``       18       Q3.14     beta/theta times the adaptation eligibility (dimensionless, +-8)
-``ebar``      14       Q1.12     the readout-filtered eligibility trace, normalised (+-2)
-``grad``      16       Q5.10     the gradient accumulated over a trial (batch), normalised (+-32)
-``grad_out``  32       s16.15    the readout synapses' gradient (few synapses: a whole word)
-``fb``        16       Q3.12     a fixed random feedback weight B (+-8)
-============  =======  ========  ==========================================================
+============  =======  ==============  ======================================================
+state         bits     format          holds
+============  =======  ==============  ======================================================
+``eps``       18       Q3.14           beta/theta times the adaptation eligibility (+-8)
+``ebar``      14       float s.4.9     the readout-filtered eligibility trace, normalised, in
+                                       units of 2^-22: sign, 4-bit exponent, 9-bit fraction
+                                       with an implicit leading one (+-4, 10 significant bits)
+``grad``      16       Q5.10           the gradient accumulated over a trial (batch), normalised
+``grad_out``  32       s16.15          the readout synapses' gradient (few synapses: a whole word)
+``fb``        16       Q3.12           a fixed random feedback weight B (+-8)
+============  =======  ==============  ======================================================
 
-A REAL is stored by rounding half up to the format's fraction bits (add half an LSB, arithmetic
-shift right) and saturating to its width; it is loaded back by a left shift. Round-to-nearest,
-not the floor of the neuron arithmetic, because a trace that decays by a few LSB per tick would
-otherwise drift down by half an LSB every tick.
+A REAL is stored in a fixed-point format by rounding half up to the format's fraction bits (add
+half an LSB, arithmetic shift right) and saturating to its width; it is loaded back by a left
+shift. Round-to-nearest, not the floor of the neuron arithmetic, because a trace that decays by a
+few LSB per tick would otherwise drift down by half an LSB every tick.
+
+Why ``ebar`` is a small float: it decays by (1 - kappa) ~ 5 % per tick and must still carry the
+eligibility of a cue seen a second earlier, a few thousandths. In a 14-bit fixed-point format a
+value whose 5 % decay is below half an LSB never decays (round to nearest) -- with Q1.12 every
+|ebar| below 10 LSB (0.0025) stuck at its value for the rest of the trial and, multiplied by the
+learning signal of every scored tick, gave synapses a gradient they do not have, larger than the
+true gradient of the cue synapses. With 10 significant bits at every magnitude the decay always
+moves the stored value.
 """
 
 from __future__ import annotations
@@ -50,6 +60,14 @@ class QFormat:
         shift = S1615_FRAC - self.frac
         q = (np.asarray(real, dtype=np.int64) + (1 << (shift - 1))) >> shift if shift > 0 \
             else np.asarray(real, dtype=np.int64) << -shift
+        return self.saturate(q)
+
+    def saturate(self, q: np.ndarray) -> tuple[np.ndarray, int]:
+        """Values in this format's units clipped to its width; (clipped, how many were outside)."""
+        q = np.asarray(q, dtype=np.int64)
+        lo, hi = int(q.min(initial=0)), int(q.max(initial=0))
+        if lo >= self.lo and hi <= self.hi:      # the common case: nothing to clip
+            return q, 0
         sat = int(np.count_nonzero((q < self.lo) | (q > self.hi)))
         return np.clip(q, self.lo, self.hi), sat
 
@@ -58,8 +76,65 @@ class QFormat:
         return np.asarray(q, dtype=np.int64) << (S1615_FRAC - self.frac)
 
 
+@dataclass(frozen=True)
+class MiniFloat:
+    """A signed floating-point storage format for integers (values in units of 2^-``frac``): a sign
+    bit, an ``exp_bits`` exponent E and a ``man_bits`` fraction F with an implicit leading one;
+    the magnitude is F for E = 0 (subnormal) and (2^man_bits + F) << (E - 1) otherwise, so every
+    magnitude below 2^(man_bits + 1) is exact and larger ones keep man_bits + 1 significant bits."""
+
+    name: str
+    exp_bits: int
+    man_bits: int
+    frac: int
+
+    @property
+    def bits(self) -> int:
+        return 1 + self.exp_bits + self.man_bits
+
+    @property
+    def max_value(self) -> int:
+        """The largest magnitude (all exponent and fraction bits set)."""
+        return ((2 << self.man_bits) - 1) << ((1 << self.exp_bits) - 2)
+
+    def round(self, x: np.ndarray) -> tuple[np.ndarray, int]:
+        """The nearest representable values (ties away from zero), saturating; (values, saturations).
+        The core does this with a count-leading-zeros, a shift and an add."""
+        x = np.asarray(x, dtype=np.int64)
+        a = np.abs(x)
+        keep = self.man_bits + 1
+        # Bit length of |x| (frexp is exact for integers below 2^53).
+        k = np.maximum(np.frexp(a.astype(np.float64))[1] - keep, 0)
+        m = ((a + ((np.int64(1) << k) >> 1)) >> k) << k
+        top = self.max_value
+        sat = int(np.count_nonzero(m > top))
+        if sat:
+            m = np.minimum(m, top)
+        return np.where(x < 0, -m, m), sat
+
+    def encode(self, values: np.ndarray) -> np.ndarray:
+        """The stored codes (sign << (bits - 1) | E << man_bits | F) of representable values."""
+        v = np.asarray(values, dtype=np.int64)
+        a = np.abs(v)
+        nb = np.frexp(a.astype(np.float64))[1]
+        e = np.where(nb <= self.man_bits, 0, nb - self.man_bits)
+        f = np.where(e == 0, a, (a >> np.maximum(e - 1, 0)) - (1 << self.man_bits))
+        if np.any(e >= (1 << self.exp_bits)) or np.any(np.where(e == 0, a, (f + (1 << self.man_bits)) << np.maximum(e - 1, 0)) != a):
+            raise ValueError(f"a value is not representable in the {self.name} format")
+        return ((v < 0).astype(np.int64) << (self.bits - 1)) | (e << self.man_bits) | f
+
+    def decode(self, codes: np.ndarray) -> np.ndarray:
+        """The values of stored codes."""
+        c = np.asarray(codes, dtype=np.int64)
+        e = (c >> self.man_bits) & ((1 << self.exp_bits) - 1)
+        f = c & ((1 << self.man_bits) - 1)
+        a = np.where(e == 0, f, (f + (1 << self.man_bits)) << np.maximum(e - 1, 0))
+        return np.where((c >> (self.bits - 1)) & 1, -a, a)
+
+
 EPS = QFormat("eps", 18, 14)
-EBAR = QFormat("ebar", 14, 12)
+#: ebar in units of 2^-22: 14 bits, +-4 (docs/eprop.md, "Fixed point").
+EBAR = MiniFloat("ebar", 4, 9, 22)
 GRAD = QFormat("grad", 16, 10)
 FEEDBACK = QFormat("fb", 16, 12)
 #: Bits of the learning-rate mantissa: factor = mantissa * 2^-exponent, mantissa < 2^LR_BITS.

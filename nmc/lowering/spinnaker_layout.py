@@ -517,10 +517,11 @@ def _build_layout(net: Network, target: Target) -> Layout:
 
 def row_words(fixed: np.ndarray, plastic: np.ndarray, header: int) -> np.ndarray:
     """Words of a row with ``fixed`` static and ``plastic`` plastic synapses (synapse_row.h): the
-    header, the plastic region (one signed 16-bit weight per synapse, two per word), the fixed words,
-    and the plastic-control halfwords (delay | type | index), two per word."""
-    half = (np.asarray(plastic) + 1) // 2
-    return header + np.asarray(fixed) + 2 * half
+    header, the plastic region (one word per synapse: its signed 16-bit weight in the top half, a
+    fraction of a weight step below), the fixed words, and the plastic-control halfwords (delay |
+    type | index), two per word."""
+    plastic = np.asarray(plastic)
+    return header + np.asarray(fixed) + plastic + (plastic + 1) // 2
 
 
 def _core_eprop(net: Network, names: list[list[str]], neurons: np.ndarray, sorted_slices: np.ndarray,

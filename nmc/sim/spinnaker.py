@@ -418,11 +418,12 @@ class SpiNNakerInterpreter:
         first = fixed + 2
         ctl_first = 2 * (first + n_fixed)
         if n_fixed.size and (np.any(first + n_fixed + (n_plastic + 1) // 2 > words.size)
-                             or np.any(n_plastic > 2 * p_size)):
+                             or np.any(n_plastic > p_size)):
             raise BinaryFormatError("a synaptic row runs past the SDRAM image or its plastic region")
         f_addr = _ranges(first, n_fixed)
         h_ctl = _ranges(ctl_first, n_plastic)
-        h_w = _ranges(2 * (r_addr + 1), n_plastic)
+        # A plastic synapse's word: its signed weight in the top half (little-endian: the odd halfword).
+        h_w = 2 * _ranges(r_addr + 1, n_plastic) + 1
         halves = words.astype(np.uint32).view(np.uint16) if words.size else np.zeros(0, np.uint16)
         hw = halves[h_w].astype(np.int16).astype(np.int64) if h_w.size else np.zeros(0, np.int64)
         w_src = np.concatenate([np.repeat(r_src, n_fixed), np.repeat(r_src, n_plastic)])

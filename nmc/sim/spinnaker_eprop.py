@@ -5,10 +5,10 @@ Everything is integer arithmetic on raw words (:mod:`nmc.formats.spinnaker`, :mo
 Per tick t of a trial (tau = t mod T ticks), on each e-prop core, after the neuron update:
 
 - every source column i: zbar_i = alpha zbar_i + [a spike of i arrived for this tick]; Z_i += zbar_i;
-- every synapse (neuron j, column i) of an ALIF core, with psi_j and the learning signal L_j that the
-  payload packets of tick t - 1 brought:
+- every synapse (neuron j, column i) of a learning core, with psi_j and the learning signal L_j
+  that the payload packets of tick t - 1 brought:
       e = psi_j (zbar_i - eps_ji)        (eps is beta~ times Bellec's epsilon^a, normalised by theta)
-      eps_ji <- (rho_j - psi_j beta~_j) eps_ji + psi_j beta~_j zbar_i
+      eps_ji <- rho_j eps_ji + beta~_j e    (= (rho_j - psi_j beta~_j) eps_ji + psi_j beta~_j zbar_i)
       ebar_ji <- kappa ebar_ji + (1 - kappa) e;    G_ji += L_j ebar_ji
 - the readout core, inside the scored window: err_k = softmax(y)_k - target_k (cross entropy) or
   y_k - target_k (mse); G_kj += err_k zbar_j; err_k goes out as a payload packet to every learning
@@ -18,6 +18,9 @@ At tau = 0 the core starts a trial: when the previous trial ran all T ticks it a
 regulariser to G, and at the end of every batch applies G to the weights (a DMA of each changed row
 and back); then every state is zeroed. The trace loop is skipped at tau = 0, where it is exactly a
 no-op (all traces and zbar are 0), which is where the weight update's work fits.
+
+The learning cores' state matrices are stacked into one block (:class:`_Block`) so that each of
+these steps is one array operation over every synapse of every core per tick.
 """
 
 from __future__ import annotations
@@ -30,9 +33,41 @@ import numpy as np
 from ..binary.format import Binary
 from ..errors import BinaryFormatError, RunError
 from ..formats import spinnaker as fx
+from ..binary.checks import need_int, need_key, need_str
 from ..formats.eprop import EBAR, EPS, FEEDBACK, GRAD, scaled_step
 
 ONE = fx.ONE
+#: e = (psi x (zbar - eps~)) >> E_SHIFT: the product of two REALs (2^-30) in EBAR's units (2^-22).
+E_SHIFT = 2 * fx.S1615_FRAC - EBAR.frac
+#: G += (L x ebar + half) >> G_SHIFT: a REAL times an EBAR value (2^-37) in GRAD's units (2^-10).
+G_SHIFT = fx.S1615_FRAC + EBAR.frac - GRAD.frac
+#: A plastic synapse's 32-bit SDRAM word: its signed weight word in the top half, a fraction of a
+#: weight step below (docs/eprop.md, "Rows"): small learning steps accumulate instead of rounding away.
+WEIGHT_FRACTION_BITS = 16
+WORD_MIN, WORD_MAX = -(1 << 31), (1 << 31) - 1
+
+
+def weight_of_words(high: np.ndarray, low: np.ndarray) -> np.ndarray:
+    """The signed weight word of plastic words given as their halfwords (the low half is the fraction)."""
+    del low  # the fraction only matters to the weight update
+    return np.asarray(high, dtype=np.uint16).astype(np.int16).astype(np.int64)
+
+
+def _check_meta(meta: dict[str, Any], chip: Any) -> None:
+    """The 'eprop' metadata the cores read (the host-side checks of nmc/binary/meta.py do not know it)."""
+    what = "meta 'eprop'"
+    ticks = need_int(need_key(meta, "trial_ticks", what), "the e-prop trial's ticks", lo=1)
+    need_int(need_key(meta, "batch", what), "the e-prop batch", lo=1)
+    need_int(need_key(meta, "window_from", what), "the e-prop scored window's first tick", lo=0, hi=ticks - 1)
+    if need_str(need_key(meta, "loss", what), "the e-prop loss") not in ("cross_entropy", "mse"):
+        raise BinaryFormatError(f"e-prop loss '{meta['loss']}' is not one this chip computes (cross_entropy, mse)")
+    need_int(need_key(meta, "n_out", what), "the e-prop readout size", lo=1)
+    need_str(need_key(meta, "target", what), "the e-prop target port")
+    need_int(need_key(meta, "mask", what), "the e-prop payload key mask", lo=0, hi=fx.M32)
+    for key in ("gamma", "rate_target", "rate_reg", "rate_scale"):
+        need_int(need_key(meta, key, what), f"the e-prop word '{key}'", lo=0, hi=fx.REAL_MAX)
+    need_int(need_key(meta, "inv_ticks", what), "the e-prop word 'inv_ticks'", lo=1, hi=fx.M32)
+    del chip
 
 
 def _sec(b: Binary, name: str) -> np.ndarray:
@@ -145,20 +180,32 @@ class EpropLI:
 
 @dataclass
 class _Core:
-    """One e-prop core's state matrix and what indexes it."""
+    """One e-prop core: its neurons and where its state lies in its block's matrices."""
 
     core: int
     kind: int                  # 1 adaptive, 2 lif, 3 readout
-    nrn: np.ndarray            # global neuron ids (rows)
-    kern: Any                  # the kernel holding these neurons
-    pos: np.ndarray            # their positions in the kernel
+    nrn: np.ndarray            # global neuron ids (its rows, in order)
+    rows: slice                # its rows in the block
     cols: slice                # its columns in the global source-slot arrays
-    decay: int                 # u0.32 decay of its source traces (alpha, or kappa for the readout)
-    mask: np.ndarray           # (n, S) which slots are synapses
-    weight: np.ndarray         # (n, S) signed weight words
-    eps: np.ndarray
-    ebar: np.ndarray
-    grad: np.ndarray
+    width: int                 # its state-matrix columns (the block may be wider)
+
+
+@dataclass
+class _Block:
+    """The state matrices of a set of e-prop cores stacked row-wise (one row per neuron, as wide as
+    the widest core; a narrower core's extra cells read a source slot that is always 0 and hold no
+    synapse), so that one array operation per tick updates every synapse of every core. The
+    arithmetic is per cell, so stacking changes no value."""
+
+    nrn: np.ndarray            # (N,) global neuron ids
+    pos: np.ndarray            # (N,) positions in the kernel
+    slot: np.ndarray           # (N, S) the source slot each cell reads (the padding slot when absent)
+    mask: np.ndarray           # (N, S) which cells are synapses
+    weight: np.ndarray         # (N, S) the synapses' 32-bit plastic words: signed weight word << 16 | fraction
+    eps: np.ndarray            # (N, S) EPS storage units
+    ebar: np.ndarray           # (N, S) EBAR values (units of 2^-22)
+    grad: np.ndarray           # (N, S) GRAD storage units (readout: REAL)
+    cores: list[_Core]
 
 
 class EpropEngine:
@@ -168,6 +215,7 @@ class EpropEngine:
         meta = chip.meta.get("eprop")
         if not isinstance(meta, dict):
             raise BinaryFormatError("the binary has e-prop cores but no 'eprop' metadata")
+        _check_meta(meta, chip)
         self.chip, self.meta = chip, meta
         self.T = int(meta["trial_ticks"])
         self.batch = int(meta["batch"])
@@ -185,8 +233,13 @@ class EpropEngine:
         kind = _sec(b, "core_eprop").astype(np.int64)
         if kind.size != chip.n_cores:
             raise BinaryFormatError("section 'core_eprop' does not match the number of cores")
+        if np.any((kind < 0) | (kind > 3)):
+            raise BinaryFormatError("section 'core_eprop' holds a core kind other than 0-3")
         src_off = _sec(b, "ep_src_offset").astype(np.int64)
         src_key = _sec(b, "ep_src_key").astype(np.int64)
+        if src_off.size != chip.n_cores + 1 or src_off[0] != 0 or np.any(np.diff(src_off) < 0) \
+                or src_off[-1] != src_key.size:
+            raise BinaryFormatError("section 'ep_src_offset' does not index 'ep_src_key' per core")
         key_to_src = dict(zip(chip.all_keys.tolist(), range(chip.all_keys.size)))
         cols = np.array([key_to_src.get(k, -1) for k in src_key.tolist()], dtype=np.int64)
         if np.any(cols < 0):
@@ -196,19 +249,26 @@ class EpropEngine:
         order = np.argsort(cols, kind="stable")
         self.arr_ptr = np.concatenate([[0], np.cumsum(np.bincount(cols, minlength=chip.n_src))]).astype(np.int64)
         self.arr_slot = order
-        self.zbar = np.zeros(cols.size, dtype=np.int64)
-        self.zsum = np.zeros(cols.size, dtype=np.int64)
-        self.arrived = np.zeros(cols.size, dtype=bool)
-        self.slot_decay = np.zeros(cols.size, dtype=np.int64)
+        # One slot more than the columns: the always-zero slot that padding cells read.
+        self.pad_slot = cols.size
+        self.zbar = np.zeros(cols.size + 1, dtype=np.int64)
+        self.zsum = np.zeros(cols.size + 1, dtype=np.int64)
+        self.arrived = np.zeros(cols.size + 1, dtype=bool)
+        self.slot_decay = np.zeros(cols.size + 1, dtype=np.int64)
         n = chip.n_neurons
-        self.fb = _sec(b, "nrn_ep_fb").astype(np.int64).reshape(n, self.n_out) if self.n_out else np.zeros((n, 0))
+        fb = _sec(b, "nrn_ep_fb").astype(np.int64)
+        if fb.size != n * self.n_out:
+            raise BinaryFormatError(f"section 'nrn_ep_fb' holds {fb.size} weights, expected {n} x {self.n_out}")
+        self.fb = fb.reshape(n, self.n_out)
         self.L_now = np.zeros(n, dtype=np.int64)
         self.L_next = np.zeros(n, dtype=np.int64)
         self.count = np.zeros(n, dtype=np.int64)
         self.psi_sum = np.zeros(n, dtype=np.int64)
         kern_of = {k.name: k for k in chip.kernels}
-        self.cores: list[_Core] = []
+        learn: list[_Core] = []
+        readout: list[_Core] = []
         off = chip.core_offset
+        self.kernel: Any = kern_of.get("eprop_alif")
         for c in np.flatnonzero(kind).tolist():
             nrn = np.arange(off[c], off[c + 1])
             model = chip.meta["core_models"][c]
@@ -221,25 +281,49 @@ class EpropEngine:
                 raise BinaryFormatError(f"e-prop core {c} has neurons with different membrane time constants")
             sl = slice(int(src_off[c]), int(src_off[c + 1]))
             self.slot_decay[sl] = int(decays[0]) if decays.size else 0
-            shape = (nrn.size, sl.stop - sl.start)
-            z = lambda: np.zeros(shape, dtype=np.int64)  # noqa: E731
-            self.cores.append(_Core(c, int(kind[c]), nrn, kern, pos, sl, int(decays[0]) if decays.size else 0,
-                                    np.zeros(shape, dtype=bool), z(), z(), z(), z()))
+            (readout if kind[c] == 3 else learn).append(_Core(c, int(kind[c]), nrn, slice(0), sl, sl.stop - sl.start))
             if model == "eprop_alif":
                 kern.gamma = self.gamma
+        if len(readout) != 1:
+            raise BinaryFormatError(f"e-prop needs exactly one readout core, the binary has {len(readout)}")
+        self.learn = self._stack(learn, self.kernel)
+        self.out = self._stack(readout, kern_of["eprop_li"])
+        self.cores = learn + readout
         self.core_of = {ec.core: ec for ec in self.cores}
-        readouts = [ec for ec in self.cores if ec.kind == 3]
-        if len(readouts) != 1:
-            raise BinaryFormatError(f"e-prop needs exactly one readout core, the binary has {len(readouts)}")
-        self.readout = readouts[0]
-        tau_out = self.readout.decay
-        self.kappa = tau_out                                   # u0.32: the readout's filter, for ebar
-        self.one_minus_kappa = (fx.M32 - tau_out)              # 1 - kappa (the C's 1.0 is 0xFFFFFFFF)
+        self.readout = readout[0]
+        ro_kappa = np.unique(kern_of["eprop_li"].kappa[self.out.pos])
+        self.kappa = int(ro_kappa[0])                          # u0.32: the readout's filter, for ebar
+        self.one_minus_kappa = fx.M32 - self.kappa             # 1 - kappa (the C's 1.0 is 0xFFFFFFFF)
+        k = self.kernel
+        if k is None:
+            raise BinaryFormatError("the binary has e-prop cores but no eprop_alif neurons")
+        self.rho = k.rho[self.learn.pos]
+        self.beta_n = k.beta_n[self.learn.pos]
+        self.lr = (k.lr_mant[self.learn.pos][:, None], k.lr_exp[self.learn.pos][:, None])
+        ko = self.out_kernel = kern_of["eprop_li"]
+        self.lr_out = (ko.lr_mant[self.out.pos][:, None], ko.lr_exp[self.out.pos][:, None])
         self._load_plastic(b)
         self._load_payload(b)
         self.trials_done = 0
         self.ticks_in_trial = 0
         self.saturation = {"eprop_state": 0, "weight": 0}
+
+    def _stack(self, cores: list[_Core], kern: Any) -> _Block:
+        """The block of ``cores`` (rows in core order, as wide as the widest)."""
+        width = max((ec.width for ec in cores), default=0)
+        slot, row = [], 0
+        for ec in cores:
+            ec.rows = slice(row, row + ec.nrn.size)
+            row += ec.nrn.size
+            s = np.full(width, self.pad_slot, dtype=np.int64)
+            s[:ec.width] = np.arange(ec.cols.start, ec.cols.stop)
+            slot.append(np.broadcast_to(s, (ec.nrn.size, width)))
+        nrn = np.concatenate([ec.nrn for ec in cores]) if cores else np.zeros(0, np.int64)
+        shape = (nrn.size, width)
+        z = lambda: np.zeros(shape, dtype=np.int64)  # noqa: E731
+        return _Block(nrn, self.chip.pos_in_kernel[nrn] if kern is not None else nrn,
+                      np.vstack(slot) if slot else np.zeros(shape, np.int64), np.zeros(shape, dtype=bool),
+                      z(), z(), z(), z(), cores)
 
     # -- loading ----------------------------------------------------------------------------------
     def _load_plastic(self, b: Binary) -> None:
@@ -251,6 +335,9 @@ class EpropEngine:
         self.syn_post = _sec(b, "ep_syn_post").astype(np.int64)
         if not half.size == self.syn_proj.size == self.syn_pre.size == self.syn_post.size:
             raise BinaryFormatError("the plastic-synapse sections disagree in length")
+        halves = chip.sdram_words.view(np.uint16)
+        if half.size and (half.min() < 1 or half.max() >= halves.size):
+            raise BinaryFormatError("'ep_syn_half' points outside the SDRAM image")
         order = np.argsort(half)
         pos = np.flatnonzero(dlv.plastic)
         k = np.searchsorted(half[order], dlv.addr[pos])
@@ -258,32 +345,34 @@ class EpropEngine:
             raise BinaryFormatError("a plastic synapse of a row is not listed in 'ep_syn_half'")
         self.p_of_dlv = np.full(dlv.addr.size, -1, dtype=np.int64)
         self.p_of_dlv[pos] = order[k]
-        # Each plastic delivery: its post neuron's core and row, its source's column on that core.
+        self.half = half
+        # Each plastic delivery: its post neuron's block, cell and delivery; its source's column.
         src_of = np.repeat(np.arange(dlv.ptr.size - 1), np.diff(dlv.ptr))
-        self.cell_core = np.full(half.size, -1, dtype=np.int64)
+        self.cell_blk = np.full(half.size, -1, dtype=np.int64)
         self.cell_flat = np.zeros(half.size, dtype=np.int64)
         self.dlv_pos = np.full(half.size, -1, dtype=np.int64)
-        halves = chip.sdram_words.view(np.uint16)
-        w0 = halves[half].astype(np.int16).astype(np.int64)
+        w0 = weight_of_words(halves[half], halves[half - 1])
+        self.frac = halves[half - 1].astype(np.int64)
         self.pw = w0.copy()
-        for ec in self.cores:
-            sel = pos[chip.neuron_core[dlv.post[pos]] == ec.core]
-            p = self.p_of_dlv[sel]
-            j = dlv.post[sel] - ec.nrn[0]
-            cols = np.arange(ec.cols.start, ec.cols.stop)
-            srcs = self.slot_src[cols]
-            col_order = np.argsort(srcs)
-            ci = np.searchsorted(srcs[col_order], src_of[sel])
-            if np.any(ci >= cols.size) or np.any(srcs[col_order][np.minimum(ci, cols.size - 1)] != src_of[sel]):
-                raise BinaryFormatError(f"a plastic synapse on core {ec.core} comes from a source with no state column")
-            i = col_order[ci]
-            flat = j * cols.size + i
-            if np.unique(flat).size != flat.size:
-                raise BinaryFormatError(f"two plastic synapses share a state cell on core {ec.core}")
-            ec.mask.reshape(-1)[flat] = True
-            ec.weight.reshape(-1)[flat] = w0[p]
-            self.cell_core[p], self.cell_flat[p], self.dlv_pos[p] = ec.core, flat, sel
-        if np.any(self.cell_core < 0):
+        for bi, blk in enumerate((self.learn, self.out)):
+            width = blk.mask.shape[1]
+            for ec in blk.cores:
+                sel = pos[chip.neuron_core[dlv.post[pos]] == ec.core]
+                p = self.p_of_dlv[sel]
+                j = dlv.post[sel] - ec.nrn[0] + ec.rows.start
+                cols = np.arange(ec.cols.start, ec.cols.stop)
+                srcs = self.slot_src[cols]
+                col_order = np.argsort(srcs)
+                ci = np.searchsorted(srcs[col_order], src_of[sel])
+                if np.any(ci >= cols.size) or np.any(srcs[col_order][np.minimum(ci, cols.size - 1)] != src_of[sel]):
+                    raise BinaryFormatError(f"a plastic synapse on core {ec.core} comes from a source with no state column")
+                flat = j * width + col_order[ci]
+                if np.unique(flat).size != flat.size:
+                    raise BinaryFormatError(f"two plastic synapses share a state cell on core {ec.core}")
+                blk.mask.reshape(-1)[flat] = True
+                blk.weight.reshape(-1)[flat] = (w0[p] << 16) | self.frac[p]
+                self.cell_blk[p], self.cell_flat[p], self.dlv_pos[p] = bi, flat, sel
+        if np.any(self.cell_blk < 0):
             raise BinaryFormatError("a plastic synapse listed in 'ep_syn_half' is reached by no packet")
 
     def _load_payload(self, b: Binary) -> None:
@@ -331,11 +420,11 @@ class EpropEngine:
     # -- state ------------------------------------------------------------------------------------
     def reset(self) -> None:
         """The dynamic state of a trial; G, the weights and the finished trial's statistics stay."""
-        for ec in self.cores:
-            ec.eps[:] = 0
-            ec.ebar[:] = 0
+        for blk in (self.learn, self.out):
+            blk.eps[:] = 0
+            blk.ebar[:] = 0
         self.zbar[:] = 0
-        self.arrived[:] = 0
+        self.arrived[:] = False
         self.L_now[:] = 0
         self.L_next[:] = 0
 
@@ -347,7 +436,7 @@ class EpropEngine:
             idx = np.arange(int(lens.sum())) - np.repeat(first, lens) + np.repeat(starts, lens)
             self.arrived[self.arr_slot[idx]] = True
 
-    # -- one tick ---------------------------------------------------------------------------------
+    # -- trial start ------------------------------------------------------------------------------
     def trial_start(self, learning: bool, extra: np.ndarray) -> None:
         """tau = 0: the finished trial's regulariser and, at a batch end, the weight update; then zero
         the trial's state (the interpreter resets the neurons and ring slots)."""
@@ -365,91 +454,118 @@ class EpropEngine:
     def _regularise(self, extra: np.ndarray) -> None:
         """G_ji += rate_reg' (f_j - f0) mean(psi_j) mean(zbar_i) (docs/eprop.md, "Regularisation")."""
         for ec in self.cores:
-            extra[ec.core] += ec.mask.size * self.cost["eprop_trial_synapse"]
-            if ec.kind == 3 or self.rate_reg == 0:
-                continue
-            f = self.count[ec.nrn] * self.rate_scale
-            d = f - self.rate_target
-            psibar = fx.decay_mul(self.psi_sum[ec.nrn], self.inv_ticks)
-            zbb = fx.decay_mul(self.zsum[ec.cols], self.inv_ticks)
-            q = fx.accum_mul(fx.accum_mul(self.rate_reg, d), psibar)
-            r = fx.accum_mul(q[:, None], zbb[None, :])
-            ec.grad, sat = GRAD.store(GRAD.load(ec.grad) + r)
-            self.saturation["eprop_state"] += sat
+            extra[ec.core] += ec.nrn.size * ec.width * self.cost["eprop_trial_synapse"]
+        blk = self.learn
+        if self.rate_reg == 0 or not blk.nrn.size:
+            return
+        f = self.count[blk.nrn] * self.rate_scale
+        d = f - self.rate_target
+        psibar = fx.decay_mul(self.psi_sum[blk.nrn], self.inv_ticks)
+        zbb = fx.decay_mul(self.zsum[blk.slot], self.inv_ticks)
+        q = fx.accum_mul(fx.accum_mul(self.rate_reg, d), psibar)
+        r = fx.accum_mul(q[:, None], zbb)
+        blk.grad, sat = GRAD.store(GRAD.load(blk.grad) + r)
+        self.saturation["eprop_state"] += sat
 
     def _apply(self, extra: np.ndarray) -> None:
-        """w <- w - round(G x factor) on every synapse, saturating at 16 bits; G <- 0; the changed
-        rows are written back (SDRAM halfwords and the deliveries the packets use)."""
+        """Every plastic word w (32 bits: weight word and fraction) becomes w - round(G x factor x
+        2^16), saturating; G <- 0; the changed rows are written back (the SDRAM words and the
+        deliveries the packets use)."""
         dlv, halves = self.chip.deliveries, self.chip.sdram_words.view(np.uint16)
-        for ec in self.cores:
-            mant = ec.kern.lr_mant[ec.pos][:, None]
-            exp = ec.kern.lr_exp[ec.pos][:, None]
-            frac = fx.S1615_FRAC if ec.kind == 3 else GRAD.frac
-            step = -scaled_step(ec.grad, frac, mant, exp)
-            step[~ec.mask] = 0
-            new = np.clip(ec.weight + step, -(1 << 15), (1 << 15) - 1)
-            self.saturation["weight"] += int(np.count_nonzero(new != ec.weight + step))
-            changed = new != ec.weight
-            extra[ec.core] += int(np.count_nonzero(changed.any(axis=0))) * self.cost["eprop_row_writeback"]
-            ec.weight = new
-            ec.grad[:] = 0
-        for ec in self.cores:
-            p = np.flatnonzero(self.cell_core == ec.core)
-            w = ec.weight.reshape(-1)[self.cell_flat[p]]
+        for bi, (blk, (mant, exp), frac) in enumerate(((self.learn, self.lr, GRAD.frac),
+                                                       (self.out, self.lr_out, fx.S1615_FRAC))):
+            if not blk.nrn.size:
+                continue
+            step = -scaled_step(blk.grad, frac - WEIGHT_FRACTION_BITS, mant, exp)
+            step[~blk.mask] = 0
+            want = blk.weight + step
+            new = np.clip(want, WORD_MIN, WORD_MAX)
+            self.saturation["weight"] += int(np.count_nonzero(new != want))
+            changed = (new >> WEIGHT_FRACTION_BITS) != (blk.weight >> WEIGHT_FRACTION_BITS)
+            for ec in blk.cores:
+                # A row is the synapses of one source onto the core: a column of the core's matrix.
+                rows = int(np.count_nonzero((new[ec.rows] != blk.weight[ec.rows]).any(axis=0)))
+                extra[ec.core] += rows * self.cost["eprop_row_writeback"]
+            blk.weight = new
+            blk.grad[:] = 0
+            p = np.flatnonzero(self.cell_blk == bi)
+            words = new.reshape(-1)[self.cell_flat[p]]
+            w = words >> WEIGHT_FRACTION_BITS
             self.pw[p] = w
-            dlv.weight[self.dlv_pos[p]] = np.abs(w)
-            dlv.stype[self.dlv_pos[p]] = (w < 0).astype(dlv.stype.dtype)
-            halves[self._half[p]] = (w & 0xFFFF).astype(np.uint16)
+            moved = changed.reshape(-1)[self.cell_flat[p]]
+            dlv.weight[self.dlv_pos[p[moved]]] = np.abs(w[moved])
+            dlv.stype[self.dlv_pos[p[moved]]] = (w[moved] < 0).astype(dlv.stype.dtype)
+            halves[self.half[p]] = (w & 0xFFFF).astype(np.uint16)
+            halves[self.half[p] - 1] = (words & 0xFFFF).astype(np.uint16)
 
+    # -- one tick ---------------------------------------------------------------------------------
     def step(self, tau: int, learning: bool, target: np.ndarray | None, extra: np.ndarray) -> dict[str, int]:
         """The e-prop work of tick ``tau`` (> 0) after the neuron update; ``target`` is the scored
         readout's desired value for this tick (REAL, or None when the host gives none). Returns the
         payload packets sent, received and their router traversals."""
-        zb = fx.decay_mul(self.zbar, self.slot_decay) + np.where(self.arrived, ONE, 0)
+        zb = fx.decay_mul(self.zbar, self.slot_decay)
+        zb[self.arrived] += ONE
         self.zbar = fx.wrap32(zb)
         self.arrived[:] = False
         self.zsum = fx.wrap32(self.zsum + self.zbar)
         self.L_now, self.L_next = self.L_next, self.L_now
         self.L_next[:] = 0
         for ec in self.cores:
-            extra[ec.core] += (ec.cols.stop - ec.cols.start) * self.cost["eprop_source"]
-            if ec.kind == 3:
-                continue
-            kern = ec.kern
-            psi = kern.psi[ec.pos]
-            self.count[ec.nrn] += kern.z[ec.pos]
-            self.psi_sum[ec.nrn] += psi
-            zcol = self.zbar[ec.cols][None, :]
-            psi_c = psi[:, None]
-            pb = fx.accum_mul(psi, kern.beta_n[ec.pos])[:, None]        # psi beta~ (per neuron)
-            eps = EPS.load(ec.eps)
-            e = fx.accum_mul(psi_c, zcol - eps)
-            rho = _u032_to_real(kern.rho[ec.pos])[:, None]
-            ec.eps, s1 = EPS.store(fx.accum_mul(rho - pb, eps) + fx.accum_mul(pb, zcol))
-            ebar = fx.decay_mul(EBAR.load(ec.ebar), self.kappa) + fx.decay_mul(e, self.one_minus_kappa)
-            ec.ebar, s2 = EBAR.store(ebar)
-            s3 = 0
-            L = self.L_now[ec.nrn]
-            if learning and np.any(L):
-                ec.grad, s3 = GRAD.store(GRAD.load(ec.grad) + fx.accum_mul(L[:, None], EBAR.load(ec.ebar)))
-            self.saturation["eprop_state"] += s1 + s2 + s3
-            cost = self.cost["eprop_synapse_adaptive"] if ec.kind == 1 else self.cost["eprop_synapse"]
-            extra[ec.core] += ec.mask.size * cost
+            extra[ec.core] += ec.width * self.cost["eprop_source"]
+            if ec.kind != 3:
+                cost = self.cost["eprop_synapse_adaptive"] if ec.kind == 1 else self.cost["eprop_synapse"]
+                extra[ec.core] += ec.nrn.size * ec.width * cost
+        blk = self.learn
+        if blk.nrn.size:
+            self._traces(blk, learning)
         counts = {"sent": 0, "received": 0, "traversals": 0}
-        ro = self.readout
         if not (learning and target is not None and tau >= self.window):
             return counts
-        y = ro.kern.v[ro.pos]
+        return self._readout(target, extra, counts)
+
+    def _traces(self, blk: _Block, learning: bool) -> None:
+        """Every synapse of every learning core, one tick (docs/eprop.md, "Fixed point")::
+
+            d = zbar - eps~;  e = (psi d) >> 8  (units of 2^-22)
+            eps~ <- rho eps~ + beta~ e          (= (rho - psi beta~) eps~ + psi beta~ zbar)
+            ebar <- kappa ebar + (1 - kappa) e;  G += round(L ebar)
+        """
+        kern = self.kernel
+        psi = kern.psi[blk.pos]
+        self.count[blk.nrn] += kern.z[blk.pos]
+        self.psi_sum[blk.nrn] += psi
+        zcol = self.zbar[blk.slot]
+        eps = EPS.load(blk.eps)
+        d = zcol - eps
+        if int(zcol.max(initial=0)) >= (1 << 31) - (1 << 18):    # a REAL subtraction that would wrap
+            d = fx.wrap32(d)
+        e = (psi[:, None] * d) >> E_SHIFT                          # 64-bit product: no wrap
+        # eps~ in REAL: the decay by rho (u0.32) and beta~ e (beta~ REAL x e at 2^-22, back to 2^-15).
+        eps_new = fx.decay_mul(eps, self.rho[:, None]) + ((self.beta_n[:, None] * e) >> (EBAR.frac))
+        blk.eps, s1 = EPS.store(eps_new)
+        ebar = fx.decay_mul(blk.ebar, self.kappa) + fx.decay_mul(e, self.one_minus_kappa)
+        blk.ebar, s2 = EBAR.round(ebar)
+        s3 = 0
+        L = self.L_now[blk.nrn]
+        if learning and np.any(L):
+            inc = (L[:, None] * blk.ebar + (1 << (G_SHIFT - 1))) >> G_SHIFT
+            blk.grad, s3 = GRAD.saturate(blk.grad + inc)
+        self.saturation["eprop_state"] += s1 + s2 + s3
+
+    def _readout(self, target: np.ndarray, extra: np.ndarray, counts: dict[str, int]) -> dict[str, int]:
+        """The scored readout's error, its gradient and the payload packets that carry it."""
+        ro, blk = self.readout, self.out
+        y = self.out_kernel.v[blk.pos]
         if self.loss == "cross_entropy":
             ex = fx.expk(y - y.max())
             err = fx.kdivk(ex, int(ex.sum())) - target
         else:
             err = fx.wrap32(y - target)
-        g = ro.grad + fx.accum_mul(err[:, None], self.zbar[ro.cols][None, :])
-        ro.grad = np.clip(g, fx.REAL_MIN, fx.REAL_MAX)
-        self.saturation["eprop_state"] += int(np.count_nonzero(ro.grad != g))
+        g = blk.grad + fx.accum_mul(err[:, None], self.zbar[blk.slot])
+        blk.grad = np.clip(g, fx.REAL_MIN, fx.REAL_MAX)
+        self.saturation["eprop_state"] += int(np.count_nonzero(blk.grad != g))
         n = ro.nrn.size
-        extra[ro.core] += (n * self.cost["eprop_softmax"] + ro.mask.size * self.cost["eprop_readout_synapse"]
+        extra[ro.core] += (n * self.cost["eprop_softmax"] + n * ro.width * self.cost["eprop_readout_synapse"]
                            + n * (self.cost["packet_sent"] + self.cost["packet_received"]))
         counts["received"] += n          # the host's target packets
         counts["traversals"] += self.tg_traversals
@@ -464,14 +580,10 @@ class EpropEngine:
         counts["traversals"] += self.ls_traversals
         return counts
 
-    @property
-    def _half(self) -> np.ndarray:
-        return self.chip.binary.sections["ep_syn_half"].astype(np.int64)
-
     def plastic_weights(self) -> dict[str, np.ndarray]:
         """Every plastic projection's weight words as (n_pre, n_post), 0 where there is no synapse."""
         out = {}
-        for i, info in enumerate(self.chip.meta.get("plastic", [])):
+        for info in self.chip.meta.get("plastic", []):
             sel = self.syn_proj == int(info["index"])
             m = np.zeros((int(info["n_pre"]), int(info["n_post"])), dtype=np.int64)
             m[self.syn_pre[sel], self.syn_post[sel]] = self.pw[sel]
