@@ -67,15 +67,15 @@ def q(x, bits, frac):
     return np.clip((np.asarray(x, np.int64) + half) >> s, -(1 << (bits - 1)), (1 << (bits - 1)) - 1)
 
 
-def float14(x):
-    """ebar's storage: the value with 10 significant bits, ties away from zero, at most 1023 << 14."""
+def small_float(x, keep, top):
+    """A trace's storage: the value with ``keep`` significant bits, ties away from zero, at most ``top``."""
     x = np.asarray(x, np.int64)
     a = np.abs(x)
     k = np.zeros_like(a)
-    while np.any((a >> (k + 10)) > 0):        # shift until fewer than 11 bits are left
-        k += (a >> (k + 10)) > 0
+    while np.any((a >> (k + keep)) > 0):      # shift until ``keep`` bits are left
+        k += (a >> (k + keep)) > 0
     half = np.where(k > 0, np.left_shift(1, np.maximum(k - 1, 0)), 0) if ROUND[0] else 0
-    m = np.minimum(((a + half) >> k) << k, 1023 << 14)
+    m = np.minimum(((a + half) >> k) << k, top)
     return np.sign(x) * m
 
 
@@ -127,7 +127,7 @@ def reference(b, x: np.ndarray, tgt: np.ndarray, shifted: bool = False) -> tuple
         v = np.zeros(5, np.int64); a = np.zeros(5, np.int64); ref = np.zeros(5, np.int64)
         z = np.zeros(5, bool); y = np.zeros(2, np.int64)
         zb = np.zeros(16, np.int64)          # columns: x (6), r (5) for r; r (5) for y
-        eps = np.zeros((5, 11), np.int64)    # Q3.14
+        eps = np.zeros((5, 11), np.int64)    # units of 2^-22
         eb = np.zeros((5, 11), np.int64)     # units of 2^-22
         L_next = np.zeros(5, np.int64)
         cnt = np.zeros(5, np.int64); psum = np.zeros(5, np.int64); zsum = np.zeros(16, np.int64)
@@ -159,11 +159,12 @@ def reference(b, x: np.ndarray, tgt: np.ndarray, shifted: bool = False) -> tuple
             zsum += zb
             L_now, L_next = L_next, np.zeros(5, np.int64)
             cnt += z; psum += psi
-            # e at 2^-22 from the 2^-30 product; eps~ <- rho eps~ + beta~ e; ebar filtered by kappa.
-            d = zb[None, :11] - (eps << 1)
-            e_ = (psi[:, None] * d) >> 8
-            eps = q(dmul(eps << 1, rho[:, None]) + ((bn[:, None] * e_) >> 22), 18, 14)
-            eb = float14(dmul(eb, kap) + dmul(e_, 0xFFFFFFFF - kap))
+            # Traces in units of 2^-22: e = psi (zbar - eps~); eps~ <- rho eps~ + beta~ e (14 significant
+            # bits, up to 64); ebar filtered by kappa (10 significant bits, up to 4).
+            d = (np.minimum(zb[None, :11], (1 << 24) - 1) << 7) - eps
+            e_ = (psi[:, None] * d) >> 15
+            eps = small_float(dmul(eps, rho[:, None]) + ((bn[:, None] * e_) >> 15), 14, ((1 << 14) - 1) << 14)
+            eb = small_float(dmul(eb, kap) + dmul(e_, 0xFFFFFFFF - kap), 10, 1023 << 14)
             if np.any(L_now):
                 G = np.clip(G + ((L_now[:, None] * eb + (1 << 26)) >> 27), -32768, 32767)
             if tau >= m["window_from"]:

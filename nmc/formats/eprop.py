@@ -7,10 +7,11 @@ Every dynamic value the cores compute with is a REAL (s16.15, a raw int64 word a
 ============  =======  ==============  ======================================================
 state         bits     format          holds
 ============  =======  ==============  ======================================================
-``eps``       18       Q3.14           beta/theta times the adaptation eligibility (+-8)
+``eps``       18       float s.4.13    beta/theta times the adaptation eligibility, in units of
+                                       2^-22: sign, 4-bit exponent, 13-bit fraction with an
+                                       implicit leading one (+-64, 14 significant bits)
 ``ebar``      14       float s.4.9     the readout-filtered eligibility trace, normalised, in
-                                       units of 2^-22: sign, 4-bit exponent, 9-bit fraction
-                                       with an implicit leading one (+-4, 10 significant bits)
+                                       units of 2^-22 (+-4, 10 significant bits)
 ``grad``      16       Q5.10           the gradient accumulated over a trial (batch), normalised
 ``grad_out``  32       s16.15          the readout synapses' gradient (few synapses: a whole word)
 ``fb``        16       Q3.12           a fixed random feedback weight B (+-8)
@@ -21,13 +22,15 @@ half an LSB, arithmetic shift right) and saturating to its width; it is loaded b
 shift. Round-to-nearest, not the floor of the neuron arithmetic, because a trace that decays by a
 few LSB per tick would otherwise drift down by half an LSB every tick.
 
-Why ``ebar`` is a small float: it decays by (1 - kappa) ~ 5 % per tick and must still carry the
-eligibility of a cue seen a second earlier, a few thousandths. In a 14-bit fixed-point format a
-value whose 5 % decay is below half an LSB never decays (round to nearest) -- with Q1.12 every
-|ebar| below 10 LSB (0.0025) stuck at its value for the rest of the trial and, multiplied by the
-learning signal of every scored tick, gave synapses a gradient they do not have, larger than the
-true gradient of the cue synapses. With 10 significant bits at every magnitude the decay always
-moves the stored value.
+Why the traces are small floats: ``ebar`` decays by (1 - kappa) ~ 5 % per tick and ``eps`` by
+(1 - rho) ~ 0.05 %, and both must still carry the eligibility of a cue seen a second earlier, a few
+thousandths. In a fixed-point format a value whose decay is below half an LSB never decays (round
+to nearest): with a Q1.12 ``ebar`` every |ebar| below 10 LSB (0.0025) stuck at its value for the
+rest of the trial and, multiplied by the learning signal of every scored tick, gave synapses a
+gradient they do not have, larger than the true gradient of the cue synapses; a Q3.14 ``eps`` stuck
+below 0.06 and, computed in s16.15 with the floor of ``decay_mul``, decayed up to a third too fast
+above it. With a fixed number of significant bits at every magnitude the decay always moves the
+stored value; tests/test_eprop_gradient.py holds the result to the float64 gradient.
 """
 
 from __future__ import annotations
@@ -132,9 +135,12 @@ class MiniFloat:
         return np.where((c >> (self.bits - 1)) & 1, -a, a)
 
 
-EPS = QFormat("eps", 18, 14)
-#: ebar in units of 2^-22: 14 bits, +-4 (docs/eprop.md, "Fixed point").
-EBAR = MiniFloat("ebar", 4, 9, 22)
+#: Fraction bits of the traces' arithmetic: e, eps~ and ebar are integers in units of 2^-22.
+TRACE_FRAC = 22
+#: eps~ (beta~ times the adaptation eligibility): 18 bits, 14 significant, +-64.
+EPS = MiniFloat("eps", 4, 13, TRACE_FRAC)
+#: ebar (the readout-filtered eligibility): 14 bits, 10 significant, +-4.
+EBAR = MiniFloat("ebar", 4, 9, TRACE_FRAC)
 GRAD = QFormat("grad", 16, 10)
 FEEDBACK = QFormat("fb", 16, 12)
 #: Bits of the learning-rate mantissa: factor = mantissa * 2^-exponent, mantissa < 2^LR_BITS.

@@ -34,13 +34,16 @@ from ..binary.format import Binary
 from ..errors import BinaryFormatError, RunError
 from ..formats import spinnaker as fx
 from ..binary.checks import need_int, need_key, need_str
-from ..formats.eprop import EBAR, EPS, FEEDBACK, GRAD, scaled_step
+from ..formats.eprop import EBAR, EPS, FEEDBACK, GRAD, TRACE_FRAC, scaled_step
 
 ONE = fx.ONE
-#: e = (psi x (zbar - eps~)) >> E_SHIFT: the product of two REALs (2^-30) in EBAR's units (2^-22).
-E_SHIFT = 2 * fx.S1615_FRAC - EBAR.frac
-#: G += (L x ebar + half) >> G_SHIFT: a REAL times an EBAR value (2^-37) in GRAD's units (2^-10).
-G_SHIFT = fx.S1615_FRAC + EBAR.frac - GRAD.frac
+#: zbar enters the traces in their units (2^-22): zbar << ZBAR_SHIFT, zbar first held below 512.0
+#: so that zbar - eps~ fits a 32-bit word (counted as a saturation; the rate that reaches it is
+#: above 25 kHz at tau_m = 20 ms).
+ZBAR_SHIFT = TRACE_FRAC - fx.S1615_FRAC
+ZBAR_MAX = (1 << (31 - ZBAR_SHIFT)) - 1
+#: G += (L x ebar + half) >> G_SHIFT: a REAL times a trace value (2^-37) in GRAD's units (2^-10).
+G_SHIFT = fx.S1615_FRAC + TRACE_FRAC - GRAD.frac
 #: A plastic synapse's 32-bit SDRAM word: its signed weight word in the top half, a fraction of a
 #: weight step below (docs/eprop.md, "Rows"): small learning steps accumulate instead of rounding away.
 WEIGHT_FRACTION_BITS = 16
@@ -202,7 +205,7 @@ class _Block:
     slot: np.ndarray           # (N, S) the source slot each cell reads (the padding slot when absent)
     mask: np.ndarray           # (N, S) which cells are synapses
     weight: np.ndarray         # (N, S) the synapses' 32-bit plastic words: signed weight word << 16 | fraction
-    eps: np.ndarray            # (N, S) EPS storage units
+    eps: np.ndarray            # (N, S) EPS values (units of 2^-22)
     ebar: np.ndarray           # (N, S) EBAR values (units of 2^-22)
     grad: np.ndarray           # (N, S) GRAD storage units (readout: REAL)
     cores: list[_Core]
@@ -524,33 +527,32 @@ class EpropEngine:
         return self._readout(target, extra, counts)
 
     def _traces(self, blk: _Block, learning: bool) -> None:
-        """Every synapse of every learning core, one tick (docs/eprop.md, "Fixed point")::
+        """Every synapse of every learning core, one tick (docs/eprop.md, "Fixed point"); e, eps~
+        and ebar in units of 2^-22, products in 64 bits::
 
-            d = zbar - eps~;  e = (psi d) >> 8  (units of 2^-22)
-            eps~ <- rho eps~ + beta~ e          (= (rho - psi beta~) eps~ + psi beta~ zbar)
-            ebar <- kappa ebar + (1 - kappa) e;  G += round(L ebar)
+            d = (zbar << 7) - eps~;  e = (psi d) >> 15
+            eps~ <- float18(decay(eps~, rho) + (beta~ e) >> 15)     (= (rho - psi beta~) eps~ + psi beta~ zbar)
+            ebar <- float14(decay(ebar, kappa) + decay(e, 1 - kappa));  G += round(L ebar)
         """
         kern = self.kernel
         psi = kern.psi[blk.pos]
         self.count[blk.nrn] += kern.z[blk.pos]
         self.psi_sum[blk.nrn] += psi
-        zcol = self.zbar[blk.slot]
-        eps = EPS.load(blk.eps)
-        d = zcol - eps
-        if int(zcol.max(initial=0)) >= (1 << 31) - (1 << 18):    # a REAL subtraction that would wrap
-            d = fx.wrap32(d)
-        e = (psi[:, None] * d) >> E_SHIFT                          # 64-bit product: no wrap
-        # eps~ in REAL: the decay by rho (u0.32) and beta~ e (beta~ REAL x e at 2^-22, back to 2^-15).
-        eps_new = fx.decay_mul(eps, self.rho[:, None]) + ((self.beta_n[:, None] * e) >> (EBAR.frac))
-        blk.eps, s1 = EPS.store(eps_new)
-        ebar = fx.decay_mul(blk.ebar, self.kappa) + fx.decay_mul(e, self.one_minus_kappa)
-        blk.ebar, s2 = EBAR.round(ebar)
+        z = self.zbar
+        s0 = 0
+        if int(z.max()) > ZBAR_MAX:
+            s0 = int(np.count_nonzero(z[np.unique(blk.slot)] > ZBAR_MAX))
+            z = np.minimum(z, ZBAR_MAX)
+        d = (z << ZBAR_SHIFT)[blk.slot] - blk.eps
+        e = (psi[:, None] * d) >> fx.S1615_FRAC
+        blk.eps, s1 = EPS.round(fx.decay_mul(blk.eps, self.rho[:, None]) + ((self.beta_n[:, None] * e) >> fx.S1615_FRAC))
+        blk.ebar, s2 = EBAR.round(fx.decay_mul(blk.ebar, self.kappa) + fx.decay_mul(e, self.one_minus_kappa))
         s3 = 0
         L = self.L_now[blk.nrn]
         if learning and np.any(L):
             inc = (L[:, None] * blk.ebar + (1 << (G_SHIFT - 1))) >> G_SHIFT
             blk.grad, s3 = GRAD.saturate(blk.grad + inc)
-        self.saturation["eprop_state"] += s1 + s2 + s3
+        self.saturation["eprop_state"] += s0 + s1 + s2 + s3
 
     def _readout(self, target: np.ndarray, extra: np.ndarray, counts: dict[str, int]) -> dict[str, int]:
         """The scored readout's error, its gradient and the payload packets that carry it."""
