@@ -102,18 +102,22 @@ class MiniFloat:
 
     def round(self, x: np.ndarray) -> tuple[np.ndarray, int]:
         """The nearest representable values (ties away from zero), saturating; (values, saturations).
-        The core does this with a count-leading-zeros, a shift and an add."""
-        x = np.asarray(x, dtype=np.int64)
-        a = np.abs(x)
-        keep = self.man_bits + 1
-        # Bit length of |x| (frexp is exact for integers below 2^53).
-        k = np.maximum(np.frexp(a.astype(np.float64))[1] - keep, 0)
-        m = ((a + ((np.int64(1) << k) >> 1)) >> k) << k
+        The core does this with a count-leading-zeros, a shift and an add; here the rounding is done
+        on the bits of the exactly converted float64 (|x| < 2^53): adding half of the lowest kept
+        fraction bit to the bit pattern and clearing the bits below rounds the magnitude half up, a
+        carry moving into the exponent as it should, and leaves values of man_bits + 1 bits or
+        fewer unchanged."""
+        f = np.asarray(x, dtype=np.int64).astype(np.float64)
+        bits = f.view(np.int64)
+        drop = 52 - self.man_bits                     # float64 fraction bits below the kept ones
+        bits += np.int64(1) << (drop - 1)
+        bits &= ~((np.int64(1) << drop) - 1)
+        out = f.astype(np.int64)
         top = self.max_value
-        sat = int(np.count_nonzero(m > top))
-        if sat:
-            m = np.minimum(m, top)
-        return np.where(x < 0, -m, m), sat
+        if int(out.max(initial=0)) <= top and int(out.min(initial=0)) >= -top:
+            return out, 0
+        sat = int(np.count_nonzero(np.abs(out) > top))
+        return np.clip(out, -top, top), sat
 
     def encode(self, values: np.ndarray) -> np.ndarray:
         """The stored codes (sign << (bits - 1) | E << man_bits | F) of representable values."""
