@@ -69,6 +69,14 @@ def eprop_rule(learning: Any, where: str) -> dict[str, Any]:
     return rule
 
 
+def whole_steps(value: float, dt: float, what: str) -> str | None:
+    """A complaint when ``value`` ms is not a whole number of time steps of ``dt`` ms (None if it is)."""
+    steps = value / dt
+    if abs(steps - round(steps)) > 1e-9 * max(1.0, abs(steps)):
+        return f"{what} must be a whole number of time steps of {dt:g} ms, got {value:g} ms"
+    return None
+
+
 def trial_spec(attrs: dict[str, Any], where: str = "network") -> dict[str, Any] | None:
     """Check ``net.attrs["trial"]`` (None when absent); IrError naming the fault."""
     trial = attrs.get("trial")
@@ -90,4 +98,10 @@ def trial_spec(attrs: dict[str, Any], where: str = "network") -> dict[str, Any] 
         if isinstance(start, bool) or not isinstance(start, (int, float)) or not 0 <= start < duration:
             raise IrError(f"the scored window must start inside the trial [0, {duration:g}) ms, got {start!r}",
                           location=where)
+    dt = attrs.get("dt")
+    if isinstance(dt, (int, float)) and not isinstance(dt, bool) and dt > 0:
+        for what, value in (("the trial", duration), ("the scored window's start", score["from"] if score else 0.0)):
+            problem = whole_steps(float(value), float(dt), what)
+            if problem is not None:
+                raise IrError(problem, location=where)
     return {"duration": float(duration), "batch": batch, "score": score}

@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 from lark import Token, Tree
 
 from ...errors import IrError
-from ...ir.eprop import LOSSES, eprop_rule
+from ...ir.eprop import LOSSES, eprop_rule, whole_steps
 from ...ir.learning import TRACES, learning_spec, parse_rule
 from ...ir.network import Population
 from .scope import Scope
@@ -349,3 +349,12 @@ class LearningStatements(Scope):
         clash = eprop_rule_clash(self.net)
         if clash is not None:
             raise self.error(clash[1], self.created["projection", clash[0]])
+        # The chip counts trials and the window in ticks: both must be whole time steps.
+        dt = self.net.attrs.get("dt")
+        if dt is not None:
+            score = self.trial["score"]
+            for what, value, pos in (("the trial", self.trial["duration"], self.trial_seen["schedule trial"]),
+                                     ("the scored window's start", score["from"], self.trial_seen["score"])):
+                problem = whole_steps(float(value), float(dt), what)  # type: ignore[arg-type]
+                if problem is not None:
+                    raise self.error(problem, pos)

@@ -1,0 +1,122 @@
+"""Bad e-prop programs: every mistake is one clear line, at the place it is written (DSL), or one
+line naming the target and the feature it lacks (compile)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from dsl_checks import assert_dsl_error
+from nmc.frontend.dsl import parse_dsl
+
+REPO = Path(__file__).resolve().parent.parent
+
+BASE = ("dt = 1 ms\ninput x[4]\ninput t[2]\n"
+        "population r[5] : alif(tau_m = 20 ms, v_th = 10 mV, tau_a = 200 ms, beta = 1 mV)\n"
+        "population y[2] : li(tau_m = 20 ms)\n")                       # the next line is 6
+GOOD = BASE + ("rule ep = eprop(eta = 0.1, feedback = random(seed = 1))\n"
+               "connect x -> r : dense(weights = 1 nA, rule = ep)\n"
+               "connect r -> y : dense(weights = 1 nA, rule = ep)\n"
+               "schedule trial = 100 ms\n"
+               "score y against t from 50 ms\n")                        # lines 6-10
+RULE = BASE + "rule ep = eprop("
+
+ERRORS = [
+    # the rule
+    (RULE + "feedback = random(seed = 1))", "6:11", "missing argument 'eta' for eprop"),
+    (RULE + "eta = -1, feedback = random(seed = 1))", "6:17", "e-prop eta must be > 0, got -1"),
+    (RULE + "eta = 1, feedback = 3)", "6:37",
+     "feedback must be random(seed = S) (fixed random feedback weights), got 3"),
+    (RULE + "eta = 1, feedback = random(seed = -1))", "6:51", "seed must be a non-negative integer, got -1"),
+    (RULE + "eta = 1, feedback = random(seed = 1), loss = hinge)", "6:62",
+     "loss must be one of cross_entropy, mse, got the name 'hinge'"),
+    (RULE + "eta = 1, feedback = random(seed = 1), rate_target = 10 ms)", "6:69",
+     "rate_target must be a frequency (Hz, kHz), got 10 ms"),
+    (RULE + "eta = 1, feedback = random(seed = 1), rate_reg = -1)", "6:55", "e-prop rate_reg must be >= 0, got -1"),
+    (RULE + "eta = 1, feedback = random(seed = 1), gamma = 0)", "6:55", "e-prop gamma must be > 0, got 0"),
+    (RULE + "eta = 1, feedback = random(seed = 1), beta = 2)", "6:55",
+     "unknown argument 'beta' for eprop (known: eta, feedback, gamma, loss, rate_reg, rate_target)"),
+    # the models
+    (BASE.replace("beta = 1 mV", "beta = 1 ms"), "4:76", "parameter 'beta' must be a voltage (uV, mV, V), got 1 ms"),
+    # trials, batches and the score
+    (GOOD.replace("trial = 100 ms", "trial = -5 ms"), "9:18", "trial must be a positive time, got -5 ms"),
+    (GOOD.replace("trial = 100 ms", "trial = 100.5 ms"), "9:1",
+     "the trial must be a whole number of time steps of 1 ms, got 100.5 ms"),
+    (GOOD + "schedule batch = 0\n", "11:18", "batch must be a positive integer, got 0"),
+    (GOOD + "schedule trial = 200 ms\n", "11:1", "'schedule trial' is given twice (first at line 9)"),
+    (GOOD + "schedule cycle = 12\n", "11:1",
+     "a file has either a synfire cycle ('schedule cycle') or e-prop trials ('schedule trial'), not both"),
+    (GOOD.replace("score y against t", "score r against t"), "10:7",
+     "the scored population 'r' must be a leaky readout (model 'li'), not 'alif'"),
+    (GOOD.replace("score y against t", "score y against y"), "10:17",
+     "the target 'y' must be an input port (its data are the desired readout)"),
+    (GOOD.replace("input t[2]", "input t[3]"), "10:17", "target 't' has 3 units, but the scored population 'y' has 2"),
+    (GOOD.replace("from 50 ms", "from 100 ms"), "10:24",
+     "the scored window must start inside the trial [0, 100) ms, got 100 ms"),
+    (GOOD.replace("from 50 ms", "from 50.5 ms"), "10:1",
+     "the scored window's start must be a whole number of time steps of 1 ms, got 50.5 ms"),
+    (GOOD + "score y against t from 60 ms\n", "11:1", "'score' is given twice (first at line 10)"),
+    (BASE + "score y against t from 50 ms\n", "6:1",
+     "'score' needs the length of a trial: add 'schedule trial = DURATION'"),
+    (GOOD.replace("schedule trial = 100 ms\nscore y against t from 50 ms\n", ""), "7:1",
+     "an e-prop rule needs trials: add 'schedule trial = DURATION' and 'score POP against TARGET from TIME'"),
+    (GOOD.replace("score y against t from 50 ms\n", ""), "7:1",
+     "an e-prop rule needs a readout to score: add 'score POP against TARGET from TIME'"),
+    (BASE + "connect x -> r : dense(weights = 1 nA)\nschedule trial = 100 ms\n", "7:1",
+     "trials ('schedule trial', 'score') are for e-prop rules, and no projection uses one"),
+    # how rules combine
+    (GOOD.replace("connect r -> y : dense(weights = 1 nA, rule = ep)",
+                  "rule e2 = eprop(eta = 0.1, feedback = random(seed = 2))\n"
+                  "connect r -> y : dense(weights = 1 nA, rule = e2)"), "9:1",
+     "e-prop rules may differ only in eta (one learning signal per network); 'r->y' differs from 'x->r'"),
+    (GOOD.replace("connect r -> y : dense(weights = 1 nA, rule = ep)",
+                  "rule e2 = eprop(eta = 0.2, feedback = random(seed = 1))\n"
+                  "connect r -> r : dense(weights = 1 nA, rule = e2)\n"
+                  "connect r -> y : dense(weights = 1 nA, rule = ep)"), "9:1",
+     "the e-prop projections into 'r' must share one eta ('x->r' has 0.1, this one 0.2)"),
+    (BASE + "population h[3] : lif(tau_m = 20 ms)\n" + GOOD[len(BASE):].replace("connect x -> r", "connect x -> h"),
+     "8:1", "an e-prop projection must end on an 'alif' or 'li' population, not 'lif'"),
+    (GOOD.replace("rule = ep)\nconnect r", "rule = ep, delay = 2)\nconnect r"), "7:59",
+     "an e-prop projection has delay 0 (a spike reaches the next step, as the e-prop equations assume), got 2"),
+]
+
+
+@pytest.mark.parametrize("source, where, message", ERRORS)
+def test_error(source: str, where: str, message: str) -> None:
+    assert_dsl_error(source, where, message)
+
+
+def test_the_good_program_parses() -> None:
+    """The base of every case above is itself correct, so each case fails for its own mistake."""
+    net = parse_dsl(GOOD, filename="prog.nmc")
+    assert net.attrs["trial"] == {"duration": 100.0, "batch": 1,
+                                  "score": {"population": "y", "target": "t", "from": 50.0}}
+    assert [p.learning["kind"] for p in net.projections] == ["eprop", "eprop"]
+
+
+def _one_line_error(cli, *args) -> str:
+    code, _, err = cli(*args)
+    assert code == 1 and len(err.strip().splitlines()) == 1 and "Traceback" not in err, err
+    return err.strip()
+
+
+def test_loihi_refuses_an_eprop_program_in_one_line(cli, tmp_path: Path) -> None:
+    src = tmp_path / "ep.nmc"
+    src.write_text(GOOD)
+    assert cli("compile", src, "--target", "spinnaker", "-o", tmp_path / "ep.nmcb")[0] == 0
+    err = _one_line_error(cli, "compile", src, "--target", "loihi")
+    assert err == "population 'r': error: neuron model 'alif' is not supported by target 'loihi' " \
+                  "(it supports: cuba_lif, graded, if, input, lif)"
+
+
+def test_a_target_without_eprop_refuses_the_rule_in_one_line(cli, tmp_path: Path) -> None:
+    """A target with the models but not the rule (a copy of spinnaker.toml without 'eprop')."""
+    toml = (REPO / "targets" / "spinnaker.toml").read_text()
+    assert 'learning_rules = ["eprop"]' in toml
+    (tmp_path / "nolearn.toml").write_text(toml.replace('learning_rules = ["eprop"]', "learning_rules = []")
+                                           .replace('name = "spinnaker"', 'name = "nolearn"', 1))
+    src = tmp_path / "ep.nmc"
+    src.write_text(GOOD)
+    err = _one_line_error(cli, "compile", src, "--target", tmp_path / "nolearn.toml")
+    assert err.endswith("projection 'x->r': error: target 'nolearn' has no e-prop learning (rule kind 'eprop')"), err
