@@ -302,6 +302,7 @@ class EpropEngine:
             raise BinaryFormatError("the binary has e-prop cores but no eprop_alif neurons")
         self.rho = k.rho[self.learn.pos]
         self.beta_n = k.beta_n[self.learn.pos]
+        self.adaptive = bool(np.any(self.beta_n))
         self.lr = (k.lr_mant[self.learn.pos][:, None], k.lr_exp[self.learn.pos][:, None])
         ko = self.out_kernel = kern_of["eprop_li"]
         self.lr_out = (ko.lr_mant[self.out.pos][:, None], ko.lr_exp[self.out.pos][:, None])
@@ -418,6 +419,15 @@ class EpropEngine:
             if cc == c and hit.size and int(tg_base[tg_off[cc] + hit[0]] + (keys[k] & ~mask & fx.M32)) == k:
                 ok[k] = True
         self.target_ok = ok
+        # Per learning neuron and readout unit: whether the unit's payload reaches its core, and the
+        # feedback weight it then applies; per core the payloads it takes each scored tick.
+        blk = self.learn
+        self.recv = np.zeros((blk.nrn.size, self.n_out), dtype=bool)
+        for k, cores in enumerate(self.ls_cores):
+            for c in cores:
+                self.recv[self.core_of[c].rows, k] = True
+        self.fb_learn = np.where(self.recv, self.fb[blk.nrn], 0)
+        self.units_in = {ec.core: sum(ec.core in cores for cores in self.ls_cores) for ec in blk.cores}
         self.tg_traversals = int(trav.sum())
 
     # -- state ------------------------------------------------------------------------------------
@@ -543,10 +553,24 @@ class EpropEngine:
         if int(z.max()) > ZBAR_MAX:
             s0 = int(np.count_nonzero(z[np.unique(blk.slot)] > ZBAR_MAX))
             z = np.minimum(z, ZBAR_MAX)
-        d = (z << ZBAR_SHIFT)[blk.slot] - blk.eps
-        e = (psi[:, None] * d) >> fx.S1615_FRAC
-        blk.eps, s1 = EPS.round(fx.decay_mul(blk.eps, self.rho[:, None]) + ((self.beta_n[:, None] * e) >> fx.S1615_FRAC))
-        blk.ebar, s2 = EBAR.round(fx.decay_mul(blk.ebar, self.kappa) + fx.decay_mul(e, self.one_minus_kappa))
+        e = (z << ZBAR_SHIFT)[blk.slot]
+        e -= blk.eps
+        e *= psi[:, None]
+        e >>= fx.S1615_FRAC
+        s1 = 0
+        if self.adaptive:                         # eps~ stays 0 where beta~ = 0: nothing to do without
+            eps = blk.eps * self.rho[:, None]
+            eps >>= 32
+            t = self.beta_n[:, None] * e
+            t >>= fx.S1615_FRAC
+            eps += t
+            blk.eps, s1 = EPS.round(eps)
+        ebar = blk.ebar * self.kappa
+        ebar >>= 32
+        t = e * self.one_minus_kappa
+        t >>= 32
+        ebar += t
+        blk.ebar, s2 = EBAR.round(ebar)
         s3 = 0
         L = self.L_now[blk.nrn]
         if learning and np.any(L):
@@ -558,6 +582,9 @@ class EpropEngine:
         """The scored readout's error, its gradient and the payload packets that carry it."""
         ro, blk = self.readout, self.out
         y = self.out_kernel.v[blk.pos]
+        # A unit whose target packet does not reach the readout core (a wrong key or route) is
+        # compared with the 0 its buffer holds.
+        target = np.where(self.target_ok, target, 0)
         if self.loss == "cross_entropy":
             ex = fx.expk(y - y.max())
             err = fx.kdivk(ex, int(ex.sum())) - target
@@ -571,13 +598,14 @@ class EpropEngine:
                            + n * (self.cost["packet_sent"] + self.cost["packet_received"]))
         counts["received"] += n          # the host's target packets
         counts["traversals"] += self.tg_traversals
-        # Payload packets: err_k to every learning core; there L_j += B_jk err_k (for the next tick).
-        for k in range(n):
-            for c in self.ls_cores[k]:
-                ec = self.core_of[c]
-                self.L_next[ec.nrn] += (self.fb[ec.nrn, k] * err[k]) >> FEEDBACK.frac
-                extra[c] += self.cost["packet_received"] + ec.nrn.size * self.cost["eprop_feedback"]
-                counts["received"] += 1
+        # Payload packets: err_k to every learning core; there L_j += B_jk err_k (for the next tick),
+        # each product shifted to a REAL on its own as the core adds them one packet at a time.
+        if self.learn.nrn.size:
+            self.L_next[self.learn.nrn] += ((self.fb_learn * err[None, :]) >> FEEDBACK.frac).sum(axis=1)
+        for ec in self.learn.cores:
+            got = self.units_in[ec.core]
+            extra[ec.core] += got * (self.cost["packet_received"] + ec.nrn.size * self.cost["eprop_feedback"])
+            counts["received"] += got
         counts["sent"] += 2 * n          # the readout's errors and the host's targets
         counts["traversals"] += self.ls_traversals
         return counts
