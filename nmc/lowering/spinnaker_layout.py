@@ -231,6 +231,10 @@ class ResourceModel:
     def neurons_on(core: CoreUsage) -> int:
         return core.neurons
 
+    def exclusive(self, pop: Population) -> bool:
+        """An e-prop population takes cores of its own (one state matrix per core)."""
+        return pop.name in self.eprop
+
     def uniform(self, pop: Population) -> bool:
         """Every neuron needs the same when its inputs are dense or one-to-all."""
         return all(conn in ("dense", "one_to_all") for _, conn, _, _ in self.fan_in[pop.name])

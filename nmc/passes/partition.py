@@ -116,7 +116,29 @@ class FirstFitPartitioner:
             model.commit(cores[core_id], model.demand(pop, start, start + count))
             slices.append([core_id, start, start + count])
             start += count
+        if getattr(model, "exclusive", None) is not None and model.exclusive(pop) and len(slices) > 1:
+            slices = self._even(pop, model, cores, slices)
         return slices
+
+    @staticmethod
+    def _even(pop: Population, model: ResourceModel, cores: list[Any], slices: list[list[int]]) -> list[list[int]]:
+        """A population with cores of its own (an e-prop population) spread evenly over the cores
+        first fit opened for it: the same cores, the lowest per-core load (first fit leaves the last
+        core with the remainder). Kept as first fit placed it if an even slice does not fit."""
+        ids = [c for c, _, _ in slices]
+        if len(set(ids)) != len(ids):
+            return slices
+        n, k = pop.size, len(ids)
+        bounds = [n * i // k for i in range(k + 1)]
+        fresh = [model.new_core() for _ in ids]
+        for core, a, b in zip(fresh, bounds[:-1], bounds[1:]):
+            demand = model.demand(pop, a, b)
+            if model.violation(core, demand) is not None:
+                return slices
+            model.commit(core, demand)
+        for c, core in zip(ids, fresh):
+            cores[c] = core
+        return [[c, a, b] for c, a, b in zip(ids, bounds[:-1], bounds[1:])]
 
     @staticmethod
     def _first_core_with_room(one: Any, model: ResourceModel, cores: list[Any],
