@@ -36,7 +36,9 @@ ERRORS = [
     (RULE + "eta = 1, feedback = random(seed = 1), rate_reg = -1)", "6:55", "e-prop rate_reg must be >= 0, got -1"),
     (RULE + "eta = 1, feedback = random(seed = 1), gamma = 0)", "6:55", "e-prop gamma must be > 0, got 0"),
     (RULE + "eta = 1, feedback = random(seed = 1), beta = 2)", "6:55",
-     "unknown argument 'beta' for eprop (known: eta, feedback, gamma, loss, rate_reg, rate_target)"),
+     "unknown argument 'beta' for eprop (known: eta, feedback, gamma, loss, rate_reg, rate_target, update)"),
+    (RULE + "eta = 1, feedback = random(seed = 1), update = adam)", "6:64",
+     "update must be one of gradient, sign, got the name 'adam'"),
     # the models
     (BASE.replace("beta = 1 mV", "beta = 1 ms"), "4:76", "parameter 'beta' must be a voltage (uV, mV, V), got 1 ms"),
     # trials, batches and the score

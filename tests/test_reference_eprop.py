@@ -32,8 +32,8 @@ input t[2]
 population r[5] : alif(tau_m = 20 ms, v_rest = 0 mV, v_th = 10 mV, t_ref = 3 ms, tau_a = 200 ms,
                        beta = uniform(0 mV, 4 mV, seed = 4), i_bias = 0.3 nA)
 population y[2] : li(tau_m = 15 ms)
-rule ep = eprop(eta = 3000, feedback = random(seed = 3), rate_target = 20 Hz, rate_reg = 0.05, loss = LOSS)
-rule eo = eprop(eta = 0.05, feedback = random(seed = 3), rate_target = 20 Hz, rate_reg = 0.05, loss = LOSS)
+rule ep = eprop(eta = ETA, feedback = random(seed = 3), rate_target = 20 Hz, rate_reg = 0.05, loss = LOSS, update = UPD)
+rule eo = eprop(eta = ETO, feedback = random(seed = 3), rate_target = 20 Hz, rate_reg = 0.05, loss = LOSS, update = UPD)
 connect x -> r : dense(weights = normal(2 nA, 4 nA, seed = 1), rule = ep)
 connect r -> r : dense(weights = normal(0, 3 nA, seed = 2), rule = ep)
 connect r -> y : dense(weights = normal(0, 2 nA, seed = 5), rule = eo)
@@ -119,8 +119,12 @@ def reference(b, x: np.ndarray, tgt: np.ndarray, shifted: bool = False) -> tuple
             qj = amul(amul(creg, fr), dmul(psum, m["inv_ticks"]))
             G = q((G << 5) + amul(qj[:, None], dmul(zsum[:11], m["inv_ticks"])[None, :]), 16, 10)
             if trials % 2 == 0:
-                W_r = step_words(W_r, G, w["lr_mant"][rec][:, None], w["lr_exp"][rec][:, None], 10)
-                W_y = step_words(W_y, Go, w["lr_mant"][5:7][:, None], w["lr_exp"][5:7][:, None], 15)
+                if m["update"] == "sign":            # -eta sign(G): the factor is the step itself
+                    W_r = step_words(W_r, np.sign(G), w["lr_mant"][rec][:, None], w["lr_exp"][rec][:, None], 0)
+                    W_y = step_words(W_y, np.sign(Go), w["lr_mant"][5:7][:, None], w["lr_exp"][5:7][:, None], 0)
+                else:
+                    W_r = step_words(W_r, G, w["lr_mant"][rec][:, None], w["lr_exp"][rec][:, None], 10)
+                    W_y = step_words(W_y, Go, w["lr_mant"][5:7][:, None], w["lr_exp"][5:7][:, None], 15)
                 G[:] = 0
                 Go[:] = 0
         w_in, w_rec, w_out = (W_r[:, :6] >> 16).T, (W_r[:, 6:] >> 16).T, (W_y >> 16).T
@@ -183,10 +187,12 @@ def reference(b, x: np.ndarray, tgt: np.ndarray, shifted: bool = False) -> tuple
     return [vs, zs, ys], [(W_r[:, :6] >> 16).T, (W_r[:, 6:] >> 16).T, (W_y >> 16).T]
 
 
-@pytest.mark.parametrize("loss", ["cross_entropy", "mse"])
-def test_eprop_cores_match_the_transcription_exactly(loss: str) -> None:
+@pytest.mark.parametrize("loss, update", [("cross_entropy", "gradient"), ("mse", "gradient"), ("cross_entropy", "sign")])
+def test_eprop_cores_match_the_transcription_exactly(loss: str, update: str) -> None:
     target = load_target("spinnaker")
-    net = run_passes(parse_dsl(SRC.replace("LOSS", loss)), target)
+    etas = {"gradient": ("3000", "0.05"), "sign": ("0.3", "0.02")}[update]     # nA^2; nA per step
+    src = SRC.replace("LOSS", loss).replace("UPD", update).replace("ETA", etas[0]).replace("ETO", etas[1])
+    net = run_passes(parse_dsl(src), target)
     b = decode_binary(encode_binary(emit_binary(net, target)))
     rng = np.random.default_rng(5)
     ticks = T * TRIALS + 1

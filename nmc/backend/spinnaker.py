@@ -687,6 +687,7 @@ def _eprop(net: Network, lay: Layout, ks: KeySpace, sections: dict[str, np.ndarr
     # Host-computed words of the trial (raw s16.15 unless noted; docs/eprop.md).
     return {
         "trial_ticks": ticks, "batch": int(trial["batch"]), "window_from": start, "loss": rule["loss"],
+        "update": rule["update"],
         "score": out_pop.name, "target": tgt_pop.name, "n_out": n_out, "mask": ks.slice_mask,
         "gamma": int(fx.s1615(rule["gamma"], "gamma")),
         "rate_target": int(fx.s1615(rule["rate_target"], "rate_target")),

@@ -8,7 +8,8 @@ An e-prop rule is target-neutral data on each plastic projection (``Projection.l
      "rate_target": 10.0,          # Hz: firing-rate regularisation target
      "rate_reg": 0.01,             # c in E_reg = c/2 sum_j (f_j - rate_target)^2, f in Hz
      "loss": "cross_entropy",      # or "mse"
-     "gamma": 0.3}                 # the pseudo-derivative's dampening factor
+     "gamma": 0.3,                 # the pseudo-derivative's dampening factor
+     "update": "gradient"}         # dw = -eta G (gradient descent) or -eta sign(G) (sign descent)
 
 and the trial structure is ``net.attrs["trial"]`` (from ``schedule trial``, ``schedule batch`` and
 ``score``)::
@@ -28,9 +29,14 @@ from typing import Any
 from ..errors import IrError
 
 LOSSES = ("cross_entropy", "mse")
-RULE_KEYS = ("kind", "eta", "feedback_seed", "rate_target", "rate_reg", "loss", "gamma")
+#: How a batch's gradient G changes a weight: dw = -eta G, or dw = -eta sign(G) (signSGD,
+#: Bernstein et al. 2018: the step no longer depends on the gradient's scale, which differs by
+#: orders of magnitude between synapses; no multiply on the chip).
+UPDATES = ("gradient", "sign")
+RULE_KEYS = ("kind", "eta", "feedback_seed", "rate_target", "rate_reg", "loss", "gamma", "update")
 #: Defaults of the optional parts of a rule.
-DEFAULTS: dict[str, Any] = {"rate_target": 10.0, "rate_reg": 0.0, "loss": "cross_entropy", "gamma": 0.3}
+DEFAULTS: dict[str, Any] = {"rate_target": 10.0, "rate_reg": 0.0, "loss": "cross_entropy", "gamma": 0.3,
+                            "update": "gradient"}
 
 
 def is_eprop(learning: Any) -> bool:
@@ -66,6 +72,8 @@ def eprop_rule(learning: Any, where: str) -> dict[str, Any]:
         raise IrError(f"e-prop feedback_seed must be a non-negative integer, got {seed!r}", location=where)
     if rule["loss"] not in LOSSES:
         raise IrError(f"e-prop loss must be one of {', '.join(LOSSES)}, got {rule['loss']!r}", location=where)
+    if rule["update"] not in UPDATES:
+        raise IrError(f"e-prop update must be one of {', '.join(UPDATES)}, got {rule['update']!r}", location=where)
     return rule
 
 

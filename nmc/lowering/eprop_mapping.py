@@ -16,6 +16,8 @@ g dw = -eta g^2 dE/d(jump), so
 
     alif: factor = eta g^2 2^(15 - L) / theta        li: factor = eta g^2 2^(15 - L)
 
+and with ``update = sign`` (dw = -eta sign(dE/dw), eta in nA) factor = eta g 2^(15 - L) for both.
+
 stored as a 15-bit mantissa and an exponent (:func:`nmc.formats.eprop.lr_words`).
 """
 
@@ -80,6 +82,7 @@ def lower_eprop(net: Network, target: Target, dt: float,
         rules = [eprop_rule(q.learning, f"projection '{q.name}'") for q in net.projections
                  if q.post == pop.name and is_eprop(q.learning)]
         eta = rules[0]["eta"] if rules else 0.0
+        sign = bool(rules) and rules[0]["update"] == "sign"
         p = _check(pop)
         g = gain(pop, dt)
         into = [q for q in net.projections if q.post == pop.name]
@@ -95,10 +98,13 @@ def lower_eprop(net: Network, target: Target, dt: float,
             raise QuantizationError(f"weights up to {top:.4g} mV per spike need a shift of {shift} (above 15)",
                                     location=f"population '{pop.name}'")
         words: dict[str, Any] = {"tau_m": fx.s1615(p["tau_m"], "tau_m"), "bias": fx.s1615(g * p["i_bias"], "bias")}
-        factor = eta * g ** 2 * 2.0 ** (15 - shift)
+        # Gradient descent scales G (dE/d(jump), normalised by theta for alif) into weight words;
+        # sign descent moves each weight by eta nA, the jump by g eta mV.
+        factor = eta * g * 2.0 ** (15 - shift) if sign else eta * g ** 2 * 2.0 ** (15 - shift)
         if pop.model == "alif":
             theta = p["v_th"] - p["v_rest"]
-            factor = factor / theta
+            if not sign:
+                factor = factor / theta
             words.update(tau_a=fx.s1615(p["tau_a"], "tau_a"), theta=fx.s1615(theta, "theta"),
                          beta=fx.s1615(p["beta"], "beta"), tau_refrac=fx.s1615(p["t_ref"], "t_ref"))
             if np.any(words["theta"] <= 0):

@@ -64,6 +64,8 @@ def _check_meta(meta: dict[str, Any], chip: Any) -> None:
     need_int(need_key(meta, "window_from", what), "the e-prop scored window's first tick", lo=0, hi=ticks - 1)
     if need_str(need_key(meta, "loss", what), "the e-prop loss") not in ("cross_entropy", "mse"):
         raise BinaryFormatError(f"e-prop loss '{meta['loss']}' is not one this chip computes (cross_entropy, mse)")
+    if need_str(meta.get("update", "gradient"), "the e-prop update") not in ("gradient", "sign"):
+        raise BinaryFormatError(f"e-prop update '{meta['update']}' is not one this chip does (gradient, sign)")
     need_int(need_key(meta, "n_out", what), "the e-prop readout size", lo=1)
     need_str(need_key(meta, "target", what), "the e-prop target port")
     need_int(need_key(meta, "mask", what), "the e-prop payload key mask", lo=0, hi=fx.M32)
@@ -224,6 +226,7 @@ class EpropEngine:
         self.batch = int(meta["batch"])
         self.window = int(meta["window_from"])
         self.loss = str(meta["loss"])
+        self.sign = meta.get("update", "gradient") == "sign"
         self.n_out = int(meta["n_out"])
         self.gamma = int(meta["gamma"])
         self.rate_target, self.rate_reg = int(meta["rate_target"]), int(meta["rate_reg"])
@@ -482,14 +485,18 @@ class EpropEngine:
 
     def _apply(self, extra: np.ndarray) -> None:
         """Every plastic word w (32 bits: weight word and fraction) becomes w - round(G x factor x
-        2^16), saturating; G <- 0; the changed rows are written back (the SDRAM words and the
-        deliveries the packets use)."""
+        2^16) (gradient descent) or w - round(sign(G) x factor x 2^16) (sign descent), saturating;
+        G <- 0; the changed rows are written back (the SDRAM words and the deliveries the packets
+        use)."""
         dlv, halves = self.chip.deliveries, self.chip.sdram_words.view(np.uint16)
         for bi, (blk, (mant, exp), frac) in enumerate(((self.learn, self.lr, GRAD.frac),
                                                        (self.out, self.lr_out, fx.S1615_FRAC))):
             if not blk.nrn.size:
                 continue
-            step = -scaled_step(blk.grad, frac - WEIGHT_FRACTION_BITS, mant, exp)
+            if self.sign:       # -eta sign(G): the factor itself, in 2^-16 of a weight word
+                step = -scaled_step(np.sign(blk.grad), -WEIGHT_FRACTION_BITS, mant, exp)
+            else:
+                step = -scaled_step(blk.grad, frac - WEIGHT_FRACTION_BITS, mant, exp)
             step[~blk.mask] = 0
             want = blk.weight + step
             new = np.clip(want, WORD_MIN, WORD_MAX)

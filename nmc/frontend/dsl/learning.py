@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 from lark import Token, Tree
 
 from ...errors import IrError
-from ...ir.eprop import LOSSES, eprop_rule, whole_steps
+from ...ir.eprop import LOSSES, UPDATES, eprop_rule, whole_steps
 from ...ir.learning import TRACES, learning_spec, parse_rule
 from ...ir.network import Population
 from .scope import Scope
@@ -28,7 +28,7 @@ from .values import Call, Pos, Signature, Value, Word, describe, did_you_mean, t
 
 LEARNING = Signature("learning", ("dw", "epoch") + TRACES, frozenset({"dw"}), 1)
 TRACE = Signature("trace", ("impulse", "tau"), frozenset({"impulse", "tau"}), 2)
-EPROP = Signature("eprop", ("eta", "feedback", "rate_target", "rate_reg", "loss", "gamma"),
+EPROP = Signature("eprop", ("eta", "feedback", "rate_target", "rate_reg", "loss", "gamma", "update"),
                   frozenset({"eta", "feedback"}), 0)
 RANDOM = Signature("random", ("seed",), frozenset({"seed"}), 1)
 RULE_KINDS = (LEARNING.name, EPROP.name)
@@ -98,7 +98,8 @@ class LearningStatements(Scope):
         self.rules[name] = rule
 
     def _eprop_rule(self, call: Call, pos: Pos) -> Rule:
-        """``eprop(eta = E, feedback = random(seed = S), rate_target = F, rate_reg = C, loss = L, gamma = G)``."""
+        """``eprop(eta = E, feedback = random(seed = S), rate_target = F, rate_reg = C, loss = L, gamma = G,
+        update = U)``."""
         args = self._bind(call, EPROP)
         learning: dict[str, object] = {"kind": "eprop", "eta": float(self._as_number(args["eta"], "eta"))}
         fb = args["feedback"]
@@ -117,6 +118,11 @@ class LearningStatements(Scope):
             if not (isinstance(loss, Word) and loss.name in LOSSES):
                 raise self.error(f"loss must be one of {', '.join(LOSSES)}, got {describe(loss)}", loss.pos)
             learning["loss"] = loss.name
+        if "update" in args:
+            update = args["update"]
+            if not (isinstance(update, Word) and update.name in UPDATES):
+                raise self.error(f"update must be one of {', '.join(UPDATES)}, got {describe(update)}", update.pos)
+            learning["update"] = update.name
         try:
             eprop_rule(learning, "rule")
         except IrError as exc:  # e.g. "e-prop eta must be > 0": report it at the argument named
