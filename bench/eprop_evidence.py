@@ -53,8 +53,8 @@ population r[100] : alif(tau_m = 20 ms, v_rest = 0 mV, v_th = 10 mV, t_ref = 5 m
 population y[2] : li(tau_m = 20 ms)
 output y
 
-rule ep = eprop(eta = {eta}, feedback = random(seed = 7), rate_target = 10 Hz, rate_reg = {reg})
-rule ep_out = eprop(eta = {eta_out}, feedback = random(seed = 7), rate_target = 10 Hz, rate_reg = {reg})
+rule ep = eprop(eta = {eta}, feedback = random(seed = 7), rate_target = 10 Hz, rate_reg = {reg}, update = {update})
+rule ep_out = eprop(eta = {eta_out}, feedback = random(seed = 7), rate_target = 10 Hz, rate_reg = {reg}, update = {update})
 connect x -> r : dense(weights = npz("w.npz", "w_in"), rule = ep)
 connect r -> r : sparse(file = npz("rec.npz"), rule = ep)
 connect r -> y : dense(weights = npz("w.npz", "w_out"), rule = ep_out)
@@ -66,40 +66,48 @@ probe y.v
 """
 
 
-def write_program(folder: Path, eta: float, eta_out: float, reg: float, batch: int, seed: int) -> Path:
-    """The DSL program and its initial weights (Bellec et al.: N(0, 1)/sqrt(fan-in), no autapses),
-    converted from units of their threshold (0.6) to nA through the gain of a one-step pulse."""
+def write_program(folder: Path, eta: float, eta_out: float, reg: float, batch: int, seed: int,
+                  update: str = "gradient") -> Path:
+    """The DSL program and its initial weights. Input and recurrent weights as Bellec et al.'s
+    N(0, 1)/sqrt(fan-in) in units of their threshold (0.6), converted to nA through the gain of a
+    one-step pulse; no autapses. Their readout is (1 - kappa) times the kappa-filtered spikes times
+    W_out (Glorot-uniform, std ~0.14) and its logits are dimensionless; ours integrates the spikes
+    (y = kappa y + W z) and its logits are mV, so W_out(mV) = (1 - kappa) 0.14 N(0, 1) -- small:
+    larger readout weights saturate the softmax and its error signal from the first trial."""
     rng = np.random.default_rng(seed)
     g = TAU_M * (1 - np.exp(-1.0 / TAU_M))          # mV per nA (cm = 1 nF)
     to_na = THETA / 0.6 / g
     w_in = rng.standard_normal((N_IN, N_REC)) / np.sqrt(N_IN) * to_na
     w_rec = rng.standard_normal((N_REC, N_REC)) / np.sqrt(N_REC) * to_na
     pre, post = np.nonzero(~np.eye(N_REC, dtype=bool))
-    w_out = rng.standard_normal((N_REC, 2)) / np.sqrt(N_REC) * to_na
+    g_out = TAU_OUT * (1 - np.exp(-1.0 / TAU_OUT))
+    w_out = rng.standard_normal((N_REC, 2)) * 0.14 * (1 - np.exp(-1.0 / TAU_OUT)) / g_out
     beta = np.concatenate([np.zeros(N_REC - N_ADAPT), np.full(N_ADAPT, BETA_BELLEC / 0.6 * THETA)])
     np.savez(folder / "w.npz", w_in=w_in, w_out=w_out, beta=beta)
     np.savez(folder / "rec.npz", pre=pre, post=post, weights=w_rec[pre, post])
     path = folder / "evidence.nmc"
-    path.write_text(SOURCE.format(eta=eta, eta_out=eta_out, reg=reg, batch=batch))
+    path.write_text(SOURCE.format(eta=eta, eta_out=eta_out, reg=reg, batch=batch, update=update))
     return path
 
 
-def trials(rng: np.random.Generator, n: int) -> tuple[np.ndarray, np.ndarray]:
-    """n trials of the task (Bellec et al.'s generate_click_task_data): spikes (n, T, 40), labels (n,)."""
+def trials(rng: np.random.Generator, n: int, n_cues: int = N_CUES) -> tuple[np.ndarray, np.ndarray]:
+    """n trials of the task (Bellec et al.'s generate_click_task_data): spikes (n, T, 40), labels (n,).
+    With fewer than 7 cues (a curriculum) they take the last ``n_cues`` of the 7 cue slots, so the
+    delay before the recall cue stays the same; the trial length does not change."""
     side = rng.integers(0, 2, n)
     p_left = np.where(side == 0, 0.7, 0.3)
-    cues = (rng.random((n, N_CUES)) >= p_left[:, None]).astype(int)    # 0 left, 1 right
+    cues = (rng.random((n, n_cues)) >= p_left[:, None]).astype(int)    # 0 left, 1 right
     rate = np.zeros((n, T, N_IN))
     silence = CUE_SPACING - CUE_LEN
-    for k in range(N_CUES):
-        a = silence + k * CUE_SPACING
+    for k in range(n_cues):
+        a = silence + (N_CUES - n_cues + k) * CUE_SPACING
         for c in (0, 1):
             sel = cues[:, k] == c
             rate[sel, a:a + CUE_LEN, c * 10:(c + 1) * 10] = 0.04
     rate[:, -RECALL:, 20:30] = 0.04
     rate[:, :, 30:] = 0.01
     spikes = (rng.random(rate.shape) < rate).astype(np.uint8)
-    labels = (cues.sum(axis=1) > N_CUES // 2).astype(int)
+    labels = (2 * cues.sum(axis=1) > n_cues).astype(int)
     return spikes, labels
 
 
@@ -125,53 +133,73 @@ def run_trial(chip, spikes: np.ndarray, label: int | None, window: int) -> tuple
     return int(np.argmax(y)), int(res.counters["overruns"])
 
 
+def evaluate(chip, rng: np.random.Generator, n: int) -> tuple[float, int]:
+    """The error on ``n`` fresh 7-cue trials with learning off (restored afterwards); (error, overruns)."""
+    learning = chip.learning_enabled
+    chip.learning_enabled = False
+    wrong = overruns = 0
+    for _ in range(n):
+        x, lab = trials(rng, 1)
+        guess, ov = run_trial(chip, x[0], None, RECALL)
+        overruns += ov
+        wrong += int(guess != lab[0])
+    chip.learning_enabled = learning
+    return wrong / max(n, 1), overruns
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--trials", type=int, default=2000, help="training trials")
-    ap.add_argument("--test", type=int, default=200, help="held-out test trials")
-    ap.add_argument("--eta", type=float, default=0.5, help="learning rate of the recurrent neurons' synapses (nA^2)")
-    ap.add_argument("--eta-out", type=float, default=0.02, help="learning rate of the readout synapses (nA^2)")
-    ap.add_argument("--reg", type=float, default=0.001, help="firing-rate regularisation coefficient")
-    ap.add_argument("--batch", type=int, default=1, help="trials per weight update")
+    ap.add_argument("--trials", type=int, default=12800, help="most training trials")
+    ap.add_argument("--test", type=int, default=500, help="held-out test trials")
+    ap.add_argument("--update", choices=("gradient", "sign"), default="sign", help="the e-prop rule's update")
+    ap.add_argument("--eta", type=float, default=0.03, help="learning rate of the recurrent neurons' synapses "
+                    "(nA per step with sign, nA^2 with gradient)")
+    ap.add_argument("--eta-out", type=float, default=1e-4, help="learning rate of the readout synapses")
+    ap.add_argument("--reg", type=float, default=3e-4, help="firing-rate regularisation coefficient (1/Hz^2)")
+    ap.add_argument("--batch", type=int, default=64, help="trials per weight update")
+    ap.add_argument("--curriculum", default="7", help="cue counts in turn, e.g. 1,3,5,7 (the last is the task)")
+    ap.add_argument("--promote", type=float, default=0.1,
+                    help="go to the next cue count when the training error of the last batch is below this")
+    ap.add_argument("--stop-at", type=float, default=0.03,
+                    help="stop when the training error over the last 4 batches at 7 cues is below this")
     ap.add_argument("--seed", type=int, default=1)
-    ap.add_argument("--report-every", type=int, default=50)
-    ap.add_argument("--stop-at", type=float, default=0.0,
-                    help="stop training once the error over the last 100 training trials is below this")
     args = ap.parse_args(argv)
     with tempfile.TemporaryDirectory() as tmp:
-        path = write_program(Path(tmp), args.eta, args.eta_out, args.reg, args.batch, args.seed)
+        path = write_program(Path(tmp), args.eta, args.eta_out, args.reg, args.batch, args.seed, args.update)
         t0 = time.time()
         chip, binary, per_core = compile_chip(path)
         print(f"compiled in {time.time() - t0:.1f} s: {binary.meta['n_cores']} cores, recurrent neurons per core "
               f"{per_core}, DTCM {[c['dtcm_bytes'] for c in binary.meta['cores']]}", flush=True)
+    stages = [int(c) for c in args.curriculum.split(",")]
+    if stages[-1] != N_CUES or any(c % 2 == 0 or not 0 < c <= N_CUES for c in stages):
+        ap.error(f"the curriculum is odd cue counts ending with {N_CUES}, got {args.curriculum}")
     rng = np.random.default_rng(args.seed + 100)
-    recent: list[int] = []
-    overruns = 0
+    stage, batch_errors, overruns, done = 0, [], 0, 0
     t0 = time.time()
-    done = 0
-    for i in range(args.trials):
-        x, lab = trials(rng, 1)
-        guess, ov = run_trial(chip, x[0], int(lab[0]), RECALL)
-        overruns += ov
-        recent = (recent + [int(guess != lab[0])])[-100:]
-        done = i + 1
-        if done % args.report_every == 0:
-            print(f"trial {done}: training error (last {len(recent)}) {np.mean(recent):.3f}  "
-                  f"{(time.time() - t0) / done:.2f} s/trial", flush=True)
-        if args.stop_at and len(recent) == 100 and np.mean(recent) < args.stop_at:
+    while done < args.trials:
+        wrong = 0
+        for _ in range(args.batch):
+            x, lab = trials(rng, 1, stages[stage])
+            guess, ov = run_trial(chip, x[0], int(lab[0]), RECALL)
+            overruns += ov
+            wrong += int(guess != lab[0])
+        done += args.batch
+        batch_errors.append(wrong / args.batch)
+        print(f"trial {done} ({stages[stage]} cues): training error {batch_errors[-1]:.3f}, "
+              f"{(time.time() - t0) / done:.2f} s/trial", flush=True)
+        if stage + 1 < len(stages) and batch_errors[-1] < args.promote:
+            stage += 1
+            batch_errors = []
+            print(f"  -> {stages[stage]} cues", flush=True)
+        elif stage + 1 == len(stages) and len(batch_errors) >= 4 and np.mean(batch_errors[-4:]) < args.stop_at:
             break
-    chip.run(1)  # the first tick of a next trial applies the last trial's update
-    chip.learning_enabled = False
-    test_rng = np.random.default_rng(args.seed + 10_000)
-    wrong = 0
-    for _ in range(args.test):
-        x, lab = trials(test_rng, 1)
-        guess, ov = run_trial(chip, x[0], None, RECALL)
-        overruns += ov
-        wrong += int(guess != lab[0])
-    print(f"held-out error {wrong}/{args.test}; eta {args.eta} eta_out {args.eta_out} reg {args.reg} "
-          f"batch {args.batch}; {time.time() - t0:.0f} s")
-    print(f"error={wrong / max(args.test, 1):.3f} trials={done} overruns={overruns} neurons_per_core={max(per_core)}")
+    chip.run(1)  # the first tick of a next trial applies the last batch's update
+    error, ov = evaluate(chip, np.random.default_rng(args.seed + 10_000), args.test)
+    overruns += ov
+    print(f"held-out error {error:.3f} on {args.test} fresh trials; update {args.update} eta {args.eta} "
+          f"eta_out {args.eta_out} reg {args.reg} batch {args.batch} curriculum {args.curriculum}; "
+          f"{time.time() - t0:.0f} s")
+    print(f"error={error:.3f} trials={done} overruns={overruns} neurons_per_core={min(per_core)}")
     return 0
 
 

@@ -111,10 +111,10 @@ def run_trial(chip, x: np.ndarray, target: np.ndarray) -> tuple[float, int]:
 
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--trials", type=int, default=1000, help="training trials (one weight update each)")
-    ap.add_argument("--eta", type=float, default=0.05, help="learning rate of the recurrent neurons' synapses (nA^2)")
-    ap.add_argument("--eta-out", type=float, default=2e-5, help="learning rate of the readout synapses (nA^2)")
-    ap.add_argument("--reg", type=float, default=1e-4, help="firing-rate regularisation coefficient (1/Hz^2)")
+    ap.add_argument("--trials", type=int, default=300, help="training trials (one weight update each)")
+    ap.add_argument("--eta", type=float, default=0.005, help="learning rate of the recurrent neurons' synapses (nA^2)")
+    ap.add_argument("--eta-out", type=float, default=5e-6, help="learning rate of the readout synapses (nA^2)")
+    ap.add_argument("--reg", type=float, default=1e-3, help="firing-rate regularisation coefficient (1/Hz^2)")
     ap.add_argument("--seed", type=int, default=1)
     ap.add_argument("--report-every", type=int, default=50)
     args = ap.parse_args(argv)

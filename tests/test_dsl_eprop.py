@@ -36,7 +36,10 @@ ERRORS = [
     (RULE + "eta = 1, feedback = random(seed = 1), rate_reg = -1)", "6:55", "e-prop rate_reg must be >= 0, got -1"),
     (RULE + "eta = 1, feedback = random(seed = 1), gamma = 0)", "6:55", "e-prop gamma must be > 0, got 0"),
     (RULE + "eta = 1, feedback = random(seed = 1), beta = 2)", "6:55",
-     "unknown argument 'beta' for eprop (known: eta, feedback, gamma, loss, rate_reg, rate_target, update)"),
+     "unknown argument 'beta' for eprop (known: eta, feedback, gamma, loss, rate_reg, rate_target, update, w_max)"),
+    (RULE + "eta = 1, feedback = random(seed = 1), w_max = 2 mV)", "6:63",
+     "w_max must be a current (pA, nA, uA, mA), got 2 mV"),
+    (RULE + "eta = 1, feedback = random(seed = 1), w_max = 0 nA)", "6:55", "e-prop w_max must be > 0, got 0"),
     (RULE + "eta = 1, feedback = random(seed = 1), update = adam)", "6:64",
      "update must be one of gradient, sign, got the name 'adam'"),
     # the models
@@ -71,7 +74,7 @@ ERRORS = [
     (GOOD.replace("connect r -> y : dense(weights = 1 nA, rule = ep)",
                   "rule e2 = eprop(eta = 0.1, feedback = random(seed = 2))\n"
                   "connect r -> y : dense(weights = 1 nA, rule = e2)"), "9:1",
-     "e-prop rules may differ only in eta (one learning signal per network); 'r->y' differs from 'x->r'"),
+     "e-prop rules may differ only in eta and w_max (one learning signal per network); 'r->y' differs from 'x->r'"),
     (GOOD.replace("connect r -> y : dense(weights = 1 nA, rule = ep)",
                   "rule e2 = eprop(eta = 0.2, feedback = random(seed = 1))\n"
                   "connect r -> r : dense(weights = 1 nA, rule = e2)\n"
@@ -122,3 +125,20 @@ def test_a_target_without_eprop_refuses_the_rule_in_one_line(cli, tmp_path: Path
     src.write_text(GOOD)
     err = _one_line_error(cli, "compile", src, "--target", tmp_path / "nolearn.toml")
     assert err.endswith("projection 'x->r': error: target 'nolearn' has no e-prop learning (rule kind 'eprop')"), err
+
+
+def test_w_max_sets_the_weight_scale_of_its_post_population() -> None:
+    """Without w_max the largest initial weight (x4 headroom) fixes the shift; w_max = 30 nA asks
+    for room up to 30 nA (g ~ 0.98 mV/nA: 29 mV needs shift 5 where 4 x 1 nA needs shift 2)."""
+    from nmc.backend import emit_binary
+    from nmc.driver import run_passes
+    from nmc.target import load_target
+
+    target = load_target("spinnaker")
+    shifts = []
+    for rule in ("eprop(eta = 0.1, feedback = random(seed = 1))",
+                 "eprop(eta = 0.1, feedback = random(seed = 1), w_max = 30 nA)"):
+        b = emit_binary(run_passes(parse_dsl(GOOD.replace(GOOD[GOOD.index("eprop("):GOOD.index("\n", GOOD.index("eprop("))],
+                                                          rule)), target), target)
+        shifts.append([int(x) for x in b.sections["core_shift_exc"]])
+    assert shifts[0] == [2, 2] and shifts[1] == [5, 5]

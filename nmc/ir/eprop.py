@@ -9,7 +9,8 @@ An e-prop rule is target-neutral data on each plastic projection (``Projection.l
      "rate_reg": 0.01,             # c in E_reg = c/2 sum_j (f_j - rate_target)^2, f in Hz
      "loss": "cross_entropy",      # or "mse"
      "gamma": 0.3,                 # the pseudo-derivative's dampening factor
-     "update": "gradient"}         # dw = -eta G (gradient descent) or -eta sign(G) (sign descent)
+     "update": "gradient",         # dw = -eta G (gradient descent) or -eta sign(G) (sign descent)
+     "w_max": 2.0}                 # optional: the largest |w| learning may reach in the post population
 
 and the trial structure is ``net.attrs["trial"]`` (from ``schedule trial``, ``schedule batch`` and
 ``score``)::
@@ -33,7 +34,7 @@ LOSSES = ("cross_entropy", "mse")
 #: Bernstein et al. 2018: the step no longer depends on the gradient's scale, which differs by
 #: orders of magnitude between synapses; no multiply on the chip).
 UPDATES = ("gradient", "sign")
-RULE_KEYS = ("kind", "eta", "feedback_seed", "rate_target", "rate_reg", "loss", "gamma", "update")
+RULE_KEYS = ("kind", "eta", "feedback_seed", "rate_target", "rate_reg", "loss", "gamma", "update", "w_max")
 #: Defaults of the optional parts of a rule.
 DEFAULTS: dict[str, Any] = {"rate_target": 10.0, "rate_reg": 0.0, "loss": "cross_entropy", "gamma": 0.3,
                             "update": "gradient"}
@@ -72,6 +73,8 @@ def eprop_rule(learning: Any, where: str) -> dict[str, Any]:
         raise IrError(f"e-prop feedback_seed must be a non-negative integer, got {seed!r}", location=where)
     if rule["loss"] not in LOSSES:
         raise IrError(f"e-prop loss must be one of {', '.join(LOSSES)}, got {rule['loss']!r}", location=where)
+    if "w_max" in learning:
+        rule["w_max"] = _number(rule, "w_max", where, 0.0, True)
     if rule["update"] not in UPDATES:
         raise IrError(f"e-prop update must be one of {', '.join(UPDATES)}, got {rule['update']!r}", location=where)
     return rule

@@ -191,20 +191,26 @@ def _eprop_problems(net: Network) -> list[tuple[str, str]]:
 
 def eprop_rule_clash(net: Network) -> tuple[str, str] | None:
     """(projection, message) when e-prop rules disagree: one learning signal per network, so they may
-    differ only in eta, and the projections into one population share its eta (a per-neuron factor)."""
-    first, eta_of = None, {}
+    differ only in eta and w_max, and the projections into one population share its eta and w_max
+    (a per-neuron factor and the population's weight scale)."""
+    first, per_post = None, {}
     for proj in net.projections:
         if not is_eprop(proj.learning):
             continue
-        rest = {k: v for k, v in proj.learning.items() if k != "eta"}
+        rest = {k: v for k, v in proj.learning.items() if k not in PER_POPULATION}
         if first is None:
             first = (proj.name, rest)
         elif rest != first[1]:
-            return proj.name, (f"e-prop rules may differ only in eta (one learning signal per network); "
+            return proj.name, (f"e-prop rules may differ only in eta and w_max (one learning signal per network); "
                                f"'{proj.name}' differs from '{first[0]}'")
-        eta = proj.learning.get("eta")
-        if proj.post in eta_of and eta_of[proj.post][1] != eta:
-            return proj.name, (f"the e-prop projections into '{proj.post}' must share one eta "
-                               f"('{eta_of[proj.post][0]}' has {eta_of[proj.post][1]}, this one {eta})")
-        eta_of.setdefault(proj.post, (proj.name, eta))
+        for key in PER_POPULATION:
+            value = proj.learning.get(key)
+            seen = per_post.setdefault((proj.post, key), (proj.name, value))
+            if seen[1] != value:
+                return proj.name, (f"the e-prop projections into '{proj.post}' must share one {key} "
+                                   f"('{seen[0]}' has {seen[1]}, this one {value})")
     return None
+
+
+#: Rule settings that belong to the post population on the chip (and so may differ between rules).
+PER_POPULATION = ("eta", "w_max")

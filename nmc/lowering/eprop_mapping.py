@@ -8,6 +8,8 @@ g w with g = R (1 - e^(-dt/tau_m)), R = tau_m / cm (the exact solution of tau dV
 the jump. Per population, one left shift L for both signs (a plastic weight may change sign):
 
     M = weight_headroom x max |g w| over the incoming projections     L = ring_buffer_shift(M)
+
+(or M = max(max |g w|, g w_max) when the rule gives w_max, the largest |w| learning may reach)
     word = rint(g w 2^(15 - L))  (signed; |word| < 2^15)
 
 The learning-rate factor turns the chip's gradient (normalised by theta for ``alif``) into a
@@ -93,7 +95,11 @@ def lower_eprop(net: Network, target: Target, dt: float,
             jump = np.asarray(w, dtype=np.float64) * g[np.asarray(post, dtype=np.int64)]
             jumps.append((q, np.asarray(post, dtype=np.int64), jump))
             top = max(top, float(np.abs(jump).max(initial=0.0)))
-        shift = fx.ring_buffer_shift(headroom * top)
+        # The weight scale: room for w_max (the rule's bound on |w|, nA) or headroom x the largest
+        # initial weight, whichever the rule gives; never less than the initial weights.
+        w_max = rules[0].get("w_max") if rules else None
+        room = max(top, float(np.max(g)) * w_max) if w_max is not None else headroom * top
+        shift = fx.ring_buffer_shift(room)
         if shift > 15:
             raise QuantizationError(f"weights up to {top:.4g} mV per spike need a shift of {shift} (above 15)",
                                     location=f"population '{pop.name}'")
@@ -114,7 +120,8 @@ def lower_eprop(net: Network, target: Target, dt: float,
         model = EPROP_MODELS[pop.model]
         lines = [f"  population '{pop.name}' ({pop.model}, {pop.size} neurons) as {model}: dt {dt:g} ms, gain "
                  f"{float(g.min()):.4g}..{float(g.max()):.4g} mV/nA, weight shift {shift} (step "
-                 f"{2.0 ** (shift - 15):.3g} mV, largest initial jump {top:.4g} mV, headroom x{headroom:g})"]
+                 f"{2.0 ** (shift - 15):.3g} mV, largest initial jump {top:.4g} mV, "
+                 + (f"w_max {w_max:g} nA)" if w_max is not None else f"headroom x{headroom:g})")]
         for q, post, jump in jumps:
             w = np.rint(jump * 2.0 ** (15 - shift))
             zeros = int(np.count_nonzero((w == 0) & (jump != 0)))

@@ -28,7 +28,7 @@ from .values import Call, Pos, Signature, Value, Word, describe, did_you_mean, t
 
 LEARNING = Signature("learning", ("dw", "epoch") + TRACES, frozenset({"dw"}), 1)
 TRACE = Signature("trace", ("impulse", "tau"), frozenset({"impulse", "tau"}), 2)
-EPROP = Signature("eprop", ("eta", "feedback", "rate_target", "rate_reg", "loss", "gamma", "update"),
+EPROP = Signature("eprop", ("eta", "feedback", "rate_target", "rate_reg", "loss", "gamma", "update", "w_max"),
                   frozenset({"eta", "feedback"}), 0)
 RANDOM = Signature("random", ("seed",), frozenset({"seed"}), 1)
 RULE_KINDS = (LEARNING.name, EPROP.name)
@@ -99,7 +99,7 @@ class LearningStatements(Scope):
 
     def _eprop_rule(self, call: Call, pos: Pos) -> Rule:
         """``eprop(eta = E, feedback = random(seed = S), rate_target = F, rate_reg = C, loss = L, gamma = G,
-        update = U)``."""
+        update = U, w_max = W)``."""
         args = self._bind(call, EPROP)
         learning: dict[str, object] = {"kind": "eprop", "eta": float(self._as_number(args["eta"], "eta"))}
         fb = args["feedback"]
@@ -118,6 +118,8 @@ class LearningStatements(Scope):
             if not (isinstance(loss, Word) and loss.name in LOSSES):
                 raise self.error(f"loss must be one of {', '.join(LOSSES)}, got {describe(loss)}", loss.pos)
             learning["loss"] = loss.name
+        if "w_max" in args:
+            learning["w_max"] = float(self._as_quantity(args["w_max"], "w_max", "current"))
         if "update" in args:
             update = args["update"]
             if not (isinstance(update, Word) and update.name in UPDATES):
