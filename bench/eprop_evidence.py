@@ -54,7 +54,8 @@ population y[2] : li(tau_m = 20 ms)
 output y
 
 rule ep = eprop(eta = {eta}, feedback = random(seed = 7), rate_target = 10 Hz, rate_reg = {reg}, update = {update})
-rule ep_out = eprop(eta = {eta_out}, feedback = random(seed = 7), rate_target = 10 Hz, rate_reg = {reg}, update = {update})
+rule ep_out = eprop(eta = {eta_out}, feedback = random(seed = 7), rate_target = 10 Hz, rate_reg = {reg}, update = {update},
+                    w_max = 0.5 nA)
 connect x -> r : dense(weights = npz("w.npz", "w_in"), rule = ep)
 connect r -> r : sparse(file = npz("rec.npz"), rule = ep)
 connect r -> y : dense(weights = npz("w.npz", "w_out"), rule = ep_out)
@@ -149,19 +150,19 @@ def evaluate(chip, rng: np.random.Generator, n: int) -> tuple[float, int]:
 
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--trials", type=int, default=12800, help="most training trials")
+    ap.add_argument("--trials", type=int, default=16000, help="most training trials")
     ap.add_argument("--test", type=int, default=500, help="held-out test trials")
     ap.add_argument("--update", choices=("gradient", "sign"), default="sign", help="the e-prop rule's update")
-    ap.add_argument("--eta", type=float, default=0.03, help="learning rate of the recurrent neurons' synapses "
+    ap.add_argument("--eta", type=float, default=0.0513, help="learning rate of the recurrent neurons' synapses "
                     "(nA per step with sign, nA^2 with gradient)")
-    ap.add_argument("--eta-out", type=float, default=1e-4, help="learning rate of the readout synapses")
-    ap.add_argument("--reg", type=float, default=3e-4, help="firing-rate regularisation coefficient (1/Hz^2)")
-    ap.add_argument("--batch", type=int, default=64, help="trials per weight update")
-    ap.add_argument("--curriculum", default="7", help="cue counts in turn, e.g. 1,3,5,7 (the last is the task)")
-    ap.add_argument("--promote", type=float, default=0.1,
-                    help="go to the next cue count when the training error of the last batch is below this")
-    ap.add_argument("--stop-at", type=float, default=0.03,
-                    help="stop when the training error over the last 4 batches at 7 cues is below this")
+    ap.add_argument("--eta-out", type=float, default=1.54e-4, help="learning rate of the readout synapses")
+    ap.add_argument("--reg", type=float, default=1e-3, help="firing-rate regularisation coefficient (1/Hz^2)")
+    ap.add_argument("--batch", type=int, default=32, help="trials per weight update")
+    ap.add_argument("--curriculum", default="1,3,5,7", help="cue counts in turn (the last is the task)")
+    ap.add_argument("--promote", type=float, default=0.15,
+                    help="go to the next cue count when the training error of the last 3 batches is below this")
+    ap.add_argument("--stop-at", type=float, default=0.05,
+                    help="stop when the training error over the last 5 batches at 7 cues is below this")
     ap.add_argument("--seed", type=int, default=1)
     args = ap.parse_args(argv)
     with tempfile.TemporaryDirectory() as tmp:
@@ -187,11 +188,11 @@ def main(argv: list[str] | None = None) -> int:
         batch_errors.append(wrong / args.batch)
         print(f"trial {done} ({stages[stage]} cues): training error {batch_errors[-1]:.3f}, "
               f"{(time.time() - t0) / done:.2f} s/trial", flush=True)
-        if stage + 1 < len(stages) and batch_errors[-1] < args.promote:
+        if stage + 1 < len(stages) and len(batch_errors) >= 3 and np.mean(batch_errors[-3:]) < args.promote:
             stage += 1
             batch_errors = []
             print(f"  -> {stages[stage]} cues", flush=True)
-        elif stage + 1 == len(stages) and len(batch_errors) >= 4 and np.mean(batch_errors[-4:]) < args.stop_at:
+        elif stage + 1 == len(stages) and len(batch_errors) >= 5 and np.mean(batch_errors[-5:]) < args.stop_at:
             break
     chip.run(1)  # the first tick of a next trial applies the last batch's update
     error, ov = evaluate(chip, np.random.default_rng(args.seed + 10_000), args.test)
