@@ -6,7 +6,9 @@ presynaptic traces and learning signals of one trial are recorded and fed to a f
 of Bellec et al.'s eligibility traces (eps, e, ebar, G = sum L ebar); the chip's 16-bit gradient must
 agree with it, in particular for synapses whose input fell silent long before the scored window:
 their eligibility survives only through the slowly decaying adaptation trace, a few thousandths,
-which is what the task has to learn from. (A Q1.12 ebar rounded such values to a constant that
+which is what the task has to learn from. The float transcription filters ebar from the start of
+the trial, the chip from 7 readout time constants before the scored window (0.1 % of ebar
+forgotten). (A Q1.12 ebar rounded such values to a constant that
 never decayed, a Q3.14 eps decayed them too fast or not at all: 38 % too large a gradient for
 these synapses here, and several times too large in the evidence-accumulation bench.)
 """
@@ -47,11 +49,11 @@ def _run() -> tuple[dict[str, np.ndarray], np.ndarray, np.ndarray, np.ndarray]:
     rec: dict[str, list[np.ndarray]] = {"psi": [], "zbar": [], "L": []}
     traces = ep._traces
 
-    def recording(blk, learning):             # the values the synapse loop reads, before it runs
+    def recording(blk, learning, full):       # the values the synapse loop reads, before it runs
         rec["psi"].append(ep.kernel.psi[blk.pos].copy())
         rec["zbar"].append(ep.zbar[blk.slot].copy())
         rec["L"].append(ep.L_now[blk.nrn].copy())
-        traces(blk, learning)
+        traces(blk, learning, full)
 
     ep._traces = recording
     rng = np.random.default_rng(1)

@@ -31,7 +31,7 @@ input x[6]
 input t[2]
 population r[5] : alif(tau_m = 20 ms, v_rest = 0 mV, v_th = 10 mV, t_ref = 3 ms, tau_a = 200 ms,
                        beta = uniform(0 mV, 4 mV, seed = 4), i_bias = 0.3 nA)
-population y[2] : li(tau_m = 15 ms)
+population y[2] : li(tau_m = 2 ms)
 rule ep = eprop(eta = ETA, feedback = random(seed = 3), rate_target = 20 Hz, rate_reg = 0.05, loss = LOSS, update = UPD)
 rule eo = eprop(eta = ETO, feedback = random(seed = 3), rate_target = 20 Hz, rate_reg = 0.05, loss = LOSS, update = UPD)
 connect x -> r : dense(weights = normal(2 nA, 4 nA, seed = 1), rule = ep)
@@ -108,6 +108,9 @@ def reference(b, x: np.ndarray, tgt: np.ndarray, shifted: bool = False) -> tuple
     W_y = W["r->y"].T << 16
     sh_r, sh_y = int(b.sections["core_shift_exc"][0]), int(b.sections["core_shift_exc"][1])
     gam, f0, creg = m["gamma"], m["rate_target"], m["rate_reg"]
+    tau_out = w["tau_m"][5] / 32768                       # ms (dt = 1 ms)
+    ebar_from = max(0, m["window_from"] - int(np.ceil(7 * tau_out)))
+    assert 0 < ebar_from < m["window_from"]               # the test covers both parts of a trial
     vs, zs, ys = [], [], []
     G = np.zeros((5, 11), np.int64)
     Go = np.zeros((2, 5), np.int64)
@@ -168,7 +171,8 @@ def reference(b, x: np.ndarray, tgt: np.ndarray, shifted: bool = False) -> tuple
             d = (np.minimum(zb[None, :11], (1 << 24) - 1) << 7) - eps
             e_ = (psi[:, None] * d) >> 15
             eps = small_float(dmul(eps, rho[:, None]) + ((bn[:, None] * e_) >> 15), 14, ((1 << 14) - 1) << 14)
-            eb = small_float(dmul(eb, kap) + dmul(e_, 0xFFFFFFFF - kap), 10, 1023 << 14)
+            if tau >= ebar_from:             # ebar is filtered from 7 readout time constants before the window
+                eb = small_float(dmul(eb, kap) + dmul(e_, 0xFFFFFFFF - kap), 10, 1023 << 14)
             if np.any(L_now):
                 G = np.clip(G + ((L_now[:, None] * eb + (1 << 26)) >> 27), -32768, 32767)
             if tau >= m["window_from"]:

@@ -660,6 +660,11 @@ def _eprop(net: Network, lay: Layout, ks: KeySpace, sections: dict[str, np.ndarr
         fb[lay.pop_gid[name]] = FEEDBACK.store(fx.s1615(np.clip(b, -7.9, 7.9), "feedback weight"))[0]
     ticks = int(round(float(trial["duration"]) / dt))
     start = int(round(float(trial["score"]["from"]) / dt))
+    # ebar is the readout-filtered e; the learning signal reaches it only from the scored window on,
+    # and what e was 7 readout time constants before that is forgotten to 0.1 %: the cores filter e
+    # from there (docs/eprop.md, section 2), and before it only the adaptation traces run.
+    tau_out = float(np.max(np.asarray(out_pop.attrs.get("mapped", {}).get("params", {}).get("tau_m", 20.0))))
+    ebar_from = max(0, start - int(np.ceil(7.0 * tau_out / dt)))
     sections.update({
         "core_eprop": core_kind,
         "ep_src_offset": np.asarray(src_off, dtype=np.int64),
@@ -686,7 +691,8 @@ def _eprop(net: Network, lay: Layout, ks: KeySpace, sections: dict[str, np.ndarr
                for i in sorted(set(lay.syn_proj[lay.syn_plastic].tolist()))]
     # Host-computed words of the trial (raw s16.15 unless noted; docs/eprop.md).
     return {
-        "trial_ticks": ticks, "batch": int(trial["batch"]), "window_from": start, "loss": rule["loss"],
+        "trial_ticks": ticks, "batch": int(trial["batch"]), "window_from": start, "ebar_from": ebar_from,
+        "loss": rule["loss"],
         "update": rule["update"],
         "score": out_pop.name, "target": tgt_pop.name, "n_out": n_out, "mask": ks.slice_mask,
         "gamma": int(fx.s1615(rule["gamma"], "gamma")),

@@ -61,7 +61,8 @@ def _check_meta(meta: dict[str, Any], chip: Any) -> None:
     what = "meta 'eprop'"
     ticks = need_int(need_key(meta, "trial_ticks", what), "the e-prop trial's ticks", lo=1)
     need_int(need_key(meta, "batch", what), "the e-prop batch", lo=1)
-    need_int(need_key(meta, "window_from", what), "the e-prop scored window's first tick", lo=0, hi=ticks - 1)
+    window = need_int(need_key(meta, "window_from", what), "the e-prop scored window's first tick", lo=0, hi=ticks - 1)
+    need_int(meta.get("ebar_from", 0), "the e-prop trace window's first tick", lo=0, hi=window)
     if need_str(need_key(meta, "loss", what), "the e-prop loss") not in ("cross_entropy", "mse"):
         raise BinaryFormatError(f"e-prop loss '{meta['loss']}' is not one this chip computes (cross_entropy, mse)")
     if need_str(meta.get("update", "gradient"), "the e-prop update") not in ("gradient", "sign"):
@@ -225,6 +226,7 @@ class EpropEngine:
         self.T = int(meta["trial_ticks"])
         self.batch = int(meta["batch"])
         self.window = int(meta["window_from"])
+        self.ebar_from = int(meta.get("ebar_from", 0))
         self.loss = str(meta["loss"])
         self.sign = meta.get("update", "gradient") == "sign"
         self.n_out = int(meta["n_out"])
@@ -306,6 +308,9 @@ class EpropEngine:
         self.rho = k.rho[self.learn.pos]
         self.beta_n = k.beta_n[self.learn.pos]
         self.adaptive = bool(np.any(self.beta_n))
+        # The rows (neurons) whose eps~ runs: beta~ > 0; the others' stays 0.
+        self.arows = np.flatnonzero(self.beta_n)
+        self.a_per_core = {ec.core: int(np.count_nonzero(self.beta_n[ec.rows])) for ec in self.learn.cores}
         self.lr = (k.lr_mant[self.learn.pos][:, None], k.lr_exp[self.learn.pos][:, None])
         ko = self.out_kernel = kern_of["eprop_li"]
         self.lr_out = (ko.lr_mant[self.out.pos][:, None], ko.lr_exp[self.out.pos][:, None])
@@ -313,6 +318,7 @@ class EpropEngine:
         self._load_payload(b)
         self.trials_done = 0
         self.ticks_in_trial = 0
+        self.trial_learned = False
         self.saturation = {"eprop_state": 0, "weight": 0}
 
     def _stack(self, cores: list[_Core], kern: Any) -> _Block:
@@ -456,12 +462,15 @@ class EpropEngine:
     def trial_start(self, learning: bool, extra: np.ndarray) -> None:
         """tau = 0: the finished trial's regulariser and, at a batch end, the weight update; then zero
         the trial's state (the interpreter resets the neurons and ring slots)."""
-        if learning and self.ticks_in_trial == self.T:
+        if learning and self.ticks_in_trial == self.T and self.trial_learned:
             self.trials_done += 1
             self._regularise(extra)
             if self.trials_done % self.batch == 0:
                 self._apply(extra)
         self.ticks_in_trial = 0
+        # A trial counts for learning only if it ran with learning on from its first tick to its
+        # last (an evaluation trial's spike counts must not reach the regulariser).
+        self.trial_learned = learning
         self.count[:] = 0
         self.psi_sum[:] = 0
         self.zsum[:] = 0
@@ -523,6 +532,7 @@ class EpropEngine:
         """The e-prop work of tick ``tau`` (> 0) after the neuron update; ``target`` is the scored
         readout's desired value for this tick (REAL, or None when the host gives none). Returns the
         payload packets sent, received and their router traversals."""
+        self.trial_learned &= learning
         zb = fx.decay_mul(self.zbar, self.slot_decay)
         zb[self.arrived] += ONE
         self.zbar = fx.wrap32(zb)
@@ -530,27 +540,35 @@ class EpropEngine:
         self.zsum = fx.wrap32(self.zsum + self.zbar)
         self.L_now, self.L_next = self.L_next, self.L_now
         self.L_next[:] = 0
+        full = tau >= self.ebar_from
         for ec in self.cores:
             extra[ec.core] += ec.width * self.cost["eprop_source"]
-            if ec.kind != 3:
+            if ec.kind == 3 or not learning:
+                continue
+            if full:
                 cost = self.cost["eprop_synapse_adaptive"] if ec.kind == 1 else self.cost["eprop_synapse"]
                 extra[ec.core] += ec.nrn.size * ec.width * cost
+            else:               # only the adaptive rows' eps~ (the ebar part of the loop is skipped)
+                extra[ec.core] += self.a_per_core[ec.core] * ec.width * (
+                    self.cost["eprop_synapse_adaptive"] - self.cost["eprop_synapse"])
         blk = self.learn
-        if blk.nrn.size:
-            self._traces(blk, learning)
+        if blk.nrn.size and learning:
+            self._traces(blk, learning, full)
         counts = {"sent": 0, "received": 0, "traversals": 0}
         if not (learning and target is not None and tau >= self.window):
             return counts
         return self._readout(target, extra, counts)
 
-    def _traces(self, blk: _Block, learning: bool) -> None:
-        """Every synapse of every learning core, one tick (docs/eprop.md, "Fixed point"); e, eps~
-        and ebar in units of 2^-22, products in 64 bits::
+    def _traces(self, blk: _Block, learning: bool, full: bool) -> None:
+        """Every synapse of every learning core, one tick with learning on (docs/eprop.md, "Fixed
+        point"); e, eps~ and ebar in units of 2^-22, products in 64 bits::
 
             d = (zbar << 7) - eps~;  e = (psi d) >> 15
             eps~ <- float18(decay(eps~, rho) + (beta~ e) >> 15)     (= (rho - psi beta~) eps~ + psi beta~ zbar)
             ebar <- float14(decay(ebar, kappa) + decay(e, 1 - kappa));  G += round(L ebar)
-        """
+
+        Before ``ebar_from`` (not ``full``) only the rows with beta~ > 0 run, and only their eps~;
+        ebar stays 0 there."""
         kern = self.kernel
         psi = kern.psi[blk.pos]
         self.count[blk.nrn] += kern.z[blk.pos]
@@ -560,29 +578,34 @@ class EpropEngine:
         if int(z.max()) > ZBAR_MAX:
             s0 = int(np.count_nonzero(z[np.unique(blk.slot)] > ZBAR_MAX))
             z = np.minimum(z, ZBAR_MAX)
-        e = (z << ZBAR_SHIFT)[blk.slot]
-        e -= blk.eps
-        e *= psi[:, None]
+        z22 = z << ZBAR_SHIFT
+        rows = slice(None) if full else self.arows
+        e = z22[blk.slot[rows]]
+        e -= blk.eps[rows]
+        e *= psi[rows, None]
         e >>= fx.S1615_FRAC
         s1 = 0
         if self.adaptive:                         # eps~ stays 0 where beta~ = 0: nothing to do without
-            eps = blk.eps * self.rho[:, None]
+            a = self.arows
+            ea = e[a] if full else e
+            eps = blk.eps[a] * self.rho[a, None]
             eps >>= 32
-            t = self.beta_n[:, None] * e
-            t >>= fx.S1615_FRAC
-            eps += t
-            blk.eps, s1 = EPS.round(eps)
-        ebar = blk.ebar * self.kappa
-        ebar >>= 32
-        t = e * self.one_minus_kappa
-        t >>= 32
-        ebar += t
-        blk.ebar, s2 = EBAR.round(ebar)
-        s3 = 0
-        L = self.L_now[blk.nrn]
-        if learning and np.any(L):
-            inc = (L[:, None] * blk.ebar + (1 << (G_SHIFT - 1))) >> G_SHIFT
-            blk.grad, s3 = GRAD.saturate(blk.grad + inc)
+            ea *= self.beta_n[a, None]
+            ea >>= fx.S1615_FRAC
+            eps += ea
+            blk.eps[a], s1 = EPS.round(eps)
+        s2 = s3 = 0
+        if full:
+            ebar = blk.ebar * self.kappa
+            ebar >>= 32
+            e *= self.one_minus_kappa
+            e >>= 32
+            ebar += e
+            blk.ebar, s2 = EBAR.round(ebar)
+            L = self.L_now[blk.nrn]
+            if np.any(L):
+                inc = (L[:, None] * blk.ebar + (1 << (G_SHIFT - 1))) >> G_SHIFT
+                blk.grad, s3 = GRAD.saturate(blk.grad + inc)
         self.saturation["eprop_state"] += s0 + s1 + s2 + s3
 
     def _readout(self, target: np.ndarray, extra: np.ndarray, counts: dict[str, int]) -> dict[str, int]:
