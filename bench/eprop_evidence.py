@@ -8,8 +8,8 @@ last 150 ms by cross entropy; the answer is the side with more cues. Everything 
 normal pipeline: a DSL program (written below, with its initial weights in an npz) compiled with
 ``--target spinnaker``, run on the bit-exact interpreter with on-chip e-prop.
 
-Training trials are drawn from one stream, the reported error is on fresh held-out trials with
-learning off. The last line is ``error=<e> trials=<n> overruns=<k> neurons_per_core=<m>``.
+Training trials are drawn from one stream (in batches with as many left as right answers), the
+reported error is on fresh held-out trials with learning off. The last line is ``error=<e> trials=<n> overruns=<k> neurons_per_core=<m>``.
 
     nice python bench/eprop_evidence.py                      # the recorded run (bench/README.md)
     python bench/eprop_evidence.py --trials 40 --test 20     # a short smoke run
@@ -179,8 +179,12 @@ def main(argv: list[str] | None = None) -> int:
     t0 = time.time()
     while done < args.trials:
         wrong = 0
-        for _ in range(args.batch):
+        for i in range(args.batch):
+            # Every batch has as many 'left' as 'right' answers (drawn until the answer is the one
+            # wanted), so the readout's gradient is not dominated by the classes' common activity.
             x, lab = trials(rng, 1, stages[stage])
+            while int(lab[0]) != i % 2:
+                x, lab = trials(rng, 1, stages[stage])
             guess, ov = run_trial(chip, x[0], int(lab[0]), RECALL)
             overruns += ov
             wrong += int(guess != lab[0])
