@@ -204,6 +204,14 @@ LI = NeuronModel(
     weight_dimension="current",
 )
 
+#: The words both e-prop core models end with: the learning-rate factor, the time step, the shift.
+_EPROP_WORDS = (
+    ParamSpec("lr_mant", 0, "learning-rate factor mantissa (0 .. 2^15 - 1)", per_neuron=True),
+    ParamSpec("lr_exp", 0, "learning-rate factor exponent: factor = lr_mant * 2^-lr_exp", per_neuron=True),
+    ParamSpec("time_step", 32768, "machine time step, raw s16.15 ms"),
+    ParamSpec("shift", 0, "weight left shift (0..15), the same for both signs"),
+)
+
 EPROP_ALIF = NeuronModel(
     name="eprop_alif",
     doc=(
@@ -219,10 +227,7 @@ EPROP_ALIF = NeuronModel(
         ParamSpec("beta", 0, "threshold rise per unit of adaptation, raw s16.15 mV", per_neuron=True),
         ParamSpec("bias", 0, "bias voltage step g * i_bias per tick, raw s16.15 mV", per_neuron=True),
         ParamSpec("tau_refrac", 0, "refractory time, raw s16.15 ms", per_neuron=True),
-        ParamSpec("lr_mant", 0, "learning-rate factor mantissa (0 .. 2^15 - 1)", per_neuron=True),
-        ParamSpec("lr_exp", 0, "learning-rate factor exponent: factor = lr_mant * 2^-lr_exp", per_neuron=True),
-        ParamSpec("time_step", 32768, "machine time step, raw s16.15 ms"),
-        ParamSpec("shift", 0, "weight left shift (0..15), the same for both signs"),
+        *_EPROP_WORDS,
     ),
     weight_unit="signed 16-bit voltage-step words",
 )
@@ -236,10 +241,7 @@ EPROP_LI = NeuronModel(
     params=_specs(
         ParamSpec("tau_m", 655360, "membrane time constant, raw s16.15 ms", per_neuron=True),
         ParamSpec("bias", 0, "bias voltage step g * i_bias per tick, raw s16.15 mV", per_neuron=True),
-        ParamSpec("lr_mant", 0, "learning-rate factor mantissa (0 .. 2^15 - 1)", per_neuron=True),
-        ParamSpec("lr_exp", 0, "learning-rate factor exponent: factor = lr_mant * 2^-lr_exp", per_neuron=True),
-        ParamSpec("time_step", 32768, "machine time step, raw s16.15 ms"),
-        ParamSpec("shift", 0, "weight left shift (0..15), the same for both signs"),
+        *_EPROP_WORDS,
     ),
     weight_unit="signed 16-bit voltage-step words",
 )

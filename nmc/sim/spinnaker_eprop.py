@@ -87,7 +87,19 @@ def _u032_to_real(d: np.ndarray) -> np.ndarray:
     return np.asarray(d, dtype=np.int64) >> (fx.U032_FRAC - fx.S1615_FRAC)
 
 
-class EpropALIF:
+class _RingInput:
+    """The ring-slot input both e-prop kernels take: one signed voltage step per neuron and tick."""
+
+    inp: np.ndarray
+
+    def add_input(self, in_e: np.ndarray, in_i: np.ndarray) -> int:
+        """Ring-slot inputs (REAL mV steps, both signs) for this tick's update; returns the wraps."""
+        raw = in_e - in_i
+        self.inp = fx.wrap32(raw)
+        return int(np.count_nonzero(raw != self.inp))
+
+
+class EpropALIF(_RingInput):
     """The ALIF neuron of e-prop (Bellec et al. 2020, EligALIF) on the neurons ``idx``, in mV relative
     to rest. Load time: alpha = expulr(-ts/tau_m), rho = expulr(-ts/tau_a) (u0.32),
     1/theta = kdivk(1, theta), beta~ = kdivk(beta, theta), n_ref = ceil(t_ref / ts). One tick::
@@ -130,12 +142,6 @@ class EpropALIF:
         self.inp = np.zeros(n, dtype=np.int64)
         self.u = np.zeros(n, dtype=np.int64)
 
-    def add_input(self, in_e: np.ndarray, in_i: np.ndarray) -> int:
-        """Ring-slot inputs (REAL mV steps, both signs) for this tick's update."""
-        raw = in_e - in_i
-        self.inp = fx.wrap32(raw)
-        return int(np.count_nonzero(raw != self.inp))
-
     def update(self) -> tuple[np.ndarray, int]:
         zp = self.z.astype(np.int64)
         v_raw = fx.decay_mul(self.v, self.alpha) + self.inp + self.bias - zp * self.theta
@@ -151,7 +157,7 @@ class EpropALIF:
         return self.z.copy(), int(np.count_nonzero(v_raw != self.v))
 
 
-class EpropLI:
+class EpropLI(_RingInput):
     """The leaky readout: y = kappa y + I + bias (mV relative to rest, kappa = expulr(-ts/tau_m)); no spikes."""
 
     name = "eprop_li"
@@ -171,11 +177,6 @@ class EpropLI:
         self.v = np.zeros(n, dtype=np.int64)
         self.inp = np.zeros(n, dtype=np.int64)
         self.u = np.zeros(n, dtype=np.int64)
-
-    def add_input(self, in_e: np.ndarray, in_i: np.ndarray) -> int:
-        raw = in_e - in_i
-        self.inp = fx.wrap32(raw)
-        return int(np.count_nonzero(raw != self.inp))
 
     def update(self) -> tuple[np.ndarray, int]:
         v_raw = fx.decay_mul(self.v, self.kappa) + self.inp + self.bias
