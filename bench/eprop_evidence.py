@@ -163,6 +163,9 @@ def main(argv: list[str] | None = None) -> int:
                     help="go to the next cue count when the training error of the last 3 batches is below this")
     ap.add_argument("--stop-at", type=float, default=0.05,
                     help="stop when the training error over the last 5 batches at 7 cues is below this")
+    ap.add_argument("--eval-every", type=int, default=25,
+                    help="every this many batches, print the error on --eval fresh 7-cue trials (learning off)")
+    ap.add_argument("--eval", type=int, default=100)
     ap.add_argument("--seed", type=int, default=1)
     args = ap.parse_args(argv)
     with tempfile.TemporaryDirectory() as tmp:
@@ -192,6 +195,13 @@ def main(argv: list[str] | None = None) -> int:
         batch_errors.append(wrong / args.batch)
         print(f"trial {done} ({stages[stage]} cues): training error {batch_errors[-1]:.3f}, "
               f"{(time.time() - t0) / done:.2f} s/trial", flush=True)
+        if args.eval_every and (done // args.batch) % args.eval_every == 0:
+            # Progress on trials the training never sees (a stream of its own); the batch's update
+            # is applied first by the first tick of a next trial.
+            chip.run(1)
+            error, ov = evaluate(chip, np.random.default_rng(args.seed + 20_000 + done), args.eval)
+            overruns += ov
+            print(f"  held-out error after {done} trials: {error:.3f} ({args.eval} trials, 7 cues)", flush=True)
         if stage + 1 < len(stages) and len(batch_errors) >= 3 and np.mean(batch_errors[-3:]) < args.promote:
             stage += 1
             batch_errors = []
