@@ -142,3 +142,28 @@ def test_w_max_sets_the_weight_scale_of_its_post_population() -> None:
                                                           rule)), target), target)
         shifts.append([int(x) for x in b.sections["core_shift_exc"]])
     assert shifts[0] == [2, 2] and shifts[1] == [5, 5]
+
+
+@pytest.mark.parametrize("change, message", [
+    (lambda m: m["eprop"].update(loss="hinge"), "e-prop loss 'hinge' is not one this chip computes"),
+    (lambda m: m["eprop"].update(window_from=100), "the e-prop scored window's first tick is 100, outside"),
+    (lambda m: m["eprop"].pop("batch"), "meta 'eprop' has no 'batch'"),
+    (lambda m: m["plastic"][0]["format"].update(drop=40), "plastic projection 'x->r' drop is 40, outside"),
+])
+def test_a_binary_with_broken_eprop_metadata_is_refused(change, message) -> None:
+    """The host-side checks (nmc/binary/meta.py) know the plastic weight formats; the chip's own
+    checks (nmc/sim/spinnaker_eprop.py) know its trial words."""
+    from nmc.backend import emit_binary
+    from nmc.binary.format import decode_binary, encode_binary
+    from nmc.driver import run_passes
+    from nmc.errors import BinaryFormatError
+    from nmc.sim.spinnaker import SpiNNakerInterpreter
+    from nmc.target import load_target
+
+    target = load_target("spinnaker")
+    b = emit_binary(run_passes(parse_dsl(GOOD), target), target)
+    assert b.meta["plastic"][0]["format"] == {"exponent": 2, "drop": 0, "lo": -32768, "hi": 32767}
+    SpiNNakerInterpreter(decode_binary(encode_binary(b)))            # as compiled, it loads
+    change(b.meta)
+    with pytest.raises(BinaryFormatError, match=message):
+        SpiNNakerInterpreter(decode_binary(encode_binary(b)))

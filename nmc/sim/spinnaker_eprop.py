@@ -50,13 +50,13 @@ WEIGHT_FRACTION_BITS = 16
 WORD_MIN, WORD_MAX = -(1 << 31), (1 << 31) - 1
 
 
-def weight_of_words(high: np.ndarray, low: np.ndarray) -> np.ndarray:
-    """The signed weight word of plastic words given as their halfwords (the low half is the fraction)."""
-    del low  # the fraction only matters to the weight update
+def weight_of_words(high: np.ndarray) -> np.ndarray:
+    """The signed weight words of plastic words, given their top halfwords (the low halfword is a
+    fraction of a weight step that only the weight update reads)."""
     return np.asarray(high, dtype=np.uint16).astype(np.int16).astype(np.int64)
 
 
-def _check_meta(meta: dict[str, Any], chip: Any) -> None:
+def _check_meta(meta: dict[str, Any]) -> None:
     """The 'eprop' metadata the cores read (the host-side checks of nmc/binary/meta.py do not know it)."""
     what = "meta 'eprop'"
     ticks = need_int(need_key(meta, "trial_ticks", what), "the e-prop trial's ticks", lo=1)
@@ -73,7 +73,6 @@ def _check_meta(meta: dict[str, Any], chip: Any) -> None:
     for key in ("gamma", "rate_target", "rate_reg", "rate_scale"):
         need_int(need_key(meta, key, what), f"the e-prop word '{key}'", lo=0, hi=fx.REAL_MAX)
     need_int(need_key(meta, "inv_ticks", what), "the e-prop word 'inv_ticks'", lo=1, hi=fx.M32)
-    del chip
 
 
 def _sec(b: Binary, name: str) -> np.ndarray:
@@ -222,7 +221,7 @@ class EpropEngine:
         meta = chip.meta.get("eprop")
         if not isinstance(meta, dict):
             raise BinaryFormatError("the binary has e-prop cores but no 'eprop' metadata")
-        _check_meta(meta, chip)
+        _check_meta(meta)
         self.chip, self.meta = chip, meta
         self.T = int(meta["trial_ticks"])
         self.batch = int(meta["batch"])
@@ -365,7 +364,7 @@ class EpropEngine:
         self.cell_blk = np.full(half.size, -1, dtype=np.int64)
         self.cell_flat = np.zeros(half.size, dtype=np.int64)
         self.dlv_pos = np.full(half.size, -1, dtype=np.int64)
-        w0 = weight_of_words(halves[half], halves[half - 1])
+        w0 = weight_of_words(halves[half])
         self.frac = halves[half - 1].astype(np.int64)
         self.pw = w0.copy()
         for bi, blk in enumerate((self.learn, self.out)):
