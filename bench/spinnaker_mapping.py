@@ -1,6 +1,6 @@
 """Mapping three networks onto the SpiNNaker-like target, against sPyNNaker 7.4.1 + PACMAN.
 
-    python bench/spinnaker_mapping.py [--seed 1] [--only a|b|c]
+    python bench/spinnaker_mapping.py [--seed 1] [--only a|b|c] [--solver cpsat|ffd|first-fit]
 
 (a) 784 inputs -> 500 -> 500 -> 10 LIF, all-to-all;
 (b) 8,000 excitatory + 2,000 inhibitory LIF, connection probability 0.02, plus 1,000 Poisson
@@ -9,7 +9,8 @@
 
 For each: neuron cores, chips, router entries (largest chip and whole machine; the merged
 generator's tables, then compressed), SDRAM, and the time ``compile_network`` takes from the IR
-(map-neurons, quantize, partition, allocate, backend). PACMAN on a 48-chip board needs
+(map-neurons, quantize, partition, allocate, backend) with the target's default pipeline
+(partitioner ``cpsat``), or another partitioner with ``--solver``. PACMAN on a 48-chip board needs
 (a) 5 cores, 1 chip, 3 entries; (b) 40 cores, 4 chips, 31 entries (15 compressed), ~50 s of data
 generation; (c) 100 cores, 7 chips, 525 entries (389 compressed, 94 of them unnecessary with
 default routing). Targets: cores <= 5/40/100, compressed entries <= 3/15/295, (b) in <= 5 s.
@@ -104,22 +105,25 @@ def summary(binary: Binary) -> dict[str, int]:
     }
 
 
-def map_network(name: str, seed: int) -> tuple[dict[str, int], float]:
+def map_network(name: str, seed: int, solver: str | None = None) -> tuple[dict[str, int], float, float]:
+    """(summary, wall seconds, CPU seconds of this process) of compiling network ``name``."""
     net = {"a": net_a, "b": net_b, "c": net_c}[name](seed)
-    t0 = time.perf_counter()
-    binary = compile_network(net, "spinnaker")
-    return summary(binary), time.perf_counter() - t0
+    t0, c0 = time.perf_counter(), time.process_time()
+    binary = compile_network(net, "spinnaker", settings={"partition.solver": solver} if solver else None)
+    return summary(binary), time.perf_counter() - t0, time.process_time() - c0
 
 
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--seed", type=int, default=1)
     ap.add_argument("--only", choices=("a", "b", "c"))
+    ap.add_argument("--solver", choices=("cpsat", "ffd", "first-fit"),
+                    help="partitioner (default: the target's pipeline, i.e. cpsat)")
     args = ap.parse_args(argv)
     names = [args.only] if args.only else ["a", "b", "c"]
     results = {}
     for name in names:
-        s, secs = map_network(name, args.seed)
+        s, secs, cpu = map_network(name, args.seed, args.solver)
         results[name] = (s, secs)
         cores, entries = PACMAN[name]
         print(f"({name}) cores {s['cores']} (PACMAN {cores}), chips {s['chips']} ({s['routing_chips']} with router "
@@ -127,7 +131,7 @@ def main(argv: list[str] | None = None) -> int:
               f"compression ({s['raw_total']} one per source and chip, default routes left out), max "
               f"{s['compressed_max']}, total {s['compressed_total']} after (target <= {entries}); SDRAM "
               f"{s['sdram_total'] / 2**20:.1f} MiB (largest chip {s['sdram_max'] / 2**20:.1f} MiB); "
-              f"compiled in {secs:.2f} s")
+              f"compiled in {secs:.2f} s (CPU {cpu:.2f} s)")
     fmt = (lambda key: "/".join(str(results[n][0][key]) if n in results else "-" for n in "abc"))
     t_b = f"{results['b'][1]:.2f}" if "b" in results else "-"
     print(f"cores={fmt('cores')} router_entries={fmt('compressed_total')} compile_s_b={t_b}")

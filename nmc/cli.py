@@ -23,21 +23,38 @@ if TYPE_CHECKING:
 
 
 def _add_compile(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser("compile", help="compile a network (.nmc DSL or .nmcir IR) to a binary",
+    p = sub.add_parser("compile", help="compile a network (.nmc DSL, .nmcir IR, .onnx model, .nir graph) to a binary",
                        description="Compile a network to a binary for a target chip.")
-    p.add_argument("input", nargs="?", help="source file (.nmc or .nmcir)")
+    p.add_argument("input", nargs="?", help="source file (.nmc, .nmcir, .onnx or .nir)")
     p.add_argument("-o", "--output", help="output file (default: INPUT with .nmcb, or .nmcir with --emit ir; "
                                           "'-' writes IR text to stdout)")
     p.add_argument("--target", default="loihi", help="target name or .toml file (default: loihi)")
     p.add_argument("--pass-pipeline", help="comma-separated passes, e.g. 'verify,quantize,partition{solver=first-fit},allocate'")
-    p.add_argument("--emit", choices=("binary", "ir"), default="binary", help="write a binary (default) or the IR after the pipeline")
+    p.add_argument("--emit", choices=("binary", "ir", "nir"), default="binary",
+                   help="write a binary (default), the IR after the pipeline, or a NIR graph (the network before "
+                        "map-neurons: the default pipeline stops there)")
     p.add_argument("--print-ir-after-all", action="store_true", help="dump the IR to stderr after every pass")
     p.add_argument("--print-ir-before-all", action="store_true", help="dump the IR to stderr before every pass")
     p.add_argument("--print-ir-after", action="append", default=[], metavar="PASS", help="dump the IR after PASS (repeatable)")
     p.add_argument("--print-ir-before", action="append", default=[], metavar="PASS", help="dump the IR before PASS (repeatable)")
     p.add_argument("--strict", action="store_true", help="make rounding and saturation errors instead of warnings")
+    p.add_argument("--calibrate", metavar="DATA.npz",
+                   help="an ONNX model's calibration data for convert-ann: real inputs under the model's input name "
+                        "(one row per sample), optional labels")
+    p.add_argument("--dt", type=float, metavar="MS", help="a NIR graph's time step in ms (when the file gives none, "
+                                                          "or to override it)")
+    p.add_argument("--nir-spikes", choices=("dirac", "step"), default="dirac",
+                   help="what a spike is in NIR's equations: a Dirac pulse of area 1 (default, NIR's continuous "
+                        "semantics) or a value of 1 for one step (snnTorch's exports)")
     p.add_argument("--report", action="store_true",
-                   help="print the passes' reports (e.g. map-neurons: parameters as realised against as asked)")
+                   help="print the passes' reports (e.g. map-neurons: parameters as realised against as asked; "
+                        "partition: cores against the bound, traffic, solver status)")
+    p.add_argument("--partition-time", type=float, metavar="SECONDS",
+                   help="CP-SAT budget of partition{solver=cpsat} in deterministic seconds (default 10; "
+                        "results are reproducible for a given budget and seed)")
+    p.add_argument("--rates", metavar="RESULT.npz",
+                   help="weigh partition traffic by the spike rates of a previous run (nmc run --out RESULT.npz; "
+                        "output populations and spike probes)")
     p.add_argument("--list-passes", action="store_true", help="list registered passes and exit")
     p.add_argument("--list-targets", action="store_true", help="list targets and exit")
     p.set_defaults(func=cmd_compile)
@@ -49,6 +66,12 @@ def _add_inspect(sub: argparse._SubParsersAction) -> None:
     p.add_argument("file", help=".nmc, .nmcir or a compiled binary")
     p.add_argument("--target", default=None, help="with a source file: run this target's pipeline first")
     p.add_argument("--pass-pipeline", help="with a source file: run these passes first")
+    p.add_argument("--dt", type=float, metavar="MS", help="a NIR graph's time step in ms")
+    p.add_argument("--nir-spikes", choices=("dirac", "step"), default="dirac", help="see nmc compile --help")
+    p.add_argument("--placement", action="store_true",
+                   help="print the partition summary: cores against the bound, utilisation, traffic, heaviest links")
+    p.add_argument("--placement-plot", metavar="FILE",
+                   help="draw the cores on the mesh and the traffic between them to FILE (.svg or .png; needs matplotlib)")
     p.set_defaults(func=cmd_inspect)
 
 
@@ -123,16 +146,29 @@ def cmd_compile(args: argparse.Namespace) -> int:
     for name in dump.after | dump.before:
         from .passes import get_pass
         get_pass(name)
-    net = load_network(src, target)
+    calibration = _load_data(args.calibrate, "--calibrate") if args.calibrate else None
+    settings = _partition_settings(args)
+    net = load_network(src, target, diagnostics=diags, dt=args.dt, nir_spikes=args.nir_spikes)
     reports: list[tuple[str, list[str]]] = []
-    net = run_passes(net, target, args.pass_pipeline, dump=dump, diagnostics=diags, strict=args.strict,
-                     reports=reports)
+    pipeline = args.pass_pipeline
+    if args.emit == "nir" and pipeline is None:
+        # NIR holds target-neutral models: stop where the target's lowering begins.
+        steps = target.default_pipeline
+        pipeline = ",".join(steps[:steps.index("map-neurons")] if "map-neurons" in steps else steps)
+    net = run_passes(net, target, pipeline, dump=dump, diagnostics=diags, strict=args.strict,
+                     reports=reports, calibration=calibration, settings=settings)
     if args.report:
         # On stdout, unless the IR itself goes there.
         stream = sys.stderr if args.output == "-" else sys.stdout
         for name, lines in reports:
             print(f"// {name} report", *lines, sep="\n", file=stream)
         stream.flush()
+    if args.emit == "nir":
+        from .frontend.nir import export_nir
+        assert out is not None
+        export_nir(net, out, spike=args.nir_spikes)
+        print(f"nmc: wrote NIR graph {out}", file=sys.stderr)
+        return 0
     if args.emit == "ir":
         if out is None:
             sys.stdout.write(print_ir(net)[0])
@@ -156,9 +192,10 @@ def _compile_output(args: argparse.Namespace, src: Path) -> Path | None:
 
     if args.output == "-":
         if args.emit != "ir":
-            raise NmcError("a binary cannot be written to stdout; give a file with -o")
+            raise NmcError(f"{'a NIR graph' if args.emit == 'nir' else 'a binary'} cannot be written to stdout; "
+                           "give a file with -o")
         return None
-    default = src.with_suffix(".nmcir" if args.emit == "ir" else ".nmcb")
+    default = src.with_suffix({"ir": ".nmcir", "nir": ".out.nir"}.get(args.emit, ".nmcb"))
     out = default if args.output is None else args.output
     inputs = [src, arrays_file_of(src)]
     if args.output is None and out == src:
@@ -167,6 +204,19 @@ def _compile_output(args: argparse.Namespace, src: Path) -> Path | None:
     if args.emit == "ir":
         check_output(side_file(out), inputs, what="IR's array file")
     return Path(out)
+
+
+def _partition_settings(args: argparse.Namespace) -> dict[str, Any]:
+    """--partition-time and --rates as pass settings (checked and read before any work)."""
+    settings: dict[str, Any] = {}
+    if args.partition_time is not None:
+        if not np.isfinite(args.partition_time) or args.partition_time < 0:
+            raise NmcError(f"--partition-time must be a non-negative number of seconds, got {args.partition_time}")
+        settings["partition.time"] = float(args.partition_time)
+    if args.rates is not None:
+        from .partitioning import load_rates
+        settings["partition.rates"] = load_rates(args.rates)
+    return settings
 
 
 # -- inspect ---------------------------------------------------------------------------------------
@@ -190,17 +240,42 @@ def cmd_inspect(args: argparse.Namespace) -> int:
         from .sim import validate_binary
         binary = read_binary(path)
         validate_binary(binary)
+        if args.placement or args.placement_plot:
+            _placement(binary.meta, binary.target_config, binary.target, args)
+            return 0
         sys.stdout.write(binary_report(binary))
         return 0
     from .driver import load_network, run_passes
     from .ir.printer import format_ir
     from .target import load_target
-    target = load_target(args.target or "loihi") if args.target or args.pass_pipeline else None
-    net = load_network(path, target)
+    wants_target = args.target or args.pass_pipeline or args.placement or args.placement_plot
+    target = load_target(args.target or "loihi") if wants_target else None
+    net = load_network(path, target, diagnostics=Diagnostics.to_stderr(), dt=args.dt, nir_spikes=args.nir_spikes)
     if target is not None:
         net = run_passes(net, target, args.pass_pipeline, diagnostics=Diagnostics.to_stderr())
+        if args.placement or args.placement_plot:
+            meta = {"network": net.name, "partition": net.attrs.get("partition"), "cores": net.attrs.get("cores", []),
+                    "n_cores": net.attrs.get("cores_used", 0)}
+            _placement(meta, target.data, target.name, args)
+            return 0
     sys.stdout.write(format_ir(net))
     return 0
+
+
+def _placement(meta: dict[str, Any], cfg: dict[str, Any], target_name: str, args: argparse.Namespace) -> None:
+    """``nmc inspect --placement`` and ``--placement-plot``: the partition summary and picture."""
+    from .partitioning.report import placement_text, plot_placement
+    from .target import Target
+    if args.placement:
+        sys.stdout.write(placement_text(meta, cfg))
+    if args.placement_plot:
+        target = Target(target_name, cfg)
+        layout = target.part("layout")(target)
+        # Shade by the first column with a limit: a count (the Loihi-like part's first column is
+        # compartments; the SpiNNaker-like part's first is the chip's name).
+        columns = [c for c in getattr(layout, "report_columns", ()) if c[2] is not None]
+        plot_placement(meta, layout.geometry(), args.placement_plot, columns[0][1] if columns else None)
+        print(f"nmc: wrote {args.placement_plot}", file=sys.stderr)
 
 
 # -- run -------------------------------------------------------------------------------------------
@@ -341,6 +416,8 @@ def _total_steps(data: dict[str, np.ndarray] | None, steps: int | None) -> int |
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
+    from .memtune import keep_freed_memory
+    keep_freed_memory()  # large arrays reuse freed memory instead of faulting in fresh pages
     try:
         return int(args.func(args) or 0)
     except NmcError as exc:

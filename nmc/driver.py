@@ -4,18 +4,21 @@ Python callers (tests, benchmarks, examples)."""
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
+
+import numpy as np
 
 from .backend import emit_binary
 from .binary.format import Binary
 from .diagnostics import Diagnostics
 from .errors import NmcError, ResourceError
 from .ir.io import read_ir
-from .ir.verify import verify_network
 from .ir.network import Network
+from .ir.verify import verify_network
 from .passes import DumpOptions, PassContext, parse_pipeline, run_pipeline
 from .target import Target, load_target
 
-SOURCE_KINDS = {".nmc": "DSL", ".nmcir": "IR text"}
+SOURCE_KINDS = {".nmc": "DSL", ".nmcir": "IR text", ".onnx": "ONNX model", ".nir": "NIR graph"}
 
 
 def check_source(path: str | Path) -> Path:
@@ -32,16 +35,30 @@ def check_source(path: str | Path) -> Path:
     return path
 
 
-def load_network(path: str | Path, target: Target | None = None) -> Network:
-    """Read a source file: ``.nmc`` (DSL) or ``.nmcir`` (IR text). With ``target``, population
-    sizes are held to what its chip can hold as soon as they are read, before any array that
-    grows with them is made (:class:`nmc.lowering.common.SizeLimit`). A network without populations is refused."""
+def load_network(path: str | Path, target: Target | None = None, *, diagnostics: Diagnostics | None = None,
+                 dt: float | None = None, nir_spikes: str = "dirac") -> Network:
+    """Read a source file: ``.nmc`` (DSL), ``.nmcir`` (IR text), ``.onnx`` (a trained network,
+    converted by the ``convert-ann`` pass) or ``.nir`` (a NIR graph; ``dt`` in ms sets its
+    discretisation when the file gives none, ``nir_spikes`` what a spike is). Front ends report
+    what they removed or assumed (an ONNX model's Softmax, NIR's discretisation) as remarks to
+    ``diagnostics``. With ``target``, population sizes are held to what its chip can hold as soon
+    as they are read, before any array that grows with them is made
+    (:class:`nmc.lowering.common.SizeLimit`). A network without neurons is refused."""
     path = check_source(path)
     if path.suffix == ".nmc":
         from .frontend.dsl import load_dsl
         net = load_dsl(path, size_limit=target.part("layout")(target).size_limit() if target is not None else None)
     else:
-        net = read_ir(path)
+        if path.suffix == ".nmcir":
+            net = read_ir(path)
+        elif path.suffix == ".onnx":
+            from .frontend.onnx import load_onnx
+            net = load_onnx(path, diagnostics)
+        else:
+            from .frontend.nir import load_nir
+            net = load_nir(path, dt=dt, diagnostics=diagnostics, spike=nir_spikes)
+        if diagnostics is not None:
+            diagnostics.flush()
         if target is not None:
             try:
                 check_sizes(net, target)
@@ -67,15 +84,19 @@ def check_not_empty(net: Network, where: str | None = None) -> None:
 
 def run_passes(net: Network, target: Target, pipeline: str | None = None, *, dump: DumpOptions | None = None,
                diagnostics: Diagnostics | None = None, strict: bool = False,
-               reports: list[tuple[str, list[str]]] | None = None) -> Network:
+               reports: list[tuple[str, list[str]]] | None = None,
+               calibration: dict[str, np.ndarray] | None = None,
+               settings: dict[str, Any] | None = None) -> Network:
     """Apply ``pipeline`` (default: the target's) to ``net``. The passes' reports (pass name, lines)
-    are appended to ``reports`` when given."""
+    are appended to ``reports`` when given; ``calibration`` holds convert-ann's calibration arrays;
+    ``settings`` are what the command line tells passes (:attr:`nmc.passes.registry.PassContext.settings`)."""
     steps = parse_pipeline(pipeline if pipeline is not None else ",".join(target.default_pipeline))
     check_not_empty(net)
     check_sizes(net, target)  # a network built in Python has not met the limit yet
     if not steps or steps[0].name != "verify":
         verify_network(net)  # passes assume a well-formed network, whatever pipeline was asked for
-    ctx = PassContext(target=target, diagnostics=diagnostics or Diagnostics(), strict=strict)
+    ctx = PassContext(target=target, diagnostics=diagnostics or Diagnostics(), strict=strict,
+                      calibration=calibration, settings=dict(settings or {}))
     if reports is not None:
         ctx.reports = reports
     return run_pipeline(net, steps, ctx, dump)
@@ -83,10 +104,13 @@ def run_passes(net: Network, target: Target, pipeline: str | None = None, *, dum
 
 def compile_network(net: Network, target: str | Target = "loihi", pipeline: str | None = None, *,
                     dump: DumpOptions | None = None, diagnostics: Diagnostics | None = None,
-                    strict: bool = False) -> Binary:
+                    strict: bool = False, calibration: dict[str, np.ndarray] | None = None,
+                    reports: list[tuple[str, list[str]]] | None = None,
+                    settings: dict[str, Any] | None = None) -> Binary:
     """Run the pipeline and the backend; returns the binary."""
     tgt = target if isinstance(target, Target) else load_target(target)
-    net = run_passes(net, tgt, pipeline, dump=dump, diagnostics=diagnostics, strict=strict)
+    net = run_passes(net, tgt, pipeline, dump=dump, diagnostics=diagnostics, strict=strict,
+                     calibration=calibration, reports=reports, settings=settings)
     return emit_binary(net, tgt)
 
 

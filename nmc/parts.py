@@ -51,6 +51,11 @@ _BUILTIN: dict[tuple[str, str], str] = {
     ("backend", "spinnaker"): "nmc.backend.spinnaker:compile_spinnaker",
     ("interpreter", "spinnaker"): "nmc.sim.spinnaker:SpiNNakerInterpreter",
     ("cost_model", "spinnaker"): "nmc.sim.cost_spinnaker:SpiNNakerCostModel",
+    # The Loihi-2-like variant: graded spikes and sigma-delta units on top of the Loihi-like parts.
+    ("formats", "loihi2"): "nmc.formats.loihi2:Loihi2Formats",
+    ("mapping", "loihi2"): "nmc.lowering.loihi2_mapping:Loihi2NeuronMapping",
+    ("backend", "loihi2"): "nmc.backend.loihi2:compile_loihi2",
+    ("interpreter", "loihi2"): "nmc.sim.loihi2:Loihi2Interpreter",
 }
 
 ENTRY_POINT_GROUP = "nmc.parts"

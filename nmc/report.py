@@ -129,6 +129,11 @@ def run_summary(b: Binary, s: Any) -> str:
         counts = np.asarray(spk).reshape(-1, spk.shape[-1]).sum(axis=0)
         shown = " ".join(str(int(x)) for x in counts[:16]) + (" ..." if counts.size > 16 else "")
         lines.append(f"  output {name}: spike counts per unit: {shown}")
+    readout = b.meta.get("readout")
+    if readout and getattr(s, "readout", None) is not None:
+        how = "charge (spikes + v, in activation units)" if readout["kind"] == "charge" else "activation"
+        lines.append(f"  readout         {how} of '{readout['population']}' after step {s.steps_per_sample} "
+                     f"(predictions: its argmax)")
     if s.accuracy is not None:
         n = len(s.labels)
         lines.append(f"  accuracy        {100 * s.accuracy:.2f}% ({int(round(s.accuracy * n))}/{n})")

@@ -28,6 +28,13 @@ from .resources import data_dir
 if TYPE_CHECKING:
     from .formats import Formats
 
+#: Capabilities a target file may list under ``features`` (docs/target.md), each with what it
+#: means. Passes ask ``target.has(name)`` instead of knowing which chips have what.
+FEATURES: dict[str, str] = {
+    "soft_reset": "reset by subtraction: an 'if' neuron with soft_reset = 1 keeps the charge above its "
+                  "threshold at a spike (and may start with init_charge)",
+}
+
 
 @dataclass(frozen=True)
 class Target:
@@ -59,6 +66,18 @@ class Target:
     def mapped_models(self) -> list[str]:
         """Target-neutral models the ``map-neurons`` pass lowers for this target."""
         return list(self.data.get("mapped_models", []))
+
+    @cached_property
+    def features(self) -> frozenset[str]:
+        """The optional capabilities the target file lists under ``features`` (keys of
+        :data:`FEATURES`; checked when the file is loaded)."""
+        return frozenset(self.data.get("features", []))
+
+    def has(self, feature: str) -> bool:
+        """True when the target lists ``feature`` (a key of :data:`FEATURES`)."""
+        if feature not in FEATURES:
+            raise TargetError(f"unknown target feature '{feature}' (known: {', '.join(sorted(FEATURES))})")
+        return feature in self.features
 
     @cached_property
     def parts(self) -> dict[str, str]:
@@ -119,6 +138,19 @@ def _number_problem(data: dict[str, Any], integer_tables: dict[str, int | None])
     return None
 
 
+def _feature_problem(features: Any) -> str | None:
+    """What is wrong with a target file's ``features`` list, if anything: it must be a list of
+    known feature names, each once."""
+    if not isinstance(features, list) or not all(isinstance(f, str) for f in features):
+        return f"features must be a list of names, got {features!r}"
+    unknown = [f for f in features if f not in FEATURES]
+    if unknown:
+        return f"features lists unknown '{unknown[0]}' (known: {', '.join(sorted(FEATURES))})"
+    if len(set(features)) != len(features):
+        return "features names a feature twice"
+    return None
+
+
 def available_targets() -> list[str]:
     return sorted(p.stem for p in data_dir("targets").glob("*.toml"))
 
@@ -141,6 +173,9 @@ def load_target(name_or_path: str) -> Target:
         raise TargetError(f"cannot read target file: {exc}", location=str(path)) from None
     if not isinstance(data.get("name"), str) or not data["name"]:
         raise TargetError("target file has no 'name'", location=str(path))
+    problem = _feature_problem(data.get("features", []))
+    if problem is not None:
+        raise TargetError(problem, location=str(path))
     target = Target(name=data["name"], data=data, source=str(path))
     _ = target.parts  # a missing or unknown part is reported now, not in the middle of a compile
     integer_tables: dict[str, int | None] = {}

@@ -50,6 +50,8 @@ def test_everything_on_one_core():
     net = partition(SMALL)
     assert placements(net) == {"x": None, "h": [[0, 0, 4]], "o": [[0, 0, 2]]}
     assert net.attrs["cores_used"] == 1
+    assert net.attrs["partition"]["cores"] == net.attrs["partition"]["cores_lb"] == 1
+    net = partition(SMALL, solver="first-fit")  # first fit writes no partition summary
     lines = format_ir(net).splitlines()
     assert lines[1] == 'network "n" {cores_used = 1}'
     assert lines[3] == ('population "h" {model = "cuba_lif", params = {threshold = 10}, '
@@ -121,18 +123,22 @@ def test_too_many_cores():
                               "raise chip.chips")
 
 
-def test_network_that_exactly_fills_the_chip():
+@pytest.mark.parametrize("solver", ["first-fit", "ffd", "cpsat"])
+def test_network_that_exactly_fills_the_chip(solver):
     text = 'network "n" {}\npopulation "a" {model = "cuba_lif", size = 10}\npopulation "b" {model = "cuba_lif", size = 131062}\n'
-    net = partition(text)
+    net = partition(text, solver=solver)
     assert net.attrs["cores_used"] == 128
-    assert placements(net)["b"][0] == [0, 0, 1014]
+    if solver == "first-fit":
+        assert placements(net)["b"][0] == [0, 0, 1014]
+    else:  # maximal slices of b, and its remainder shares a core with a
+        assert sorted(b - a for _, a, b in placements(net)["b"]) == [1014] + [1024] * 127
 
 
 def test_unknown_solver():
     with pytest.raises(PipelineError) as exc:
         partition(SMALL, solver="magic")
-    assert str(exc.value) == "error: partition: unknown solver 'magic' (available: first-fit)"
-    assert "first-fit" in available_partitioners()
+    assert str(exc.value) == "error: partition: unknown solver 'magic' (available: cpsat, ffd, first-fit)"
+    assert {"first-fit", "ffd", "cpsat"} <= set(available_partitioners())
 
 
 def test_solver_option_in_a_pipeline():

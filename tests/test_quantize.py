@@ -232,7 +232,7 @@ def test_a_target_naming_an_unknown_part_is_refused(tmp_path):
     with pytest.raises(TargetError) as exc:
         load_target(str(path))
     assert str(exc.value) == (f"{path}: error: [parts] backend = 'nosuch' is not a registered backend part "
-                              "(known: loihi, spinnaker)")
+                              "(known: loihi, loihi2, spinnaker)")
 
 
 def test_network_quantized_for_another_target():

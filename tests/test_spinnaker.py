@@ -244,8 +244,12 @@ def test_a_table_over_1024_entries_is_compressed_and_still_routes() -> None:
     net = _many_sources(1100, 1, 1, seed=0)
     assert len({p.pre for p in net.projections}) == 1100
     b = compile_network(net, "spinnaker")
-    chips = b.meta["chips"]
-    assert chips[0]["router_entries_raw"] == 1100 > 1023 >= chips[0]["router_entries"]
+    # t's chip receives all 1100 key blocks (the partitioner spreads the sources' cores over other
+    # chips, but nothing can spread one core's inputs).
+    t_core = b.meta["populations"][-1]["placement"][0][0]
+    t_chip = next(c["chip"] for c in b.meta["cores"] if c["position"] == t_core)
+    chip = next(c for c in b.meta["chips"] if c["chip"] == t_chip)
+    assert chip["router_entries_raw"] == 1100 > 1023 >= chip["router_entries"]
     chip = SpiNNakerInterpreter(b)
     res = chip.run(40, {})
     c = res.counters
@@ -254,13 +258,55 @@ def test_a_table_over_1024_entries_is_compressed_and_still_routes() -> None:
 
 
 def test_a_table_that_does_not_compress_is_refused() -> None:
+    """First fit fills chips in core order: t's 16 cores share one chip, and 1,500 sources each
+    reaching 8 random neurons of t give that chip routes too varied to compress."""
     net = _many_sources(1500, 16, 8, seed=1)
     with pytest.raises(ResourceError) as exc:
-        compile_network(net, "spinnaker")
+        compile_network(net, "spinnaker", "verify,map-neurons,quantize,partition{solver=first-fit},allocate")
     msg = str(exc.value)
     assert "\n" not in msg
     assert re.match(r"chip \(\d+, \d+\): error: the multicast routing table needs \d+ entries after compression "
                     r"\(\d+ before\), exceeded max \(router.usable_entries = 1023\) by \d+", msg), msg
+
+
+def test_the_default_partitioner_spreads_cores_whose_routes_crowd_a_chip() -> None:
+    """The network first fit cannot route (above) compiles with the default partitioner: its
+    packing view counts each chip's router entries and closes a chip before they overflow (what
+    the view does not count, routes passing through, the backend compresses)."""
+    net = _many_sources(1500, 16, 8, seed=1)
+    b = compile_network(net, "spinnaker")
+    chips = b.meta["chips"]
+    assert len([c for c in chips if c["cores"]]) > 2
+    assert all(c["router_entries"] <= 1023 for c in chips)
+    res = SpiNNakerInterpreter(b).run(30, {})
+    c = res.counters
+    assert c["packets_sent"] > 1000 and c["packets_dropped"] == 0 and c["mpt_misses"] == 0
+    assert c["packets_received"] >= 8 * c["packets_sent"] // 2  # each source reaches up to 8 cores
+
+
+def test_per_chip_limits_are_relaxed_when_the_machine_has_too_few_chips(tmp_path: Path) -> None:
+    """On a one-chip machine two cores that each receive from 600 other sources cannot keep the
+    chip within 1023 router entries before compression: the partitioner fills the chip anyway
+    (and says so) and the backend compresses the table (two routes: t1's core and t2's)."""
+    text = (REPO / "targets" / "spinnaker.toml").read_text()
+    path = tmp_path / "one_chip.toml"
+    path.write_text(text.replace('name = "spinnaker"', 'name = "spinnaker_1chip"')
+                    .replace("mesh = [8, 6]", "mesh = [1, 1]").replace("chips = 48 ", "chips = 1 "))
+    from nmc.target import load_target
+    net = Network("two", attrs={"dt": 1.0, "seed": 0})
+    for k in range(1200):
+        net.add_population(Population(f"s{k}", 1, "lif", dict(LIF, i_bias=1.0 + (k % 7) * 0.05)))
+    for t in ("t1", "t2"):
+        net.add_population(Population(t, 256, "lif", dict(LIF), role="output"))
+    for k in range(1200):
+        net.add_projection(Projection(f"s{k}->t", f"s{k}", "t1" if k < 600 else "t2", "sparse", np.full(1, 0.2),
+                                      pre_index=np.zeros(1, dtype=np.int64), post_index=np.array([k % 256])))
+    b = compile_network(net, load_target(str(path)))
+    assert "per-chip limits relaxed to fit the machine" in b.meta["partition"]["core_order"]
+    (chip,) = b.meta["chips"]
+    assert chip["router_entries_raw"] == 1200 > 1023 >= chip["router_entries"]
+    c = SpiNNakerInterpreter(b).run(60, {}).counters
+    assert c["packets_sent"] > 1200 and c["packets_received"] == c["packets_sent"] and c["packets_dropped"] == 0
 
 
 def test_an_overloaded_core_reports_an_overrun(cli, tmp_path: Path) -> None:
@@ -436,3 +482,60 @@ def test_packets_default_routed_through_a_chip_without_entries_arrive(tmp_path: 
     r = SpiNNakerInterpreter(b).run(50, {"x": np.ones((50, 4), dtype=np.uint8)})
     assert r.counters["packets_default_routed"] > 0 and r.counters["packets_dropped"] == 0
     assert r.spikes["c"].sum() > 0
+
+
+def test_a_reset_by_subtraction_is_refused_naming_the_target() -> None:
+    """IF_curr_exp cannot subtract, so an ``if`` with soft_reset = 1 is refused in one line instead
+    of being compiled as a hard reset (convert-ann resets to zero here: the target's features list
+    no soft_reset; tests/test_spinnaker_conversion.py)."""
+    from nmc.driver import compile_network
+    from nmc.errors import IrError
+    from nmc.frontend.dsl import parse_dsl
+    net = parse_dsl("dt = 1 ms\ninput x[2]\npopulation h[2] : if(soft_reset = 1)\nconnect x -> h : dense(1 nA)\n")
+    with pytest.raises(IrError, match="target 'spinnaker' has no reset by subtraction"):
+        compile_network(net, "spinnaker")
+
+
+def test_large_currents_are_scaled_down_exactly() -> None:
+    """Input beyond the ring buffer's range at the largest shift (c_m 1000 nF, as NIR's IF with r = 1
+    gives) is taken with the core's currents, c_m and bias divided by a power of two k: the binary is
+    the one of the network written with them divided by k by hand, and the u probe's units say so."""
+    from nmc.driver import run_passes
+    from nmc.frontend.dsl import parse_dsl
+    from nmc.target import load_target
+    src = ("dt = 1 ms\ninput x[10]\npopulation h[4] : {model}(cm = {cm} nF, v_th = 1 mV, i_bias = {b} nA)\n"
+           "connect x -> h : dense({w} nA)\noutput h\n")
+    # 10 inputs x 600 nA x 8 (the pulse factor) = 48000 nA in one tick: shift 17; halved, shift 15.
+    big = src.format(model="if", cm=1000, b=2, w=600)
+    by_hand = src.format(model="if", cm=500, b=1, w=300)
+    a, b = compile_network(parse_dsl(big), "spinnaker"), compile_network(parse_dsl(by_hand), "spinnaker")
+    assert a.sections.keys() == b.sections.keys()
+    assert all(np.array_equal(a.sections[k], b.sections[k]) for k in a.sections)
+    lowered = run_passes(parse_dsl(big), load_target("spinnaker"), "verify,map-neurons")
+    mapped = lowered.population("h").attrs["mapped"]
+    assert mapped["current_scale"] == 2.0 and mapped["units"]["u"] == [fx.ONE / 2, 0.0]
+    assert "current_scale" not in run_passes(parse_dsl(by_hand), load_target("spinnaker"),
+                                             "verify,map-neurons").population("h").attrs["mapped"]
+    # An 'if' with c_m 1 nF has R = 3641 MOhm on the core (its c_m word sets the gain dt/c_m against
+    # the leak of tau_m 4096 ms), so its currents can be divided by 16 at most.
+    with pytest.raises(QuantizationError, match=r"divided by 32, which makes the core's R = tau_m / c_m 116508"):
+        compile_network(parse_dsl(src.format(model="if", cm=1, b=0, w=10000)), "spinnaker")
+
+
+def test_a_start_charge_is_the_initial_voltage() -> None:
+    """init_charge (convert-ann's start half-way to threshold) is IF_curr_exp's v_init word: V starts
+    at v_reset + init_charge (v_th - v_reset), and the host resets it there between samples."""
+    from nmc.errors import IrError
+    from nmc.frontend.dsl import parse_dsl
+    src = ("dt = 1 ms\ninput x[1]\npopulation h[2] : if(v_reset = -1 mV, v_th = 1 mV, init_charge = {c}, "
+           "i_bias = 0.1 nA)\nconnect x -> h : dense(0 nA)\nprobe h.v\noutput h\n")
+    b = compile_network(parse_dsl(src.format(c=0.25)), "spinnaker")
+    assert list(b.sections["nrn_v_init"]) == [int(fx.s1615(-0.5))] * 2 and list(b.sections["nrn_v_reset"]) == [
+        int(fx.s1615(-1.0))] * 2
+    chip = interpreter_for(b)
+    for _ in range(2):
+        chip.reset()
+        v = chip.run(3, {}).probes["h.v"] / 2.0 ** 15
+        np.testing.assert_allclose(v[:, 0], [-0.4, -0.3, -0.2], atol=1e-3)  # 0.1 mV per step from -0.5 mV
+    with pytest.raises(IrError, match=r"init_charge must lie in \[0, 1\)"):
+        compile_network(parse_dsl(src.format(c=1.0)), "spinnaker")

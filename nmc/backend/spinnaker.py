@@ -41,6 +41,7 @@ from ..lowering.eprop_mapping import WORDS as EPROP_WORDS
 from ..lowering.spinnaker_layout import row_words
 from ..lowering.spinnaker_mapping import NEURON_WORDS
 from ..target import Target
+from .host import encoding_meta, host_probes, readout_meta
 
 M32 = 0xFFFFFFFF
 PROC_BIT0 = N_LINKS  # route bit of processor p is PROC_BIT0 + p
@@ -325,9 +326,11 @@ def compile_spinnaker(net: Network, target: Target) -> Binary:
         "host_chip": [int(v) for v in target.get("chip.host_chip")],
         "inputs": inputs, "outputs": outputs, "probes": probes, "schedule": None,
         "plastic": eprop.pop("plastic") if eprop else [], "eprop": eprop,
+        "encoding": encoding_meta(net), "readout": readout_meta(net, probes),
         "populations": [{"name": p.name, "size": p.size, "model": p.model, "role": p.role,
                          "placement": p.attrs.get("placement", [])} for p in net.populations],
         "cores": net.attrs.get("cores", []), "chips": chips,
+        "partition": net.attrs.get("partition"),  # the partition pass's summary (nmc inspect --placement)
     }
     return Binary(target=target.name, meta=meta, sections=sections, target_config=target.data)
 
@@ -723,6 +726,8 @@ def _input_ports(net: Network, lay: Layout, ks: KeySpace, sections: dict[str, np
 
 def _outputs_and_probes(net: Network, lay: Layout, sections: dict[str, np.ndarray]) -> tuple[list[dict[str, Any]],
                                                                                              list[dict[str, Any]]]:
+    """The output populations (their spikes every run reads back) and the probes: the network's
+    plus the v probe a converted network's readout needs (nmc.backend.host)."""
     outputs = []
     for pop in net.populations:
         if pop.role == "output" and not pop.is_input:
@@ -730,7 +735,7 @@ def _outputs_and_probes(net: Network, lay: Layout, sections: dict[str, np.ndarra
             sections[f"{key}_nrn"] = lay.pop_gid[pop.name]
             outputs.append({"name": pop.name, "size": pop.size, "section": key})
     probes = []
-    for pr in net.probes:
+    for pr in host_probes(net):
         pop = net.population(pr.population)
         key = f"probe{len(probes)}"
         if pop.is_input:

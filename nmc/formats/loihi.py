@@ -248,6 +248,11 @@ def quantize_register(values: Any, param: str, target: Target) -> tuple[np.ndarr
     """Round ``values`` of register ``param`` to integers (ties away from zero) and clip them to
     the register's range. Returns int64 values of the same shape and a report."""
     lo, hi, _ = register_range(param, target)
+    return round_to_range(values, lo, hi)
+
+
+def round_to_range(values: Any, lo: int, hi: int) -> tuple[np.ndarray, Rounding]:
+    """Integers nearest to ``values`` (ties away from zero), clipped to [lo, hi]; with a report."""
     v = np.asarray(values, dtype=np.float64)
     raw = round_half_away(v)
     clipped = (raw < lo) | (raw > hi)

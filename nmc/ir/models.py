@@ -46,6 +46,7 @@ class NeuronModel:
     params: dict[str, ParamSpec] = field(default_factory=dict)
     spiking_source_only: bool = False  # fed from data, no state (input ports)
     physical: bool = False             # target-neutral: lowered by map-neurons
+    ann: bool = False                  # a non-spiking unit of an imported network: convert-ann lowers it
     weight_unit: str = ""              # unit of the weights of projections into this model
     weight_dimension: str | None = None  # their dimension ("current"), None for plain numbers
 
@@ -102,6 +103,27 @@ IF_CURR_EXP = NeuronModel(
     weight_unit="16-bit weight words (sign: synapse type)",
 )
 
+SDN = NeuronModel(
+    name="sdn",
+    doc=(
+        "Sigma-delta unit with graded spikes, registers of a Loihi-2-like core (Lava's "
+        "PySigmaDeltaModelFixedCorrected plus a low-pass). Per step: sigma = wrap(sigma + a) with a = "
+        "sum(w_eff p) over the graded payloads p received (a binary spike is p = 64); y = (sigma >> shift) "
+        "+ bias; y = max(y, 0) if relu; y = min(y, clip) if clip > 0; low = D(low, decay) + (((y << f) "
+        "decay) >> 12), act = low >> f with f = graded_spikes.lowpass_fraction_bits (decay 4096: act = y); "
+        "when |act - sent| >= threshold the unit sends p = act - sent and sent += p."
+    ),
+    params=_specs(
+        ParamSpec("threshold", 1, "delta threshold (register units): the smallest change sent", per_neuron=True),
+        ParamSpec("shift", 0, "right shift from sigma to the activation's units", per_neuron=True),
+        ParamSpec("relu", 1, "1: rectify the activation", per_neuron=True),
+        ParamSpec("clip", 0, "upper bound of the activation (register units; 0: none)", per_neuron=True),
+        ParamSpec("decay", 4096, "low-pass of the activation, 1..4096 in 1/4096 per step (4096: none)", per_neuron=True),
+        ParamSpec("bias", 0, "constant added to sigma >> shift (register units, bm * 2^be)", per_neuron=True),
+    ),
+    weight_unit="effective weight units (mantissa * 2^exponent) per payload unit / 64",
+)
+
 LIF = NeuronModel(
     name="lif",
     doc=(
@@ -130,7 +152,9 @@ IF = NeuronModel(
     doc=(
         "Integrate-and-fire (no leak) with a current-based exponential synapse: "
         "tau_syn dI/dt = -I, I += w at each input spike; cm dV/dt = I + i_bias; "
-        "spike when V crosses v_th, then V = v_reset for t_ref. It starts at v_reset."
+        "spike when V crosses v_th, then V = v_reset for t_ref. It starts at v_reset + init_charge "
+        "(v_th - v_reset). With soft_reset = 1 a spike subtracts v_th - v_reset instead (reset by "
+        "subtraction: the charge above threshold is kept)."
     ),
     params=_specs(
         ParamSpec("tau_syn", 0.0, "synaptic current time constant (0: a one-step current pulse)", True, "time"),
@@ -139,6 +163,10 @@ IF = NeuronModel(
         ParamSpec("v_th", 1.0, "firing threshold", True, "voltage"),
         ParamSpec("t_ref", 0.0, "refractory time (the voltage is held at v_reset)", True, "time"),
         ParamSpec("i_bias", 0.0, "constant bias current", True, "current"),
+        ParamSpec("soft_reset", 0, "1: reset by subtraction, V -= v_th - v_reset (no refractory time); "
+                  "0: V = v_reset"),
+        ParamSpec("init_charge", 0.0, "V starts at v_reset + init_charge (v_th - v_reset), in [0, 1) "
+                  "(the Loihi-like chip: with soft reset only)"),
     ),
     physical=True,
     weight_unit="nA (current jump per spike)",
@@ -246,19 +274,80 @@ EPROP_LI = NeuronModel(
     weight_unit="signed 16-bit voltage-step words",
 )
 
+SIGMA_DELTA = NeuronModel(
+    name="sigma_delta",
+    doc=(
+        "Sigma-delta unit with graded spikes (Loihi 2; Lava's SigmaDelta). Each step: sigma += "
+        "sum(w p) over the graded spikes p received; y = relu(sigma + bias) (relu = 1; clipped at "
+        "clip) or sigma + bias (relu = 0); act = a act + (1 - a) y with a = exp(-dt/tau) (tau = 0: "
+        "act = y); when |act - sent| >= threshold it sends p = act - sent and sent = act. A receiver's "
+        "sigma is thus sum(w act_sender) to within threshold. Everything is in activation units; "
+        "range bounds |sigma + bias| (it sets the fixed point)."
+    ),
+    params=_specs(
+        ParamSpec("bias", 0.0, "constant added to sigma, in activation units", True),
+        ParamSpec("threshold", 1.0 / 256, "delta threshold: the smallest change of act that is sent", True),
+        ParamSpec("relu", 1, "1: y = max(0, sigma + bias); 0: y = sigma + bias"),
+        ParamSpec("clip", float("inf"), "upper bound of y (inf: none)", True),
+        ParamSpec("tau", 0.0, "time constant of the low-pass of y (0: none)", True, "time"),
+        ParamSpec("range", 4.0, "bound on |sigma + bias| and |act| the fixed point must hold"),
+    ),
+    physical=True,
+    weight_unit="activation units (dimensionless)",
+)
+
+RELU = NeuronModel(
+    name="relu",
+    doc=(
+        "A rectified linear unit of an imported (artificial) network: y = min(max(0, sum(w x) + bias), "
+        "clip). It does not spike: the convert-ann pass turns it into spiking neurons."
+    ),
+    params=_specs(
+        ParamSpec("bias", 0.0, "constant input", True),
+        ParamSpec("clip", float("inf"), "upper bound of the activation (inf: none)", True),
+    ),
+    ann=True,
+    weight_unit="activation units (dimensionless)",
+)
+
+LINEAR = NeuronModel(
+    name="linear",
+    doc="A linear unit of an imported network (an output layer): y = sum(w x) + bias; converted by convert-ann.",
+    params=_specs(ParamSpec("bias", 0.0, "constant input", True)),
+    ann=True,
+    weight_unit="activation units (dimensionless)",
+)
+
+LPRNN = NeuronModel(
+    name="lprnn",
+    doc=(
+        "A low-pass RNN unit (Nair & Indiveri 2019): h_t = alpha h_{t-1} + (1 - alpha) relu(sum(w x_t) + "
+        "sum(u h_{t-1}) + bias), one step per item of the input sequence; projections marked "
+        "recurrent carry h_{t-1}. Converted by convert-ann (docs/conversion.md)."
+    ),
+    params=_specs(
+        ParamSpec("alpha", 0.5, "retention per step, in [0, 1)", True),
+        ParamSpec("bias", 0.0, "constant input", True),
+    ),
+    ann=True,
+    weight_unit="activation units (dimensionless)",
+)
+
 INPUT = NeuronModel(
     name="input",
     doc="A port fed with spikes from data at run time; spikes at step t reach their targets at t+1.",
     spiking_source_only=True,
 )
 
-NEURON_MODELS: dict[str, NeuronModel] = {m.name: m for m in (CUBA_LIF, IF_CURR_EXP, LIF, IF, GRADED, ALIF, LI,
-                                                               EPROP_ALIF, EPROP_LI, INPUT)}
+NEURON_MODELS: dict[str, NeuronModel] = {m.name: m for m in (CUBA_LIF, IF_CURR_EXP, SDN, LIF, IF, GRADED, ALIF, LI,
+                                                              EPROP_ALIF, EPROP_LI, SIGMA_DELTA, RELU, LINEAR, LPRNN,
+                                                              INPUT)}
 
 #: Variables a probe can record, per model.
 PROBE_VARIABLES: dict[str, tuple[str, ...]] = {
     "cuba_lif": ("spikes", "u", "v"),
     "if_curr_exp": ("spikes", "u", "v"),
+    "sdn": ("spikes", "u", "v"),
     "lif": ("spikes", "u", "v"),
     "if": ("spikes", "u", "v"),
     "graded": ("spikes", "u", "v"),
@@ -266,5 +355,9 @@ PROBE_VARIABLES: dict[str, tuple[str, ...]] = {
     "li": ("v",),
     "eprop_alif": ("spikes", "v"),
     "eprop_li": ("v",),
+    "sigma_delta": ("spikes", "u", "v"),
+    "relu": ("v",),
+    "linear": ("v",),
+    "lprnn": ("v",),
     "input": ("spikes",),
 }

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import weakref
+
 import numpy as np
 
 from ..errors import IrError, NmcError
@@ -9,7 +11,7 @@ from ..numbers import is_integer, is_number
 from .annotations import check_annotations
 from .eprop import eprop_rule, is_eprop, trial_spec
 from .models import NEURON_MODELS, PROBE_VARIABLES
-from .network import CONNECTIVITIES, ROLES, SIGNS, Network
+from .network import CONNECTIVITIES, ROLES, SIGNS, Network, Projection
 
 
 def _has_duplicates(keys: np.ndarray) -> bool:
@@ -69,40 +71,11 @@ def verify_problems(net: Network) -> list[tuple[str, str]]:
             continue
         if net.population(proj.post).is_input:
             probs.append((loc, f"cannot project onto input population '{proj.post}'"))
-        w = np.asarray(proj.weights)
-        if w.dtype.kind not in "biuf":
-            probs.append((loc, f"weights must be numeric, got dtype {w.dtype}"))
-            continue
-        if not np.all(np.isfinite(w)):
-            probs.append((loc, "weights contain NaN or infinity"))
         c = proj.connectivity
         if c not in CONNECTIVITIES:
             probs.append((loc, f"connectivity must be one of {', '.join(CONNECTIVITIES)}, got '{c}'"))
             continue
-        if c == "dense" and w.shape != (n_pre, n_post):
-            probs.append((loc, f"dense weights must have shape ({n_pre}, {n_post}), got {w.shape}"))
-        elif c == "one_to_one":
-            if n_pre != n_post:
-                probs.append((loc, f"one_to_one needs equal sizes, got {n_pre} -> {n_post}"))
-            elif w.shape != (n_pre,):
-                probs.append((loc, f"one_to_one weights must have shape ({n_pre},), got {w.shape}"))
-        elif c == "one_to_all" and w.shape != (n_pre,):
-            probs.append((loc, f"one_to_all weights must have shape ({n_pre},), got {w.shape}"))
-        elif c == "sparse":
-            if proj.pre_index is None or proj.post_index is None:
-                probs.append((loc, "sparse projection needs pre_index and post_index"))
-            else:
-                pi, qi = np.asarray(proj.pre_index), np.asarray(proj.post_index)
-                if pi.dtype.kind not in "iu" or qi.dtype.kind not in "iu":
-                    probs.append((loc, f"sparse indices must be integers, got pre_index {pi.dtype}, "
-                                       f"post_index {qi.dtype}"))
-                elif not (pi.shape == qi.shape == w.shape and w.ndim == 1):
-                    probs.append((loc, f"sparse arrays must be 1-D of equal length, got pre_index {pi.shape}, "
-                                       f"post_index {qi.shape}, weights {w.shape}"))
-                elif pi.size and (pi.min() < 0 or pi.max() >= n_pre or qi.min() < 0 or qi.max() >= n_post):
-                    probs.append((loc, f"sparse indices out of range (pre size {n_pre}, post size {n_post})"))
-                elif pi.size > 1 and _has_duplicates(pi.astype(np.int64) * n_post + qi):
-                    probs.append((loc, "sparse projection lists the same synapse twice"))
+        probs.extend((loc, msg) for msg in _checked_arrays(proj, n_pre, n_post))
         if not isinstance(proj.delay, int) or proj.delay < 0:
             probs.append((loc, f"delay must be a non-negative integer, got {proj.delay!r}"))
         if proj.sign is not None and proj.sign not in SIGNS:
@@ -128,6 +101,72 @@ def _annotation_problems(net: Network) -> list[tuple[str, str]]:
     except NmcError as exc:
         return [(exc.location or "network", exc.message)]
     return []
+
+
+def _array_problems(proj: Projection, n_pre: int, n_post: int) -> list[str]:
+    """The checks of a projection's arrays (dtype, finiteness, shapes, index ranges, repeated
+    synapses): the part of verification whose cost grows with the synapses."""
+    probs: list[str] = []
+    w = np.asarray(proj.weights)
+    if w.dtype.kind not in "biuf":
+        return [f"weights must be numeric, got dtype {w.dtype}"]
+    if not np.all(np.isfinite(w)):
+        probs.append("weights contain NaN or infinity")
+    c = proj.connectivity
+    if c == "dense" and w.shape != (n_pre, n_post):
+        probs.append(f"dense weights must have shape ({n_pre}, {n_post}), got {w.shape}")
+    elif c == "one_to_one":
+        if n_pre != n_post:
+            probs.append(f"one_to_one needs equal sizes, got {n_pre} -> {n_post}")
+        elif w.shape != (n_pre,):
+            probs.append(f"one_to_one weights must have shape ({n_pre},), got {w.shape}")
+    elif c == "one_to_all" and w.shape != (n_pre,):
+        probs.append(f"one_to_all weights must have shape ({n_pre},), got {w.shape}")
+    elif c == "sparse":
+        if proj.pre_index is None or proj.post_index is None:
+            probs.append("sparse projection needs pre_index and post_index")
+        else:
+            pi, qi = np.asarray(proj.pre_index), np.asarray(proj.post_index)
+            if pi.dtype.kind not in "iu" or qi.dtype.kind not in "iu":
+                probs.append(f"sparse indices must be integers, got pre_index {pi.dtype}, "
+                             f"post_index {qi.dtype}")
+            elif not (pi.shape == qi.shape == w.shape and w.ndim == 1):
+                probs.append(f"sparse arrays must be 1-D of equal length, got pre_index {pi.shape}, "
+                             f"post_index {qi.shape}, weights {w.shape}")
+            elif pi.size and (pi.min() < 0 or pi.max() >= n_pre or qi.min() < 0 or qi.max() >= n_post):
+                probs.append(f"sparse indices out of range (pre size {n_pre}, post size {n_post})")
+            elif pi.size > 1 and _has_duplicates(pi.astype(np.int64) * n_post + qi):
+                probs.append("sparse projection lists the same synapse twice")
+    return probs
+
+
+def _refs(proj: Projection) -> tuple:
+    """Weak references to a projection's arrays, to recognise them later without keeping them."""
+    out = []
+    for a in (proj.weights, proj.pre_index, proj.post_index):
+        try:
+            out.append(weakref.ref(a) if a is not None else None)
+        except TypeError:  # not weak-referenceable (a list): always check again
+            return ()
+    return tuple(out)
+
+
+def _checked_arrays(proj: Projection, n_pre: int, n_post: int) -> list[str]:
+    """:func:`_array_problems`, skipped when the same arrays (the very objects, still alive) were
+    found well formed for the same connectivity and sizes before. The default pipeline verifies
+    twice, around backprop and synfire, which add projections but leave the others' arrays alone;
+    a pass that changes a checked array in place is not noticed (nmc's passes replace arrays)."""
+    arrays = (proj.weights, proj.pre_index, proj.post_index)
+    seen = getattr(proj, "_verified", None)
+    if seen is not None:
+        refs, sig = seen
+        if sig == (proj.connectivity, n_pre, n_post) and refs and all(
+                (r is None and a is None) or (r is not None and r() is a) for r, a in zip(refs, arrays)):
+            return []
+    probs = _array_problems(proj, n_pre, n_post)
+    if not probs:
+        proj._verified = (_refs(proj), (proj.connectivity, n_pre, n_post))  # type: ignore[attr-defined]
+    return probs
 
 
 def verify_network(net: Network) -> None:

@@ -20,15 +20,20 @@ from typing import Any
 
 import numpy as np
 
+from ..arrayops import unique_inverse, unique_sorted
 from ..errors import IrError, ResourceError
 from ..formats import loihi as fmt
 from ..ir.models import NEURON_MODELS
 from ..ir.network import Network, Population, Projection
 from ..target import Target
+from . import DemandVector, Resource
 from .common import SizeLimit, resource_message
 
 #: cuba_lif parameters that live in a core's shared compartment config table.
 CONFIG_PARAMS = ("decay_u", "decay_v", "threshold", "refractory")
+#: The config-table parameters of each register-level model (a model not listed uses cuba_lif's);
+#: configs of different models are never shared.
+CONFIG_PARAMS_BY_MODEL = {"cuba_lif": CONFIG_PARAMS, "sdn": ("threshold", "shift", "relu", "clip", "decay")}
 
 #: Per-core limits: (resource as named in messages, Layout field, target key, hint).
 CORE_LIMITS: tuple[tuple[str, str, str, str], ...] = (
@@ -100,19 +105,20 @@ def neuron_config_ids(net: Network) -> dict[str, np.ndarray | int]:
     refractory) -- as an id, numbered in order of first appearance (population order, then neuron
     order). A population whose neurons share one config gets a plain int; one whose neurons differ
     gets an int64 array of ids, one per neuron (the chip then holds several configs for it)."""
-    ids: dict[tuple[float, ...], int] = {}
+    ids: dict[tuple[Any, ...], int] = {}
     out: dict[str, np.ndarray | int] = {}
     for pop in net.populations:
         if pop.is_input:
             continue
-        cols = [np.asarray(pop.param_array(k), dtype=np.float64) for k in CONFIG_PARAMS]
+        cols = [np.asarray(pop.param_array(k), dtype=np.float64)
+                for k in CONFIG_PARAMS_BY_MODEL.get(pop.model, CONFIG_PARAMS)]
         if all(c.size == 0 or np.all(c == c[0]) for c in cols):
-            out[pop.name] = ids.setdefault(tuple(float(c[0]) if c.size else 0.0 for c in cols), len(ids))
+            out[pop.name] = ids.setdefault((pop.model, *(float(c[0]) if c.size else 0.0 for c in cols)), len(ids))
             continue
         rows, first, inverse = np.unique(np.column_stack(cols), axis=0, return_index=True, return_inverse=True)
         local = np.empty(rows.shape[0], dtype=np.int64)
         for r in np.argsort(first, kind="stable").tolist():  # first-appearance order
-            local[r] = ids.setdefault(tuple(rows[r].tolist()), len(ids))
+            local[r] = ids.setdefault((pop.model, *rows[r].tolist()), len(ids))
         out[pop.name] = local[inverse.reshape(-1)]
     return out
 
@@ -184,8 +190,8 @@ def _core_configs(net: Network, pop_core: dict[str, np.ndarray], n_cores: int) -
     """Distinct compartment configs per core."""
     cfg = neuron_config_ids(net)
     n_cfg = 1 + max((int(np.max(v)) for v in cfg.values()), default=0)
-    keys = [np.unique(pop_core[name] * n_cfg + ids) for name, ids in cfg.items()]
-    pairs = np.unique(np.concatenate(keys)) if keys else np.zeros(0, dtype=np.int64)
+    keys = [unique_sorted(pop_core[name] * n_cfg + ids) for name, ids in cfg.items()]
+    pairs = unique_sorted(np.concatenate(keys)) if keys else np.zeros(0, dtype=np.int64)
     return np.bincount(pairs // n_cfg, minlength=n_cores).astype(np.int64)
 
 
@@ -229,6 +235,32 @@ def _synapse_order(axon_key: np.ndarray, proj: np.ndarray, local: np.ndarray) ->
     return np.lexsort((local, proj, axon_key))
 
 
+def _sorted_synapses(axon_key: np.ndarray, proj: np.ndarray, local: np.ndarray,
+                     weight: np.ndarray) -> tuple[np.ndarray, ...]:
+    """The synapses sorted by (axon key, projection, local), as (axon key, projection, local,
+    weight) arrays.
+
+    When one int64 holds all four, a plain sort of that key does it: no permutation, so no
+    random-access gather of each array by it, which on 10^7 synapses (arrays far larger than the
+    caches) cost more than the sort. No two synapses share (axon, projection, local), so the
+    weight in the low bits decides no order. Otherwise: an argsort and gathers."""
+    if axon_key.size == 0:
+        return axon_key, proj, local, weight
+    n_local = int(local.max()) + 1
+    n_proj = int(proj.max()) + 1
+    w_lo, w_hi = int(weight.min()), int(weight.max())
+    n_w = w_hi - w_lo + 1
+    if (int(axon_key.max()) + 1) * n_proj * n_local * n_w < 2 ** 62:
+        key = ((axon_key * n_proj + proj) * n_local + local) * n_w + (weight - w_lo)
+        key.sort()
+        rest, w = np.divmod(key, n_w)
+        rest, loc = np.divmod(rest, n_local)
+        ak, pj = np.divmod(rest, n_proj)
+        return ak, pj, loc, w + w_lo
+    order = _synapse_order(axon_key, proj, local)
+    return axon_key[order], proj[order], local[order], weight[order]
+
+
 def build_layout(net: Network, target: Target) -> Layout:
     """Compartments, axons and synapses of a network whose non-input populations all carry a
     ``placement`` (see partition); weights must be integer mantissas (see quantize)."""
@@ -242,8 +274,8 @@ def build_layout(net: Network, target: Target) -> Layout:
 
     src, dst_core, proj_of, local, weight = _gather_synapses(net, offsets, pop_core, pop_local)
     axon_key = dst_core * n_total + src  # sorts as (destination core, population, neuron)
-    order = _synapse_order(axon_key, proj_of, local)
-    axon_key, proj_of, local, weight = axon_key[order], proj_of[order], local[order], weight[order]
+    del src, dst_core
+    axon_key, proj_of, local, weight = _sorted_synapses(axon_key, proj_of, local, weight)
 
     new_axon = np.ones(axon_key.size, dtype=bool)
     new_axon[1:] = axon_key[1:] != axon_key[:-1]
@@ -300,7 +332,7 @@ def _synapse_memory(projs: list[Projection], target: Target, syn_axon: np.ndarra
     np.add.at(bits, run_core, run_bits)
     fmt_ids = first_appearance_ids([fmt.synapse_format(p, target) for p in projs])
     n_fmt = int(fmt_ids.max()) + 1
-    pairs = np.unique(run_core * n_fmt + fmt_ids[run_proj])
+    pairs = unique_sorted(run_core * n_fmt + fmt_ids[run_proj])
     return bits, np.bincount(pairs // n_fmt, minlength=n_cores).astype(np.int64)
 
 
@@ -313,7 +345,7 @@ def core_population_names(layout: Layout, net: Network) -> list[list[str]]:
     for pop in net.populations:
         if pop.is_input:
             continue
-        for core in np.unique(layout.pop_core[pop.name]).tolist():
+        for core in unique_sorted(layout.pop_core[pop.name]).tolist():
             out[core].append(pop.name)
     return out
 
@@ -387,6 +419,8 @@ class ResourceModel:
         self.format_id = first_appearance_ids([fmt.synapse_format(p, target) for p in projs])
         self.config_ids = neuron_config_ids(net)
         self.limits = {key: int(target.get(key)) for _, _, key, _ in CORE_LIMITS}
+        self._index = {key: i for i, (_, _, key, _) in enumerate(CORE_LIMITS)}
+        self.sizes = sizes
         self.max_neurons_per_core = self.limits["core.max_compartments"]
         self.geometry = fmt.synapse_group_geometry(target)
         # Fan-in of each population: (projection index, connectivity, pre offset, n_pre, sparse table).
@@ -496,13 +530,58 @@ class ResourceModel:
         core.synapse_bits += self._bits_delta(core, d)
         core.compartments += d.compartments
         keys = np.concatenate([core.keys, d.keys])
-        uniq, inv = np.unique(keys, return_inverse=True)
+        uniq, inv = unique_inverse(keys)
         core.counts = np.bincount(inv, weights=np.concatenate([core.counts, d.counts]),
                                   minlength=uniq.size).astype(np.int64)
         core.keys = uniq
-        core.sources = np.union1d(core.sources, d.sources)
+        core.sources = unique_sorted(np.concatenate([core.sources, d.sources]))
         core.configs |= d.configs
         core.formats |= d.formats
+
+    # -- the vector view (nmc.lowering.ResourceModel) ------------------------------------------
+    def resources(self) -> list[Resource]:
+        """The per-core limits of :data:`CORE_LIMITS`; output axons are a ``fanout`` resource
+        (one per destination core of each neuron, counted by the partitioner)."""
+        return [Resource(name, key, self.limits[key], hint, "fanout" if key == "core.max_output_axons" else "slice")
+                for name, _, key, hint in CORE_LIMITS]
+
+    def vector(self, d: Demand) -> DemandVector:
+        """Compartments and synapse bits add up over slices (synapse groups of two slices on one
+        axon are packed together on the chip, which is at most the sum except in rare
+        repacking cases the partitioner re-checks exactly). Input axons add up too, except that a
+        source population every neuron of which feeds the slice is a shared item: slices sharing
+        it need its axons once. Compartment configs and synapse formats are shared items."""
+        amounts = np.zeros(len(CORE_LIMITS), dtype=np.int64)
+        amounts[self._index["core.max_compartments"]] = d.compartments
+        amounts[self._index["core.synapse_memory_bits"]] = self._bits_delta(CoreUsage(), d)
+        shared: list[tuple[str, int]] = []
+        if d.sources.size:
+            pop = np.searchsorted(self.offsets, d.sources, side="right") - 1
+            per_pop = np.bincount(pop, minlength=self.sizes.size)
+            full = np.flatnonzero((per_pop == self.sizes) & (self.sizes > 0))
+            shared += [("src", int(i)) for i in full.tolist()]
+            amounts[self._index["core.max_input_axons"]] = int(d.sources.size - per_pop[full].sum())
+        shared += [("cfg", c) for c in sorted(d.configs)]
+        shared += [("fmt", f) for f in sorted(d.formats)]
+        return DemandVector(amounts, tuple(shared))
+
+    def shared_cost(self, key: tuple[str, int]) -> np.ndarray:
+        cost = np.zeros(len(CORE_LIMITS), dtype=np.int64)
+        kind, i = key
+        if kind == "src":
+            cost[self._index["core.max_input_axons"]] = int(self.sizes[i])
+        elif kind == "cfg":
+            cost[self._index["core.max_compartment_configs"]] = 1
+        elif kind == "fmt":
+            cost[self._index["core.max_synapse_formats"]] = 1
+        else:
+            raise KeyError(key)
+        return cost
+
+    @staticmethod
+    def sources(d: Demand) -> np.ndarray:
+        """Global ids of the slice's source neurons (one input axon each)."""
+        return d.sources
 
 
 # ---------------------------------------------------------------------------------------------
@@ -512,7 +591,7 @@ def check_layout(layout: Layout, names: list[list[str]], target: Target) -> None
     """Raise ResourceError for the first broken limit: the board's core count, then per core
     output axons and the other limits (in the order of ``CORE_LIMITS``)."""
     used = np.flatnonzero(layout.core_compartments > 0)
-    per_pop = {name: int(np.unique(cores).size) for name, cores in layout.pop_core.items()}
+    per_pop = {name: int(unique_sorted(cores).size) for name, cores in layout.pop_core.items()}
     check_chip_cores(int(used.size), per_pop, target)
     problems = core_limit_violations(layout, target)
     # Output axons first: no earlier pass could check them.
@@ -582,3 +661,39 @@ class LoihiLayoutModel:
         names = core_population_names(layout, net)
         check_layout(layout, names, self.target)
         return core_table(layout, names)
+
+    def geometry(self) -> "LoihiGeometry":
+        return LoihiGeometry(self.target)
+
+    def neurons_per_core(self) -> int:
+        return int(self.target.get("core.max_compartments"))
+
+
+class LoihiGeometry:
+    """Cores on the Loihi-like mesh (:class:`nmc.lowering.Geometry`): ``chip.cores_per_tile``
+    cores share a router tile, tiles form a mesh ``chip.mesh_tiles`` = [x, y] wide per chip, and
+    chips continue the mesh northwards (chip k holds tile rows k*y .. k*y + y - 1). Core ids are
+    numbered tile by tile, so this is exactly how the interpreter's cost model counts hops."""
+
+    def __init__(self, target: Target) -> None:
+        self.cores_per_chip = int(target.get("chip.cores"))
+        self.chips = int(target.get("chip.chips"))
+        self.per_tile = int(target.get("chip.cores_per_tile"))
+        self.tiles_x = int(target.get("chip.mesh_tiles")[0])
+
+    def _tile_xy(self, cores: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        tile = np.asarray(cores, dtype=np.int64) // self.per_tile
+        return tile % self.tiles_x, tile // self.tiles_x
+
+    def hops(self, a: np.ndarray, b: np.ndarray) -> np.ndarray:
+        ax, ay = self._tile_xy(a)
+        bx, by = self._tile_xy(b)
+        return np.abs(ax - bx) + np.abs(ay - by)
+
+    def xy(self, cores: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Tile position plus the core's place in a square of the tile's cores."""
+        cores = np.asarray(cores, dtype=np.int64)
+        tx, ty = self._tile_xy(cores)
+        side = max(1, int(np.ceil(np.sqrt(self.per_tile))))
+        k = cores % self.per_tile
+        return tx + (k % side + 0.5) / (side + 0.5), ty + (k // side + 0.5) / (side + 0.5)

@@ -113,6 +113,10 @@ class LoihiNeuronMapping:
         bad = [k for k, v in p.items() if not np.all(np.isfinite(v))]
         if bad:
             raise IrError(f"parameter '{bad[0]}' must be finite", location=loc)
+        if not is_lif and int(p["soft_reset"][0]):
+            return self._soft_reset(pop, p, dt)
+        if not is_lif and float(p["init_charge"][0]):
+            raise IrError("init_charge needs soft_reset = 1 (the chip starts a neuron at its reset value)", location=loc)
         v0 = p["v_rest"] if is_lif else p["v_reset"]
         if is_lif and np.any(p["v_reset"] != p["v_rest"]):
             i = int(np.flatnonzero(p["v_reset"] != p["v_rest"])[0])
@@ -171,6 +175,61 @@ class LoihiNeuronMapping:
         }
         return view, realised
 
+    def _soft_reset(self, pop: Population, p: dict[str, np.ndarray], dt: float) -> tuple[RegisterView, dict[str, Any]]:
+        """An ``if`` with reset by subtraction on a compartment that resets v to 0: the current
+        register u integrates (decay_u 0), v = u each step (decay_v memoryless), and a synapse from
+        the neuron onto itself subtracts the threshold span the step after a spike -- the negative
+        self-feedback of a sigma-delta modulator. The bias enters through a neuron that fires
+        every step (a bias added to v would only move the threshold). Starting at init_charge of
+        the span is the same as a threshold lowered by it. Returns the view and, for ``lower``,
+        the self-weights and the bias (model units)."""
+        loc = f"population '{pop.name}'"
+        if np.any(p["tau_syn"] != 0) or np.any(p["t_ref"] != 0):
+            raise IrError(f"target '{self.target.name}' realises soft_reset = 1 with its current register as the "
+                          "integrator, so it needs tau_syn = 0 and t_ref = 0", location=loc)
+        init = float(p["init_charge"][0])
+        if not 0.0 <= init < 1.0:
+            raise IrError(f"init_charge must lie in [0, 1), got {init:g}", location=loc)
+        span = p["v_th"] - p["v_reset"]
+        if np.any(span <= 0):
+            raise IrError(f"v_th must lie above v_reset (lowest v_th - v_reset = {num(float(span.min()))} mV)", location=loc)
+        one = 1 << self.ts
+        lam = float(int(self.target.get("mapping.soft_reset_threshold_mant")) * one / float(span.max()))
+        gain = dt / p["cm"]
+        thr = np.round(lam * span * (1.0 - init) / one)
+        params = {"decay_u": 0, "decay_v": self.dv_max, "threshold": _uniform(thr), "bias": 0, "refractory": 1}
+        w_scale = lam * gain / (1 << self.ws)
+        offset = p["v_reset"] + init * span
+        v_units = (lam, float(offset[0]) if np.all(offset == offset[0]) else 0.0)
+        view = RegisterView("cuba_lif", params, w_scale if np.any(w_scale != w_scale[0]) else float(w_scale[0]),
+                            {"v": v_units, "u": v_units})
+        # Self-feedback of -span mV and the bias current, both as weights in nA (the model's unit).
+        realised = {"soft": True, "lam": lam, "dt": dt, "self_weight": -span / gain,
+                    "bias_weight": p["i_bias"].copy(), "leak": 1.0 / self.one, "threshold": thr, "init": init}
+        return view, realised
+
+    def _add_soft_reset_synapses(self, net: Network, pop: Population, real: dict[str, Any]) -> list[str]:
+        """The self-feedback projection and, for a non-zero bias, an always-firing neuron with a
+        projection carrying the bias; returns the report lines."""
+        net.add_projection(Projection(net.unique_projection_name(pop.name, pop.name), pop.name, pop.name, "one_to_one",
+                                      np.asarray(real["self_weight"], dtype=np.float64)))
+        lines = [f"  population '{pop.name}' (if, soft reset, {pop.size} neurons): the current register integrates "
+                 f"(decay_u 0 leaks {real['leak']:.3g} per step, where the model has no leak); v = u; a self-synapse "
+                 f"subtracts the threshold span after each spike; threshold at {1 - real['init']:g} of the span "
+                 f"(init_charge {real['init']:g}); voltage scale {real['lam']:.6g} units/mV"]
+        bias = np.asarray(real["bias_weight"], dtype=np.float64)
+        if np.any(bias):
+            name = f"{pop.name}/bias"
+            # Memoryless, threshold mantissa 1 and a bias of two thresholds: fires every step from the first.
+            net.add_population(Population(name, 1, "cuba_lif", {"decay_u": self.du_max, "decay_v": self.dv_max,
+                                                                 "threshold": 1, "bias": 2 << self.ts,
+                                                                 "refractory": 1}))
+            net.add_projection(Projection(net.unique_projection_name(name, pop.name), name, pop.name, "dense",
+                                          bias.reshape(1, -1).copy()))
+            lines.append(f"    bias: from neuron '{name}', which fires every step (the bias applies from step 1, "
+                         "when the first input spikes arrive)")
+        return lines
+
     # -- lowering a network ---------------------------------------------------------------------
     def lower(self, net: Network, ctx: PassContext) -> list[str]:
         mapped = [p for p in net.populations if p.model in ("graded", *PHYSICAL)]
@@ -187,6 +246,7 @@ class LoihiNeuronMapping:
                 raise IrError(f"the time step dt must be a positive number of ms, got {dt!r}", location="network")
         report: list[str] = []
         views: dict[str, RegisterView] = {}
+        soft: list[tuple[Population, dict[str, Any]]] = []
         for pop in mapped:
             loc = f"population '{pop.name}'"
             record: dict[str, Any] = {"model": pop.model, "params": dict(pop.params)}
@@ -194,7 +254,11 @@ class LoihiNeuronMapping:
                 view = self._graded(pop)
             else:
                 view, real = self._physical(pop, float(dt))
-                report += self._population_report(pop, real)
+                if real.get("soft"):
+                    soft.append((pop, real))
+                    real = {"saturated": {}}
+                else:
+                    report += self._population_report(pop, real)
                 for key, n in real["saturated"].items():
                     if n:
                         report_lossy(ctx, f"{key}: {n} of {pop.size} neurons saturated at the register's range "
@@ -205,6 +269,8 @@ class LoihiNeuronMapping:
             pop.model, pop.params = view.model, dict(view.params)
             pop.attrs["mapped"] = record
             views[pop.name] = view
+        for pop, real in soft:
+            report += self._add_soft_reset_synapses(net, pop, real)
         for proj in net.projections:
             view = views.get(proj.post)
             if view is None:

@@ -12,7 +12,7 @@ the stored mantissas are valid in their recorded format (the IR may have been ed
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Callable
 
 import numpy as np
 
@@ -29,8 +29,12 @@ def _as_param(values: np.ndarray) -> int | np.ndarray:
     return int(values) if values.ndim == 0 else values.astype(np.int64)
 
 
-def quantize_network(net: Network, ctx: PassContext) -> Network:
-    """The ``quantize`` pass for the Loihi-like target (see the module docstring)."""
+def quantize_network(net: Network, ctx: PassContext,
+                     registers: dict[str, Callable[[Population, PassContext], None]] | None = None) -> Network:
+    """The ``quantize`` pass for the Loihi-like target (see the module docstring). ``registers``
+    maps each register-level model to the function that quantizes its parameters (default: only
+    ``cuba_lif``; a chip variant with more models passes its own)."""
+    registers = registers if registers is not None else {"cuba_lif": _quantize_cuba_lif}
     target = ctx.target
     done = quantized_for(net, target)
     for proj in net.projections:
@@ -42,10 +46,10 @@ def quantize_network(net: Network, ctx: PassContext) -> Network:
     for pop in net.populations:
         if pop.is_input:
             continue
-        if pop.model != "cuba_lif":
+        if pop.model not in registers:
             raise QuantizationError(f"target '{target.name}' has no number format for neuron model "
                                     f"'{pop.model}'", location=f"population '{pop.name}'")
-        _quantize_cuba_lif(pop, ctx)
+        registers[pop.model](pop, ctx)
     net.attrs["quantized"] = target.name
     return net
 
@@ -148,6 +152,11 @@ def _check_quantized_projection(proj: Projection, ctx: PassContext) -> None:
                               f"units); use mantissas that are multiples of {1 << -e}", loc)
 
 
+def quantize_cuba_lif(pop: Population, ctx: PassContext) -> None:
+    """Round a cuba_lif population's registers and bias into their formats (warnings as usual)."""
+    _quantize_cuba_lif(pop, ctx)
+
+
 def _quantize_cuba_lif(pop: Population, ctx: PassContext) -> None:
     loc = f"population '{pop.name}'"
     for name in fmt.REGISTER_PARAMS:
@@ -164,6 +173,12 @@ def _quantize_cuba_lif(pop: Population, ctx: PassContext) -> None:
                       "bias = bm * 2^be, bm in [neuron.bias_mant_min, neuron.bias_mant_max], "
                       "be in [0, neuron.bias_exp_max]", loc)
         pop.params["bias"] = _as_param(q.values)
+
+
+def report_param(ctx: PassContext, name: str, requested: Any, got: np.ndarray, rep: fmt.Rounding,
+                 limits: str, loc: str) -> None:
+    """Warn about a parameter that changed when quantized (scalars by value, arrays by counts)."""
+    _report_param(ctx, name, requested, got, rep, limits, loc)
 
 
 def _report_param(ctx: PassContext, name: str, requested: Any, got: np.ndarray, rep: fmt.Rounding,

@@ -3,12 +3,16 @@
 - :class:`ResourceModel` counts, for the generic partitioner, what slices of neurons need on one
   core: neurons (``core.max_neurons``), ring-buffer bits (``core.max_ring_buffer_bits``: index +
   type + delay bits), the longest synaptic row (``core.max_row_length`` synapses of one source
-  neuron on one core), one (exc, inh) weight-shift pair per core, and DTCM (``chip.dtcm_bytes``);
-- :func:`build_layout` lays out a partitioned network: neurons on cores, cores on chips (filled
-  in order of hex distance from the host chip while cores and SDRAM last), source slices (the
-  key blocks of routing), every synapse with its post core, and the DTCM and SDRAM of each core.
-  ``allocate`` checks it; the backend encodes it;
-- :class:`SpiNNakerLayoutModel` is the part the target file names.
+  neuron on one core), one (exc, inh) weight-shift pair per core, and DTCM (``chip.dtcm_bytes``):
+  exactly and incrementally (``demand``/``violation``/``commit``), and as a packing view that
+  adds up (``resources``/``vector``/``shared_cost``/``sources``), with SDRAM and router entries
+  per chip;
+- :func:`build_layout` lays out a partitioned network: neurons on cores, cores on chips (by the
+  partition's core ids, chip by chip in order of hex distance from the host chip), source slices
+  (the key blocks of routing), every synapse with its post core, and the DTCM and SDRAM of each
+  core. ``allocate`` checks it; the backend encodes it;
+- :class:`SpiNNakerLayoutModel` is the part the target file names; :class:`SpiNNakerGeometry`
+  places core ids on the chip mesh for the partitioner, as the layout does.
 
 DTCM of a core (docs/spinnaker.md, "Resources")::
 
@@ -25,7 +29,8 @@ from __future__ import annotations
 
 import weakref
 from dataclasses import dataclass, field
-from typing import Any
+from functools import cached_property
+from typing import Any, Hashable
 
 import numpy as np
 
@@ -34,6 +39,7 @@ from ..ir.eprop import is_eprop
 from ..formats.spinnaker import n_bits, stable_order
 from ..ir.network import Network, Population
 from ..target import Target
+from . import DemandVector, Resource
 from .common import SizeLimit, resource_message
 from .loihi_layout import placement_slices
 
@@ -169,7 +175,8 @@ class Demand:
     max_delay: int
     rows: dict[int, int | np.ndarray]
     mpt: dict[int, int]           # source population index -> key blocks it may need (estimate)
-    pop: str = ""
+    pop: int = -1                 # index of the slice's own population (the packing view's router entries)
+    pop_name: str = ""
     eprop: EpropCore | None = None  # an e-prop population: it takes cores of its own
 
 
@@ -231,6 +238,11 @@ class ResourceModel:
     def neurons_on(core: CoreUsage) -> int:
         return core.neurons
 
+    def outside_packing_view(self) -> list[str]:
+        """Populations the packing view (:meth:`vector`) does not describe: the e-prop ones, whose
+        synapse state, per-tick cycles and cores of their own only :meth:`violation` counts."""
+        return sorted(self.eprop)
+
     def exclusive(self, pop: Population) -> bool:
         """An e-prop population takes cores of its own (one state matrix per core)."""
         return pop.name in self.eprop
@@ -258,8 +270,8 @@ class ResourceModel:
             max_delay = max(max_delay, delay)
         shifts = (int(pop.params.get("shift_exc", pop.params.get("shift", 0))),
                   int(pop.params.get("shift_inh", pop.params.get("shift", 0))))
-        return Demand(stop - start, shifts, max_delay, rows, {s: self.blocks[s] for s in rows}, pop.name,
-                      self.eprop.get(pop.name))
+        return Demand(stop - start, shifts, max_delay, rows, {s: self.blocks[s] for s in rows},
+                      self._view.index[pop.name], pop.name, self.eprop.get(pop.name))
 
     def _usage(self, core: CoreUsage, d: Demand) -> tuple[int, int, int, int]:
         """(neurons, ring-buffer bits, longest row, DTCM bytes) if ``d`` joined ``core``."""
@@ -274,7 +286,7 @@ class ResourceModel:
 
     def violation(self, core: CoreUsage, d: Demand) -> tuple[str, int, str, int, str] | None:
         """The first limit ``d`` would break on ``core``: (resource, needed, limit name, limit, hint)."""
-        if core.pops and (d.eprop is not None or core.eprop is not None) and d.pop not in core.pops:
+        if core.pops and (d.eprop is not None or core.eprop is not None) and d.pop_name not in core.pops:
             return ("populations on an e-prop core", len(core.pops) + 1, "one e-prop population per core", 1,
                     "an e-prop population's neurons share one state matrix and its decays; it gets cores of its own")
         if core.shifts is not None and core.shifts != d.shifts:
@@ -303,12 +315,174 @@ class ResourceModel:
     def commit(self, core: CoreUsage, d: Demand) -> None:
         core.neurons += d.neurons
         core.shifts = d.shifts
-        core.pops.add(d.pop)
+        core.pops.add(d.pop_name)
         core.eprop = d.eprop or core.eprop
         core.max_delay = max(core.max_delay, d.max_delay)
         for src, add in d.rows.items():
             core.rows[src] = _row_add(core.rows.get(src), add)
         core.mpt.update(d.mpt)
+
+    # -- the packing view (nmc.lowering.ResourceModel; docs/spinnaker.md §6) -------------------
+    @cached_property
+    def _view(self) -> "_PackingView":
+        """The figures the packing view needs, built on first use (the exact model needs none)."""
+        return _PackingView(self)
+
+    def resources(self) -> list[Resource]:
+        """Per core: neurons, the one weight-shift pair, the ring buffer's index field, the
+        longest row, DTCM; per chip: SDRAM (items once per core) and router entries (items once
+        per chip). See :meth:`vector` for how each is counted."""
+        return list(self._view.resources)
+
+    def vector(self, d: Demand) -> DemandVector:
+        """``d`` as amounts and shared items (docs/spinnaker.md §6, "The packing view").
+
+        Amounts: neurons (also in the ring-buffer resource), the slice's longest row, its neurons'
+        DTCM and, in SDRAM, every source neuron's row padded to the slice's longest row from that
+        source. Shared items, paid once per core (router entries: once per chip):
+
+        - ``("core",)``: what every core holds whatever its neurons (DTCM globals, stack, spike and
+          DMA buffers; the SDRAM of its parameters and tables);
+        - ``("shift", (exc, inh))``: the core's one weight-shift pair (capacity 1);
+        - ``("ring", delay_bits)``: the ring buffer of a full core with that many delay bits in
+          DTCM, and what those bits take from the index field (neurons the core can still number);
+        - ``("mpt", q)``: source population ``q``'s master-table entries and address-list items in
+          DTCM, and the header words of its rows in SDRAM;
+        - ``("route", q)``: router entries for ``q``'s key blocks on the chip, for a source of the
+          slice and for the slice's own population when it sends spikes.
+
+        Every combination of slices is counted at least as the exact model counts it (so a core
+        the packing model accepts is accepted by :meth:`violation`), and a slice alone exactly,
+        but for the ring buffer, which is charged at its size on the fullest core of the slice's
+        delay bits. Router entries count the key blocks sent from or delivered to a chip, before any
+        merge or compression; entries on chips a route only passes through are not counted here."""
+        if d.eprop is not None:   # a partitioner bug: see outside_packing_view
+            raise RuntimeError(f"the packing view does not model e-prop population '{d.pop_name}'")
+        v = self._view
+        amounts = np.zeros(len(v.resources), dtype=np.int64)
+        longest = {src: _row_max(add) for src, add in d.rows.items()}
+        amounts[v.NEURONS] = d.neurons
+        amounts[v.RING] = d.neurons
+        amounts[v.ROW] = max(longest.values(), default=0)
+        amounts[v.DTCM] = d.neurons * self.budget.neuron
+        amounts[v.SDRAM] = 4 * sum(self.sizes[src] * n for src, n in longest.items())
+        delay_bits = n_bits(d.max_delay)
+        shared: list[Hashable] = [("core",), ("shift", d.shifts), ("ring", delay_bits)]
+        shared += [("mpt", src) for src in sorted(d.rows)]
+        routed = set(d.rows) | ({d.pop} if d.pop >= 0 and v.sends[d.pop] else set())
+        shared += [("route", q) for q in sorted(routed)]
+        return DemandVector(amounts, tuple(shared))
+
+    def shared_cost(self, key: Hashable) -> np.ndarray:
+        """What shared item ``key`` (see :meth:`vector`) costs once, aligned with :meth:`resources`."""
+        v = self._view
+        cost = np.zeros(len(v.resources), dtype=np.int64)
+        kind, *rest = key  # type: ignore[misc]
+        if kind == "core":
+            cost[v.DTCM] = self.budget.base + self.budget.fixed
+            cost[v.SDRAM] = v.core_sdram
+        elif kind == "shift":
+            cost[v.SHIFT] = 1
+        elif kind == "ring":
+            cost[v.RING], cost[v.DTCM] = v.ring_costs(int(rest[0]))
+        elif kind == "mpt":
+            q = int(rest[0])
+            cost[v.DTCM] = self.blocks[q] * self.budget.mpt
+            cost[v.SDRAM] = 4 * v.header_words * self.sizes[q]
+        elif kind == "route":
+            cost[v.ROUTER] = self.blocks[int(rest[0])]
+        else:
+            raise KeyError(key)
+        return cost
+
+    def sources(self, d: Demand) -> np.ndarray:
+        """Sorted global ids of the neurons with a synapse onto the slice (one row each)."""
+        v = self._view
+        parts = []
+        for src in sorted(d.rows):
+            add = d.rows[src]
+            if isinstance(add, (int, np.integer)):
+                ids = np.arange(self.sizes[src], dtype=np.int64) if add > 0 else np.zeros(0, dtype=np.int64)
+            else:
+                ids = np.flatnonzero(add).astype(np.int64)
+            parts.append(v.offsets[src] + ids)
+        return np.concatenate(parts) if parts else np.zeros(0, dtype=np.int64)
+
+
+class _PackingView:
+    """Resources and constant costs of the SpiNNaker-like packing view, read once per model.
+
+    The ring buffer is what does not add up: its size ``2^(index_bits + type_bits + delay_bits)``
+    slots, with ``index_bits = n_bits(N)`` for the N neurons of the core and ``delay_bits`` for the
+    core's longest delay, depends on the whole core. The view bounds it per delay-bit count D
+    present on the core by its size on the fullest core D allows. That core holds ``room(D)``
+    neurons: at most ``core.max_neurons``; at most ``2^(max_ring_buffer_bits - type_bits - D)``,
+    because ``n_bits(N) <= b`` exactly when ``N <= 2^b`` (N >= 2); and at most what DTCM holds
+    beside the fixed part and that ring buffer. A resource of ``core.max_neurons`` slots (keyed by
+    the ring-buffer limit) counts this: each neuron takes one, and each D present takes the
+    ``max_neurons - room(D)`` slots its core cannot use. A core the view accepts therefore has
+    ``N <= room(D_max)``, so its ring buffer is at most the one D_max's item pays for in DTCM; two
+    delay-bit counts on one core pay both, which is at least what the longer one needs.
+    """
+
+    NEURONS, SHIFT, RING, ROW, DTCM, SDRAM, ROUTER = range(7)
+
+    def __init__(self, model: ResourceModel) -> None:
+        g = model.target.get
+        sizes = np.array(model.sizes, dtype=np.int64)
+        self.offsets = np.concatenate([[0], np.cumsum(sizes)]).astype(np.int64)
+        self.index = {name: i for i, name in enumerate(model.fan_in)}  # fan_in keeps population order
+        sends = np.zeros(len(model.sizes), dtype=bool)
+        for incoming in model.fan_in.values():
+            for src, _conn, _delay, _table in incoming:
+                sends[src] = True
+        self.sends = sends
+        self.n_max = model.max_neurons_per_core
+        self.type_bits = n_bits(model.budget.types)
+        self.index_and_delay_bits = model.max_ring_bits - self.type_bits
+        self.ring_entry = model.budget.ring_entry
+        self.budget = model.budget
+        self._ring: dict[int, tuple[int, int]] = {}
+        self.core_sdram = int(g("sdram.core_fixed_bytes"))
+        self.header_words = int(g("sdram.row_header_words"))
+        ring_hint = ("shorten the delays or place fewer neurons per core (delay-extension cores are not "
+                     "implemented)")
+        self.resources = (
+            Resource("neurons", "core.max_neurons", self.n_max, "place fewer neurons on the core"),
+            Resource("weight-shift pairs", "one (exc, inh) shift pair per core", 1,
+                     "populations whose weights need different shifts get separate cores"),
+            Resource("ring-buffer bits (index + type + delay)", "core.max_ring_buffer_bits", self.n_max, ring_hint),
+            Resource("synapses of one source neuron on a core", "core.max_row_length", model.max_row,
+                     "reduce the fan-out onto one population or split it"),
+            Resource("DTCM bytes", "chip.dtcm_bytes", model.budget.limit,
+                     "place fewer neurons on the core or shorten the delays"),
+            Resource("SDRAM bytes", "chip.sdram_bytes", int(g("chip.sdram_bytes")),
+                     "place fewer cores on the chip or reduce their fan-in", per="chip"),
+            Resource("router entries", "router.usable_entries", int(g("router.usable_entries")),
+                     "spread the cores over more chips or give them fewer distinct sources", per="chip",
+                     share="chip"),
+        )
+
+    def ring_costs(self, delay_bits: int) -> tuple[int, int]:
+        """(neuron slots, DTCM bytes) of delay-bit count ``delay_bits`` on a core: the slots of
+        the neurons no core with it can hold, and the ring buffer of the fullest such core."""
+        cached = self._ring.get(delay_bits)
+        if cached is None:
+            room = self._room(delay_bits)
+            ring = self.ring_entry << (n_bits(room) + self.type_bits + delay_bits)
+            cached = self._ring[delay_bits] = (self.n_max - room, ring)
+        return cached
+
+    def _room(self, delay_bits: int) -> int:
+        """The most neurons a core whose longest delay has ``delay_bits`` bits can hold: within
+        core.max_neurons, the ring buffer's index field, and DTCM with its fixed part and the ring
+        buffer (a master table makes it fewer; the exact model counts that)."""
+        left = self.index_and_delay_bits - delay_bits
+        room = min(self.n_max, 1 << left) if left >= 0 else 0
+        longest = (1 << delay_bits) - 1  # a delay with that many bits: n_bits(2^D - 1) = D
+        while room > 0 and self.budget.dtcm(room, longest, 0) > self.budget.limit:
+            room -= 1
+        return room
 
 
 # ---------------------------------------------------------------------------------------------
@@ -318,11 +492,13 @@ class ResourceModel:
 class Layout:
     """A partitioned network laid out on cores and chips (every array in canonical order).
 
-    Neurons get global ids core by core (``core_offset``), within a core by (population index,
-    neuron index). Source slices -- the key blocks of routing -- are the placement slices of
-    neuron populations and chunks of ``core.max_neurons`` units of input ports, numbered by
-    (population index, start). Synapses are sorted by (source slice, post core, source neuron,
-    projection, post neuron)."""
+    Cores are the placement's cores that hold neurons, in the order of their placement ids
+    (``core_position``; a chip the partitioner closed early leaves ids unused). Neurons get
+    global ids core by core (``core_offset``), within a core by (population index, neuron index).
+    Source slices -- the key blocks of routing -- are the placement slices of neuron populations
+    and chunks of ``core.max_neurons`` units of input ports, numbered by (population index,
+    start). Synapses are sorted by (source slice, post core, source neuron, projection, post
+    neuron)."""
 
     n_cores: int
     core_offset: np.ndarray          # (n_cores + 1,) global neuron ids per core
@@ -364,6 +540,7 @@ class Layout:
     blk_fixed_len: np.ndarray        # longest fixed (static) part of a row of the block
     blk_plastic_len: np.ndarray      # longest plastic part of a row of the block
     core_eprop: list[EpropCore | None]
+    core_position: np.ndarray        # (n_cores,) the partition's id of each core (its place: SpiNNakerGeometry)
 
 
 def _cores_of(net: Network, slices: np.ndarray, n_cores: int) -> tuple[np.ndarray, dict[str, np.ndarray],
@@ -415,7 +592,11 @@ def build_layout(net: Network, target: Target) -> Layout:
 def _build_layout(net: Network, target: Target) -> Layout:
     pops, projs = net.populations, net.projections
     slices = placement_slices(net)
-    n_cores = int(slices[:, 1].max()) + 1 if len(slices) else 0
+    # The partition's core ids are places on the machine (its geometry: chip by chip); a chip it
+    # closed early leaves ids unused. The layout numbers only the cores that hold neurons.
+    position = np.unique(slices[:, 1])
+    slices[:, 1] = np.searchsorted(position, slices[:, 1])
+    n_cores = int(position.size)
     offset, pop_gid, names, sorted_slices = _cores_of(net, slices, n_cores)
     neurons = np.diff(offset)
     chunk = int(target.get("core.max_neurons"))
@@ -507,7 +688,7 @@ def _build_layout(net: Network, target: Target) -> Layout:
     sdram = np.bincount(blk_core, weights=n_rows * row_words(blk_fixed_len, blk_plastic_len, header) * 4,
                         minlength=n_cores).astype(np.int64)
     sdram += int(target.get("sdram.core_fixed_bytes"))
-    core_chip, core_proc, chips = _place_chips(target, sdram, n_cores)
+    core_chip, core_proc, chips = _place_chips(target, sdram, position)
     return Layout(n_cores=n_cores, core_offset=offset, core_chip=core_chip, core_proc=core_proc, chips=chips,
                   core_index_bits=index_bits, type_bits=n_bits(types), core_delay_bits=delay_bits,
                   core_shifts=shifts, core_pops=names,
@@ -516,7 +697,8 @@ def _build_layout(net: Network, target: Target) -> Layout:
                   syn_local=syn_local, syn_word=syn_word, syn_delay=syn_delay, blk_src=blk_src, blk_core=blk_core,
                   blk_row_len=blk_row_len, blk_first=blk_first, core_dtcm=dtcm, core_sdram=sdram, core_mpt=mpt,
                   syn_plastic=syn_plastic, syn_proj=syn_proj, syn_pre=syn_pre, syn_post=syn_post,
-                  blk_fixed_len=blk_fixed_len, blk_plastic_len=blk_plastic_len, core_eprop=core_eprop)
+                  blk_fixed_len=blk_fixed_len, blk_plastic_len=blk_plastic_len, core_eprop=core_eprop,
+                  core_position=position)
 
 
 def row_words(fixed: np.ndarray, plastic: np.ndarray, header: int) -> np.ndarray:
@@ -549,31 +731,38 @@ def _core_eprop(net: Network, names: list[list[str]], neurons: np.ndarray, sorte
     return out
 
 
-def _place_chips(target: Target, sdram: np.ndarray, n_cores: int) -> tuple[np.ndarray, np.ndarray,
-                                                                           list[tuple[int, int]]]:
-    """Cores to chips, in core order: a chip takes cores while it has application cores and
-    SDRAM left (PACMAN's chip-filling placer, one core at a time)."""
+def _place_chips(target: Target, sdram: np.ndarray, position: np.ndarray) -> tuple[np.ndarray, np.ndarray,
+                                                                                 list[tuple[int, int]]]:
+    """Cores to chips by the partition's core ids, which its geometry (:class:`SpiNNakerGeometry`)
+    shares: id c is processor ``1 + c % chip.cores`` of chip ``c // chip.cores`` in
+    :func:`chip_order` (from the host chip outwards). The partitioners that count SDRAM (``ffd``,
+    ``cpsat``) close a chip before it overflows; a chip whose cores need more SDRAM than it has
+    is a ResourceError naming it."""
     per_chip = int(target.get("chip.cores"))
     chip_sdram = int(target.get("chip.sdram_bytes"))
     order = chip_order(target)
-    core_chip = np.zeros(n_cores, dtype=np.int64)
-    core_proc = np.zeros(n_cores, dtype=np.int64)
-    chip, used, mem = 0, 0, 0
-    for c in range(n_cores):
-        if sdram[c] > chip_sdram:
-            raise ResourceError(resource_message("SDRAM bytes of one core", int(sdram[c]), "chip.sdram_bytes",
-                                                 chip_sdram, "place fewer neurons on the core or reduce its fan-in"),
-                                location=f"core {c}")
-        if used == per_chip or mem + sdram[c] > chip_sdram:
-            chip, used, mem = chip + 1, 0, 0
-        if chip >= len(order):
-            raise ResourceError(f"the network needs more than the {len(order)} chips of the machine "
-                                f"(chip.mesh = {'x'.join(str(v) for v in target.get('chip.mesh'))}); "
-                                "shrink the network or enlarge chip.mesh")
-        core_chip[c], core_proc[c] = chip, FIRST_APP_PROCESSOR + used
-        used += 1
-        mem += int(sdram[c])
-    n_chips = int(core_chip.max()) + 1 if n_cores else 0
+    position = np.asarray(position, dtype=np.int64)
+    core_chip = position // per_chip
+    core_proc = FIRST_APP_PROCESSOR + position % per_chip
+    if core_chip.size and int(core_chip.max()) >= len(order):
+        raise ResourceError(f"the network needs more than the {len(order)} chips of the machine "
+                            f"(chip.mesh = {'x'.join(str(v) for v in target.get('chip.mesh'))}); "
+                            "shrink the network or enlarge chip.mesh")
+    over = np.flatnonzero(sdram > chip_sdram)
+    if over.size:
+        c = int(over[0])
+        raise ResourceError(resource_message("SDRAM bytes of one core", int(sdram[c]), "chip.sdram_bytes",
+                                             chip_sdram, "place fewer neurons on the core or reduce its fan-in"),
+                            location=f"core {c}")
+    n_chips = int(core_chip.max()) + 1 if core_chip.size else 0
+    per = np.bincount(core_chip, weights=sdram, minlength=n_chips).astype(np.int64)
+    full = np.flatnonzero(per > chip_sdram)
+    if full.size:
+        k = int(full[0])
+        raise ResourceError(resource_message("SDRAM bytes of the chip's cores", int(per[k]), "chip.sdram_bytes",
+                                             chip_sdram, "partition with solver ffd or cpsat, which close a chip "
+                                             "before its SDRAM overflows, or place fewer cores on the chip"),
+                            location="chip ({}, {})".format(*order[k]))
     return core_chip, core_proc, order[:n_chips]
 
 
@@ -643,7 +832,9 @@ class SpiNNakerLayoutModel:
     integer_tables = {"chip": 1, "core": 1}
 
     #: Columns of the per-core resource report: (title, key in the core table, limit key).
-    report_columns = (("chip", "chip", None), ("neurons", "neurons", "core.max_neurons"),
+    #: ("position": the partition's core id, the core's place in SpiNNakerGeometry.)
+    report_columns = (("position", "position", None), ("chip", "chip", None),
+                      ("neurons", "neurons", "core.max_neurons"),
                       ("DTCM bytes", "dtcm_bytes", "chip.dtcm_bytes"), ("of which e-prop", "eprop_dtcm_bytes", None),
                       ("ring slots", "ring_slots", None),
                       ("MPT entries", "mpt_entries", None), ("SDRAM bytes", "sdram_bytes", None))
@@ -686,9 +877,57 @@ class SpiNNakerLayoutModel:
         n = np.diff(lay.core_offset)
         budget = _Budget(self.target)
         eprop = [budget.eprop(int(n[c]), e) if e is not None else 0 for c, e in enumerate(lay.core_eprop)]
-        return [{"core": c, "chip": "{},{}".format(*lay.chips[int(lay.core_chip[c])]),
+        return [{"core": c, "position": int(lay.core_position[c]),
+                 "chip": "{},{}".format(*lay.chips[int(lay.core_chip[c])]),
                  "processor": int(lay.core_proc[c]), "neurons": int(n[c]), "dtcm_bytes": int(lay.core_dtcm[c]),
                  "eprop_dtcm_bytes": int(eprop[c]),
                  "ring_slots": 1 << int(lay.core_delay_bits[c]), "mpt_entries": int(lay.core_mpt[c]),
                  "sdram_bytes": int(lay.core_sdram[c]), "populations": list(lay.core_pops[c])}
                 for c in range(lay.n_cores)]
+
+    def geometry(self) -> "SpiNNakerGeometry":
+        return SpiNNakerGeometry(self.target)
+
+    def neurons_per_core(self) -> int:
+        return int(self.target.get("core.max_neurons"))
+
+
+class SpiNNakerGeometry:
+    """Cores on the SpiNNaker-like machine (:class:`nmc.lowering.Geometry`): core id c is on the
+    ``c // chip.cores``-th chip of :func:`chip_order` (the layout places it there), and a spike
+    between chips takes as many links as the backend's route, which goes diagonal-first along
+    shortest paths of the hexagonal mesh: :func:`hex_distance` hops (0 within a chip; a multicast
+    tree shares the first links of its routes, so the sum over destinations is an upper bound on
+    the links a spike uses)."""
+
+    def __init__(self, target: Target) -> None:
+        self.cores_per_chip = int(target.get("chip.cores"))
+        order = chip_order(target)
+        self.chips = min(int(target.get("chip.chips")), len(order))
+        self.chip_x = np.array([x for x, _ in order], dtype=np.int64)
+        self.chip_y = np.array([y for _, y in order], dtype=np.int64)
+
+    def _chip_xy(self, cores: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Mesh coordinates of the chips of ``cores`` (ids past the machine count as its last chip:
+        the partitioner refuses a numbering that reaches them)."""
+        chip = np.minimum(np.asarray(cores, dtype=np.int64) // self.cores_per_chip, self.chip_x.size - 1)
+        return self.chip_x[chip], self.chip_y[chip]
+
+    def hops(self, a: np.ndarray, b: np.ndarray) -> np.ndarray:
+        ax, ay = self._chip_xy(a)
+        bx, by = self._chip_xy(b)
+        dx, dy = bx - ax, by - ay
+        # A diagonal (NE / SW) link covers one step in x and one in y when both go the same way.
+        return np.where(dx * dy > 0, np.maximum(np.abs(dx), np.abs(dy)), np.abs(dx) + np.abs(dy))
+
+    def xy(self, cores: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Chips on a sheared grid, so that the six links have equal length (E = (1, 0),
+        N = (-1/2, sqrt(3)/2), NE their sum), each chip's cores in a square around its centre."""
+        cores = np.asarray(cores, dtype=np.int64)
+        cx, cy = self._chip_xy(cores)
+        side = max(1, int(np.ceil(np.sqrt(self.cores_per_chip))))
+        k = cores % self.cores_per_chip
+        span = 0.6 / side
+        ox = (k % side - (side - 1) / 2) * span
+        oy = (k // side - (side - 1) / 2) * span
+        return cx - 0.5 * cy + ox, cy * np.sqrt(3) / 2 + oy

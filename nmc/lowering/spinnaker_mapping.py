@@ -8,8 +8,9 @@ init factors itself at load time. Per neuron, with the network step dt:
 
     lif:  v_init = v_rest; v_rest, cm, tau_m, v_reset, v_thresh = v_th, tau_refrac = t_ref,
           i_offset = i_bias, tau_syn_e = tau_syn_i = tau_syn
-    if:   as lif with tau_m = mapping.if_tau_m and v_rest = v_init = v_reset (no leak is not
-          expressible; the leak is 1/if_tau_m per ms, the gain dt/cm exact)
+    if:   as lif with tau_m = mapping.if_tau_m and v_rest = v_reset (no leak is not expressible;
+          the leak is 1/if_tau_m per ms, the gain dt/cm exact); v_init = v_reset +
+          init_charge (v_th - v_reset). soft_reset = 1 is refused: the core resets to v_reset
     tau_syn = 0 (a current pulse lasting one step): tau_syn = dt / mapping.pulse_factor and the
           weights into the population times pulse_factor (the pulse then carries the same charge
           and leaves e^-pulse_factor of itself in the next step)
@@ -103,8 +104,10 @@ class SpiNNakerNeuronMapping:
         raise IrError(f"target '{self.target.name}' cannot map neuron model '{pop.model}'",
                       location=f"population '{pop.name}'")
 
-    def _words(self, pop: Population, dt: float) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
-        """Host words of a lif / if population, and what was asked (for the report)."""
+    def _words(self, pop: Population, dt: float, current_scale: float = 1.0) -> tuple[dict[str, Any],
+                                                                                   dict[str, np.ndarray]]:
+        """Host words of a lif / if population, and what was asked (for the report). The core's
+        currents are the model's divided by ``current_scale`` (c_m and i_offset with them)."""
         loc = f"population '{pop.name}'"
         p = {k: np.asarray(pop.param_array(k), dtype=np.float64) for k in NEURON_MODELS[pop.model].params}
         bad = [k for k, v in p.items() if not np.all(np.isfinite(v))]
@@ -117,15 +120,28 @@ class SpiNNakerNeuronMapping:
             if np.any(p[key] < 0):
                 raise IrError(f"{key} must not be negative (lowest {num(float(p[key].min()))} ms)", location=loc)
         if pop.model == "if":
+            # IF_curr_exp resets V to v_reset: reset by subtraction is a feature this core lacks
+            # (its target file does not list 'soft_reset'; convert-ann then resets to zero).
+            if np.any(p["soft_reset"] != 0):
+                raise IrError(f"target '{self.target.name}' has no reset by subtraction (soft_reset = 1): its "
+                              "IF_curr_exp core resets the voltage to v_reset; compile this network for a target "
+                              "whose features list 'soft_reset' (e.g. --target loihi)", location=loc)
+            outside = (p["init_charge"] < 0) | (p["init_charge"] >= 1)
+            if np.any(outside):
+                raise IrError(f"init_charge must lie in [0, 1), got {num(float(p['init_charge'][outside][0]))}",
+                              location=loc)
             p["tau_m"] = np.full(pop.size, self.if_tau_m)
             p["v_rest"] = p["v_reset"]
+        # The core's V starts at the host word v_init (PyNN's initial value of v): at rest, or for
+        # an 'if' with a start charge that far above v_reset.
+        v_init = p["v_rest"] + p["init_charge"] * (p["v_th"] - p["v_reset"]) if pop.model == "if" else p["v_rest"]
         pulse = p["tau_syn"] == 0
         tau_syn = np.where(pulse, dt / self.pulse_factor, p["tau_syn"])
         asked = {"tau_m": p["tau_m"], "cm": p["cm"], "v_rest": p["v_rest"], "v_reset": p["v_reset"],
                  "v_th": p["v_th"], "t_ref": p["t_ref"], "i_bias": p["i_bias"], "tau_syn": tau_syn,
-                 "pulse": pulse}
-        values = {"v_init": p["v_rest"], "v_rest": p["v_rest"], "cm": p["cm"], "tau_m": p["tau_m"],
-                  "i_offset": p["i_bias"], "v_reset": p["v_reset"], "tau_refrac": p["t_ref"],
+                 "pulse": pulse, "v_init": v_init}
+        values = {"v_init": v_init, "v_rest": p["v_rest"], "cm": p["cm"] / current_scale, "tau_m": p["tau_m"],
+                  "i_offset": p["i_bias"] / current_scale, "v_reset": p["v_reset"], "tau_refrac": p["t_ref"],
                   "v_thresh": p["v_th"], "tau_syn_e": tau_syn, "tau_syn_i": tau_syn}
         words: dict[str, Any] = {}
         for key, v in values.items():
@@ -140,7 +156,7 @@ class SpiNNakerNeuronMapping:
         words["time_step"] = int(fx.s1615(dt, "dt"))
         words["shift_exc"] = words["shift_inh"] = 0
         if pop.model == "if":
-            words["cm"] = as_param(self._if_cm(p["cm"], dt, words["time_step"], loc))
+            words["cm"] = as_param(self._if_cm(p["cm"] / current_scale, dt, words["time_step"], loc))
         return words, asked
 
     def _if_cm(self, cm: np.ndarray, dt: float, ts: int, loc: str) -> np.ndarray:
@@ -175,36 +191,37 @@ class SpiNNakerNeuronMapping:
         report: list[str] = lower_eprop(net, self.target, dt, self._store)
         mapped = [p for p in mapped if p.model in PHYSICAL]
         factors: dict[str, np.ndarray] = {}
-        for pop in mapped:
-            words, asked = self._words(pop, dt)
-            report += self._population_report(pop, words, asked, dt)
-            factors[pop.name] = np.where(asked["pulse"], float(self.pulse_factor), 1.0)
-            pop.attrs["mapped"] = {"model": pop.model, "params": dict(pop.params), "dt": dt,
-                                   "units": {"v": [float(fx.ONE), 0.0], "u": [float(fx.ONE), 0.0]}}
-            pop.model, pop.params = MODEL, words
-        by_post: dict[str, list[Projection]] = {}
+        by_post: dict[str, list[Projection]] = {p.name: [] for p in mapped}
         for proj in net.projections:
-            if proj.post in factors:
-                by_post.setdefault(proj.post, []).append(proj)
+            if proj.post in by_post:
+                by_post[proj.post].append(proj)
         for pop in mapped:
-            report += self._weights(net, pop, by_post.get(pop.name, []), factors[pop.name], dt, ctx)
+            pulse = np.asarray(pop.param_array("tau_syn"), dtype=np.float64) == 0
+            factor = np.where(pulse, float(self.pulse_factor), 1.0)
+            scale = self._current_scale(net, pop, by_post[pop.name], factor, dt)
+            words, asked = self._words(pop, dt, scale)
+            report += self._population_report(pop, words, asked, dt, scale)
+            factors[pop.name] = factor / scale
+            # v reads in mV (s16.15); the current the u probe records is the model's over the scale.
+            pop.attrs["mapped"] = {"model": pop.model, "params": dict(pop.params), "dt": dt,
+                                   "units": {"v": [float(fx.ONE), 0.0], "u": [float(fx.ONE) / scale, 0.0]}}
+            if scale != 1.0:
+                pop.attrs["mapped"]["current_scale"] = scale
+            pop.model, pop.params = MODEL, words
+        for pop in mapped:
+            report += self._weights(net, pop, by_post[pop.name], factors[pop.name], dt, ctx)
         return report
 
-    def _weights(self, net: Network, post: Population, projs: list[Projection], factor: np.ndarray,
-                 dt: float, ctx: PassContext) -> list[str]:
-        """Choose the population's two shifts from its incoming projections and turn their weights
-        (nA) into signed 16-bit words; returns the report lines."""
+    def _slot_sums(self, net: Network, post: Population, projs: list[Projection], factor: np.ndarray,
+                   dt: float) -> tuple[np.ndarray, list[tuple[Projection, np.ndarray, np.ndarray]]]:
+        """sPyNNaker's expected ring-slot sum per synapse type (exc, inh) in nA, and each
+        projection's (post index, weight in nA times the per-post ``factor``)."""
         spikes_per_tick = max(1.0, self.rate * dt / 1000.0)
-        syn: list[tuple[Projection, np.ndarray, np.ndarray]] = []  # (projection, post index, nA)
+        syn: list[tuple[Projection, np.ndarray, np.ndarray]] = []
         total = np.zeros(2)
         biggest = np.zeros(2)
         for proj in projs:
-            n_pre = net.population(proj.pre).size
-            if proj.learning is not None:
-                raise QuantizationError(f"target '{self.target.name}' has no on-chip learning engine for "
-                                        f"sum-of-products rules (rule '{proj.learning.get('rule', '?')}')",
-                                        location=f"projection '{proj.name}'")
-            _, post_idx, w = proj.coo(n_pre, post.size)
+            _, post_idx, w = proj.coo(net.population(proj.pre).size, post.size)
             w = np.asarray(w, dtype=np.float64) * factor[post_idx]
             syn.append((proj, post_idx, w))
             for s, sel in enumerate((w >= 0, w < 0)):
@@ -214,7 +231,52 @@ class SpiNNakerNeuronMapping:
                 in_degree = int(np.bincount(post_idx[sel], minlength=post.size).max())
                 total[s] += spikes_per_tick * w_max * in_degree
                 biggest[s] = max(biggest[s], w_max)
-        expected = np.maximum(total, biggest)
+        return np.maximum(total, biggest), syn
+
+    def _current_scale(self, net: Network, pop: Population, projs: list[Projection], factor: np.ndarray,
+                       dt: float) -> float:
+        """The power of two k by which the core's currents are the model's divided: 1 unless the
+        input a tick can bring exceeds the ring buffer's range at the largest shift (a c_m of
+        1000 nF, NIR's IF with r = 1, needs 1000 nA per mV). Dividing the currents, c_m and the
+        bias by k leaves V unchanged (V follows I R with R = tau_m / c_m), so k is exact up to the
+        words' rounding; R = k tau_m / c_m must stay below the s16.15 range, which bounds k."""
+        expected, _ = self._slot_sums(net, pop, projs, factor, dt)
+        top = float(expected.max(initial=0.0))
+        if not math.isfinite(top):
+            return 1.0  # _weights reports the weights that cannot be represented
+        scale = 1.0
+        while fx.ring_buffer_shift(top / scale) > MAX_SHIFT:
+            scale *= 2.0
+        if scale == 1.0:
+            return scale
+        cm = np.asarray(pop.param_array("cm"), dtype=np.float64)
+        tau = np.asarray(pop.param_array("tau_m") if pop.model == "lif" else self.if_tau_m, dtype=np.float64)
+        if not (np.all(np.isfinite(cm)) and np.all(cm > 0) and np.all(np.isfinite(tau)) and np.all(tau > 0)):
+            return 1.0  # _words names the bad parameter
+        # R as the core derives it, kdivk(tau_m, c_m), from the words the scaled c_m gets.
+        loc = f"population '{pop.name}'"
+        tau_w = fx.s1615(tau, "tau_m").astype(np.float64)
+        cm_w = (self._if_cm(cm / scale, dt, int(fx.s1615(dt, "dt")), loc) if pop.model == "if"
+                else fx.s1615(cm / scale, "cm")).astype(np.float64)
+        r_max = float(np.max(tau_w / np.maximum(cm_w, 1.0)))
+        if r_max >= 2.0 ** (31 - fx.S1615_FRAC):
+            raise QuantizationError(f"input can sum to {num(top)} nA in one tick, beyond the ring buffer's range: "
+                                    f"the currents would have to be divided by {scale:g}, which makes the core's R = "
+                                    f"tau_m / c_m {num(r_max)} MOhm, past the s16.15 range; lower the weights or the "
+                                    "fan-in", location=loc)
+        return scale
+
+    def _weights(self, net: Network, post: Population, projs: list[Projection], factor: np.ndarray,
+                 dt: float, ctx: PassContext) -> list[str]:
+        """Choose the population's two shifts from its incoming projections and turn their weights
+        (nA, times ``factor``: the pulse factor over the current scale) into signed 16-bit words;
+        returns the report lines."""
+        for proj in projs:
+            if proj.learning is not None:
+                raise QuantizationError(f"target '{self.target.name}' has no on-chip learning engine for "
+                                        f"sum-of-products rules (rule '{proj.learning.get('rule', '?')}')",
+                                        location=f"projection '{proj.name}'")
+        expected, syn = self._slot_sums(net, post, projs, factor, dt)
         shifts = [fx.ring_buffer_shift(float(m)) for m in expected]
         loc = f"population '{post.name}'"
         for s, shift in enumerate(shifts):
@@ -284,8 +346,10 @@ class SpiNNakerNeuronMapping:
             proj.weights = signed
 
     def _population_report(self, pop: Population, words: dict[str, Any], asked: dict[str, np.ndarray],
-                           dt: float) -> list[str]:
-        """The parameters as the core derives them at load time against as asked."""
+                           dt: float, current_scale: float = 1.0) -> list[str]:
+        """The parameters as the core derives them at load time against as asked (R, the gain and
+        the bias back in the model's nA where the currents are scaled)."""
+        scale = current_scale
         n = pop.size
         w = {k: np.broadcast_to(np.asarray(words[k], dtype=np.int64), (n,)) for k in NEURON_WORDS}
         ts = words["time_step"]
@@ -296,14 +360,16 @@ class SpiNNakerNeuronMapping:
         lines = [f"  population '{pop.name}' ({pop.attrs.get('mapped', {}).get('model', pop.model)}, {n} neurons) "
                  f"as IF_curr_exp: dt {dt:g} ms"]
         gain = (dt / asked["cm"] if pop.model == "if" else asked["tau_m"] / asked["cm"] * (1 - exact_a))
-        rows = [("R", "MOhm", asked["tau_m"] / asked["cm"], fx.real(r))] if pop.model == "lif" else []
+        rows = [("R", "MOhm", asked["tau_m"] / asked["cm"], fx.real(r) / scale)] if pop.model == "lif" else []
         rows += [("exp_TC", "", exact_a, fx.real(exp_tc)),
-                ("gain", "mV/nA", gain, fx.real(r) * (1 - fx.real(exp_tc))),
+                ("gain", "mV/nA", gain, fx.real(r) * (1 - fx.real(exp_tc)) / scale),
                 ("decay", "", exact_d, decay / 2.0 ** 32),
                 ("init", "", asked["tau_syn"] / dt * (1 - exact_d), init / 2.0 ** 32),
                 ("v_th", "mV", asked["v_th"], fx.real(w["v_thresh"])),
-                ("i_bias", "nA", asked["i_bias"], fx.real(w["i_offset"])),
+                ("i_bias", "nA", asked["i_bias"], fx.real(w["i_offset"]) * scale),
                 ("t_ref", "ms", asked["t_ref"], t_ref * dt)]
+        if np.any(asked["v_init"] != asked["v_rest"]):  # a start charge (init_charge of an 'if')
+            rows.append(("v_init", "mV", asked["v_init"], fx.real(w["v_init"])))
         for name, unit, a, g in rows:
             lines.append(f"    {name:<7} asked {_span(a, unit):<26} realised {_span(g, unit):<26} "
                          f"error {_pct(g, a):.3g} %")
@@ -311,6 +377,9 @@ class SpiNNakerNeuronMapping:
             lines.append(f"    'if' as IF_curr_exp with tau_m {self.if_tau_m:g} ms and c_m set for the exact gain "
                          f"dt/c_m: the voltage leaks {100 * (1 - float(fx.real(exp_tc).max())):.3g} % of V - v_reset "
                          "per step")
+        if scale != 1.0:
+            lines.append(f"    currents, c_m and i_offset scaled by 1/{scale:g} (the ring buffer's range; V is "
+                         f"unchanged, the u probe reads in units of {scale:g} nA)")
         if np.any(asked["pulse"]):
             lines.append(f"    tau_syn 0 (a one-step pulse) realised as tau_syn {dt / self.pulse_factor:g} ms with "
                          f"weights x {self.pulse_factor}: {100 * math.exp(-self.pulse_factor):.3g} % of a pulse "

@@ -13,6 +13,7 @@ weights that round to zero or saturate -- is printed by ``nmc compile --report``
 from __future__ import annotations
 
 from ..errors import IrError
+from ..ir.models import NEURON_MODELS
 from ..ir.network import Network
 from .registry import PassContext, register_pass
 
@@ -24,6 +25,9 @@ def map_neurons(net: Network, ctx: PassContext) -> Network:
     for pop in net.populations:
         if pop.is_input or pop.model in ctx.target.neuron_models:
             continue
+        if NEURON_MODELS.get(pop.model) is not None and NEURON_MODELS[pop.model].ann:
+            raise IrError(f"'{pop.model}' is an artificial (non-spiking) unit of an imported network: the pipeline "
+                          "must run convert-ann before map-neurons", location=f"population '{pop.name}'")
         if pop.model not in mapped:
             raise IrError(f"target '{ctx.target.name}' cannot map neuron model '{pop.model}' (it maps: "
                           f"{', '.join(sorted(mapped)) or 'none'}; it implements: "

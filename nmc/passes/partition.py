@@ -1,18 +1,28 @@
 """``partition``: split every non-input population into slices and assign them to cores.
 
-Reads populations (size, params), projections (connectivity, weights or indices, delay, and the
-synapse format set by quantize) and the per-core limits; writes ``pop.attrs["placement"] =
-[[core, start, stop], ...]`` on every non-input population and ``net.attrs["cores_used"]``.
+Reads populations (size, params, an optional ``rate`` estimate), projections (connectivity,
+weights or indices, delay, and the synapse format set by quantize) and the per-core limits; writes
+``pop.attrs["placement"] = [[core, start, stop], ...]`` on every non-input population,
+``net.attrs["cores_used"]`` and ``net.attrs["partition"]`` (the figures of the report).
 
-The algorithm sits behind the :class:`Partitioner` interface, chosen by the ``solver`` option.
-Each partitioner counts resources with the target's resource model (the ``layout`` part the
-target file names, :class:`nmc.lowering.ResourceModel`), which is exact: for the Loihi-like chip
-it gives the same per-core numbers as :func:`nmc.lowering.loihi_layout.build_layout`.
+The algorithm sits behind the :class:`Partitioner` interface, chosen by the ``solver`` option:
+
+- ``cpsat`` (default): ``ffd``, then OR-tools CP-SAT on the whole problem or on connectivity
+  windows within a time budget (:mod:`nmc.partitioning`, docs/partitioning.md);
+- ``ffd``: first fit decreasing in layer order, linear in the network;
+- ``first-fit``: the original population-order first fit (scans every open core for each slice).
+
+Every partitioner counts resources with the target's resource model (the ``layout`` part the
+target file names, :class:`nmc.lowering.ResourceModel`).
 """
 
 from __future__ import annotations
 
+import math
+from dataclasses import dataclass, field
 from typing import Any, Callable, Protocol
+
+import numpy as np
 
 from ..diagnostics import Diagnostics
 from ..errors import PipelineError, ResourceError
@@ -26,11 +36,28 @@ Placement = dict[str, list[list[int]]]
 
 
 class Partitioner(Protocol):
-    """Maps every non-input population to slices ``[core, start, stop]`` within the core limits."""
+    """Maps every non-input population to slices ``[core, start, stop]`` within the core limits.
+
+    A partitioner may also offer ``configure(options: PartitionOptions)`` (called before
+    ``partition``) and, after it, ``report`` (lines for ``nmc compile --report``) and ``summary``
+    (a dict stored as ``net.attrs["partition"]``)."""
 
     name: str
 
     def partition(self, net: Network, target: Target, diagnostics: Diagnostics) -> Placement: ...
+
+
+@dataclass
+class PartitionOptions:
+    """What the pass options and the command line say about partitioning."""
+
+    solver: str = "cpsat"
+    time: float = 10.0           # CP-SAT budget in deterministic seconds (--partition-time)
+    seed: int | None = None      # CP-SAT seed (default: the network's seed, else 0)
+    workers: int = 1             # CP-SAT workers; 1 keeps binaries reproducible
+    rate: float = 0.05           # estimated spikes per neuron and step where nothing better is known
+    objective: str = "cores"     # "cores": fewest cores, then traffic; "traffic": ffd's cores, least traffic
+    rates: dict[str, np.ndarray] | None = field(default=None, repr=False)  # measured (--rates RESULT.npz)
 
 
 _PARTITIONERS: dict[str, Callable[[], Partitioner]] = {}
@@ -53,10 +80,61 @@ def get_partitioner(name: str) -> Partitioner:
     return _PARTITIONERS[name]()
 
 
-@register_pass("partition", options={"solver": str})
-def partition(net: Network, ctx: PassContext, solver: str = "first-fit") -> Network:
+def _options(ctx: PassContext, solver: str | None, time_budget: float | None, seed: int | None,
+             workers: int | None, rate: float | None, objective: str | None) -> PartitionOptions:
+    """Pass options first, then what the command line put in ``ctx.settings``, then defaults."""
+    st = ctx.settings
+    opts = PartitionOptions()
+    opts.solver = solver if solver is not None else str(st.get("partition.solver", opts.solver))
+    opts.time = float(time_budget if time_budget is not None else st.get("partition.time", opts.time))
+    opts.seed = seed if seed is not None else st.get("partition.seed")
+    opts.workers = int(workers if workers is not None else st.get("partition.workers", opts.workers))
+    opts.rate = float(rate if rate is not None else st.get("partition.rate", opts.rate))
+    opts.rates = st.get("partition.rates")
+    opts.objective = objective if objective is not None else str(st.get("partition.objective", opts.objective))
+    if opts.objective not in ("cores", "traffic"):
+        raise PipelineError(f"partition: objective must be 'cores' (fewest cores, then traffic) or 'traffic' "
+                            f"(keep ffd's cores, least traffic), got '{opts.objective}'")
+    if not math.isfinite(opts.time) or opts.time < 0:
+        raise PipelineError(f"partition: time must be a non-negative number of seconds, got {opts.time}")
+    if opts.workers < 1:
+        raise PipelineError(f"partition: workers must be at least 1, got {opts.workers}")
+    if not math.isfinite(opts.rate) or opts.rate < 0:
+        raise PipelineError(f"partition: rate must be a non-negative spike rate per step, got {opts.rate}")
+    return opts
+
+
+def _exact_model_only(net: Network, ctx: PassContext, opts: PartitionOptions, asked: bool) -> None:
+    """Populations the resource model's packing view does not describe (``outside_packing_view``:
+    on the SpiNNaker-like target the e-prop populations, whose per-synapse state, cycle budget and
+    cores of their own only the exact model counts) are placed by first fit, which asks the exact
+    model. Said in the report; a solver asked for by name that cannot place them is an error."""
+    model = ctx.target.part("layout")(ctx.target).resource_model(net)
+    outside = getattr(model, "outside_packing_view", None)
+    names = outside() if outside is not None else []
+    if not names or opts.solver == "first-fit":
+        return
+    listed = ", ".join(f"'{n}'" for n in names)
+    if asked:
+        raise PipelineError(f"partition: solver '{opts.solver}' cannot place {listed}: the target's packing view does "
+                            f"not model them (docs/partitioning.md); use solver=first-fit")
+    ctx.report("partition", [f"populations {listed} are outside the packing view of the target's resource model; "
+                             "placed by first-fit against the exact model"])
+    opts.solver = "first-fit"
+
+
+@register_pass("partition", options={"solver": str, "time": float, "seed": int, "workers": int, "rate": float,
+                                     "objective": str})
+def partition(net: Network, ctx: PassContext, solver: str | None = None, time: float | None = None,
+              seed: int | None = None, workers: int | None = None, rate: float | None = None,
+              objective: str | None = None) -> Network:
     """Assign the neurons of every non-input population to cores within the per-core limits."""
-    partitioner = get_partitioner(solver)
+    opts = _options(ctx, solver, time, seed, workers, rate, objective)
+    _exact_model_only(net, ctx, opts, asked=solver is not None or "partition.solver" in ctx.settings)
+    partitioner = get_partitioner(opts.solver)
+    configure = getattr(partitioner, "configure", None)
+    if configure is not None:
+        configure(opts)
     placement = partitioner.partition(net, ctx.target, ctx.diagnostics)
     missing = [p.name for p in net.populations if not p.is_input and p.name not in placement]
     if missing:  # a partitioner bug, not a user error
@@ -73,6 +151,12 @@ def partition(net: Network, ctx: PassContext, solver: str = "first-fit") -> Netw
     ctx.target.part("layout")(ctx.target).check_cores(len(used), cores_per_pop)
     net.attrs["cores_used"] = len(used)
     net.attrs.pop("cores", None)  # a previous allocate's table no longer matches
+    summary = getattr(partitioner, "summary", None)
+    if summary:
+        net.attrs["partition"] = summary
+    else:
+        net.attrs.pop("partition", None)
+    ctx.report("partition", list(getattr(partitioner, "report", None) or []))
     return net
 
 
@@ -171,3 +255,45 @@ class FirstFitPartitioner:
 
 
 register_partitioner(FirstFitPartitioner.name, FirstFitPartitioner)
+
+
+# ---------------------------------------------------------------------------------------------
+# ffd and cpsat (nmc.partitioning)
+# ---------------------------------------------------------------------------------------------
+class _GroupPartitioner:
+    """Slices, greedy start, optional CP-SAT refinement, exact re-check, placement on the mesh."""
+
+    name = "ffd"
+    refine = False
+
+    def __init__(self) -> None:
+        self.options = PartitionOptions(solver=self.name)
+        self.report: list[str] = []
+        self.summary: dict[str, Any] = {}
+
+    def configure(self, options: PartitionOptions) -> None:
+        self.options = options
+
+    def partition(self, net: Network, target: Target, diagnostics: Diagnostics) -> Placement:
+        from ..partitioning import run
+        result = run(net, target, self.options, use_cpsat=self.refine)
+        self.report, self.summary = result.report, result.summary
+        return result.placement
+
+
+class FfdPartitioner(_GroupPartitioner):
+    """First fit decreasing in layer order over slices (nmc.partitioning.greedy)."""
+
+    name = "ffd"
+    refine = False
+
+
+class CpSatPartitioner(_GroupPartitioner):
+    """ffd, refined by OR-tools CP-SAT (nmc.partitioning.cpsat)."""
+
+    name = "cpsat"
+    refine = True
+
+
+register_partitioner(FfdPartitioner.name, FfdPartitioner)
+register_partitioner(CpSatPartitioner.name, CpSatPartitioner)

@@ -24,6 +24,11 @@ class PassContext:
     strict: bool = False  # turn lossy quantization / saturation warnings into errors
     #: Reports of the passes that ran (pass name, lines), printed by ``nmc compile --report``.
     reports: list[tuple[str, list[str]]] = field(default_factory=list)
+    #: Calibration data for convert-ann (``nmc compile --calibrate DATA.npz``): arrays by name.
+    calibration: dict[str, Any] | None = None
+    #: Settings from the command line that passes read when their own options do not say
+    #: (``partition.time`` from --partition-time, ``partition.rates`` from --rates).
+    settings: dict[str, Any] = field(default_factory=dict)
 
     def report(self, pass_name: str, lines: list[str]) -> None:
         if lines:
@@ -41,7 +46,7 @@ class PassInfo:
 _PASSES: dict[str, PassInfo] = {}
 
 # Modules whose import registers passes; imported lazily so that importing the registry is cheap.
-_PASS_MODULES = ("verify", "backprop", "synfire", "map_neurons", "quantize", "partition", "allocate")
+_PASS_MODULES = ("verify", "convert_ann", "backprop", "synfire", "map_neurons", "quantize", "partition", "allocate")
 
 
 def register_pass(name: str, options: dict[str, type] | None = None) -> Callable[[PassFn], PassFn]:

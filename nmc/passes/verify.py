@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from ..errors import IrError
 from ..ir.eprop import is_eprop
+from ..ir.models import NEURON_MODELS
 from ..ir.network import Network
 from ..ir.verify import verify_network
 from .registry import PassContext, register_pass
@@ -13,7 +14,9 @@ from .registry import PassContext, register_pass
 def verify(net: Network, ctx: PassContext) -> Network:
     """Check the IR is well formed and every neuron model is implemented or mapped by the target."""
     verify_network(net)
-    supported = set(ctx.target.neuron_models) | set(ctx.target.mapped_models) | {"input"}
+    # Artificial units of an imported network are convert-ann's to turn into models the target maps.
+    ann = {m.name for m in NEURON_MODELS.values() if m.ann}
+    supported = set(ctx.target.neuron_models) | set(ctx.target.mapped_models) | {"input"} | ann
     for pop in net.populations:
         if pop.model not in supported:
             raise IrError(f"neuron model '{pop.model}' is not supported by target '{ctx.target.name}' "

@@ -24,6 +24,7 @@ from typing import Any, Callable
 
 import numpy as np
 
+from ..arrayops import offsets_of, run_starts, unique_inverse, unique_sorted
 from ..binary.format import Binary
 from ..errors import BinaryFormatError, RunError, TargetError
 from ..parts import load_part
@@ -52,7 +53,7 @@ class _DelayMatrix:
                  n_cx_sources: int | None = None):
         n_cx_sources = n_cx if n_cx_sources is None else n_cx_sources
         self.delay = delay
-        rows_used = np.unique(src)
+        rows_used = unique_sorted(src)
         # Which spikes can reach this matrix: compartments (ids < n_cx_sources), ports, or both.
         self.from_cx = bool(rows_used.size and rows_used[0] < n_cx_sources)
         self.from_ports = bool(rows_used.size and rows_used[-1] >= n_cx_sources)
@@ -61,17 +62,18 @@ class _DelayMatrix:
         rows = self.row_of_src[src]
         n_rows = rows_used.size
         self.dense = val.size >= _DENSE_FILL * n_rows * n_cx and n_rows * n_cx <= _DENSE_MAX_ELEMS
-        row_abs = np.zeros(n_rows, dtype=np.float64)
-        np.maximum.at(row_abs, rows, np.abs(val).astype(np.float64))
-        self.row_abs_max = float(row_abs.max(initial=0.0))  # largest |value| one source adds to one compartment
+        # The largest |value| one source adds to one compartment (over all rows: the largest value).
+        self.row_abs_max = float(np.abs(val).max(initial=0))
         if self.dense:
             mat = np.zeros((n_rows, n_cx), dtype=np.float64)
             np.add.at(mat, (rows, cx), val.astype(np.float64))
             # Values are integers below 2^24 in magnitude, so float32 holds them exactly.
             self.mat = mat.astype(np.float32) if np.abs(mat).max(initial=0) < F32_EXACT else mat
         else:
-            order = np.lexsort((cx, rows))
-            self.indptr = np.concatenate([[0], np.cumsum(np.bincount(rows, minlength=n_rows))]).astype(np.int64)
+            # By row, then compartment: one argsort of a combined key (a lexsort of two keys took
+            # several times longer on 10^7 synapses); equal keys are summed, so their order is moot.
+            order = np.argsort(rows * max(n_cx, 1) + cx)
+            self.indptr = offsets_of(np.bincount(rows, minlength=n_rows))
             self.indices = cx[order].astype(np.int64)
             self.data = val[order].astype(np.float64)  # exact: |sum| << 2**53
             widths = np.diff(self.indptr)
@@ -202,23 +204,36 @@ class LoihiInterpreter:
         self._update_constants = _UpdateConstants.of(self)
 
     def _effective_weights(self, syn_core: np.ndarray) -> np.ndarray:
+        """64 x the effective weight of every synapse, from its mantissa and its core's format
+        table; also keeps the mantissas as stored (``_syn_mant``). The format's numbers are
+        looked up per format and applied per synapse in narrow types (memory is per synapse)."""
         b = self.binary
         fmt_off = _sec(b, "core_fmt_offset").astype(np.int64)
         f = fmt_off[syn_core] + _sec(b, "syn_fmt").astype(np.int64)
         _check_index("syn_fmt", f, fmt_off[syn_core + 1])
-        nbits = _sec(b, "fmt_weight_bits").astype(np.int64)[f]
-        sign = _sec(b, "fmt_sign").astype(np.int64)[f]
-        exp = _sec(b, "fmt_exponent").astype(np.int64)[f]
+        nbits = _sec(b, "fmt_weight_bits").astype(np.int64)
+        sign = _sec(b, "fmt_sign").astype(np.int64)
+        exp = _sec(b, "fmt_exponent").astype(np.int64)
         full = int(self._syn["weight_bits"])
         # The format stores (full - nbits + is_mixed) fewer low bits; the sign mode bounds the value.
         drop = full - nbits + (sign == 0)
-        m = (_sec(b, "syn_weight").astype(np.int64) >> drop) << drop
         top = (1 << full) - 1
-        m = np.where(sign == 1, np.clip(m, 0, top), np.where(sign == 2, np.clip(m, -top, 0),
-                                                               np.clip(m, -(1 << full), top - 1)))
-        w_eff = np.where(exp >= 0, m << np.maximum(exp, 0), m >> np.maximum(-exp, 0))
+        lo = np.where(sign == 1, 0, np.where(sign == 2, -top, -(1 << full)))
+        hi = np.where(sign == 1, top, np.where(sign == 2, 0, top - 1))
+        small = np.int8 if max(int(np.abs(drop).max(initial=0)), int(np.abs(exp).max(initial=0))) < 64 else np.int64
+        d = drop.astype(small)[f]
+        m = _sec(b, "syn_weight").astype(np.int64)
+        m >>= d
+        m <<= d
+        del d
+        np.clip(m, lo[f], hi[f], out=m)
+        e = exp.astype(small)[f]
+        del f
+        w_eff = np.where(e >= 0, m << np.maximum(e, 0), m >> np.maximum(-e, 0))
+        del e
         self._syn_mant = m  # the mantissas as the format stores them (learning starts from these)
-        return w_eff << int(self._syn["weight_shift"])
+        w_eff <<= int(self._syn["weight_shift"])
+        return w_eff
 
     def _load_synapses(self) -> None:
         b = self.binary
@@ -230,13 +245,15 @@ class LoihiInterpreter:
         ptr = _sec(b, "axon_syn_ptr").astype(np.int64)
         if ptr.size != n_axons + 1 or ptr[-1] != _sec(b, "syn_cx").size:
             raise BinaryFormatError("axon_syn_ptr does not match the synapse table")
-        syn_axon = np.repeat(np.arange(n_axons), np.diff(ptr))
-        syn_core = axon_core[syn_axon]
+        # Per synapse arrays are the loader's memory: free what is used up, keep narrow types.
+        syn_core = np.repeat(np.arange(self.n_cores), np.diff(ptr[ax_off]))
         syn_local = _sec(b, "syn_cx").astype(np.int64)
         _check_index("syn_cx", syn_local, np.diff(self.core_cx_offset)[syn_core])
         syn_gcx = self.core_cx_offset[syn_core] + syn_local
+        del syn_local
         syn_val = self._effective_weights(syn_core)
-        syn_delay = _sec(b, "syn_delay").astype(np.int64)
+        del syn_core
+        syn_delay = _sec(b, "syn_delay")
 
         # Sources: compartments [0, n_cx), then the units of every input port.
         out_ptr = _sec(b, "cx_out_ptr").astype(np.int64)
@@ -269,40 +286,43 @@ class LoihiInterpreter:
 
         # Expand (source, axon) pairs to (source, synapse).
         counts = ptr[paxn + 1] - ptr[paxn]
-        total = int(counts.sum())
         syn_idx = _ranges(ptr[paxn], counts)
-        e_src = np.repeat(psrc, counts)
-        e_cx = syn_gcx[syn_idx]
+        ids = np.int32 if max(self.n_src, self.n_cx) < 2 ** 31 else np.int64
+        e_src = np.repeat(psrc.astype(ids), counts)
+        e_cx = syn_gcx[syn_idx].astype(ids)
+        del syn_gcx
         e_val = syn_val[syn_idx]
+        del syn_val
         e_delay = syn_delay[syn_idx]
-        e_mant = self._syn_mant[syn_idx]
-        e_plast = (_sec(b, "syn_plastic").astype(np.int64)[syn_idx] if "syn_plastic" in b.sections
-                   else np.full(total, -1, dtype=np.int64))
-        self.plastic = self._load_plastic(e_src, e_cx, e_mant, e_delay, e_plast)
+        if self.meta.get("plastic"):
+            e_plast = (_sec(b, "syn_plastic")[syn_idx].astype(np.int64) if "syn_plastic" in b.sections
+                       else np.full(e_src.size, -1, dtype=np.int64))
+            self.plastic = self._load_plastic(e_src.astype(np.int64), e_cx.astype(np.int64), self._syn_mant[syn_idx],
+                                              e_delay.astype(np.int64), e_plast)
+            static = e_plast < 0
+            e_src, e_cx, e_val, e_delay = e_src[static], e_cx[static], e_val[static], e_delay[static]
+            del static, e_plast
+        else:
+            self.plastic = []
+        del syn_idx
         self.plastic_units = self._plastic_units(self.plastic, self.n_cx)
-        static = e_plast < 0
-        e_src, e_cx, e_val, e_delay = e_src[static], e_cx[static], e_val[static], e_delay[static]
         max_delay = int(self._syn["max_delay"])
         if e_delay.size and e_delay.max() > max_delay:
             raise BinaryFormatError(f"a synapse delay exceeds the target's maximum ({max_delay})")
-        self.matrices = [_DelayMatrix(int(d), e_src[e_delay == d], e_cx[e_delay == d], e_val[e_delay == d],
-                                      self.n_src, self.n_cx) for d in np.unique(e_delay)]
+        delays = unique_sorted(e_delay)
+        if delays.size == 1:  # the common case: no masked copies
+            self.matrices = [_DelayMatrix(int(delays[0]), e_src, e_cx, e_val, self.n_src, self.n_cx)]
+        else:
+            self.matrices = [_DelayMatrix(int(d), e_src[e_delay == d], e_cx[e_delay == d], e_val[e_delay == d],
+                                          self.n_src, self.n_cx) for d in delays]
+        del e_src, e_cx, e_val
         self._reach_bits()
         max_d = max([int(e_delay.max()) if e_delay.size else 0] + [p.delay for p in self.plastic])
         self.ring_len = max_d + 2
 
         # Accounting tables: synaptic ops per (source, core); spike messages and routing per source.
-        self.src_synops = np.zeros((self.n_src, self.n_cores), dtype=np.int32)
-        np.add.at(self.src_synops, (e_src, self.cx_core[e_cx]), 1)
-        for pl in self.plastic:
-            r, c = np.nonzero(pl.exists)
-            np.add.at(self.src_synops, (pl.pre_src[r], self.cx_core[pl.post_cx[c]]), 1)
-        # The same as a sparse table: per source, its (core, count) entries.
-        nzs, nzc = np.nonzero(self.src_synops)
-        self.synops_ptr = np.concatenate([[0], np.cumsum(np.bincount(nzs, minlength=self.n_src))]).astype(np.int64)
-        self.synops_core = nzc.astype(np.int64)
-        self.synops_count = self.src_synops[nzs, nzc].astype(np.int64)
         dest_core = axon_core[paxn]
+        self._synops_table(psrc, dest_core, counts)
         self.src_msgs = np.bincount(psrc, minlength=self.n_src)
         per_tile = int(self._chip["cores_per_tile"])
         tiles_x = int(self._chip["mesh_tiles"][0])
@@ -316,24 +336,82 @@ class LoihiInterpreter:
         hy = np.abs(t_src // tiles_x - t_dst // tiles_x) * from_cx
         self.src_hops_ew = np.bincount(psrc, weights=hx, minlength=self.n_src).astype(np.int64)
         self.src_hops_ns = np.bincount(psrc, weights=hy, minlength=self.n_src).astype(np.int64)
-        self.tiles_used = int(np.unique(np.arange(self.n_cores) // per_tile).size) if self.n_cores else 0
+        self.tiles_used = int(unique_sorted(np.arange(self.n_cores) // per_tile).size) if self.n_cores else 0
         self._source_classes()
+
+    def _synops_table(self, psrc: np.ndarray, dest_core: np.ndarray, counts: np.ndarray) -> None:
+        """Synaptic ops a spike of each source causes on each core, as a sparse table (per
+        source, its (core, count) entries, cores ascending): the synapses of the source's axons
+        into that core, plastic ones included. Linear in the (source, axon) pairs; a dense
+        sources x cores table would not be (20,000 x 6,108 for 10^7 synapses)."""
+        nc = max(self.n_cores, 1)
+        key = psrc.astype(np.int64) * nc + dest_core
+        cnt = counts.astype(np.int64)
+        if key.size and np.any(key[1:] < key[:-1]):  # the backend emits them in order; others may not
+            order = np.argsort(key, kind="stable")
+            key, cnt = key[order], cnt[order]
+        first = run_starts(key)
+        starts = np.flatnonzero(first)
+        total = np.add.reduceat(cnt, starts) if starts.size else np.zeros(0, dtype=np.int64)
+        keep = total > 0
+        key, total = key[starts][keep], total[keep]
+        src = key // nc
+        self.synops_ptr = offsets_of(np.bincount(src, minlength=self.n_src))
+        self.synops_core = (key % nc).astype(np.int64)
+        self.synops_count = total.astype(np.int64)
 
     def _source_classes(self) -> None:
         """Sources with equal accounting rows (synaptic ops per core; core, messages, local
         messages and hops of their spikes) form a class; a run then counts spikes per class and
         step. Circuits of whole populations have few classes; past _MAX_SOURCE_CLASSES the
-        accounting expands per source instead (``src_class`` None)."""
-        nc = self.n_cores
-        onehot = np.zeros((self.n_src, nc), dtype=np.int64)
-        onehot[np.arange(self.n_cx), self.cx_core] = 1
-        attr = np.column_stack([self.src_synops.astype(np.int64), onehot, onehot * self.src_msgs[:, None],
-                                self.src_msgs_local, self.src_hops_ew, self.src_hops_ns])
-        classes, inverse = np.unique(attr, axis=0, return_inverse=True)
-        if classes.shape[0] <= _MAX_SOURCE_CLASSES:
-            self.class_attr, self.src_class = classes, inverse.reshape(-1).astype(np.int64)
-        else:
-            self.class_attr, self.src_class = None, None
+        accounting expands per source instead (``src_class`` None).
+
+        Linear in the sources and table entries: a source's row is summarised by a hash of its
+        sparse entries plus its scalar columns; when the hashes give few classes, every source's
+        entries are then compared with its class's, so a hash collision cannot merge two
+        different rows (it only falls back to per-source accounting)."""
+        nc, n_src = self.n_cores, self.n_src
+        ptr, ecore, ecount = self.synops_ptr, self.synops_core, self.synops_count
+        owner = np.repeat(np.arange(n_src), np.diff(ptr))
+        # A 64-bit mix of each (core, count) entry, summed per source in wrapping arithmetic
+        # (differences of a running sum are exact modulo 2^64).
+        with np.errstate(over="ignore"):
+            mix = (ecore.astype(np.uint64) + np.uint64(1)) * np.uint64(0x9E3779B97F4A7C15)
+            mix ^= ecount.astype(np.uint64) * np.uint64(0xC2B2AE3D27D4EB4F)
+            mix *= np.uint64(0x94D049BB133111EB)
+            run = np.zeros(mix.size + 1, dtype=np.uint64)
+            np.cumsum(mix, out=run[1:])
+            h = run[ptr[1:]] - run[ptr[:-1]]
+        core = np.full(n_src, -1, dtype=np.int64)
+        core[:self.n_cx] = self.cx_core
+        msgs = np.where(core >= 0, self.src_msgs, 0)
+        cols = np.column_stack([h.view(np.int64), np.diff(ptr), core, msgs, self.src_msgs_local,
+                                self.src_hops_ew, self.src_hops_ns])
+        self.class_attr, self.src_class = None, None
+        # Fold the columns into one id per source (ranks keep this exact, hash aside).
+        sid = np.zeros(n_src, dtype=np.int64)
+        for k in range(cols.shape[1]):
+            vals, rank = unique_inverse(cols[:, k])
+            _, sid = unique_inverse(sid * vals.size + rank)
+            if int(sid.max(initial=0)) + 1 > _MAX_SOURCE_CLASSES:
+                return
+        n_cls = int(sid.max(initial=-1)) + 1
+        rep = np.empty(n_cls, dtype=np.int64)
+        rep[sid] = np.arange(n_src)
+        attr = np.zeros((n_cls, 3 * nc + 3), dtype=np.int64)
+        r_owner = np.repeat(np.arange(n_cls), np.diff(ptr)[rep])
+        r_pos = _ranges(ptr[rep], np.diff(ptr)[rep])
+        attr[r_owner, ecore[r_pos]] = ecount[r_pos]
+        has_core = core[rep] >= 0
+        attr[np.flatnonzero(has_core), nc + core[rep][has_core]] = 1
+        attr[np.flatnonzero(has_core), 2 * nc + core[rep][has_core]] = self.src_msgs[rep][has_core]
+        attr[:, 3 * nc] = self.src_msgs_local[rep]
+        attr[:, 3 * nc + 1] = self.src_hops_ew[rep]
+        attr[:, 3 * nc + 2] = self.src_hops_ns[rep]
+        # Exactness: every source's entries must be its class row's (same count checked above).
+        if owner.size and np.any(attr[sid[owner], ecore] != ecount):
+            return
+        self.class_attr, self.src_class = attr, sid
 
     def _neurons(self, ref: dict[str, Any], what: str) -> np.ndarray:
         """Source ids of a population named in the learning table (port units or compartments)."""
@@ -351,7 +429,7 @@ class LoihiInterpreter:
         shift = int(self._syn["weight_shift"])
         for k, spec in enumerate(self.meta.get("plastic", [])):
             sel = e_plast == k
-            delays = np.unique(e_delay[sel])
+            delays = unique_sorted(e_delay[sel])
             if delays.size > 1:
                 raise BinaryFormatError(f"plastic projection '{spec['name']}' mixes delays")
             pre = self._neurons(spec["pre"], f"plastic projection '{spec['name']}'")
@@ -444,10 +522,15 @@ class LoihiInterpreter:
         with _one_blas_thread():
             return self._run(steps, inputs, probes, progress)
 
+    def _new_run(self, steps: int, inputs: dict[str, np.ndarray] | None, probes: bool) -> "_Run":
+        """The state of one run. A chip variant whose compartments do more per step (nmc.sim.loihi2:
+        graded sigma-delta units) returns a subclass of _Run with its phases extended."""
+        return _Run(self, steps, probes, *self._port_spikes(inputs, steps))
+
     def _run(self, steps: int, inputs: dict[str, np.ndarray] | None, probes: bool,
              progress: Callable[[int], None] | None) -> RunResult:
         """The step loop: every timestep runs the chip's phases in their order (docs/interpreter.md)."""
-        run = _Run(self, steps, probes, *self._port_spikes(inputs, steps))
+        run = self._new_run(steps, inputs, probes)
         # Bound methods and lists in locals: the loop body runs once per step, and on small
         # networks attribute lookups are a measurable part of a step.
         deliver, update, record, learn, route = run.deliver, run.update, run.record, run.learn, run.route

@@ -4,6 +4,11 @@ Data (``DATA.npz``): one array per input port. Shape (steps, n) is one continuou
 shape (samples, steps, n) presents each sample for ``steps`` steps, the host resetting the chip
 state between samples. An optional ``labels`` array (samples,) turns on accuracy: the predicted
 class of a sample is the output unit with the most spikes (lowest index on ties).
+
+A converted network (an ONNX model) takes real values instead: the array named after the model's
+input holds one row per sample, and the runner encodes each sample as the binary's metadata says
+(``encoding``: rate-coded spikes or graded payloads; :mod:`nmc.sim.encoding`) and predicts from
+its ``readout`` (the output's v or its charge at the last step) instead of spike counts.
 """
 
 from __future__ import annotations
@@ -34,6 +39,7 @@ class Session:
     accuracy: float | None = None
     weights: dict[str, np.ndarray] = field(default_factory=dict)   # plastic projections, after the run
     warnings: list[str] = field(default_factory=list)              # what the interpreter warned about (overruns)
+    readout: np.ndarray | None = None   # converted networks: per-sample output values (samples, n)
 
     def to_npz_dict(self) -> dict[str, Any]:
         out: dict[str, Any] = {}
@@ -51,6 +57,8 @@ class Session:
             out["predictions"] = self.predictions
         if self.accuracy is not None:
             out["accuracy"] = np.asarray(self.accuracy)
+        if self.readout is not None:
+            out["readout"] = self.readout
         for k, v in self.weights.items():
             out[f"weights/{k}"] = v
         return out
@@ -140,10 +148,25 @@ def split_data(data: dict[str, np.ndarray], ports: dict[str, int]) -> tuple[dict
     return data, labels, sample_mode
 
 
+def _real_input(chip: Interpreter, data: dict[str, np.ndarray]) -> dict[str, Any] | None:
+    """The binary's encoding when ``data`` holds real values for a converted network's input (not
+    spike trains already shaped (samples, steps, n))."""
+    enc = chip.meta.get("encoding")
+    if not enc or enc.get("input") not in data:
+        return None
+    a = np.asarray(data[enc["input"]])
+    if a.ndim == 3 and not enc.get("items") and a.dtype.kind in "biu":
+        return None  # spikes the user encoded already
+    return enc
+
+
 def run_session(chip: Interpreter, data: dict[str, np.ndarray] | None, steps: int | None,
                 progress: Callable[[int], None] | None = None) -> Session:
     """Run ``chip`` (an interpreter) on ``data`` for ``steps`` steps (per sample in sample mode)."""
     ports = dict(chip.port_size)
+    enc = _real_input(chip, data or {})
+    if enc is not None:
+        return _run_encoded(chip, dict(data or {}), enc, steps, progress)
     arrays, labels, sample_mode = split_data(data or {}, ports)
     if labels is not None:
         outputs = chip.meta.get("outputs", [])
@@ -165,6 +188,60 @@ def run_session(chip: Interpreter, data: dict[str, np.ndarray] | None, steps: in
     n_samples, data_steps = next(iter(arrays.values())).shape[:2]
     steps = data_steps if steps is None else steps
     check_run_size(chip.meta, steps, n_samples, f"{n_samples} samples of {steps} steps")
+    sess = _run_samples(chip, n_samples, steps, lambda i: {k: np.asarray(v)[i] for k, v in arrays.items()},
+                        labels, progress)
+    if labels is not None:
+        counts = next(iter(sess.spikes.values())).sum(axis=1)
+        sess.predictions = counts.argmax(axis=1)
+        sess.accuracy = float(np.mean(sess.predictions == labels))
+    return sess
+
+
+def _run_encoded(chip: Interpreter, data: dict[str, np.ndarray], enc: dict[str, Any], steps: int | None,
+                 progress: Callable[[int], None] | None) -> Session:
+    """A converted network on real-valued inputs: encode each sample as the binary says, run it,
+    decode its readout."""
+    from .encoding import check_real_input, encode_sample, encoded_steps, readout_values
+    port = enc.get("port", enc["input"])
+    ports = dict(chip.port_size)
+    if port not in ports:
+        raise RunError(f"the binary's encoding names input port '{port}', which it does not have")
+    labels = data.pop("labels", None)
+    x = check_real_input(enc, data.pop(enc["input"]), ports[port])
+    extra = sorted(data)
+    if extra or len(ports) != 1:
+        raise RunError(f"a converted network takes only its input '{enc['input']}' (and labels); the data also has "
+                       f"{', '.join(repr(k) for k in extra) or 'nothing'} and the binary has ports {', '.join(ports)}")
+    if x.shape[0] == 0:
+        raise RunError(f"input '{enc['input']}' holds no samples (shape {x.shape})")
+    if steps is not None and steps < 1:
+        raise RunError("--steps must be at least 1 for a converted network")
+    n_steps = encoded_steps(enc, steps)
+    payload = enc.get("payload_scale")
+    readout = chip.meta.get("readout")
+    if labels is not None:
+        sizes = {p["name"]: int(p["size"]) for p in chip.meta.get("populations", [])}
+        n_classes = sizes.get(readout["population"], 0) if readout else \
+            int(next(iter(chip.meta.get("outputs", [])), {}).get("size", 0))
+        labels = check_labels(labels, x.shape[0], n_classes, "input data")
+    check_run_size(chip.meta, n_steps, x.shape[0], f"{x.shape[0]} samples of {n_steps} steps")
+    sess = _run_samples(chip, x.shape[0], n_steps, lambda i: {port: encode_sample(enc, x[i], n_steps, payload)},
+                        labels, progress)
+    if readout:
+        spikes = sess.spikes.get(readout["population"])
+        v = sess.probes.get(readout["probe"])
+        if v is None:
+            raise RunError(f"the binary's readout names probe '{readout['probe']}', which it does not record")
+        sess.readout = readout_values(readout, spikes, v)
+        if labels is not None:
+            sess.predictions = sess.readout.argmax(axis=1)
+            sess.accuracy = float(np.mean(sess.predictions == labels))
+    return sess
+
+
+def _run_samples(chip: Interpreter, n_samples: int, steps: int, inputs_of: Callable[[int], dict[str, np.ndarray]],
+                 labels: np.ndarray | None, progress: Callable[[int], None] | None) -> Session:
+    """Present ``n_samples`` samples for ``steps`` steps each, resetting the chip in between."""
     outs: dict[str, list[np.ndarray]] = {}
     probes: dict[str, list[np.ndarray]] = {}
     counters: dict[str, float] = {}
@@ -173,7 +250,7 @@ def run_session(chip: Interpreter, data: dict[str, np.ndarray] | None, steps: in
     warnings: list[str] = []
     for i in range(n_samples):
         chip.reset()
-        res = chip.run(steps, {k: np.asarray(v)[i] for k, v in arrays.items()}, progress=progress)
+        res = chip.run(steps, inputs_of(i), progress=progress)
         for k, v in res.spikes.items():
             outs.setdefault(k, []).append(v)
         for k, v in res.probes.items():
@@ -186,8 +263,4 @@ def run_session(chip: Interpreter, data: dict[str, np.ndarray] | None, steps: in
                    {k: np.stack(v) for k, v in probes.items()}, counters, per_core, overflow, labels)
     sess.weights = _plastic(chip)
     sess.warnings = warnings
-    if labels is not None:
-        counts = next(iter(sess.spikes.values())).sum(axis=1)
-        sess.predictions = counts.argmax(axis=1)
-        sess.accuracy = float(np.mean(sess.predictions == labels))
     return sess
