@@ -7,21 +7,29 @@ without the spiking interpreter. This file uses :class:`FastModel`, a sparse tra
 units that learn), about 6x faster on MNIST20; ``--part check`` (also run first by ``--part all``) verifies
 that it produces the *identical* weights as ``train_sample`` after every sample.
 
-Digits (scikit-learn 8x8, 1437 train / 360 test, the split of ``golden_backprop.digits_data``):
-64-H-10 style circuits for several binary input encodings (:data:`ENCODINGS`), window lo in {0, -1},
-test accuracy (spike readout: output spike vector == one-hot target; membrane readout: argmax of
-the output sums a2) after 1, 3, 5, 10, 20 epochs, mean over seeds (seed s: ``init_state(n_x, H, 10,
-s)`` and a reshuffle every epoch with ``shuffled_order``'s stream).
+Every choice is made on a validation split held out of the training set; the test set is not
+looked at while choosing. ``--test-once`` scores it once, after the last epoch, for the one
+configuration chosen.
+
+Digits (scikit-learn 8x8, the 1437 training images of ``golden_backprop.digits_data``, of which a
+fifth (287) is held out for validation): 64-H-10 style circuits for several binary input
+encodings (:data:`ENCODINGS`), window lo in {0, -1}, validation accuracy (spike readout: output
+spike vector == one-hot target; membrane readout: argmax of the output sums a2) after 1, 3, 5, 10,
+20 epochs, mean over seeds (seed s: ``init_state(n_x, H, 10, s)`` and a reshuffle every epoch with
+``shuffled_order``'s stream).
 
 MNIST20 (crop 4 px per side, binarise at 0.5; 400-H-10; docs/backprop.md, Sources: Data and
-protocol): test accuracy on the 10,000 test images after the listed epochs of the 60,000
-training images.
+protocol): trained on 50,000 of the
+60,000 training images, scored on the other 10,000 (``--validation``; the split of
+``backprop_mnist.validation_split``) after the listed epochs.
 
 Run from the repository root::
 
     python bench/backprop_study.py --part check
     python bench/backprop_study.py --part digits --seeds 5             # about 4 min
     python bench/backprop_study.py --part mnist --mnist-epochs 60 --lows 0 -1   # 2.5 min per run (400 hidden)
+    python bench/backprop_study.py --part mnist --mnist-epochs 60 --lows -1 --test-once \
+        --mnist-variants margin0.875,0.125+loh0+dth0.0625+shift1+avg10       # the chosen one, test once
 """
 
 from __future__ import annotations
@@ -185,16 +193,19 @@ def active(X: np.ndarray) -> list[np.ndarray]:
     return [np.flatnonzero(row).astype(np.intp) for row in X]
 
 
-def run(X: np.ndarray, y: np.ndarray, Xt: np.ndarray, yt: np.ndarray, n_h: int, lo: float, seed: int,
+def run(X: np.ndarray, y: np.ndarray, Xv: np.ndarray, yv: np.ndarray, n_h: int, lo: float, seed: int,
         checkpoints: Sequence[int], step: Callable[[int], int | tuple[int, int]] = lambda epoch: 2,
         order: Callable[[np.random.Generator, np.ndarray], np.ndarray] | None = None,
         progress: Callable[[int, tuple[float, ...], float], None] | None = None,
         hi: float = 1.0, margin: tuple[float, float] = (0.5, 0.5),
         lo_h: float | None = None, d_th: float = 0.0, hi_o: float | None = None,
         rescale_at: Sequence[int] = (), shift: int = 0,
-        raw: np.ndarray | None = None, flip: float = 0.0, average: int = 0,
-        update_p: Sequence[tuple[int, float]] = (), shared: bool = False) -> dict[int, tuple[float, ...]]:
-    """Train for ``max(checkpoints)`` epochs; test (spike, membrane) accuracy at each checkpoint.
+        raw: np.ndarray | None = None, flip: float = 0.0, average: Sequence[int] = (),
+        update_p: Sequence[tuple[int, float]] = (), shared: bool = False,
+        final: tuple[np.ndarray, np.ndarray] | None = None) -> dict[int | str, tuple[float, ...]]:
+    """Train for ``max(checkpoints)`` epochs; (spike, membrane, first-spike) accuracy on the
+    validation set ``Xv, yv`` at each checkpoint (nothing if it is empty); ``final = (X_test,
+    y_test)``: the test set, scored once after the last epoch (key ``"test"``).
 
     Seed s: ``init_state(n_x, n_h, n_o, s)``; presentation order: a permutation per epoch from
     ``default_rng([s, 1])`` (the stream of ``golden_backprop.shuffled_order``) unless ``order``
@@ -202,19 +213,25 @@ def run(X: np.ndarray, y: np.ndarray, Xt: np.ndarray, yt: np.ndarray, n_h: int, 
     ``shift = k`` (data augmentation, needs the 28x28 ``raw`` training images): each presentation
     crops its 20x20 window moved by a random (dy, dx) in [-k, k]^2 (from ``default_rng([s, 2])``).
     ``flip = p`` (with ``shift``): each pixel of each presentation is toggled with probability p.
-    ``average = K``: each checkpoint also scores the mean of the last K end-of-epoch (W1, W2)
-    (three more numbers per checkpoint). ``update_p = [(e, p), ...]``: from epoch e on, each
+    ``average = (K1, K2, ...)``: each score also covers the mean of the last K end-of-epoch
+    (W1, W2), for each K (three more numbers per K). ``update_p = [(e, p), ...]``: from epoch e on, each
     coincidence updates its weight with probability p (``shared``: W2's copies draw together).
     """
-    n_o = int(max(y.max(), yt.max())) + 1
+    n_o = int(max(y.max(), yv.max(initial=0), final[1].max(initial=0) if final else 0)) + 1
     m = FastModel(init_state(X.shape[1], n_h, n_o, seed))
     m.rng, m.shared = np.random.default_rng([seed, 3]), shared
     snaps: list[tuple[np.ndarray, np.ndarray]] = []
     rng = np.random.default_rng([seed, 1])
     xs = active(X)
     shifts = np.random.default_rng([seed, 2])
-    out: dict[int, tuple[float, ...]] = {}
-    for epoch in range(1, max(checkpoints) + 1):
+    out: dict[int | str, tuple[float, ...]] = {}
+    keep = max(average, default=0)
+
+    def score(Xe: np.ndarray, ye: np.ndarray) -> tuple[float, ...]:
+        return m.evaluate(Xe, ye) + sum((m.averaged(snaps[-k:]).evaluate(Xe, ye) for k in average), ())
+
+    last = max(checkpoints)
+    for epoch in range(1, last + 1):
         t0 = time.perf_counter()
         seq = rng.permutation(len(xs)) if order is None else order(rng, y)
         s = step(epoch)
@@ -238,12 +255,14 @@ def run(X: np.ndarray, y: np.ndarray, Xt: np.ndarray, yt: np.ndarray, n_h: int, 
         else:
             for k in seq:
                 m.train_sample(xs[k], int(y[k]), lo, hi, s, margin, lo_h, d_th, hi_o)
-        if average:
-            snaps = [*snaps, (m.W1.copy(), m.W2.copy())][-average:]
-        if epoch in checkpoints:
-            out[epoch] = m.evaluate(Xt, yt) + (m.averaged(snaps).evaluate(Xt, yt) if average else ())
+        if keep:
+            snaps = [*snaps, (m.W1.copy(), m.W2.copy())][-keep:]
+        if epoch in checkpoints and yv.size:
+            out[epoch] = score(Xv, yv)
             if progress:
                 progress(epoch, out[epoch], time.perf_counter() - t0)
+    if final is not None:
+        out["test"] = score(*final)
     return out
 
 
@@ -290,13 +309,6 @@ ENCODINGS = {
     "t2+t6+t10+t14": "four thresholds, thermometer (256)",
     "t2+t4+t6+t8+t10+t12+t14": "seven thresholds, thermometer (448)",
 }
-
-
-def raw_train(path: str | Path | None = None) -> np.ndarray:
-    """The 28x28 MNIST training images (for the shift augmentation)."""
-    from backprop_mnist import load_mnist
-
-    return load_mnist(path or _DATA)["x_train"]
 
 
 def mnist20(path: str | Path) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
@@ -350,20 +362,32 @@ def check(samples: int = 300, mnist: str | None = None, warm_epochs: int = 20) -
                   f"({sat} weights at the 8-bit limits)")
 
 
+def digits_validation(P: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """The digits training split with a fifth of it held out for validation (fixed permutation):
+    (P_train, y_train, P_val, y_val). Encodings and sizes are chosen on these; the 360 test
+    images of ``golden_backprop.digits_data`` are not used for choosing."""
+    from backprop_mnist import VALIDATION_SEED
+
+    perm = np.random.default_rng(VALIDATION_SEED).permutation(y.size)
+    n_val = y.size // 5
+    return P[perm[n_val:]], y[perm[n_val:]], P[perm[:n_val]], y[perm[:n_val]]
+
+
 def digits(seeds: int, hidden: Iterable[int], encodings: Iterable[str], lows: Iterable[float],
            checkpoints: Sequence[int] = (1, 3, 5, 10, 20)) -> list[dict]:
-    P, y, Pt, yt = _digits_raw()
+    P, y, Pv, yv = digits_validation(*_digits_raw()[:2])
     rows = []
-    print(f"\n### Digits: test accuracy, mean over seeds 0..{seeds - 1} (spike / membrane, %)\n")
+    print(f"\n### Digits ({y.size} training / {yv.size} validation images): validation accuracy, "
+          f"mean over seeds 0..{seeds - 1} (spike / membrane, %)\n")
     head = ("| encoding | n_x | H | lo | " + " | ".join(f"ep {e}" for e in checkpoints)
             + f" | min spike @{max(checkpoints)} |")
     print(head)
     print("|" + "---|" * (head.count("|") - 1))
     for enc in encodings:
-        X, Xt = encode(P, enc), encode(Pt, enc)
+        X, Xv = encode(P, enc), encode(Pv, enc)
         for n_h in hidden:
             for lo in lows:
-                res = [run(X, y, Xt, yt, n_h, lo, s, checkpoints) for s in range(seeds)]
+                res = [run(X, y, Xv, yv, n_h, lo, s, checkpoints) for s in range(seeds)]
                 mean = {e: tuple(100 * np.mean([r[e][i] for r in res]) for i in (0, 1)) for e in checkpoints}
                 last = max(checkpoints)
                 worst = 100 * min(r[last][0] for r in res)
@@ -374,68 +398,103 @@ def digits(seeds: int, hidden: Iterable[int], encodings: Iterable[str], lows: It
     return rows
 
 
+def parse_variant(variant: str, hidden: int, raw: Callable[[], np.ndarray]) -> tuple[int, dict]:
+    """A variant name ('+'-joined parts, e.g. ``margin0.75,0.25+loh0+avg10``) -> (hidden size,
+    keyword arguments of :func:`run`). ``raw()`` gives the 28x28 training images (for ``shift``)."""
+    kw: dict = {}
+    n_h = hidden
+    for part in variant.split("+"):
+        if part == "coarse":          # step 4 (two LSB) in epoch 1, then the chip's 2
+            kw["step"] = lambda e: 4 if e == 1 else 2
+        elif part == "interleaved":   # stratified shuffle
+            kw["order"] = _interleaved
+        elif part == "roundrobin":    # one sample of each class in turn
+            kw["order"] = _round_robin
+        elif part.startswith("avg"):     # avg<K>[,<K2>...]: also score the mean of the last K epochs' weights
+            kw["average"] = tuple(int(v) for v in part[3:].split(","))
+        elif part.startswith("sr"):      # sr<e>:<p>,...: update probability p from epoch e on
+            kw["shared"] = part.startswith("srshared")  # srshared...: W2's copies draw together
+            kw["update_p"] = tuple((int(a), float(b)) for a, b in
+                                   (q.split(":") for q in part[8 if kw["shared"] else 2:].split(",")))
+        elif part.startswith("rescale"):  # rescale<e1>,<e2>: halve the learning rate at those epochs
+            kw["rescale_at"] = tuple(int(v) for v in part[7:].split(","))
+        elif part.startswith("H"):
+            n_h = int(part[1:])
+        elif part.startswith("loh"):     # loh<x>: the hidden layer's lower window edge
+            kw["lo_h"] = float(part[3:])
+        elif part.startswith("dth"):     # dth<x>: threshold of the error units h1T
+            kw["d_th"] = float(part[3:])
+        elif part.startswith("bias"):    # bias<n>: n always-on input units
+            kw["bias"] = int(part[4:])
+        elif part.startswith("flip"):    # flip<p>: toggle pixels with probability p (with shift)
+            kw["flip"] = float(part[4:])
+        elif part.startswith("shift"):   # shift<k>: random crops moved by up to k pixels
+            kw["shift"] = int(part[5:])
+            if kw["shift"]:
+                kw["raw"] = raw()
+        elif part.startswith("ohi"):     # ohi<x>: the output layer's upper window edge
+            kw["hi_o"] = float(part[3:])
+        elif part.startswith("hi"):      # upper window edge (DSL window_high), chip default 1
+            kw["hi"] = float(part[2:])
+        elif part.startswith("margin"):  # margin<pos>,<neg>: train outputs with a margin
+            kw["margin"] = tuple(float(v) for v in part[6:].split(","))
+        elif part.startswith("steps"):   # steps<W1>,<W2>: per-layer weight step
+            s1, s2 = (int(v) for v in part[5:].split(","))
+            kw["step"] = lambda e, s=(s1, s2): s
+        elif part != "plain":
+            raise SystemExit(f"unknown variant {part!r}")
+    return n_h, kw
+
+
+def _fmt(acc: tuple[float, ...], average: Sequence[int]) -> str:
+    """'spike / membrane / first-spike' in %, then the same for each averaging window."""
+    cells = [" / ".join(f"{100 * v:.2f}" for v in acc[:3])]
+    cells += [f"avg{k} " + " / ".join(f"{100 * v:.2f}" for v in acc[3 + 3 * i: 6 + 3 * i])
+              for i, k in enumerate(average)]
+    return "; ".join(cells)
+
+
 def mnist(path: str, epochs: int, lows: Iterable[float], hidden: int, seed: int, variants: Iterable[str],
-          checkpoints: Iterable[int] = (1, 3, 10, 20, 30, 60)) -> None:
-    X, y, Xt, yt = mnist20(path)
+          checkpoints: Iterable[int] = (1, 3, 10, 20, 30, 60), validation: int = 10000,
+          test_once: bool = False) -> None:
+    """Each variant trains on the training images less ``validation`` held-out ones
+    (``backprop_mnist.validation_split``) and is scored on those at the checkpoints: the numbers
+    to choose by. ``test_once``: the test set is also scored after the last epoch (for the one
+    configuration chosen; the study refuses it with more than one variant or window)."""
+    from backprop_mnist import load_mnist, preprocess, validation_split
+
+    variants, lows = list(variants), list(lows)
+    if test_once and len(variants) * len(lows) != 1:
+        raise SystemExit("--test-once scores the test set of one chosen configuration: give one variant and one --lows")
+    if not validation and not test_once:
+        raise SystemExit("--validation 0 leaves nothing to score (add --test-once for the chosen configuration)")
+    d = load_mnist(path)
+    tr, va = validation_split(d["y_train"].size, validation)
+    X, y = preprocess(d["x_train"][tr]), d["y_train"][tr].astype(np.int64)
+    Xv, yv = preprocess(d["x_train"][va]), d["y_train"][va].astype(np.int64)
+    final = (preprocess(d["x_test"]), d["y_test"].astype(np.int64)) if test_once else None
     cps = sorted({e for e in checkpoints if e <= epochs} | {epochs})
+    print(f"MNIST20: {y.size} training images, {yv.size} validation images (scored at epochs {cps})"
+          + (f", the {final[1].size} test images scored once after epoch {epochs}" if final else ""))
     for variant in variants:
         for lo in lows:
-            kw: dict = {}
-            n_h = hidden
-            for part in variant.split("+"):  # parts combine: margin0.75,0.25+steps2,4
-                if part == "coarse":          # step 4 (two LSB) in epoch 1, then the chip's 2
-                    kw["step"] = lambda e: 4 if e == 1 else 2
-                elif part == "interleaved":   # stratified shuffle
-                    kw["order"] = _interleaved
-                elif part == "roundrobin":    # one sample of each class in turn
-                    kw["order"] = _round_robin
-                elif part.startswith("avg"):     # avg<K>: also score the mean of the last K epochs' weights
-                    kw["average"] = int(part[3:])
-                elif part.startswith("sr"):      # sr<e>:<p>,...: update probability p from epoch e on
-                    kw["shared"] = part.startswith("srshared")  # srshared...: W2's copies draw together
-                    kw["update_p"] = tuple((int(a), float(b)) for a, b in
-                                           (q.split(":") for q in part[8 if kw["shared"] else 2:].split(",")))
-                elif part.startswith("rescale"):  # rescale<e1>,<e2>: halve the learning rate at those epochs
-                    kw["rescale_at"] = tuple(int(v) for v in part[7:].split(","))
-                elif part.startswith("H"):
-                    n_h = int(part[1:])
-                elif part.startswith("loh"):     # loh<x>: the hidden layer's lower window edge
-                    kw["lo_h"] = float(part[3:])
-                elif part.startswith("dth"):     # dth<x>: threshold of the error units h1T
-                    kw["d_th"] = float(part[3:])
-                elif part.startswith("bias"):    # bias<n>: n always-on input units
-                    kw["bias"] = int(part[4:])
-                elif part.startswith("flip"):    # flip<p>: toggle pixels with probability p (with shift)
-                    kw["flip"] = float(part[4:])
-                elif part.startswith("shift"):   # shift<k>: random crops moved by up to k pixels
-                    kw["shift"] = int(part[5:])
-                    kw["raw"] = raw_train(path)
-                elif part.startswith("ohi"):     # ohi<x>: the output layer's upper window edge
-                    kw["hi_o"] = float(part[3:])
-                elif part.startswith("hi"):      # upper window edge (DSL window_high), chip default 1
-                    kw["hi"] = float(part[2:])
-                elif part.startswith("margin"):  # margin<pos>,<neg>: train outputs with a margin
-                    kw["margin"] = tuple(float(v) for v in part[6:].split(","))
-                elif part.startswith("steps"):   # steps<W1>,<W2>: per-layer weight step
-                    s1, s2 = (int(v) for v in part[5:].split(","))
-                    kw["step"] = lambda e, s=(s1, s2): s
-                elif part != "plain":
-                    raise SystemExit(f"unknown variant {part!r}")
+            n_h, kw = parse_variant(variant, hidden, lambda: d["x_train"][tr])
+            average = kw.get("average", ())
             t0 = time.perf_counter()
 
             def progress(e: int, acc: tuple[float, ...], dt: float) -> None:
-                avg = (f"; averaged weights {100 * acc[3]:.2f} / {100 * acc[4]:.2f} / {100 * acc[5]:.2f}"
-                       if len(acc) > 3 else "")
-                print(f"  MNIST20 400-{n_h}-10 {variant} lo={lo:g} seed {seed}: epoch {e}: test "
-                      f"{100 * acc[0]:.2f} % spike / {100 * acc[1]:.2f} % membrane "
-                      f"({100 * acc[2]:.2f} % first-spike argmax){avg} ({dt:.0f} s/epoch)")
+                print(f"  MNIST20 400-{n_h}-10 {variant} lo={lo:g} seed {seed}: epoch {e}: validation "
+                      f"{_fmt(acc, average)} ({dt:.0f} s/epoch)")
                 sys.stdout.flush()
 
             nb = kw.pop("bias", 0)
-            Xb, Xtb = (np.hstack([A, np.ones((len(A), nb), A.dtype)]) for A in (X, Xt))
-            res = run(Xb, y, Xtb, yt, n_h, lo, seed, cps, progress=progress, **kw)
-            cells = " | ".join(f"ep {e}: " + " / ".join(f"{100 * v:.2f}" for v in acc) for e, acc in res.items())
+            Xb, Xvb = (np.hstack([A, np.ones((len(A), nb), A.dtype)]) for A in (X, Xv))
+            fin = None if final is None else (np.hstack([final[0], np.ones((len(final[0]), nb), np.uint8)]), final[1])
+            res = run(Xb, y, Xvb, yv, n_h, lo, seed, cps, progress=progress, final=fin, **kw)
+            cells = " | ".join(f"ep {e}: {_fmt(acc, average)}" for e, acc in res.items() if e != "test")
             print(f"| {variant} | {n_h} | {lo:g} | {cells} | {time.perf_counter() - t0:.0f} s |")
+            if "test" in res:
+                print(f"test (scored once, after epoch {epochs}): {_fmt(res['test'], average)}")
             sys.stdout.flush()
 
 
@@ -473,10 +532,15 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--mnist-hidden", type=int, default=400)
     ap.add_argument("--mnist-seed", type=int, default=0)
     ap.add_argument("--mnist-checkpoints", type=int, nargs="+", default=[1, 3, 10, 20, 30, 60],
-                    help="epochs after which the test set is scored (and the last epoch)")
+                    help="epochs after which the validation images are scored (and the last epoch)")
     ap.add_argument("--mnist-variants", nargs="+", default=["plain"],
-                    help="plain | coarse (step 4 in epoch 1) | interleaved (stratified order) | "
-                         "roundrobin (classes take turns) | H<n> (hidden size) | hi<x> (upper window edge)")
+                    help="'+'-joined parts: plain | coarse | interleaved | roundrobin | H<n> | hi<x> | ohi<x> | "
+                         "loh<x> | dth<x> | margin<pos>,<neg> | shift<k> | flip<p> | bias<n> | steps<a>,<b> | "
+                         "rescale<e>,... | sr<e>:<p>,... | avg<K>[,<K>...] (see parse_variant)")
+    ap.add_argument("--validation", type=int, default=10000,
+                    help="MNIST training images held out for validation; the checkpoints score them (default 10000)")
+    ap.add_argument("--test-once", action="store_true",
+                    help="also score the test set once, after the last epoch (one chosen variant and window only)")
     args = ap.parse_args(argv)
     if args.part in ("check", "all"):
         check(mnist=args.data if Path(args.data).exists() else None)
@@ -486,7 +550,7 @@ def main(argv: list[str] | None = None) -> int:
         digits(args.seeds, args.hidden, args.encodings, args.lows)
     if args.part in ("mnist", "all"):
         mnist(args.data, args.mnist_epochs, args.lows, args.mnist_hidden, args.mnist_seed, args.mnist_variants,
-              args.mnist_checkpoints)
+              args.mnist_checkpoints, args.validation, args.test_once)
     return 0
 
 

@@ -1,4 +1,4 @@
-"""The ``nmc`` command line: ``nmc compile``, ``nmc inspect``, ``nmc run``.
+"""The ``nmc`` command line: ``nmc compile``, ``nmc inspect``, ``nmc run``, ``nmc plot``.
 
 Conventions follow compilers people know: ``-o`` names the output, ``--target`` the chip,
 ``--pass-pipeline`` the passes, ``--print-ir-after-all`` dumps IR to stderr. Errors print one
@@ -17,6 +17,7 @@ import numpy as np
 from . import __version__
 from .diagnostics import Diagnostics
 from .errors import NmcError, RunError
+from .sim.checkpoint import TrainingInterrupted
 
 if TYPE_CHECKING:
     from .binary.format import Binary
@@ -87,6 +88,12 @@ def _add_run(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--average-last", type=int, default=0, metavar="K",
                    help="learning schedules: also save the mean of the last K end-of-epoch weights in RESULT.npz "
                         "(average/W1 ..., for npz(\"RESULT.npz\", key = \"average\"))")
+    p.add_argument("--checkpoint", metavar="DIR",
+                   help="learning schedules: save the run in DIR at every epoch boundary; SIGINT/SIGTERM stop it "
+                        "at once, keeping the last boundary (docs/schedules.md)")
+    p.add_argument("--resume", metavar="DIR",
+                   help="learning schedules: continue the run saved in DIR (same binary, data and options; "
+                        "--epochs is the total) and keep saving there")
     p.add_argument("--target", help="refuse the binary unless it is for this target")
     p.add_argument("--strict", action="store_true", help="fail if any state wrapped or saturated")
     p.add_argument("--no-progress", action="store_true", help="never show a progress bar")
@@ -100,14 +107,24 @@ class _Parser(argparse.ArgumentParser):
         self.exit(2, f"{self.prog}: error: {message} (see '{self.prog} --help')\n")
 
 
+def _add_plot(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("plot", help="draw a RESULT.npz: spike rasters, probed traces, accuracy per epoch, per-core load",
+                       description="Draw what `nmc run --out RESULT.npz` wrote (needs matplotlib: pip install 'nmc[plot]').")
+    p.add_argument("result", help="RESULT.npz written by nmc run --out")
+    p.add_argument("-o", "--output", help="figure file; the extension names the format (default: RESULT.png)")
+    p.add_argument("--max-steps", type=int, default=2000, help="draw at most this many timesteps (default 2000)")
+    p.set_defaults(func=cmd_plot)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(prog="nmc", description="nmc: a neuromorphic compiler and chip interpreter.")
     parser.add_argument("--version", action="version", version=f"nmc {__version__}")
-    sub = parser.add_subparsers(dest="command", metavar="{compile,inspect,run}", parser_class=_Parser)
+    sub = parser.add_subparsers(dest="command", metavar="{compile,inspect,run,plot}", parser_class=_Parser)
     sub.required = True
     _add_compile(sub)
     _add_inspect(sub)
     _add_run(sub)
+    _add_plot(sub)
     return parser
 
 
@@ -299,8 +316,9 @@ def cmd_run(args: argparse.Namespace) -> int:
     data = _load_data(args.input, "--input") if args.input else None
     if binary.meta.get("schedule"):
         return _run_schedule(args, binary, chip, data)
-    if args.test or args.average_last:
-        flag = "--test" if args.test else "--average-last"
+    if args.test or args.average_last or args.checkpoint or args.resume:
+        flag = next(f for f, v in (("--test", args.test), ("--average-last", args.average_last),
+                                   ("--checkpoint", args.checkpoint), ("--resume", args.resume)) if v)
         raise RunError(f"{flag} needs a binary with a learning schedule; '{args.binary}' has none")
     if args.steps is not None and args.steps < 0:
         raise RunError("--steps must be non-negative")
@@ -341,6 +359,11 @@ def _run_schedule(args: argparse.Namespace, binary: "Binary", chip: Any, data: d
     if args.average_last and not args.out:
         raise RunError("--average-last needs --out RESULT.npz to keep the averaged weights")
     test = _load_data(args.test, "--test") if args.test else None
+    done = 0
+    if args.resume:
+        from .sim.checkpoint import CheckpointDir
+        done = int(CheckpointDir(args.resume).read(meta_only=True)[1].get("epoch", 0))
+        print(f"resuming '{args.resume}' after epoch {done} of {args.epochs}", flush=True)
 
     def report(epoch: int, r: Any) -> None:
         parts = [f"epoch {epoch + 1}/{args.epochs}"]
@@ -356,13 +379,13 @@ def _run_schedule(args: argparse.Namespace, binary: "Binary", chip: Any, data: d
         per = int(binary.meta["schedule"]["cycle"])
         n_train = max((len(v) for k, v in data.items() if k != "labels"), default=0)
         n_test = max((len(v) for k, v in (test or {}).items() if k != "labels"), default=0)
-        total = args.epochs * (n_train + n_test + 2) * per
+        total = max(args.epochs - done, 0) * (n_train + n_test + 2) * per
         if total >= 20000:
             bar = tqdm(total=total, unit="step", file=sys.stderr, leave=False)
     try:
         result = train(chip, data, epochs=args.epochs, test=test, seed=int(binary.meta.get("seed", 0)),
                        report=report, progress=bar.update if bar is not None else None,
-                       average_last=args.average_last)
+                       average_last=args.average_last, checkpoint=args.checkpoint, resume=args.resume)
     finally:
         if bar is not None:
             bar.close()
@@ -388,6 +411,17 @@ def _save_result(path: str, arrays: dict[str, Any]) -> None:
     from .atomic import save_npz
     save_npz(path, arrays)
     print(f"nmc: wrote {path}", file=sys.stderr)
+
+
+# -- plot ------------------------------------------------------------------------------------------
+def cmd_plot(args: argparse.Namespace) -> int:
+    from .plot import plot_file
+
+    if args.max_steps < 1:
+        raise RunError(f"--max-steps must be at least 1, got {args.max_steps}")
+    out, drawn = plot_file(args.result, args.output, args.max_steps)
+    print(f"nmc: wrote {out} ({', '.join(drawn)})", file=sys.stderr)
+    return 0
 
 
 def _report_overflow(overflow: dict[str, int], strict: bool) -> None:
@@ -420,6 +454,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     keep_freed_memory()  # large arrays reuse freed memory instead of faulting in fresh pages
     try:
         return int(args.func(args) or 0)
+    except TrainingInterrupted as exc:
+        print(f"nmc: {exc.message}", file=sys.stderr)
+        return 128 + exc.signum
     except NmcError as exc:
         text = str(exc)
         print(text if exc.location else f"nmc: {text}", file=sys.stderr)

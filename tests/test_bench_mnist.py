@@ -46,19 +46,49 @@ def test_main_trains_on_the_chip_and_prints_the_summary(bench: ModuleType, tmp_p
                                                        capsys: pytest.CaptureFixture[str]) -> None:
     data = tmp_path / "mnist.npz"
     rng = np.random.default_rng(2)
-    np.savez(data, x_train=_images(30, 3), y_train=rng.integers(0, 10, 30), x_test=_images(10, 4),
+    np.savez(data, x_train=_images(40, 3), y_train=rng.integers(0, 10, 40), x_test=_images(10, 4),
              y_test=rng.integers(0, 10, 10))
-    assert bench.main(["--data", str(data), "--epochs", "2", "--hidden", "20", "--shift", "1"]) == 0
+    args = ["--data", str(data), "--epochs", "2", "--hidden", "20", "--shift", "1", "--validation", "12"]
+    assert bench.main(args) == 0
     out = capsys.readouterr().out.strip().splitlines()
-    assert "shifted by up to 1 px" in out[1]
-    assert re.fullmatch(r"test_accuracy=[0-9.]+ test_accuracy_membrane=[0-9.]+ ms_per_sample=[0-9.]+ "
-                        r"energy_mj_per_sample=[0-9.]+", out[-1]), out[-1]
-    # --average (default 10, here both epochs): the last line reports the averaged weights' chip.
+    assert "28 training samples, each epoch's images shifted by up to 1 px, 12 validation samples" in out[1]
+    assert re.fullmatch(r"test_accuracy=[0-9.]+ test_accuracy_averaged=[0-9.]+ test_accuracy_membrane=[0-9.]+ "
+                        r"test_accuracy_membrane_averaged=[0-9.]+ val_accuracy=[0-9.]+ val_accuracy_averaged=[0-9.]+ "
+                        r"ms_per_sample=[0-9.]+ chip_ms_per_sample=[0-9.]+ energy_mj_per_sample=[0-9.]+", out[-1]), out[-1]
+    fig = dict(kv.split("=") for kv in out[-1].split())
+    # Per epoch: the validation figures; the test set only at the end, for both weight sets.
+    epochs = [line for line in out if line.startswith("epoch ")]
+    assert len(epochs) == 2 and all(" val " in e and "test" not in e for e in epochs)
+    last = next(line for line in out if line.startswith("last epoch's weights (training chip): validation "))
+    assert f"validation {fig['val_accuracy']} " in last and f"test {fig['test_accuracy']} " in last
+    assert epochs[-1].split(" val ")[1].startswith(fig["val_accuracy"])
     avg = next(line for line in out if line.startswith("weights averaged over the last 2 epochs"))
-    got = re.search(r"test ([0-9.]+) \(membrane ([0-9.]+),", avg)
-    assert got and out[-1].startswith(f"test_accuracy={got[1]} test_accuracy_membrane={got[2]} ")
-    assert bench.main(["--data", str(data), "--epochs", "1", "--hidden", "20", "--average", "0"]) == 0
-    assert "weights averaged" not in capsys.readouterr().out
+    assert f"test {fig['test_accuracy_averaged']} (membrane {fig['test_accuracy_membrane_averaged']}," in avg
+    assert f"validation {fig['val_accuracy_averaged']} " in avg
+    assert bench.main(["--data", str(data), "--epochs", "1", "--hidden", "20", "--average", "0", "--validation", "0"]) == 0
+    out = capsys.readouterr().out
+    assert "weights averaged" not in out and "val_accuracy" not in out and "test_accuracy_averaged" not in out
+    assert bench.main(["--data", str(data), "--validation", "40"]) == 1
+    assert "--validation must be 0..39" in capsys.readouterr().err
     assert bench.main(["--data", str(tmp_path / "none.npz")]) == 1
     with pytest.raises(SystemExit):
         bench.main(["--shift", "5"])
+
+
+def test_resumed_bench_run_reports_the_same_figures(bench: ModuleType, tmp_path: Path,
+                                                    capsys: pytest.CaptureFixture[str]) -> None:
+    """The shifted images of epoch e depend on (seed, e) alone: a run resumed from its checkpoint
+    after epoch 1 reports the accuracies of a run straight through."""
+    data = tmp_path / "mnist.npz"
+    rng = np.random.default_rng(5)
+    np.savez(data, x_train=_images(30, 6), y_train=rng.integers(0, 10, 30), x_test=_images(8, 7),
+             y_test=rng.integers(0, 10, 8))
+    base = ["--data", str(data), "--hidden", "16", "--validation", "10", "--average", "2"]
+    assert bench.main([*base, "--epochs", "3"]) == 0
+    straight = capsys.readouterr().out.strip().splitlines()[-1]
+    assert bench.main([*base, "--epochs", "1", "--checkpoint", str(tmp_path / "ck")]) == 0
+    capsys.readouterr()
+    assert bench.main([*base, "--epochs", "3", "--resume", str(tmp_path / "ck")]) == 0
+    resumed = capsys.readouterr().out.strip().splitlines()[-1]
+    acc = lambda line: [kv for kv in line.split() if "accuracy" in kv]  # noqa: E731
+    assert acc(resumed) == acc(straight)

@@ -83,3 +83,27 @@ def test_saturation_is_counted_the_same_on_the_row_path(monkeypatch: pytest.Monk
     for name, w in fast.plastic_weights().items():
         np.testing.assert_array_equal(w, plain.plastic_weights()[name])
         assert w.max() == 254
+
+
+def test_accounting_without_classes_equals_accounting_by_class(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Sources without classes are accounted per spike, by expanding each spiking source's (core,
+    count) entries; that gives the counters of the class path."""
+    from conftest import SMALL
+    from nmc.frontend.dsl import parse_dsl
+    from nmc.target import Target, load_target
+
+    base = load_target("loihi")
+    data = {**base.data, "core": {**base.data["core"], "max_compartments": 4}}   # many cores
+    binary = compile_network(parse_dsl(SMALL), Target(name="loihi", data=data, source="small cores"))
+    inputs = {"x": (np.random.default_rng(2).random((120, 20)) < 0.3).astype(np.uint8)}
+    by_class = LoihiInterpreter(binary)
+    assert by_class.src_class is not None and by_class.n_cores > 8
+    want = by_class.run(120, inputs)
+    monkeypatch.setattr(loihi, "_MAX_SOURCE_CLASSES", 0)
+    chip = LoihiInterpreter(binary)
+    assert chip.src_class is None
+    got = chip.run(120, inputs)
+    assert want.counters["synaptic_ops"] > 0
+    assert got.counters == want.counters
+    for key in want.per_core:
+        np.testing.assert_array_equal(got.per_core[key], want.per_core[key], err_msg=key)

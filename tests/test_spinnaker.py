@@ -13,7 +13,7 @@ import pytest
 
 from nmc.binary.format import Binary, decode_binary, encode_binary, read_binary
 from nmc.driver import compile_network
-from nmc.errors import NmcError, QuantizationError, ResourceError
+from nmc.errors import NmcError, QuantizationError, ResourceError, RunError
 from nmc.formats import spinnaker as fx
 from nmc.ir.network import Network, Population, Probe, Projection
 from nmc.sim import interpreter_for
@@ -180,6 +180,27 @@ def test_ring_buffer_saturates_bit_exactly(tmp_path: Path) -> None:
     init = 3892384920                                    # tau_syn_e 5 ms (the model's default)
     assert res.probes["n.u"][:, 0].tolist()[:2] == [0, (0xFFFF * init) >> 32]
     assert res.overflow["ring_saturation"] == 1
+
+
+def test_a_saved_state_continues_exactly() -> None:
+    """state() in the middle of a run, loaded into a fresh interpreter of the same binary, gives
+    the spikes and state the straight run gives; a state of another binary is refused."""
+    b = compile_network(_feed_forward(), "spinnaker")
+    x = (np.random.default_rng(3).random((80, 16)) < 0.3).astype(np.uint8)
+    straight = SpiNNakerInterpreter(b)
+    first = straight.run(40, {"x": x[:40]})
+    saved = straight.state()
+    want = straight.run(40, {"x": x[40:]})
+    resumed = SpiNNakerInterpreter(b)
+    resumed.load_state(saved)
+    got = resumed.run(40, {"x": x[40:]})
+    assert first.spikes["h"].sum() > 0 and want.spikes["h"].sum() > 0
+    np.testing.assert_array_equal(got.spikes["h"], want.spikes["h"])
+    for key, value in straight.state().items():
+        np.testing.assert_array_equal(resumed.state()[key], value, err_msg=key)
+    other = SpiNNakerInterpreter(compile_network(_feed_forward(n=30), "spinnaker"))
+    with pytest.raises(RunError, match="does not belong to this binary"):
+        other.load_state(saved)
 
 
 def _feed_forward(n_in: int = 16, n: int = 20) -> Network:

@@ -31,19 +31,20 @@ from ..parts import load_part
 from .cost_loihi import CoreCounts
 from .loihi_learning import F32_EXACT, LearningWidths, PlasticProjection, sum_rows
 from .loihi_validate import validate_loihi
+from .checkpoint import rng_state, set_rng_state
 from .ports import port_spikes
 from .protocol import RunResult
 
 __all__ = ["LoihiInterpreter", "RunResult"]
 _DENSE_FILL = 0.05        # store a delay's matrix dense when at least this fraction is non-zero
-_DENSE_MAX_ELEMS = 64_000_000
+_DENSE_MAX_ELEMS = 1 << 27  # 512 MB as float32
 _MAX_SOURCE_CLASSES = 256  # accounting by source class up to this many classes (see _source_classes)
 _CHUNK_STEPS = 256  # per-step spike/activity bits are kept this many steps, then reduced
 
 
 def _ranges(starts: np.ndarray, lens: np.ndarray) -> np.ndarray:
     """The concatenated index ranges [starts[i], starts[i] + lens[i]) (ragged rows of a CSR table)."""
-    return np.arange(int(lens.sum())) - np.repeat(np.cumsum(lens) - lens, lens) + np.repeat(starts, lens)
+    return np.repeat(starts - (np.cumsum(lens) - lens), lens) + np.arange(int(lens.sum()))
 
 
 class _DelayMatrix:
@@ -653,6 +654,51 @@ class LoihiInterpreter:
                     "time_ns_max_step": cost.core_ns.max(axis=0) if steps else np.zeros(self.n_cores)}
         return RunResult(steps=steps, spikes=run.out_rec, probes=run.probe_rec, counters=counters,
                          per_core=per_core, overflow=dict(run.ovf))
+
+
+    # -- checkpoints ----------------------------------------------------------------------------------
+    def state(self) -> dict[str, np.ndarray]:
+        """Everything running changes, as named arrays (copies): membranes, refractory clocks,
+        spikes in flight and the bounds kept on them, the step counter, the learning switch, the
+        generator of the learning engine and, per plastic unit (``plastic/<name>/...``), weights,
+        traces, the epoch's spike bits and counters. :meth:`load_state` of it into an interpreter
+        of the same binary continues exactly as this one would."""
+        out = {"u": self.u.copy(), "v": self.v.copy(), "ready": self.ready.copy(),
+               "ring": np.stack(self.ring) if self.ring else np.zeros((0, self.n_cx)),
+               "ring_bound": np.array(self.ring_bound, dtype=np.float64),
+               "bounds": np.array([self.u_bound, self.v_neg_bound], dtype=np.float64),
+               "t": np.array(self.t, dtype=np.int64),
+               "learning_enabled": np.array(self.learning_enabled),
+               "rng": rng_state(self.rng)}
+        for pl in self.plastic_units:
+            for k, v in pl.state().items():
+                out[f"plastic/{pl.name}/{k}"] = v
+        return out
+
+    def load_state(self, state: dict[str, np.ndarray]) -> None:
+        """Restore a :meth:`state` of an interpreter of the same binary. Every array must be there
+        with its shape and dtype (else a RunError naming the first that differs, and nothing is changed)."""
+        want = self.state()
+        missing = sorted(set(want) - set(state))
+        extra = sorted(set(state) - set(want))
+        if missing or extra:
+            which = f"lacks '{missing[0]}'" if missing else f"has '{extra[0]}', which this binary does not"
+            raise RunError(f"the saved chip state does not belong to this binary: it {which}")
+        for k, w in want.items():
+            got = np.asarray(state[k])
+            if k != "rng" and (got.shape != w.shape or got.dtype != w.dtype):
+                raise RunError(f"the saved chip state does not belong to this binary: '{k}' is {got.dtype}{list(got.shape)}, "
+                               f"expected {w.dtype}{list(w.shape)}")
+        set_rng_state(self.rng, state["rng"])
+        self.u, self.v, self.ready = (np.array(state[k], dtype=np.int64) for k in ("u", "v", "ready"))
+        self.ring = [np.array(row, dtype=np.float64) for row in state["ring"]]
+        self.ring_bound = [float(x) for x in state["ring_bound"]]
+        self.u_bound, self.v_neg_bound = (float(x) for x in state["bounds"])
+        self.t = int(state["t"])
+        self.learning_enabled = bool(state["learning_enabled"])
+        for pl in self.plastic_units:
+            prefix = f"plastic/{pl.name}/"
+            pl.load_state({k[len(prefix):]: v for k, v in state.items() if k.startswith(prefix)})
 
 
 @dataclass(frozen=True, slots=True)

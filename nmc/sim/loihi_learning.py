@@ -34,6 +34,9 @@ POST_FACTORS = ("y0", "y1", "y2", "y3", "r1")
 F32_EXACT = float(1 << 24)  # integers below this are exact in float32
 
 
+_ONES = np.ones(256, dtype=np.float32)
+
+
 @dataclass(frozen=True)
 class LearningWidths:
     """The learning engine's widths, from the target's ``[learning]`` table (docs/learning.md)."""
@@ -60,11 +63,14 @@ class LearningWidths:
 def sum_rows(mat: np.ndarray, rows: np.ndarray, bound: float) -> np.ndarray:
     """Σ mat[rows] exactly. ``bound`` bounds every partial sum (rows × largest |value|): below
     2^24 a float32 BLAS product is exact whatever order it adds in; above, sum in float64."""
+    global _ONES
     if rows.size == 1:
         return mat[rows[0]]
     gathered = mat[rows]
     if bound < F32_EXACT and mat.dtype == np.float32:
-        return np.ones(rows.size, dtype=np.float32) @ gathered
+        if _ONES.size < rows.size:   # one vector of ones, grown as needed (allocating per step costs)
+            _ONES = np.ones(2 * rows.size, dtype=np.float32)
+        return _ONES[:rows.size] @ gathered
     return gathered.sum(axis=0, dtype=np.float64)
 
 
@@ -397,3 +403,33 @@ class PlasticProjection:
         if self.eff_only:
             return (self.eff / self.scale).astype(np.int64)
         return self.M.copy()
+
+    # -- checkpoints ----------------------------------------------------------------------------
+    def _all_traces(self) -> dict[str, Trace]:
+        out: dict[str, Trace] = {**self.pre_traces, **self.post_traces}
+        if self.r_trace is not None:
+            out["r1"] = self.r_trace
+        return out
+
+    def state(self) -> dict[str, np.ndarray]:
+        """Everything learning changes: weights (mantissas and delivery values, kept in step),
+        traces, the epoch's spike bits and the update counters; copies."""
+        out = {"eff": self.eff.copy(), "x0": self.x0.copy(), "y0": self.y0.copy(),
+               "counters": np.array([self.updates, self.saturated, self.last_rows], dtype=np.int64)}
+        if self.M is not None:
+            out["M"] = self.M.copy()
+        for name, tr in self._all_traces().items():
+            out[f"trace/{name}"] = tr.value.copy()
+        return out
+
+    def load_state(self, state: dict[str, np.ndarray]) -> None:
+        """Restore :meth:`state` (keys, shapes and dtypes checked by the caller). Written in place:
+        the members of a merged projection hold views of its blocks, which must stay views."""
+        self.eff[...] = state["eff"]
+        if self.M is not None:
+            self.M[...] = state["M"]
+        self.x0[...] = state["x0"]
+        self.y0[...] = state["y0"]
+        for name, tr in self._all_traces().items():
+            tr.value[...] = state[f"trace/{name}"]
+        self.updates, self.saturated, self.last_rows = (int(v) for v in state["counters"])

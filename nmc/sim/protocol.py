@@ -66,3 +66,13 @@ class Interpreter(Protocol):
     def plastic_weights(self) -> dict[str, np.ndarray]:
         """Current weights of every plastic projection, (n_pre, n_post) in neuron order, in the units
         the target stores them (mantissas)."""
+
+    def state(self) -> dict[str, np.ndarray]:
+        """Everything :meth:`run` and learning change (dynamic state, learned weights, traces, the
+        random generator's state, the step counter), as named arrays that ``np.savez`` can store
+        without pickling. Used by training checkpoints (nmc/sim/checkpoint.py)."""
+
+    def load_state(self, state: dict[str, np.ndarray]) -> None:
+        """Restore a :meth:`state` taken from an interpreter of the same binary: running on from it
+        gives exactly what the saved interpreter would have. A state of another binary is a
+        ``RunError`` and changes nothing."""

@@ -72,6 +72,18 @@ def accumulate(counters: dict[str, float], overflow: dict[str, int], res: Any) -
         overflow[k] = overflow.get(k, 0) + v
 
 
+def accumulate_per_core(per_core: dict[str, np.ndarray], res: Any) -> None:
+    """Add a run result's per-core counters into running totals; ``time_ns_max_step`` (the
+    slowest step of each core) keeps the maximum."""
+    for k, v in res.per_core.items():
+        if k not in per_core:
+            per_core[k] = np.array(v, copy=True)
+        elif k == "time_ns_max_step":
+            np.maximum(per_core[k], v, out=per_core[k])
+        else:
+            per_core[k] = per_core[k] + v
+
+
 def _plastic(chip: Interpreter) -> dict[str, np.ndarray]:
     return chip.plastic_weights() if hasattr(chip, "plastic_weights") else {}
 
@@ -257,8 +269,7 @@ def _run_samples(chip: Interpreter, n_samples: int, steps: int, inputs_of: Calla
             probes.setdefault(k, []).append(v)
         accumulate(counters, overflow, res)
         warnings += [f"sample {i}: {w}" for w in getattr(res, "warnings", [])]
-        for k, v in res.per_core.items():
-            per_core[k] = per_core[k] + v if k in per_core else v.copy()
+        accumulate_per_core(per_core, res)
     sess = Session(steps, n_samples, {k: np.stack(v) for k, v in outs.items()},
                    {k: np.stack(v) for k, v in probes.items()}, counters, per_core, overflow, labels)
     sess.weights = _plastic(chip)

@@ -12,15 +12,21 @@ Test samples are presented with the learning engine switched off by the host.
 
 from __future__ import annotations
 
+import hashlib
+import signal
 from collections import deque
+from contextlib import nullcontext
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any, Callable
 
 import numpy as np
 
+from ..binary.format import encode_binary
 from ..errors import RunError
+from .checkpoint import CheckpointDir, SignalGuard, fingerprint
 from .protocol import Interpreter
-from .runner import accumulate, check_labels, check_run_size
+from .runner import accumulate, accumulate_per_core, check_labels, check_run_size
 
 CHUNK = 512  # samples per interpreter call (bounds the size of the input arrays)
 
@@ -39,6 +45,7 @@ class Training:
     test_accuracy_spike_argmax: list[float] = field(default_factory=list)
     weights: dict[str, np.ndarray] = field(default_factory=dict)
     counters: dict[str, float] = field(default_factory=dict)
+    per_core: dict[str, np.ndarray] = field(default_factory=dict)   # counter -> (n_cores,), whole run
     overflow: dict[str, int] = field(default_factory=dict)
     canonical: dict[str, np.ndarray] = field(default_factory=dict)  # W1, W2 ... of a backprop construct
     # ``average_last = K``: the mean of the last K end-of-epoch weights, rounded to the format's step.
@@ -64,6 +71,8 @@ class Training:
             out["average_epochs"] = np.asarray(self.average_epochs)
         for k, v in self.counters.items():
             out[k] = np.asarray(v)
+        for k, v in self.per_core.items():
+            out[f"core/{k}"] = v
         for k, v in self.overflow.items():
             out[f"overflow/{k}"] = np.asarray(v)
         return out
@@ -125,6 +134,7 @@ class ScheduleRunner:
         self.readout_tick = int(ro["tick"]) if ro else None
         self.started = False
         self.counters: dict[str, float] = {}
+        self.per_core: dict[str, np.ndarray] = {}
         self.overflow: dict[str, int] = {}
 
     def _start(self) -> None:
@@ -135,6 +145,7 @@ class ScheduleRunner:
 
     def _absorb(self, res: Any) -> None:
         accumulate(self.counters, self.overflow, res)
+        accumulate_per_core(self.per_core, res)
 
     def present(self, data: dict[str, np.ndarray], order: np.ndarray, learn: bool,
                 progress: Callable[[int], None] | None = None) -> tuple[np.ndarray, np.ndarray]:
@@ -248,18 +259,112 @@ class WeightAverage:
         return out
 
 
+_RESULT_LISTS = ("accuracy", "accuracy_membrane", "test_accuracy", "test_accuracy_membrane",
+                 "test_accuracy_spike_argmax")
+
+
+class _Checkpointing:
+    """Saves a training run at epoch boundaries and restores it (docs/schedules.md, Checkpoints).
+
+    What a checkpoint holds: the chip's :meth:`state` (weights, traces, membranes, spikes in flight,
+    the learning engine's generator), the shuffle generator, the epochs done, the per-epoch
+    accuracies, the weight-averaging snapshots, the host's counters, and fingerprints of the binary,
+    the data and the settings that shape the run, so that a resume with anything else is refused."""
+
+    def __init__(self, chip: Any, target: CheckpointDir, train_data: dict[str, np.ndarray],
+                 test_data: dict[str, np.ndarray] | None, settings: dict[str, Any]) -> None:
+        self.chip = chip
+        self.target = target
+        self.ident = {"binary_sha256": hashlib.sha256(encode_binary(chip.binary)).hexdigest(),
+                      "data_sha256": fingerprint(train_data),
+                      "test_sha256": fingerprint(test_data) if test_data is not None else None,
+                      "settings": settings}
+        self.saved_epoch: int | None = None
+
+    def save(self, epoch: int, runner: ScheduleRunner, rng: np.random.Generator, result: Training,
+             average: WeightAverage | None, guard: SignalGuard) -> None:
+        arrays = {f"chip/{k}": v for k, v in self.chip.state().items()}
+        arrays.update({f"per_core/{k}": v for k, v in runner.per_core.items()})
+        for i, snap in enumerate(average.snapshots if average is not None else ()):
+            for name, w in snap.items():
+                arrays[f"average/{i}/{name}"] = w
+        meta = {**self.ident, "epoch": epoch, "rng": rng.bit_generator.state,
+                "runner": {"started": runner.started, "counters": runner.counters, "overflow": runner.overflow},
+                "result": {k: getattr(result, k) for k in _RESULT_LISTS},
+                "average_snapshots": len(average.snapshots) if average is not None else 0}
+        with guard.deferred():   # a signal now waits until the file is complete
+            self.target.write(arrays, meta)
+            self.saved_epoch = epoch
+
+    def restore(self, source: CheckpointDir, epochs: int, runner: ScheduleRunner, rng: np.random.Generator,
+                result: Training, average: WeightAverage | None) -> int:
+        """Load ``source`` into the chip and the host objects; returns the epochs already done."""
+        arrays, meta = source.read()
+        where = f"checkpoint '{source.dir}'"
+        for key, what in (("binary_sha256", "another binary"), ("data_sha256", "other training data"),
+                          ("test_sha256", "other test data (or with none where this run has some, or the reverse)")):
+            if meta.get(key) != self.ident[key]:
+                raise RunError(f"{where} was made with {what}; resume with the same binary and data")
+        got = meta.get("settings", {})
+        for key, want in self.ident["settings"].items():
+            if got.get(key) != want:
+                flag = {"average_last": "--average-last"}.get(key, key)
+                raise RunError(f"{where} was made with {flag} {got.get(key)}, this run has {want}")
+        done = int(meta["epoch"])
+        if done > epochs:
+            raise RunError(f"{where} is at epoch {done}, past the {epochs} epoch(s) asked for")
+        chip_state = {k[len("chip/"):]: v for k, v in arrays.items() if k.startswith("chip/")}
+        self.chip.load_state(chip_state)
+        try:   # the fingerprints matched, so a failure here means a damaged (or forged) file
+            rng.bit_generator.state = meta["rng"]
+            runner.started = bool(meta["runner"]["started"])
+            runner.counters = {str(k): float(v) if isinstance(v, float) else int(v)
+                               for k, v in meta["runner"]["counters"].items()}
+            runner.overflow = {str(k): int(v) for k, v in meta["runner"]["overflow"].items()}
+            for k in _RESULT_LISTS:
+                setattr(result, k, [float(x) for x in meta["result"][k]])
+            snapshots = int(meta["average_snapshots"])
+        except (KeyError, TypeError, ValueError, AttributeError) as exc:
+            raise RunError(f"{where} is damaged: {type(exc).__name__}: {exc}") from None
+        runner.per_core = {k[len("per_core/"):]: v for k, v in arrays.items() if k.startswith("per_core/")}
+        if average is not None:
+            for i in range(snapshots):
+                prefix = f"average/{i}/"
+                average.add({k[len(prefix):]: v for k, v in arrays.items() if k.startswith(prefix)})
+        self.saved_epoch = done
+        return done
+
+    def interrupted(self, signum: int, epoch: int, epochs: int) -> str:
+        name = signal.Signals(signum).name
+        if self.saved_epoch is None:
+            return f"interrupted by {name} during epoch {epoch + 1} of {epochs}; nothing was saved"
+        kept = f"'{self.target.dir}' holds the state after epoch {self.saved_epoch} (continue with --resume {self.target.dir})"
+        if self.saved_epoch > epoch:   # the signal came while that epoch's checkpoint was written
+            return f"interrupted by {name} after epoch {self.saved_epoch} of {epochs}; {kept}"
+        return f"interrupted by {name} during epoch {epoch + 1} of {epochs}: that epoch is dropped; {kept}"
+
+
 def train(chip: Interpreter, data: dict[str, np.ndarray], epochs: int = 1, test: dict[str, np.ndarray] | None = None,
           seed: int = 0, shuffle: bool = True, progress: Callable[[int], None] | None = None,
           report: Callable[[int, "Training"], None] | None = None,
           stop: Callable[["Training"], bool] | None = None,
           epoch_data: Callable[[int], dict[str, np.ndarray]] | None = None,
-          average_last: int = 0) -> Training:
+          average_last: int = 0, checkpoint: str | Path | None = None,
+          resume: str | Path | None = None) -> Training:
     """Train a scheduled binary for ``epochs`` passes over ``data``; evaluate on ``test`` after each.
     ``stop(result)`` is asked after every epoch and ends training early when it returns True.
     ``epoch_data(e)``, if given, supplies epoch e's training samples instead of ``data`` (data
     augmentation: e.g. each epoch a new random shift of every image); it must keep the number
     of samples, and is validated like ``data``. ``average_last = K`` also returns the mean of the
-    last K end-of-epoch weights (:class:`WeightAverage`; fewer if training ran fewer epochs)."""
+    last K end-of-epoch weights (:class:`WeightAverage`; fewer if training ran fewer epochs).
+
+    ``checkpoint = DIR`` saves the run in DIR before the first epoch and after every epoch, and
+    turns SIGINT/SIGTERM into :class:`TrainingInterrupted` (the epoch in progress is dropped; DIR
+    keeps the last boundary). ``resume = DIR`` loads such a checkpoint into ``chip`` (a fresh
+    interpreter of the same binary) and trains on from it, with the same data and settings: the
+    result is exactly that of a run that was never interrupted. ``epoch_data`` must then depend
+    on the epoch alone (not on a generator that advanced in the epochs before), and ``stop`` is
+    not remembered. Resuming writes further checkpoints to ``checkpoint``, or to ``resume``."""
     average = WeightAverage(chip, average_last) if average_last else None
     runner = ScheduleRunner(chip)
     sched = runner.sched
@@ -275,31 +380,52 @@ def train(chip: Interpreter, data: dict[str, np.ndarray], epochs: int = 1, test:
     check_run_size(chip.meta, min(CHUNK, max(n, n_test)) * runner.cycle, 1, "one chunk of samples")
     result = Training(epochs=epochs)
     rng = np.random.default_rng(seed)
-    for epoch in range(epochs):
-        if epoch_data is not None:
-            train_data, n_e = _samples(chip, epoch_data(epoch), sched, f"input data of epoch {epoch + 1}")
-            if n_e != n:
-                raise RunError(f"input data of epoch {epoch + 1}: {n_e} samples, the data set has {n}")
-        order = rng.permutation(n) if shuffle else np.arange(n)
-        spk, mem = runner.present(train_data, order, learn=True, progress=progress)
-        runner.drain()
-        if target in train_data:
-            a, m, _ = _score(spk, mem, train_data[target][order])
-            result.accuracy.append(a)
-            result.accuracy_membrane.append(m)
-        if n_test:
-            scores = _evaluate(runner, test_data, n_test, progress)
-            if scores is not None:
-                result.test_accuracy.append(scores[0])
-                result.test_accuracy_membrane.append(scores[1])
-                result.test_accuracy_spike_argmax.append(scores[2])
-        if average is not None:
-            average.add(chip.plastic_weights())
-        if report is not None:
-            report(epoch, result)
-        if stop is not None and stop(result):
-            result.epochs = epoch + 1
-            break
+    start = 0
+    saver: _Checkpointing | None = None
+    if checkpoint is not None or resume is not None:
+        out_dir = CheckpointDir(checkpoint if checkpoint is not None else resume)  # type: ignore[arg-type]
+        same = resume is not None and Path(resume).resolve() == out_dir.dir.resolve()
+        if out_dir.exists() and not same:
+            raise RunError(f"checkpoint directory '{out_dir.dir}' already holds a checkpoint; continue it with "
+                           f"--resume {out_dir.dir}, or give another directory")
+        saver = _Checkpointing(chip, out_dir, train_data, test_data if test is not None else None,
+                               {"seed": seed, "shuffle": shuffle, "average_last": average_last})
+        if resume is not None:
+            start = saver.restore(CheckpointDir(resume), epochs, runner, rng, result, average)
+        out_dir.prepare()
+    current = {"epoch": start}
+    guard = SignalGuard(lambda signum: saver.interrupted(signum, current["epoch"], epochs)) if saver else nullcontext()
+    with guard:
+        if saver is not None and (start == 0 or checkpoint is not None):
+            saver.save(start, runner, rng, result, average, guard)
+        for epoch in range(start, epochs):
+            current["epoch"] = epoch
+            if epoch_data is not None:
+                train_data, n_e = _samples(chip, epoch_data(epoch), sched, f"input data of epoch {epoch + 1}")
+                if n_e != n:
+                    raise RunError(f"input data of epoch {epoch + 1}: {n_e} samples, the data set has {n}")
+            order = rng.permutation(n) if shuffle else np.arange(n)
+            spk, mem = runner.present(train_data, order, learn=True, progress=progress)
+            runner.drain()
+            if target in train_data:
+                a, m, _ = _score(spk, mem, train_data[target][order])
+                result.accuracy.append(a)
+                result.accuracy_membrane.append(m)
+            if n_test:
+                scores = _evaluate(runner, test_data, n_test, progress)
+                if scores is not None:
+                    result.test_accuracy.append(scores[0])
+                    result.test_accuracy_membrane.append(scores[1])
+                    result.test_accuracy_spike_argmax.append(scores[2])
+            if average is not None:
+                average.add(chip.plastic_weights())
+            if saver is not None:
+                saver.save(epoch + 1, runner, rng, result, average, guard)
+            if report is not None:
+                report(epoch, result)
+            if stop is not None and stop(result):
+                result.epochs = epoch + 1
+                break
     chip.learning_enabled = True
     result.weights = chip.plastic_weights()
     names = (chip.meta.get("backprop") or {}).get("weights", [])
@@ -309,5 +435,6 @@ def train(chip: Interpreter, data: dict[str, np.ndarray], epochs: int = 1, test:
         result.averaged = average.mean()
         result.averaged_canonical = _canonical(names, result.averaged)
     result.counters = dict(runner.counters)
+    result.per_core = dict(runner.per_core)
     result.overflow = dict(runner.overflow)
     return result

@@ -81,6 +81,7 @@ class IFCurrExp:
     """
 
     name = "if_curr_exp"
+    state_arrays = ("v", "refract", "isyn_e", "isyn_i", "u")   # what reset() sets and a run changes
     words = ("v_init", "v_rest", "cm", "tau_m", "i_offset", "v_reset", "tau_refrac", "v_thresh",
              "tau_syn_e", "tau_syn_i")
 
@@ -489,6 +490,36 @@ class SpiNNakerInterpreter:
     def plastic_weights(self) -> dict[str, np.ndarray]:
         """The weight words of every e-prop projection, (n_pre, n_post) (empty without e-prop)."""
         return self.eprop.plastic_weights() if self.eprop is not None else {}
+
+    # -- checkpoints ----------------------------------------------------------------------------------
+    def state(self) -> dict[str, np.ndarray]:
+        """The dynamic state as named arrays (copies): the ring buffers, the tick counter and each
+        kernel's ``state_arrays`` under ``kernel<i>/``. :meth:`load_state` of it into an
+        interpreter of the same binary continues exactly as this one would."""
+        out = {"ring": self.ring.copy(), "t": np.array(self.t, dtype=np.int64)}
+        for i, k in enumerate(self.kernels):
+            for name in k.state_arrays:
+                out[f"kernel{i}/{name}"] = np.array(getattr(k, name), copy=True)
+        return out
+
+    def load_state(self, state: dict[str, np.ndarray]) -> None:
+        """Restore a :meth:`state` of an interpreter of the same binary; anything else (a missing,
+        extra or reshaped array) is a RunError and changes nothing."""
+        want = self.state()
+        missing, extra = sorted(set(want) - set(state)), sorted(set(state) - set(want))
+        if missing or extra:
+            which = f"lacks '{missing[0]}'" if missing else f"has '{extra[0]}', which this binary does not"
+            raise RunError(f"the saved chip state does not belong to this binary: it {which}")
+        for key, w in want.items():
+            got = np.asarray(state[key])
+            if got.shape != w.shape or got.dtype != w.dtype:
+                raise RunError(f"the saved chip state does not belong to this binary: '{key}' is "
+                               f"{got.dtype}{list(got.shape)}, expected {w.dtype}{list(w.shape)}")
+        self.ring = np.array(state["ring"], copy=True)
+        self.t = int(state["t"])
+        for i, k in enumerate(self.kernels):
+            for name in k.state_arrays:
+                setattr(k, name, np.array(state[f"kernel{i}/{name}"], copy=True))
 
     # -- running --------------------------------------------------------------------------------------
     def _port_spikes(self, inputs: dict[str, np.ndarray] | None, steps: int) -> tuple[np.ndarray, np.ndarray]:

@@ -1,0 +1,174 @@
+"""Training checkpoints: one file in a directory, replaced atomically, and the signal guard.
+
+A checkpoint is ``DIR/checkpoint.npz``: the interpreter's :meth:`state` under ``chip/``, the host's
+arrays (averaging snapshots, per-epoch accuracies) under their own prefixes, and one JSON
+document (``meta.json``, stored as UTF-8 bytes so the file loads with ``allow_pickle=False``)
+holding what is not an array: format version, fingerprints of the binary and the data, the epoch
+it was taken at, the shuffle generator and the host's counters. It is written to a temporary file
+in DIR and renamed over the old one, so DIR always holds one complete checkpoint.
+
+SIGINT and SIGTERM during training (:class:`SignalGuard`) stop the run at once and roll back: the
+epoch in progress is dropped and DIR keeps the last epoch boundary, from which ``--resume``
+continues. A signal that arrives while a checkpoint is being written waits until it is complete.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import signal
+import threading
+import zipfile
+from contextlib import contextmanager
+from pathlib import Path
+from types import FrameType
+from typing import Any, Callable, Iterator
+
+import numpy as np
+
+from ..atomic import save_npz
+from ..errors import RunError
+
+CHECKPOINT_FILE = "checkpoint.npz"
+FORMAT = 1
+KIND = "nmc-training-checkpoint"
+_META_KEY = "meta.json"
+
+
+class TrainingInterrupted(RunError):
+    """SIGINT or SIGTERM stopped a checkpointed run; ``signum`` says which (exit status 128 + signum)."""
+
+    def __init__(self, message: str, signum: int) -> None:
+        super().__init__(message)
+        self.signum = signum
+
+
+def json_array(obj: Any) -> np.ndarray:
+    """``obj`` as JSON in a uint8 array (an npz member that needs no pickle). Python's json
+    writes floats with ``repr``, which reads back to the same float64, and ints of any size."""
+    return np.frombuffer(json.dumps(obj).encode(), dtype=np.uint8).copy()
+
+
+def from_json_array(arr: np.ndarray) -> Any:
+    return json.loads(np.asarray(arr, dtype=np.uint8).tobytes().decode())
+
+
+def rng_state(rng: np.random.Generator) -> np.ndarray:
+    """A generator's complete state (bit generator, position, buffered bits) as an array."""
+    return json_array(rng.bit_generator.state)
+
+
+def set_rng_state(rng: np.random.Generator, arr: np.ndarray) -> None:
+    state = from_json_array(arr)
+    if not isinstance(state, dict) or state.get("bit_generator") != type(rng.bit_generator).__name__:
+        raise RunError(f"checkpoint holds a random generator state for {state.get('bit_generator') if isinstance(state, dict) else state!r}, "
+                       f"not {type(rng.bit_generator).__name__}")
+    rng.bit_generator.state = state
+
+
+def fingerprint(arrays: dict[str, np.ndarray]) -> str:
+    """SHA-256 over names, dtypes, shapes and contents: equal for equal data, whatever the file."""
+    h = hashlib.sha256()
+    for name in sorted(arrays):
+        a = np.ascontiguousarray(arrays[name])
+        h.update(f"{name}|{a.dtype.str}|{a.shape}|".encode())
+        h.update(a.tobytes())
+    return h.hexdigest()
+
+
+class CheckpointDir:
+    """The directory of a run's checkpoint."""
+
+    def __init__(self, directory: str | Path) -> None:
+        self.dir = Path(directory)
+        self.path = self.dir / CHECKPOINT_FILE
+
+    def exists(self) -> bool:
+        return self.path.is_file()
+
+    def prepare(self) -> None:
+        """Create the directory (its parent must exist) and check that it can be written."""
+        if self.dir.exists() and not self.dir.is_dir():
+            raise RunError(f"checkpoint directory '{self.dir}' is a file, not a directory")
+        if not self.dir.parent.is_dir():
+            raise RunError(f"cannot create checkpoint directory '{self.dir}': '{self.dir.parent}' does not exist")
+        try:
+            self.dir.mkdir(exist_ok=True)
+        except OSError as exc:
+            raise RunError(f"cannot create checkpoint directory '{self.dir}': {exc.strerror or exc}") from None
+        if not os.access(self.dir, os.W_OK | os.X_OK):
+            raise RunError(f"checkpoint directory '{self.dir}' is not writable")
+
+    def write(self, arrays: dict[str, np.ndarray], meta: dict[str, Any]) -> None:
+        """Replace the checkpoint atomically with ``arrays`` and ``meta``."""
+        payload = dict(arrays)
+        payload[_META_KEY] = json_array({"kind": KIND, "format": FORMAT, **meta})
+        save_npz(self.path, payload)   # atomic; a failure is an OutputError naming the file
+
+    def read(self, meta_only: bool = False) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
+        """The checkpoint's arrays (none with ``meta_only``) and meta; a missing, foreign or
+        damaged file is a RunError."""
+        if not self.path.is_file():
+            what = "does not exist" if not self.dir.exists() else f"holds no {CHECKPOINT_FILE}"
+            raise RunError(f"cannot resume: checkpoint directory '{self.dir}' {what}")
+        try:
+            with np.load(self.path, allow_pickle=False) as z:
+                if _META_KEY not in z.files:
+                    raise RunError(f"'{self.path}' is not an nmc checkpoint (no {_META_KEY})")
+                arrays = {} if meta_only else {k: z[k] for k in z.files if k != _META_KEY}
+                meta = from_json_array(z[_META_KEY])
+        except RunError:
+            raise
+        except (OSError, ValueError, EOFError, UnicodeDecodeError, zipfile.BadZipFile) as exc:
+            raise RunError(f"cannot read checkpoint '{self.path}': {exc}") from None
+        if not isinstance(meta, dict) or meta.get("kind") != KIND:
+            raise RunError(f"'{self.path}' is not an nmc training checkpoint")
+        if meta.get("format") != FORMAT:
+            raise RunError(f"checkpoint '{self.path}' has format {meta.get('format')}; this nmc reads format {FORMAT}")
+        epoch = meta.get("epoch")
+        if not isinstance(epoch, int) or isinstance(epoch, bool) or epoch < 0:
+            raise RunError(f"checkpoint '{self.path}' is damaged: its epoch is {epoch!r}")
+        return arrays, meta
+
+
+class SignalGuard:
+    """While active (a context manager, main thread only), SIGINT and SIGTERM raise
+    :class:`TrainingInterrupted` through ``message(signum)``, except inside :meth:`deferred`, where
+    they wait for the end of the block (a checkpoint being written is always completed)."""
+
+    SIGNALS = (signal.SIGINT, signal.SIGTERM)
+
+    def __init__(self, message: Callable[[int], str]) -> None:
+        self.message = message
+        self._defer = 0
+        self._pending: int | None = None
+        self._old: dict[int, Any] = {}
+
+    def _handler(self, signum: int, frame: FrameType | None) -> None:
+        if self._defer:
+            self._pending = signum
+            return
+        raise TrainingInterrupted(self.message(signum), signum)
+
+    def __enter__(self) -> "SignalGuard":
+        if threading.current_thread() is threading.main_thread():
+            for s in self.SIGNALS:
+                self._old[s] = signal.signal(s, self._handler)
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        for s, old in self._old.items():
+            signal.signal(s, old)
+        self._old.clear()
+
+    @contextmanager
+    def deferred(self) -> Iterator[None]:
+        self._defer += 1
+        try:
+            yield
+        finally:
+            self._defer -= 1
+        if not self._defer and self._pending is not None:
+            signum, self._pending = self._pending, None
+            raise TrainingInterrupted(self.message(signum), signum)
