@@ -112,7 +112,7 @@ def test_loihi_refuses_an_eprop_program_in_one_line(cli, tmp_path: Path) -> None
     assert cli("compile", src, "--target", "spinnaker", "-o", tmp_path / "ep.nmcb")[0] == 0
     err = _one_line_error(cli, "compile", src, "--target", "loihi")
     assert err == "population 'r': error: neuron model 'alif' is not supported by target 'loihi' " \
-                  "(it supports: cuba_lif, graded, if, input, lif)"
+                  "(it supports: cuba_lif, graded, if, input, lif, linear, lprnn, relu)"
 
 
 def test_a_target_without_eprop_refuses_the_rule_in_one_line(cli, tmp_path: Path) -> None:

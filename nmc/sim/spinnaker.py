@@ -496,6 +496,9 @@ class SpiNNakerInterpreter:
         """The dynamic state as named arrays (copies): the ring buffers, the tick counter and each
         kernel's ``state_arrays`` under ``kernel<i>/``. :meth:`load_state` of it into an
         interpreter of the same binary continues exactly as this one would."""
+        if self.eprop is not None:
+            raise RunError("checkpoints of e-prop runs are not supported yet: the e-prop engine's traces, "
+                           "batch sums and trial counters are not saved")
         out = {"ring": self.ring.copy(), "t": np.array(self.t, dtype=np.int64)}
         for i, k in enumerate(self.kernels):
             for name in k.state_arrays:

@@ -110,6 +110,7 @@ class EpropALIF(_RingInput):
     """
 
     name = "eprop_alif"
+    state_arrays = ("v", "a", "ref", "z", "psi", "inp", "u")
 
     def __init__(self, b: Binary, idx: np.ndarray, time_step: np.ndarray) -> None:
         self.idx = idx
@@ -160,6 +161,7 @@ class EpropLI(_RingInput):
     """The leaky readout: y = kappa y + I + bias (mV relative to rest, kappa = expulr(-ts/tau_m)); no spikes."""
 
     name = "eprop_li"
+    state_arrays = ("v", "inp", "u")
 
     def __init__(self, b: Binary, idx: np.ndarray, time_step: np.ndarray) -> None:
         self.idx = idx
