@@ -167,3 +167,17 @@ def test_a_binary_with_broken_eprop_metadata_is_refused(change, message) -> None
     change(b.meta)
     with pytest.raises(BinaryFormatError, match=message):
         SpiNNakerInterpreter(decode_binary(encode_binary(b)))
+
+
+def test_eprop_populations_are_placed_by_first_fit_and_the_report_says_so(cli, tmp_path: Path) -> None:
+    """The SpiNNaker-like packing view does not model e-prop state, so the default partition places
+    e-prop populations by first fit against the exact model, and says so; a solver asked for by
+    name that cannot is one line."""
+    src = tmp_path / "ep.nmc"
+    src.write_text(GOOD)
+    code, out, err = cli("compile", src, "--target", "spinnaker", "--report", "-o", tmp_path / "ep.nmcb")
+    assert code == 0
+    assert "populations 'r', 'y' are outside the packing view" in out + err
+    pipeline = "verify,map-neurons,quantize,partition{solver=cpsat},allocate"
+    err = _one_line_error(cli, "compile", src, "--target", "spinnaker", "--pass-pipeline", pipeline)
+    assert "solver 'cpsat' cannot place 'r', 'y'" in err and "use solver=first-fit" in err

@@ -80,6 +80,9 @@ def ring_bits(n_neurons: int, max_delay: int, types: int) -> tuple[int, int, int
     return n_bits(n_neurons), n_bits(types), n_bits(max_delay)
 
 
+#: The register-level models of e-prop cores (map-neurons lowers alif and li to them).
+EPROP_MODELS = ("eprop_alif", "eprop_li")
+
 class _Budget:
     """The target's DTCM figures, read once."""
 
@@ -143,7 +146,7 @@ def eprop_cores(net: Network) -> dict[str, EpropCore]:
     n_out = net.population(score["population"]).size if score.get("population") in names else 0
     out: dict[str, EpropCore] = {}
     for pop in net.populations:
-        if pop.model not in ("eprop_alif", "eprop_li"):
+        if pop.model not in EPROP_MODELS:
             continue
         sources = sum(net.population(q.pre).size for q in net.projections
                       if q.post == pop.name and is_eprop(q.learning))
@@ -237,11 +240,6 @@ class ResourceModel:
     @staticmethod
     def neurons_on(core: CoreUsage) -> int:
         return core.neurons
-
-    def outside_packing_view(self) -> list[str]:
-        """Populations the packing view (:meth:`vector`) does not describe: the e-prop ones, whose
-        synapse state, per-tick cycles and cores of their own only :meth:`violation` counts."""
-        return sorted(self.eprop)
 
     def exclusive(self, pop: Population) -> bool:
         """An e-prop population takes cores of its own (one state matrix per core)."""
@@ -844,6 +842,13 @@ class SpiNNakerLayoutModel:
                            ("router entries", "router_entries", "router.usable_entries"),
                            ("uncompressed", "router_entries_uncompressed", None),
                            ("compressed", "router_entries_compressed", None))
+
+    @staticmethod
+    def outside_packing_view(net: Network) -> list[str]:
+        """Populations the resource model's packing view (``ResourceModel.vector``) does not
+        describe: the e-prop ones, whose synapse state, per-tick cycles and cores of their own only
+        the exact model (``violation``) counts. Read off the IR alone, before any table is built."""
+        return sorted(p.name for p in net.populations if p.model in EPROP_MODELS)
 
     def __init__(self, target: Target) -> None:
         self.target = target

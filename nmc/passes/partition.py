@@ -109,9 +109,8 @@ def _exact_model_only(net: Network, ctx: PassContext, opts: PartitionOptions, as
     on the SpiNNaker-like target the e-prop populations, whose per-synapse state, cycle budget and
     cores of their own only the exact model counts) are placed by first fit, which asks the exact
     model. Said in the report; a solver asked for by name that cannot place them is an error."""
-    model = ctx.target.part("layout")(ctx.target).resource_model(net)
-    outside = getattr(model, "outside_packing_view", None)
-    names = outside() if outside is not None else []
+    outside = getattr(ctx.target.part("layout")(ctx.target), "outside_packing_view", None)
+    names = outside(net) if outside is not None else []
     if not names or opts.solver == "first-fit":
         return
     listed = ", ".join(f"'{n}'" for n in names)
