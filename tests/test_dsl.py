@@ -301,7 +301,7 @@ ERRORS = [
     ("population h[3] :", "1:18", "unexpected end of input, expected a name"),
     ("input x[4] extra", "1:12", "unexpected 'extra', expected one of: 'connect', 'dt', 'gate', 'inject', 'input', "
                                  "'learn', 'network', 'neuron', 'output', 'population', 'probe', 'readout', "
-                                 "'rule', 'schedule', 'seed', 'veto', end of input"),
+                                 "'rule', 'schedule', 'score', 'seed', 'veto', end of input"),
     ("input x[4 +]", "1:12", "unexpected ']', expected one of: '(', '+', '-', a name, a number, a string"),
     ("probe h.$", "1:9", "unexpected character '$', expected a name"),
     (BASE + 'connect x -> h : dense(weights = npz("w.npz))', "3:38",
@@ -315,9 +315,9 @@ ERRORS = [
     (BASE + "population q[3] : cuba_lif(tau = 3)", "3:28",
      "unknown parameter 'tau' for neuron model 'cuba_lif' (known: bias, decay_u, decay_v, refractory, threshold)"),
     (BASE + "population q[3] : cuba_lf", "3:19",
-     "unknown neuron model or neuron 'cuba_lf' (models: cuba_lif, graded, if, if_curr_exp, lif, linear, lprnn, relu, sdn, sigma_delta) (did you mean 'cuba_lif'?)"),
+     "unknown neuron model or neuron 'cuba_lf' (models: alif, cuba_lif, eprop_alif, eprop_li, graded, if, if_curr_exp, li, lif, linear, lprnn, relu, sdn, sigma_delta) (did you mean 'cuba_lif'?)"),
     (BASE + "neuron fast = cuba_lif\npopulation q[3] : slow", "4:19",
-     "unknown neuron model or neuron 'slow' (models: cuba_lif, graded, if, if_curr_exp, lif, linear, lprnn, relu, sdn, sigma_delta; neurons: fast)"),
+     "unknown neuron model or neuron 'slow' (models: alif, cuba_lif, eprop_alif, eprop_li, graded, if, if_curr_exp, li, lif, linear, lprnn, relu, sdn, sigma_delta; neurons: fast)"),
     (BASE + "population q[3] : fast\nneuron fast = cuba_lif", "3:19",
      "neuron 'fast' is used before its definition at line 4"),
     (BASE + "population q[3] : input", "3:19",

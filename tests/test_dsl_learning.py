@@ -302,7 +302,7 @@ ERRORS = [
      "unknown argument 'z1' for learning (known: dw, epoch, r1, x1, x2, y1, y2, y3)"),
     (BASE + "rule bp = learning(dw = 3)", "6:25", "dw must be a string in double quotes, got 3"),
     (BASE + "rule bp = learning(epoch = 2)", "6:11", "missing argument 'dw' for learning"),
-    (BASE + 'rule bp = hebb(dw = "x0*y0")', "6:11", "unknown kind of rule 'hebb' (known: learning)"),
+    (BASE + 'rule bp = hebb(dw = "x0*y0")', "6:11", "unknown kind of rule 'hebb' (known: learning, eprop)"),
     (RULE + 'rule bp = learning(dw = "x0*y0")', "7:6", "learning rule 'bp' is defined twice (first at line 6)"),
     (RULE + "connect x -> h : dense(weights = 1, rule = bpp, reward = r)", "7:44",
      "unknown learning rule 'bpp' (did you mean 'bp'?)"),
@@ -397,7 +397,7 @@ ERRORS = [
     (BASE + "learn backprob(x -> h -> o, target = t)", "6:7",
      "unknown learning construct 'backprob' (known: backprop) (did you mean 'backprop'?)"),
     # syntax
-    (BASE + "schedule cycl = 12", "6:10", "unexpected 'cycl', expected 'cycle'"),
+    (BASE + "schedule cycl = 12", "6:10", "unknown schedule setting 'cycl' (known: cycle, trial, batch) (did you mean 'cycle'?)"),
     (BASE + "gate h at 2", "6:8", "unexpected 'at', expected 'in'"),
     (BASE + "learn backprop(x, target = t)", "6:17", "unexpected ',', expected '->'"),
 ]

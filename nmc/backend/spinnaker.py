@@ -34,6 +34,11 @@ from ..errors import NmcError, ResourceError
 from ..formats.spinnaker import n_bits
 from ..ir.network import Network
 from ..lowering.spinnaker_layout import LINK_STEPS, N_LINKS, Layout, build_layout
+from ..formats import spinnaker as fx
+from ..formats.eprop import FEEDBACK
+from ..ir.eprop import eprop_rule, is_eprop
+from ..lowering.eprop_mapping import WORDS as EPROP_WORDS
+from ..lowering.spinnaker_layout import row_words
 from ..lowering.spinnaker_mapping import NEURON_WORDS
 from ..target import Target
 from .host import encoding_meta, host_probes, readout_meta
@@ -308,16 +313,19 @@ def compile_spinnaker(net: Network, target: Target) -> Binary:
     _neurons(net, lay, sections)
     _synaptic_matrix(lay, ks, target, sections)
     sends = _keys(net, lay, ks, sections)
-    chips = _routing(net, lay, ks, sends, target, sections)
+    payload = _eprop_payload_trees(net, lay, ks, target)
+    chips = _routing(net, lay, ks, sends, target, sections, payload)
     inputs = _input_ports(net, lay, ks, sections)
+    eprop = _eprop(net, lay, ks, sections)
     outputs, probes = _outputs_and_probes(net, lay, sections)
     meta = {
         "producer": f"nmc {__version__}", "network": net.name, "seed": int(net.attrs.get("seed", 0)),
         "n_cores": int(lay.n_cores), "timestep_ms": _timestep(net, target),
-        "core_models": ["if_curr_exp"] * int(lay.n_cores),
+        "core_models": _core_models(net, lay),
         "key_fields": {"population": ks.p_bits, "slice": ks.m_bits, "neuron": ks.x_bits},
         "host_chip": [int(v) for v in target.get("chip.host_chip")],
-        "inputs": inputs, "outputs": outputs, "probes": probes, "plastic": [], "schedule": None,
+        "inputs": inputs, "outputs": outputs, "probes": probes, "schedule": None,
+        "plastic": eprop.pop("plastic") if eprop else [], "eprop": eprop,
         "encoding": encoding_meta(net), "readout": readout_meta(net, probes),
         "populations": [{"name": p.name, "size": p.size, "model": p.model, "role": p.role,
                          "placement": p.attrs.get("placement", [])} for p in net.populations],
@@ -333,12 +341,14 @@ def _check_lowered(net: Network, target: Target) -> None:
                        "(the pass pipeline must include 'quantize')")
     if net.attrs.get("schedule") is not None:
         raise NmcError(f"target '{target.name}' has no synfire-gated learning schedules")
+    if net.attrs.get("trial") is not None and not any(is_eprop(q.learning) for q in net.projections):
+        raise NmcError(f"backend '{target.name}': trials without an e-prop rule")
     for pop in net.populations:
         if not pop.is_input and "placement" not in pop.attrs:
             raise NmcError(f"backend '{target.name}': population '{pop.name}' has no placement "
                            "(the pass pipeline must include 'partition')")
     for proj in net.projections:
-        if proj.learning is not None:
+        if proj.learning is not None and not is_eprop(proj.learning):
             raise NmcError(f"target '{target.name}' has no on-chip learning engine for sum-of-products rules",
                            location=f"projection '{proj.name}'")
 
@@ -352,17 +362,26 @@ def _neurons(net: Network, lay: Layout, sections: dict[str, np.ndarray]) -> None
     """Host words of every neuron (global order) and each core's population words and fields."""
     n = int(lay.core_offset[-1])
     words = {k: np.zeros(n, dtype=np.int32) for k in NEURON_WORDS}
+    ep_keys = sorted({k for ws in EPROP_WORDS.values() for k in ws})
+    ep_words = {k: np.zeros(n, dtype=np.int32) for k in ep_keys}
     step = np.zeros(lay.n_cores, dtype=np.int32)
     for pop in net.populations:
         if pop.is_input:
             continue
         gid = lay.pop_gid[pop.name]
-        for k in NEURON_WORDS:
-            words[k][gid] = pop.param_array(k).astype(np.int64)
+        if pop.model in EPROP_WORDS:
+            for k in EPROP_WORDS[pop.model]:
+                ep_words[k][gid] = pop.param_array(k).astype(np.int64)
+        else:
+            for k in NEURON_WORDS:
+                words[k][gid] = pop.param_array(k).astype(np.int64)
         cores = np.searchsorted(lay.core_offset, gid, side="right") - 1
         step[cores] = int(pop.params["time_step"])
     for k, v in words.items():
         sections[f"nrn_{k}"] = v
+    if any(p.model in EPROP_WORDS for p in net.populations):
+        for k, v in ep_words.items():
+            sections[f"nrn_ep_{k}"] = v
     sections.update({
         "core_neuron_offset": lay.core_offset.astype(np.int64),
         "core_time_step": step,
@@ -379,33 +398,64 @@ def _neurons(net: Network, lay: Layout, sections: dict[str, np.ndarray]) -> None
 
 def _synaptic_matrix(lay: Layout, ks: KeySpace, target: Target, sections: dict[str, np.ndarray]) -> None:
     """Rows in SDRAM (one block per (source slice, post core), blocks aligned to 16 bytes) and
-    each core's master population table and address list."""
+    each core's master population table and address list.
+
+    A row (``synapse_row.h``) is ``[P, plastic region (P words), F, Q, F fixed words, ceil(Q/2)
+    control words]``: the plastic region holds one word per plastic synapse, its signed 16-bit
+    weight in the top half and a fraction of a weight step (0 at load) in the low half, so that
+    e-prop's small steps accumulate; the control halfwords hold its delay | type | index; P is the
+    block's longest plastic part, so every row of a block has the same stride."""
     header = int(target.get("sdram.row_header_words"))
     n_src = lay.src_stop[lay.blk_src] - lay.src_start[lay.blk_src]
-    stride = lay.blk_row_len + header
+    p_words = lay.blk_plastic_len
+    stride = row_words(lay.blk_fixed_len, lay.blk_plastic_len, header)
     size = n_src * stride
     size_aligned = (size + 3) // 4 * 4
     base = np.concatenate([[0], np.cumsum(size_aligned)]).astype(np.int64)
     words = np.zeros(int(base[-1]), dtype=np.uint32)
-    # Row headers: fixed-synapse counts of every row (rows without synapses keep 0).
     blk_of_syn = np.repeat(np.arange(lay.blk_first.size), np.diff(np.append(lay.blk_first, lay.syn_src.size)))
     row_start = base[blk_of_syn] + lay.syn_local_src * stride[blk_of_syn]
+    pw = p_words[blk_of_syn]
+    # Every row of a block: its plastic-region size P.
+    rows_all = _row_starts(base, n_src, stride)
+    words[rows_all[0]] = np.repeat(p_words, n_src)
+    # Rank of each synapse within its row's fixed and plastic parts (synapses are sorted by row).
     new_row = np.ones(row_start.size, dtype=bool)
     new_row[1:] = row_start[1:] != row_start[:-1]
+    row_idx = np.cumsum(new_row) - 1
+    plastic = lay.syn_plastic
     first = np.flatnonzero(new_row)
-    counts = np.diff(np.append(first, row_start.size))
-    words[row_start[first] + 1] = counts
-    rank = np.arange(row_start.size) - np.repeat(first, counts)
+    n_fixed = np.bincount(row_idx, weights=~plastic, minlength=first.size).astype(np.int64)
+    n_plastic = np.bincount(row_idx, weights=plastic, minlength=first.size).astype(np.int64)
+    cum_fixed = np.cumsum(~plastic) - ~plastic
+    cum_plastic = np.cumsum(plastic) - plastic
+    rank_f = cum_fixed - cum_fixed[first][row_idx]
+    rank_p = cum_plastic - cum_plastic[first][row_idx]
+    fixed_at = row_start[first] + 1 + pw[first]            # F, then Q, then the fixed words
+    words[fixed_at] = n_fixed
+    words[fixed_at + 1] = n_plastic
+    fixed_at, n_fixed_syn = fixed_at[row_idx], n_fixed[row_idx]
     # Synaptic words: weight | delay | type | index, fields per post core.
     core = lay.syn_core
     ib = lay.core_index_bits[core]
     db = lay.core_delay_bits[core]
     syn_type = (lay.syn_word < 0).astype(np.int64)
     delay_field = lay.syn_delay & ((1 << db) - 1)
-    word = (((np.abs(lay.syn_word) & 0xFFFF) << 16) | (delay_field << (ib + lay.type_bits))
-            | (syn_type << ib) | lay.syn_local)
-    words[row_start + header + rank] = word.astype(np.uint32)
+    control = (delay_field << (ib + lay.type_bits)) | (syn_type << ib) | lay.syn_local
+    fx_sel = ~plastic
+    word = ((np.abs(lay.syn_word) & 0xFFFF) << 16) | control
+    words[(fixed_at + 2 + rank_f)[fx_sel]] = word[fx_sel].astype(np.uint32)
+    # Plastic synapses: the signed weight in the top half of its plastic-region word, the control
+    # halfword after the fixed words (type 0: the core takes the type from the weight's sign at
+    # each delivery).
+    ctl = control & ~(1 << ib)
+    half_w = 2 * (row_start + 1 + rank_p) + 1              # halfword addresses (little-endian: top half)
+    half_c = 2 * (fixed_at + 2 + n_fixed_syn) + rank_p
+    halves = words.view(np.uint16)  # little-endian halfwords of the image: the low half comes first
+    halves[half_w[plastic]] = (lay.syn_word[plastic] & 0xFFFF).astype(np.uint16)
+    halves[half_c[plastic]] = ctl[plastic].astype(np.uint16)
     sections["sdram_words"] = words
+    sections["ep_syn_half"] = half_w[plastic].astype(np.int64)
     # Master population tables: per core, entries sorted by key, one address-list item each.
     keys = ks.slice_key(lay.src_pop[lay.blk_src], lay.src_m[lay.blk_src])
     order = np.lexsort((keys, lay.blk_core))
@@ -417,9 +467,17 @@ def _synaptic_matrix(lay: Layout, ks: KeySpace, target: Target, sections: dict[s
         "mpt_n_neurons": n_src[order].astype(np.uint16),
         "mpt_addr_start": np.arange(order.size, dtype=np.uint32),
         "mpt_addr_count": np.ones(order.size, dtype=np.uint16),
-        "addr_row_length": lay.blk_row_len[order].astype(np.uint16),
+        "addr_row_length": (stride - header)[order].astype(np.uint16),
         "addr_address": base[:-1][order].astype(np.uint32),
     })
+
+
+def _row_starts(base: np.ndarray, n_src: np.ndarray, stride: np.ndarray) -> tuple[np.ndarray]:
+    """The first word of every row of every block."""
+    blk = np.repeat(np.arange(n_src.size), n_src)
+    first = np.cumsum(n_src) - n_src
+    local = np.arange(int(n_src.sum())) - np.repeat(first, n_src)
+    return (base[:-1][blk] + local * stride[blk],)
 
 
 def _keys(net: Network, lay: Layout, ks: KeySpace, sections: dict[str, np.ndarray]) -> np.ndarray:
@@ -443,7 +501,8 @@ def _keys(net: Network, lay: Layout, ks: KeySpace, sections: dict[str, np.ndarra
 
 
 def _routing(net: Network, lay: Layout, ks: KeySpace, sends: np.ndarray, target: Target,
-             sections: dict[str, np.ndarray]) -> list[dict[str, Any]]:
+             sections: dict[str, np.ndarray], payload: list[tuple[int, dict[tuple[int, int], set[int]], bool]]
+             ) -> list[dict[str, Any]]:
     """Multicast trees of every sending slice, the chips' router tables (compressed as the target
     says), and the per-chip report rows."""
     host = tuple(int(v) for v in target.get("chip.host_chip"))
@@ -458,6 +517,10 @@ def _routing(net: Network, lay: Layout, ks: KeySpace, sends: np.ndarray, target:
         for c in np.unique(cores).tolist():
             dests.setdefault(lay.chips[int(lay.core_chip[c])], set()).add(int(lay.core_proc[c]))
         src_chip = host if lay.src_core[s] < 0 else lay.chips[int(lay.core_chip[int(lay.src_core[s])])]
+        trees.append((int(keys[s]), ks.slice_mask, int(lay.src_pop[s]), multicast_tree(src_chip, dests)))
+    # Payload packets of e-prop: learning signals from the readout core, targets from the host.
+    for s, dests, from_host in payload:
+        src_chip = host if from_host else lay.chips[int(lay.core_chip[int(lay.src_core[s])])]
         trees.append((int(keys[s]), ks.slice_mask, int(lay.src_pop[s]), multicast_tree(src_chip, dests)))
     tables = router_tables(trees)
     usable = int(target.get("router.usable_entries"))
@@ -502,6 +565,146 @@ def _routing(net: Network, lay: Layout, ks: KeySpace, sends: np.ndarray, target:
         row["router_entries_compressed"] = compressed.get(xy, 0)
         row["router_entries_raw"] = tables[xy].raw if xy in tables else 0
     return [rows[xy] for xy in sorted(rows, key=lambda c: (c[1], c[0]))]
+
+
+def _core_models(net: Network, lay: Layout) -> list[str]:
+    """The neuron model each core runs (one model per core: e-prop populations have cores of their own)."""
+    models = ["if_curr_exp"] * int(lay.n_cores)
+    for c, names in enumerate(lay.core_pops):
+        kinds = {net.population(n).model for n in names}
+        if len(kinds) > 1:
+            raise NmcError(f"core {c} holds populations of models {', '.join(sorted(kinds))}; a core runs one model")
+        if kinds:
+            models[c] = kinds.pop()
+    return models
+
+
+def _scored(net: Network) -> tuple[str, str] | None:
+    score = (net.attrs.get("trial") or {}).get("score")
+    return (score["population"], score["target"]) if score else None
+
+
+def _eprop_payload_trees(net: Network, lay: Layout, ks: KeySpace,
+                         target: Target) -> list[tuple[int, dict[tuple[int, int], set[int]], bool]]:
+    """Multicast trees of e-prop's payload packets: (source slice, destinations, from the host).
+    The scored readout's slice sends its errors to every core with learning e-prop neurons; the
+    target port's slices reach the readout's core."""
+    scored = _scored(net)
+    if scored is None:
+        return []
+    index = {p.name: i for i, p in enumerate(net.populations)}
+    learners = [c for c, e in enumerate(lay.core_eprop) if e is not None and e.kind != "readout"]
+    out_slices = np.flatnonzero(lay.src_pop == index[scored[0]])
+    out_core = int(lay.src_core[out_slices[0]])
+    trees = []
+
+    def dests(cores: list[int]) -> dict[tuple[int, int], set[int]]:
+        d: dict[tuple[int, int], set[int]] = {}
+        for c in cores:
+            d.setdefault(lay.chips[int(lay.core_chip[c])], set()).add(int(lay.core_proc[c]))
+        return d
+
+    if learners:
+        trees += [(int(s), dests(learners), False) for s in out_slices.tolist()]
+    trees += [(int(s), dests([out_core]), True) for s in np.flatnonzero(lay.src_pop == index[scored[1]]).tolist()]
+    return trees
+
+
+def _eprop(net: Network, lay: Layout, ks: KeySpace, sections: dict[str, np.ndarray]) -> dict[str, Any] | None:
+    """The e-prop tables: each core's kind, the keys of its state matrix's source columns, the
+    learning-signal and target tables of payload keys, the feedback weights, the per-trial words, and
+    where each plastic synapse's weight lies (for the host to read learned weights back)."""
+    rules = [eprop_rule(q.learning, q.name) for q in net.projections if is_eprop(q.learning)]
+    scored = _scored(net)
+    if not rules or scored is None:
+        return None
+    rule = rules[0]
+    trial = net.attrs["trial"]
+    dt = float(net.attrs["dt"])
+    index = {p.name: i for i, p in enumerate(net.populations)}
+    out_pop, tgt_pop = net.population(scored[0]), net.population(scored[1])
+    n_out = out_pop.size
+    kinds = {"adaptive": 1, "lif": 2, "readout": 3}
+    core_kind = np.array([kinds[e.kind] if e is not None else 0 for e in lay.core_eprop], dtype=np.uint8)
+    base = ks.slice_key(lay.src_pop, lay.src_m)
+    # State-matrix columns: per core, the neurons of its plastic source slices in key order.
+    plastic_blk = lay.blk_plastic_len > 0
+    src_keys, src_off = [], [0]
+    for c in range(lay.n_cores):
+        sl = np.unique(lay.blk_src[plastic_blk & (lay.blk_core == c)]) if core_kind[c] else np.zeros(0, np.int64)
+        sl = sl[np.argsort(base[sl], kind="stable")]
+        k = [base[s] | np.arange(lay.src_stop[s] - lay.src_start[s]) for s in sl.tolist()]
+        src_keys.append(np.concatenate(k) if k else np.zeros(0, dtype=np.int64))
+        src_off.append(src_off[-1] + src_keys[-1].size)
+    # Payload tables: learning-signal keys on learning cores, target keys on the readout core.
+    out_slices = np.flatnonzero(lay.src_pop == index[out_pop.name])
+    tgt_slices = np.flatnonzero(lay.src_pop == index[tgt_pop.name])
+    out_core = int(lay.src_core[out_slices[0]])
+    ls = [(int(base[s]), int(lay.src_start[s])) for s in out_slices.tolist()]
+    tg = [(int(base[s]), int(lay.src_start[s])) for s in tgt_slices.tolist()]
+    ls_off, tg_off = [0], [0]
+    ls_rows, tg_rows = [], []
+    for c in range(lay.n_cores):
+        if core_kind[c] in (1, 2):
+            ls_rows += ls
+        if c == out_core:
+            tg_rows += tg
+        ls_off.append(len(ls_rows))
+        tg_off.append(len(tg_rows))
+    # Fixed random feedback weights B ~ N(0, 1) (Bellec et al.'s random e-prop), drawn per learning
+    # population in network order from the rule's seed.
+    n = int(lay.core_offset[-1])
+    fb = np.zeros((n, n_out), dtype=np.int16)
+    rng = np.random.default_rng(int(rule["feedback_seed"]))
+    learning = sorted({q.post for q in net.projections if is_eprop(q.learning) and q.post != out_pop.name},
+                      key=index.get)
+    for name in learning:
+        b = rng.standard_normal((net.population(name).size, n_out))
+        fb[lay.pop_gid[name]] = FEEDBACK.store(fx.s1615(np.clip(b, -7.9, 7.9), "feedback weight"))[0]
+    ticks = int(round(float(trial["duration"]) / dt))
+    start = int(round(float(trial["score"]["from"]) / dt))
+    # ebar is the readout-filtered e; the learning signal reaches it only from the scored window on,
+    # and what e was 7 readout time constants before that is forgotten to 0.1 %: the cores filter e
+    # from there (docs/eprop.md, section 2), and before it only the adaptation traces run.
+    tau_out = float(np.max(np.asarray(out_pop.attrs.get("mapped", {}).get("params", {}).get("tau_m", 20.0))))
+    ebar_from = max(0, start - int(np.ceil(7.0 * tau_out / dt)))
+    sections.update({
+        "core_eprop": core_kind,
+        "ep_src_offset": np.asarray(src_off, dtype=np.int64),
+        "ep_src_key": np.concatenate(src_keys).astype(np.uint32) if src_keys else np.zeros(0, np.uint32),
+        "ep_ls_offset": np.asarray(ls_off, dtype=np.int64),
+        "ep_ls_key": np.array([k for k, _ in ls_rows], dtype=np.uint32),
+        "ep_ls_base": np.array([b for _, b in ls_rows], dtype=np.uint16),
+        "ep_tg_offset": np.asarray(tg_off, dtype=np.int64),
+        "ep_tg_key": np.array([k for k, _ in tg_rows], dtype=np.uint32),
+        "ep_tg_base": np.array([b for _, b in tg_rows], dtype=np.uint16),
+        "nrn_ep_fb": fb.reshape(-1),
+        "ep_syn_proj": lay.syn_proj[lay.syn_plastic].astype(np.int32),
+        "ep_syn_pre": lay.syn_pre[lay.syn_plastic].astype(np.int32),
+        "ep_syn_post": lay.syn_post[lay.syn_plastic].astype(np.int32),
+    })
+    projs = net.projections
+    # Each plastic projection's weight format, as every host reads it (nmc/binary/meta.py): signed
+    # 16-bit words on a grid of 1 (nothing dropped), scaled by 2^shift into the ring buffer, where
+    # the shift is the post population's (eprop_mapping: one shift for both signs).
+    plastic = [{"name": projs[i].name, "index": i, "pre": projs[i].pre, "post": projs[i].post,
+                "n_pre": net.population(projs[i].pre).size, "n_post": net.population(projs[i].post).size,
+                "format": {"exponent": int(net.population(projs[i].post).params["shift"]), "drop": 0,
+                           "lo": -(1 << 15), "hi": (1 << 15) - 1}}
+               for i in sorted(set(lay.syn_proj[lay.syn_plastic].tolist()))]
+    # Host-computed words of the trial (raw s16.15 unless noted; docs/eprop.md).
+    return {
+        "trial_ticks": ticks, "batch": int(trial["batch"]), "window_from": start, "ebar_from": ebar_from,
+        "loss": rule["loss"],
+        "update": rule["update"],
+        "score": out_pop.name, "target": tgt_pop.name, "n_out": n_out, "mask": ks.slice_mask,
+        "gamma": int(fx.s1615(rule["gamma"], "gamma")),
+        "rate_target": int(fx.s1615(rule["rate_target"], "rate_target")),
+        "rate_reg": int(fx.s1615(rule["rate_reg"] * 1000.0 / dt, "rate_reg x 1000 / dt")),
+        "rate_scale": int(fx.s1615(1000.0 / (ticks * dt), "1000 / trial")),
+        "inv_ticks": int(min((1 << 32) - 1, round(2 ** 32 / ticks))),
+        "plastic": plastic,
+    }
 
 
 def _input_ports(net: Network, lay: Layout, ks: KeySpace, sections: dict[str, np.ndarray]) -> list[dict[str, Any]]:

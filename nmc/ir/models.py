@@ -3,11 +3,13 @@
 A model is described once here (what it computes); targets implement it in their own number
 formats. Two kinds:
 
-- **Target-neutral models** in physical units -- ``lif``, ``if`` -- and the ``graded`` threshold
+- **Target-neutral models** in physical units -- ``lif``, ``if``, and for e-prop the adaptive
+  ``alif`` and the non-spiking leaky readout ``li`` (docs/eprop.md) -- and the ``graded`` threshold
   unit of the synfire-gated circuits. The ``map-neurons`` pass lowers them to a target's
   registers (docs/mapping.md); a target lists the ones it can lower as ``mapped_models``.
 - **Register-level models** of one chip -- ``cuba_lif``, the Loihi compartment; ``if_curr_exp``,
-  sPyNNaker's host encoding on the SpiNNaker-like chip -- which a target
+  sPyNNaker's host encoding on the SpiNNaker-like chip, and ``eprop_alif`` / ``eprop_li``, its
+  e-prop cores' host words -- which a target
   implements directly (``neuron_models``): the escape hatch for writing registers by hand.
 
 Units of the physical models follow PyNN: ms, mV, nA, nF (MOhm = mV/nA). Weights of a projection
@@ -186,6 +188,92 @@ GRADED = NeuronModel(
     weight_unit="fractions of the threshold",
 )
 
+ALIF = NeuronModel(
+    name="alif",
+    doc=(
+        "Adaptive leaky integrate-and-fire as e-prop uses it (Bellec et al. 2020, EligALIF): each input "
+        "spike is a current pulse of w lasting one time step, so V jumps by g w with g = R (1 - e^(-dt/tau_m)), "
+        "R = tau_m / cm; with v = V - v_rest, theta = v_th - v_rest and the spike z of the previous step: "
+        "a = rho a + z (rho = e^(-dt/tau_a)); v = alpha v + g (sum w s + i_bias) - z theta (reset by "
+        "subtraction); spike when v > theta + beta a and not refractory (t_ref: no spike for ceil(t_ref/dt) - 1 "
+        "steps after one). beta = 0 is a LIF neuron with subtractive reset."
+    ),
+    params=_specs(
+        ParamSpec("tau_m", 20.0, "membrane time constant", True, "time"),
+        ParamSpec("cm", 1.0, "membrane capacitance", True, "capacitance"),
+        ParamSpec("v_rest", -65.0, "resting potential", True, "voltage"),
+        ParamSpec("v_th", -50.0, "baseline firing threshold", True, "voltage"),
+        ParamSpec("t_ref", 0.0, "refractory time (the neuron cannot fire; its voltage still integrates)", True,
+                  "time"),
+        ParamSpec("i_bias", 0.0, "constant bias current", True, "current"),
+        ParamSpec("tau_a", 2000.0, "threshold adaptation time constant", True, "time"),
+        ParamSpec("beta", 0.0, "threshold rise per unit of adaptation (a grows by 1 per spike)", True, "voltage"),
+    ),
+    physical=True,
+    weight_unit="nA (a one-step current pulse per spike)",
+    weight_dimension="current",
+)
+
+LI = NeuronModel(
+    name="li",
+    doc=(
+        "Leaky integrator without spikes, the readout of e-prop: each input spike is a current pulse of w "
+        "lasting one time step; with y = V - v_rest, y = kappa y + g (sum w s + i_bias), kappa = e^(-dt/tau_m), "
+        "g = R (1 - kappa). Its membrane y (mV) is what is read out and scored."
+    ),
+    params=_specs(
+        ParamSpec("tau_m", 20.0, "membrane time constant (the readout filter)", True, "time"),
+        ParamSpec("cm", 1.0, "membrane capacitance", True, "capacitance"),
+        ParamSpec("v_rest", 0.0, "resting potential (the readout is V - v_rest)", True, "voltage"),
+        ParamSpec("i_bias", 0.0, "constant bias current", True, "current"),
+    ),
+    physical=True,
+    weight_unit="nA (a one-step current pulse per spike)",
+    weight_dimension="current",
+)
+
+#: The words both e-prop core models end with: the learning-rate factor, the time step, the shift.
+_EPROP_WORDS = (
+    ParamSpec("lr_mant", 0, "learning-rate factor mantissa (0 .. 2^15 - 1)", per_neuron=True),
+    ParamSpec("lr_exp", 0, "learning-rate factor exponent: factor = lr_mant * 2^-lr_exp", per_neuron=True),
+    ParamSpec("time_step", 32768, "machine time step, raw s16.15 ms"),
+    ParamSpec("shift", 0, "weight left shift (0..15), the same for both signs"),
+)
+
+EPROP_ALIF = NeuronModel(
+    name="eprop_alif",
+    doc=(
+        "The SpiNNaker-like chip's e-prop ALIF core words (docs/eprop.md): raw s16.15 values of v relative to "
+        "rest (mV), tau_m, tau_a, the threshold distance theta, beta, the bias as a voltage step, the refractory "
+        "time and the time step; the core derives alpha, rho and 1/theta at load time. Weights are signed 16-bit "
+        "voltage-step words: w * 2^(shift - 15) mV."
+    ),
+    params=_specs(
+        ParamSpec("tau_m", 655360, "membrane time constant, raw s16.15 ms", per_neuron=True),
+        ParamSpec("tau_a", 65536000, "adaptation time constant, raw s16.15 ms", per_neuron=True),
+        ParamSpec("theta", 491520, "threshold distance v_th - v_rest, raw s16.15 mV", per_neuron=True),
+        ParamSpec("beta", 0, "threshold rise per unit of adaptation, raw s16.15 mV", per_neuron=True),
+        ParamSpec("bias", 0, "bias voltage step g * i_bias per tick, raw s16.15 mV", per_neuron=True),
+        ParamSpec("tau_refrac", 0, "refractory time, raw s16.15 ms", per_neuron=True),
+        *_EPROP_WORDS,
+    ),
+    weight_unit="signed 16-bit voltage-step words",
+)
+
+EPROP_LI = NeuronModel(
+    name="eprop_li",
+    doc=(
+        "The SpiNNaker-like chip's e-prop readout core words (docs/eprop.md): raw s16.15 tau_m (ms) and bias "
+        "voltage step (mV); the core derives kappa at load time. Weights as for eprop_alif."
+    ),
+    params=_specs(
+        ParamSpec("tau_m", 655360, "membrane time constant, raw s16.15 ms", per_neuron=True),
+        ParamSpec("bias", 0, "bias voltage step g * i_bias per tick, raw s16.15 mV", per_neuron=True),
+        *_EPROP_WORDS,
+    ),
+    weight_unit="signed 16-bit voltage-step words",
+)
+
 SIGMA_DELTA = NeuronModel(
     name="sigma_delta",
     doc=(
@@ -251,8 +339,9 @@ INPUT = NeuronModel(
     spiking_source_only=True,
 )
 
-NEURON_MODELS: dict[str, NeuronModel] = {m.name: m for m in (CUBA_LIF, IF_CURR_EXP, SDN, LIF, IF, GRADED,
-                                                              SIGMA_DELTA, RELU, LINEAR, LPRNN, INPUT)}
+NEURON_MODELS: dict[str, NeuronModel] = {m.name: m for m in (CUBA_LIF, IF_CURR_EXP, SDN, LIF, IF, GRADED, ALIF, LI,
+                                                              EPROP_ALIF, EPROP_LI, SIGMA_DELTA, RELU, LINEAR, LPRNN,
+                                                              INPUT)}
 
 #: Variables a probe can record, per model.
 PROBE_VARIABLES: dict[str, tuple[str, ...]] = {
@@ -262,6 +351,10 @@ PROBE_VARIABLES: dict[str, tuple[str, ...]] = {
     "lif": ("spikes", "u", "v"),
     "if": ("spikes", "u", "v"),
     "graded": ("spikes", "u", "v"),
+    "alif": ("spikes", "v"),
+    "li": ("v",),
+    "eprop_alif": ("spikes", "v"),
+    "eprop_li": ("v",),
     "sigma_delta": ("spikes", "u", "v"),
     "relu": ("v",),
     "linear": ("v",),

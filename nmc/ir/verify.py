@@ -9,6 +9,7 @@ import numpy as np
 from ..errors import IrError, NmcError
 from ..numbers import is_integer, is_number
 from .annotations import check_annotations
+from .eprop import eprop_rule, is_eprop, trial_spec
 from .models import NEURON_MODELS, PROBE_VARIABLES
 from .network import CONNECTIVITIES, ROLES, SIGNS, Network, Projection
 
@@ -81,6 +82,7 @@ def verify_problems(net: Network) -> list[tuple[str, str]]:
             probs.append((loc, f"sign must be one of {', '.join(SIGNS)}, got '{proj.sign}'"))
         if proj.exponent is not None and not isinstance(proj.exponent, int):
             probs.append((loc, f"exponent must be an integer, got {proj.exponent!r}"))
+    probs += _eprop_problems(net)
     for probe in net.probes:
         loc = f"probe '{probe.name}'"
         if probe.population not in sizes:
@@ -174,3 +176,80 @@ def verify_network(net: Network) -> None:
         first_loc, first_msg = probs[0]
         rest = "".join(f"\n{loc}: error: {msg}" for loc, msg in probs[1:])
         raise IrError(first_msg + rest, location=first_loc)
+
+
+#: Models an e-prop projection may end on: the adaptive neuron and the readout, target-neutral or
+#: already lowered to the SpiNNaker-like chip's words.
+EPROP_POSTS = ("alif", "li", "eprop_alif", "eprop_li")
+READOUTS = ("li", "eprop_li")
+
+
+def _eprop_problems(net: Network) -> list[tuple[str, str]]:
+    """e-prop rules and the trial structure (docs/eprop.md): rules on alif / li posts with delay 0,
+    one rule for the network, a scored li readout with a target port of its size."""
+    probs: list[tuple[str, str]] = []
+    try:
+        trial = trial_spec(net.attrs)
+    except IrError as exc:
+        return [(exc.location or "network", exc.message)]
+    rules = []
+    for proj in net.projections:
+        if not is_eprop(proj.learning):
+            continue
+        loc = f"projection '{proj.name}'"
+        try:
+            rules.append((proj.name, eprop_rule(proj.learning, loc)))
+        except IrError as exc:
+            probs.append((loc, exc.message))
+            continue
+        post = net.population(proj.post)
+        if post.model not in EPROP_POSTS:
+            probs.append((loc, f"an e-prop projection must end on an 'alif' or 'li' population, not "
+                               f"'{post.model}'"))
+        if proj.delay != 0:
+            probs.append((loc, f"an e-prop projection has delay 0, got {proj.delay}"))
+    clash = eprop_rule_clash(net)
+    if clash is not None:
+        probs.append((f"projection '{clash[0]}'", clash[1]))
+    if rules and (trial is None or trial["score"] is None):
+        probs.append(("network", "e-prop rules need trials with a scored readout (attrs 'trial' with 'score')"))
+    if trial is not None and trial["score"] is not None:
+        score = trial["score"]
+        names = {p.name for p in net.populations}
+        pop, target = score["population"], score["target"]
+        if pop not in names or target not in names:
+            probs.append(("network", f"the score names an unknown population '{pop if pop not in names else target}'"))
+        else:
+            if net.population(pop).model not in READOUTS:
+                probs.append((f"population '{pop}'", "the scored population must be a leaky readout ('li')"))
+            if not net.population(target).is_input or net.population(target).size != net.population(pop).size:
+                probs.append((f"population '{target}'", f"the score target must be an input port of "
+                                                        f"{net.population(pop).size} units"))
+    return probs
+
+
+def eprop_rule_clash(net: Network) -> tuple[str, str] | None:
+    """(projection, message) when e-prop rules disagree: one learning signal per network, so they may
+    differ only in eta and w_max, and the projections into one population share its eta and w_max
+    (a per-neuron factor and the population's weight scale)."""
+    first, per_post = None, {}
+    for proj in net.projections:
+        if not is_eprop(proj.learning):
+            continue
+        rest = {k: v for k, v in proj.learning.items() if k not in PER_POPULATION}
+        if first is None:
+            first = (proj.name, rest)
+        elif rest != first[1]:
+            return proj.name, (f"e-prop rules may differ only in eta and w_max (one learning signal per network); "
+                               f"'{proj.name}' differs from '{first[0]}'")
+        for key in PER_POPULATION:
+            value = proj.learning.get(key)
+            seen = per_post.setdefault((proj.post, key), (proj.name, value))
+            if seen[1] != value:
+                return proj.name, (f"the e-prop projections into '{proj.post}' must share one {key} "
+                                   f"('{seen[0]}' has {seen[1]}, this one {value})")
+    return None
+
+
+#: Rule settings that belong to the post population on the chip (and so may differ between rules).
+PER_POPULATION = ("eta", "w_max")

@@ -35,6 +35,7 @@ from typing import Any, Hashable
 import numpy as np
 
 from ..errors import IrError, ResourceError
+from ..ir.eprop import is_eprop
 from ..formats.spinnaker import n_bits, stable_order
 from ..ir.network import Network, Population
 from ..target import Target
@@ -79,6 +80,9 @@ def ring_bits(n_neurons: int, max_delay: int, types: int) -> tuple[int, int, int
     return n_bits(n_neurons), n_bits(types), n_bits(max_delay)
 
 
+#: The register-level models of e-prop cores (map-neurons lowers alif and li to them).
+EPROP_MODELS = ("eprop_alif", "eprop_li")
+
 class _Budget:
     """The target's DTCM figures, read once."""
 
@@ -93,11 +97,65 @@ class _Budget:
                       + int(g("dtcm.row_buffers")) * 4
                       * (int(g("core.max_row_length")) + int(g("sdram.row_header_words"))))
         self.types = int(g("core.synapse_types"))
+        self.ep_neuron = int(g("dtcm.eprop_neuron_bytes"))
+        self.ep_syn = {"adaptive": int(g("dtcm.eprop_synapse_bytes")), "lif": int(g("dtcm.eprop_synapse_bytes_lif")),
+                       "readout": int(g("dtcm.eprop_readout_synapse_bytes"))}
+        self.ep_source = int(g("dtcm.eprop_source_bytes"))
+        self.ep_fb = int(g("dtcm.eprop_feedback_bytes"))
 
-    def dtcm(self, n: int, max_delay: int, mpt_entries: int) -> int:
+    def dtcm(self, n: int, max_delay: int, mpt_entries: int, eprop: "EpropCore | None" = None) -> int:
         ib, tb, db = ring_bits(n, max_delay, self.types)
         return (self.base + n * self.neuron + (1 << (ib + tb + db)) * self.ring_entry + mpt_entries * self.mpt
-                + self.fixed)
+                + self.fixed + (self.eprop(n, eprop) if eprop is not None else 0))
+
+    def eprop(self, n: int, core: "EpropCore") -> int:
+        """DTCM of a core's e-prop state (docs/eprop.md, "Per-synapse state"): per neuron its state and
+        feedback weights, per source its trace, per (neuron, source) slot the synapse state."""
+        fb = core.n_out * self.ep_fb if core.kind != "readout" else 0
+        return n * (self.ep_neuron + fb) + core.sources * self.ep_source + n * core.sources * self.ep_syn[core.kind]
+
+
+@dataclass(frozen=True)
+class EpropCore:
+    """What sizes a core's e-prop state: its kind ("adaptive", "lif": ALIF neurons with / without
+    adaptation; "readout"), the presynaptic sources of its plastic synapses (the columns of its dense
+    state matrix) and the units of the scored readout (the feedback weights per neuron)."""
+
+    kind: str
+    sources: int
+    n_out: int
+
+
+def eprop_cycles(target: Target, n: int, core: EpropCore) -> int:
+    """The per-tick cycles of an e-prop core's own work (neurons, sources, synapse state), without
+    packets: what the partitioner keeps under ``eprop.max_load`` of the timer period."""
+    c = target.get("cost.cycles")
+    neuron = c["neuron_eprop_li"] if core.kind == "readout" else c["neuron_eprop_alif"]
+    syn = {"adaptive": c["eprop_synapse_adaptive"], "lif": c["eprop_synapse"],
+           "readout": c["eprop_readout_synapse"]}[core.kind]
+    return int(c["timer_tick"] + n * neuron + core.sources * c["eprop_source"] + n * core.sources * syn)
+
+
+def eprop_cores(net: Network) -> dict[str, EpropCore]:
+    """The e-prop state of each e-prop population's cores, from the IR (after map-neurons): the sources
+    of its plastic projections (all neurons of their pre populations: the state matrix is dense), its
+    kind, and the scored readout's units."""
+    trial = net.attrs.get("trial") or {}
+    score = trial.get("score") or {}
+    names = {p.name for p in net.populations}
+    n_out = net.population(score["population"]).size if score.get("population") in names else 0
+    out: dict[str, EpropCore] = {}
+    for pop in net.populations:
+        if pop.model not in EPROP_MODELS:
+            continue
+        sources = sum(net.population(q.pre).size for q in net.projections
+                      if q.post == pop.name and is_eprop(q.learning))
+        if pop.model == "eprop_li":
+            kind = "readout"
+        else:
+            kind = "adaptive" if np.any(np.asarray(pop.param_array("beta")) != 0) else "lif"
+        out[pop.name] = EpropCore(kind, sources, n_out)
+    return out
 
 
 def synapse_delay(ir_delay: int) -> int:
@@ -121,6 +179,8 @@ class Demand:
     rows: dict[int, int | np.ndarray]
     mpt: dict[int, int]           # source population index -> key blocks it may need (estimate)
     pop: int = -1                 # index of the slice's own population (the packing view's router entries)
+    pop_name: str = ""
+    eprop: EpropCore | None = None  # an e-prop population: it takes cores of its own
 
 
 @dataclass
@@ -132,6 +192,8 @@ class CoreUsage:
     max_delay: int = 0
     rows: dict[int, int | np.ndarray] = field(default_factory=dict)
     mpt: dict[int, int] = field(default_factory=dict)
+    pops: set[str] = field(default_factory=set)
+    eprop: EpropCore | None = None
 
 
 def _row_add(a: int | np.ndarray | None, b: int | np.ndarray) -> int | np.ndarray:
@@ -168,6 +230,9 @@ class ResourceModel:
         # partition is not known yet, so one more than the fewest (and never more than its size).
         self.blocks = [min(s, -(-s // self.max_neurons_per_core) + (0 if p.is_input else 1))
                        for s, p in zip(self.sizes, pops)]
+        self.eprop = eprop_cores(net)
+        self.clock = float(target.get("chip.clock_hz")) * float(net.attrs.get("dt") or target.get("timing.timestep_ms")) / 1e3
+        self.max_load = float(target.get("eprop.max_load"))
 
     def new_core(self) -> CoreUsage:
         return CoreUsage()
@@ -175,6 +240,10 @@ class ResourceModel:
     @staticmethod
     def neurons_on(core: CoreUsage) -> int:
         return core.neurons
+
+    def exclusive(self, pop: Population) -> bool:
+        """An e-prop population takes cores of its own (one state matrix per core)."""
+        return pop.name in self.eprop
 
     def uniform(self, pop: Population) -> bool:
         """Every neuron needs the same when its inputs are dense or one-to-all."""
@@ -197,9 +266,10 @@ class ResourceModel:
                 add = np.bincount(pre_sorted[lo:hi], minlength=self.sizes[src])
             rows[src] = _row_add(rows.get(src), add)
             max_delay = max(max_delay, delay)
-        shifts = (int(pop.params.get("shift_exc", 0)), int(pop.params.get("shift_inh", 0)))
+        shifts = (int(pop.params.get("shift_exc", pop.params.get("shift", 0))),
+                  int(pop.params.get("shift_inh", pop.params.get("shift", 0))))
         return Demand(stop - start, shifts, max_delay, rows, {s: self.blocks[s] for s in rows},
-                      self._view.index[pop.name])
+                      self._view.index[pop.name], pop.name, self.eprop.get(pop.name))
 
     def _usage(self, core: CoreUsage, d: Demand) -> tuple[int, int, int, int]:
         """(neurons, ring-buffer bits, longest row, DTCM bytes) if ``d`` joined ``core``."""
@@ -210,10 +280,13 @@ class ResourceModel:
         for src, add in d.rows.items():
             row = max(row, _row_max(_row_add(core.rows.get(src), add)))
         mpt = sum({**core.mpt, **d.mpt}.values())
-        return n, ib + tb + db, row, self.budget.dtcm(n, max_delay, mpt)
+        return n, ib + tb + db, row, self.budget.dtcm(n, max_delay, mpt, d.eprop)
 
     def violation(self, core: CoreUsage, d: Demand) -> tuple[str, int, str, int, str] | None:
         """The first limit ``d`` would break on ``core``: (resource, needed, limit name, limit, hint)."""
+        if core.pops and (d.eprop is not None or core.eprop is not None) and d.pop_name not in core.pops:
+            return ("populations on an e-prop core", len(core.pops) + 1, "one e-prop population per core", 1,
+                    "an e-prop population's neurons share one state matrix and its decays; it gets cores of its own")
         if core.shifts is not None and core.shifts != d.shifts:
             return ("weight-shift pairs", 2, "one (exc, inh) shift pair per core", 1,
                     "populations whose weights need different shifts get separate cores")
@@ -229,11 +302,19 @@ class ResourceModel:
         if dtcm > self.budget.limit:
             return ("DTCM bytes", dtcm, "chip.dtcm_bytes", self.budget.limit,
                     "place fewer neurons on the core or shorten the delays")
+        if d.eprop is not None:
+            cycles = eprop_cycles(self.target, n, d.eprop)
+            limit = int(self.max_load * self.clock)
+            if cycles > limit:
+                return ("e-prop cycles per tick", cycles, "eprop.max_load x chip.clock_hz x timestep", limit,
+                        "fewer neurons or synapses per core (the state of every synapse is updated every tick)")
         return None
 
     def commit(self, core: CoreUsage, d: Demand) -> None:
         core.neurons += d.neurons
         core.shifts = d.shifts
+        core.pops.add(d.pop_name)
+        core.eprop = d.eprop or core.eprop
         core.max_delay = max(core.max_delay, d.max_delay)
         for src, add in d.rows.items():
             core.rows[src] = _row_add(core.rows.get(src), add)
@@ -273,6 +354,8 @@ class ResourceModel:
         but for the ring buffer, which is charged at its size on the fullest core of the slice's
         delay bits. Router entries count the key blocks sent from or delivered to a chip, before any
         merge or compression; entries on chips a route only passes through are not counted here."""
+        if d.eprop is not None:   # a partitioner bug: see outside_packing_view
+            raise RuntimeError(f"the packing view does not model e-prop population '{d.pop_name}'")
         v = self._view
         amounts = np.zeros(len(v.resources), dtype=np.int64)
         longest = {src: _row_max(add) for src, add in d.rows.items()}
@@ -447,6 +530,14 @@ class Layout:
     core_dtcm: np.ndarray
     core_sdram: np.ndarray
     core_mpt: np.ndarray             # master population table entries per core
+    # e-prop (empty / None where a core has none).
+    syn_plastic: np.ndarray          # whether each synapse is plastic (e-prop)
+    syn_proj: np.ndarray             # the projection (index) of each synapse
+    syn_pre: np.ndarray              # pre neuron index within its population
+    syn_post: np.ndarray             # post neuron index within its population
+    blk_fixed_len: np.ndarray        # longest fixed (static) part of a row of the block
+    blk_plastic_len: np.ndarray      # longest plastic part of a row of the block
+    core_eprop: list[EpropCore | None]
     core_position: np.ndarray        # (n_cores,) the partition's id of each core (its place: SpiNNakerGeometry)
 
 
@@ -476,10 +567,11 @@ def _fingerprint(net: Network, target: Target) -> Any:
     """What a layout depends on: placements, shifts, projections (their weight arrays by identity:
     passes replace arrays, they do not edit them) and the target's data."""
     pops = tuple((p.name, p.size, p.model, repr(p.attrs.get("placement")), p.params.get("shift_exc"),
-                  p.params.get("shift_inh")) for p in net.populations)
+                  p.params.get("shift_inh"), p.params.get("shift")) for p in net.populations)
+    projs_learning = tuple(repr(q.learning) for q in net.projections)
     projs = tuple((q.name, q.pre, q.post, q.connectivity, id(q.weights), id(q.pre_index), id(q.post_index), q.delay)
                   for q in net.projections)
-    return pops, projs, id(target.data)
+    return pops, projs, projs_learning, id(target.data)
 
 
 def build_layout(net: Network, target: Target) -> Layout:
@@ -536,11 +628,15 @@ def _build_layout(net: Network, target: Target) -> Layout:
         if words.dtype.kind == "f" and not np.all(words == np.rint(words)):
             raise IrError("weights are not integer words; run quantize first", location=f"projection '{proj.name}'")
         cols.append((s_id, pre - src_start[s_id], core, gid - offset[core], words.astype(np.int64),
-                     np.full(pre.size, synapse_delay(proj.delay), dtype=np.int64)))
+                     np.full(pre.size, synapse_delay(proj.delay), dtype=np.int64),
+                     np.full(pre.size, int(is_eprop(proj.learning)), dtype=np.int64),
+                     np.full(pre.size, len(cols), dtype=np.int64), pre, np.asarray(post, dtype=np.int64)))
     if cols:
-        syn_src, syn_lsrc, syn_core, syn_local, syn_word, syn_delay = (np.concatenate(c) for c in zip(*cols))
+        (syn_src, syn_lsrc, syn_core, syn_local, syn_word, syn_delay, syn_plastic, syn_proj, syn_pre,
+         syn_post) = (np.concatenate(c) for c in zip(*cols))
     else:
         syn_src = syn_lsrc = syn_core = syn_local = syn_word = syn_delay = np.zeros(0, dtype=np.int64)
+        syn_plastic = syn_proj = syn_pre = syn_post = syn_src
     # Sort by (source slice, post core, source neuron, post neuron); ties keep projection order.
     width = max(int((src_stop - src_start).max(initial=1)), 1)
     per_core = max(int(neurons.max(initial=1)), 1)
@@ -548,6 +644,8 @@ def _build_layout(net: Network, target: Target) -> Layout:
     order = stable_order((blk_key * width + syn_lsrc) * per_core + syn_local)
     syn_src, syn_lsrc, syn_core, blk_key = syn_src[order], syn_lsrc[order], syn_core[order], blk_key[order]
     syn_local, syn_word, syn_delay = syn_local[order], syn_word[order], syn_delay[order]
+    syn_plastic, syn_proj = syn_plastic[order].astype(bool), syn_proj[order]
+    syn_pre, syn_post = syn_pre[order], syn_post[order]
 
     # Blocks (source slice, post core) and the longest row of each.
     new_blk = np.ones(blk_key.size, dtype=bool)
@@ -561,6 +659,12 @@ def _build_layout(net: Network, target: Target) -> Layout:
     blk_row_len = np.zeros(blk_first.size, dtype=np.int64)
     np.maximum.at(blk_row_len, row_blk, row_len)
     blk_src, blk_core = syn_src[blk_first], syn_core[blk_first]
+    row_id = np.cumsum(new_row) - 1
+    row_plastic = np.bincount(row_id, weights=syn_plastic, minlength=row_first.size).astype(np.int64)
+    blk_plastic_len = np.zeros(blk_first.size, dtype=np.int64)
+    blk_fixed_len = np.zeros(blk_first.size, dtype=np.int64)
+    np.maximum.at(blk_plastic_len, row_blk, row_plastic)
+    np.maximum.at(blk_fixed_len, row_blk, row_len - row_plastic)
 
     max_delay = np.zeros(n_cores, dtype=np.int64)
     np.maximum.at(max_delay, syn_core, syn_delay)
@@ -569,15 +673,18 @@ def _build_layout(net: Network, target: Target) -> Layout:
     shifts = np.zeros((n_cores, 2), dtype=np.int64)
     for pi, core, _a, _b in sorted_slices.tolist():
         p = pops[pi]
-        shifts[core] = (int(p.params.get("shift_exc", 0)), int(p.params.get("shift_inh", 0)))
+        shifts[core] = _shift_pair(p)
 
     budget = _Budget(target)
     mpt = np.bincount(blk_core, minlength=n_cores).astype(np.int64)
-    dtcm = np.array([budget.dtcm(int(neurons[c]), int(max_delay[c]), int(mpt[c])) for c in range(n_cores)],
-                    dtype=np.int64)
+    core_eprop = _core_eprop(net, names, neurons, sorted_slices, lay_blocks=(blk_src, blk_core, blk_plastic_len),
+                             src_size=src_stop - src_start)
+    dtcm = np.array([budget.dtcm(int(neurons[c]), int(max_delay[c]), int(mpt[c]), core_eprop[c])
+                     for c in range(n_cores)], dtype=np.int64)
     header = int(target.get("sdram.row_header_words"))
     n_rows = src_stop[blk_src] - src_start[blk_src]
-    sdram = np.bincount(blk_core, weights=n_rows * (blk_row_len + header) * 4, minlength=n_cores).astype(np.int64)
+    sdram = np.bincount(blk_core, weights=n_rows * row_words(blk_fixed_len, blk_plastic_len, header) * 4,
+                        minlength=n_cores).astype(np.int64)
     sdram += int(target.get("sdram.core_fixed_bytes"))
     core_chip, core_proc, chips = _place_chips(target, sdram, position)
     return Layout(n_cores=n_cores, core_offset=offset, core_chip=core_chip, core_proc=core_proc, chips=chips,
@@ -587,7 +694,39 @@ def _build_layout(net: Network, target: Target) -> Layout:
                   src_core=src_core, syn_src=syn_src, syn_local_src=syn_lsrc, syn_core=syn_core,
                   syn_local=syn_local, syn_word=syn_word, syn_delay=syn_delay, blk_src=blk_src, blk_core=blk_core,
                   blk_row_len=blk_row_len, blk_first=blk_first, core_dtcm=dtcm, core_sdram=sdram, core_mpt=mpt,
+                  syn_plastic=syn_plastic, syn_proj=syn_proj, syn_pre=syn_pre, syn_post=syn_post,
+                  blk_fixed_len=blk_fixed_len, blk_plastic_len=blk_plastic_len, core_eprop=core_eprop,
                   core_position=position)
+
+
+def row_words(fixed: np.ndarray, plastic: np.ndarray, header: int) -> np.ndarray:
+    """Words of a row with ``fixed`` static and ``plastic`` plastic synapses (synapse_row.h): the
+    header, the plastic region (one word per synapse: its signed 16-bit weight in the top half, a
+    fraction of a weight step below), the fixed words, and the plastic-control halfwords (delay |
+    type | index), two per word."""
+    plastic = np.asarray(plastic)
+    return header + np.asarray(fixed) + plastic + (plastic + 1) // 2
+
+
+def _core_eprop(net: Network, names: list[list[str]], neurons: np.ndarray, sorted_slices: np.ndarray,
+                lay_blocks: tuple[np.ndarray, np.ndarray, np.ndarray], src_size: np.ndarray) -> list[EpropCore | None]:
+    """Each core's e-prop state: kind from the neurons on it, sources = the neurons of the source slices
+    with plastic synapses on it (the columns of its dense state matrix)."""
+    per_pop = eprop_cores(net)
+    pops = net.populations
+    out: list[EpropCore | None] = [None] * len(names)
+    blk_src, blk_core, blk_plastic = lay_blocks
+    for pi, core, a, b in sorted_slices.tolist():
+        pop = pops[pi]
+        info = per_pop.get(pop.name)
+        if info is None:
+            continue
+        kind = info.kind
+        if kind != "readout":
+            kind = "adaptive" if np.any(np.asarray(pop.param_array("beta"))[a:b] != 0) else "lif"
+        sources = int(src_size[blk_src[(blk_core == core) & (blk_plastic > 0)]].sum())
+        out[core] = EpropCore(kind, sources, info.n_out)
+    return out
 
 
 def _place_chips(target: Target, sdram: np.ndarray, position: np.ndarray) -> tuple[np.ndarray, np.ndarray,
@@ -654,11 +793,30 @@ def _longest_rows(lay: Layout) -> np.ndarray:
     return out
 
 
+def _shift_pair(p: Population) -> tuple[int, int]:
+    """(exc, inh) weight shifts of a population (an e-prop population has one for both signs)."""
+    one = int(p.params.get("shift", 0))
+    return int(p.params.get("shift_exc", one)), int(p.params.get("shift_inh", one))
+
+
+def _check_scored_readout(net: Network, lay: Layout) -> None:
+    """The scored readout lies on one core: its softmax needs every unit's membrane."""
+    score = (net.attrs.get("trial") or {}).get("score")
+    if not score:
+        return
+    pop = net.population(score["population"])
+    cores = {int(c) for c, _a, _b in pop.attrs.get("placement", [])}
+    if len(cores) > 1:
+        raise ResourceError(f"the scored readout '{pop.name}' is split over {len(cores)} cores; it must fit one core "
+                            "(the learning signal needs every unit's membrane on the core that computes it)",
+                            location=f"population '{pop.name}'")
+
+
 def _check_shifts(net: Network, lay: Layout) -> None:
     """Populations sharing a core must share its (exc, inh) shift pair."""
     pops = {p.name: p for p in net.populations}
     for c, names in enumerate(lay.core_pops):
-        pairs = {(int(pops[n].params.get("shift_exc", 0)), int(pops[n].params.get("shift_inh", 0))) for n in names}
+        pairs = {_shift_pair(pops[n]) for n in names}
         if len(pairs) > 1:
             raise ResourceError(f"populations {', '.join(repr(n) for n in names)} share core {c} but need different "
                                 "weight shifts (one (exc, inh) shift pair per core); place them on separate cores",
@@ -675,7 +833,8 @@ class SpiNNakerLayoutModel:
     #: ("position": the partition's core id, the core's place in SpiNNakerGeometry.)
     report_columns = (("position", "position", None), ("chip", "chip", None),
                       ("neurons", "neurons", "core.max_neurons"),
-                      ("DTCM bytes", "dtcm_bytes", "chip.dtcm_bytes"), ("ring slots", "ring_slots", None),
+                      ("DTCM bytes", "dtcm_bytes", "chip.dtcm_bytes"), ("of which e-prop", "eprop_dtcm_bytes", None),
+                      ("ring slots", "ring_slots", None),
                       ("MPT entries", "mpt_entries", None), ("SDRAM bytes", "sdram_bytes", None))
     #: Columns of the per-chip report (meta["chips"], written by the backend).
     chip_report_columns = (("chip", "chip", None), ("cores", "cores", "chip.cores"),
@@ -683,6 +842,13 @@ class SpiNNakerLayoutModel:
                            ("router entries", "router_entries", "router.usable_entries"),
                            ("uncompressed", "router_entries_uncompressed", None),
                            ("compressed", "router_entries_compressed", None))
+
+    @staticmethod
+    def outside_packing_view(net: Network) -> list[str]:
+        """Populations the resource model's packing view (``ResourceModel.vector``) does not
+        describe: the e-prop ones, whose synapse state, per-tick cycles and cores of their own only
+        the exact model (``violation``) counts. Read off the IR alone, before any table is built."""
+        return sorted(p.name for p in net.populations if p.model in EPROP_MODELS)
 
     def __init__(self, target: Target) -> None:
         self.target = target
@@ -711,11 +877,15 @@ class SpiNNakerLayoutModel:
         """Lay the network out on cores and chips, check every per-core limit, return the table."""
         lay = build_layout(net, self.target)
         _check_shifts(net, lay)
+        _check_scored_readout(net, lay)
         check_layout(lay, self.target)
         n = np.diff(lay.core_offset)
+        budget = _Budget(self.target)
+        eprop = [budget.eprop(int(n[c]), e) if e is not None else 0 for c, e in enumerate(lay.core_eprop)]
         return [{"core": c, "position": int(lay.core_position[c]),
                  "chip": "{},{}".format(*lay.chips[int(lay.core_chip[c])]),
                  "processor": int(lay.core_proc[c]), "neurons": int(n[c]), "dtcm_bytes": int(lay.core_dtcm[c]),
+                 "eprop_dtcm_bytes": int(eprop[c]),
                  "ring_slots": 1 << int(lay.core_delay_bits[c]), "mpt_entries": int(lay.core_mpt[c]),
                  "sdram_bytes": int(lay.core_sdram[c]), "populations": list(lay.core_pops[c])}
                 for c in range(lay.n_cores)]

@@ -39,12 +39,14 @@ import numpy as np
 
 from ..errors import IrError, QuantizationError
 from ..formats import spinnaker as fx
+from ..ir.eprop import is_eprop
 from ..ir.models import NEURON_MODELS
 from ..ir.network import Network, Population, Projection
 from ..passes.registry import PassContext
 from ..target import Target
 from . import RegisterView
 from .common import as_param, num, quantized_for, report_lossy
+from .eprop_mapping import EPROP_MODELS, SIGNED_MAX, WORDS as EPROP_WORDS, lower_eprop
 
 #: Models this mapping lowers; everything else must already be register level.
 PHYSICAL = ("lif", "if")
@@ -85,6 +87,14 @@ class SpiNNakerNeuronMapping:
             params = {k: pop.params.get(k, v) for k, v in NEURON_MODELS[MODEL].defaults().items()}
             scale = 2.0 ** (fx.S1615_FRAC - int(params["shift_exc"]))
             return RegisterView(MODEL, params, scale, units)
+        if pop.model in EPROP_WORDS:
+            params = {k: pop.params.get(k, v) for k, v in NEURON_MODELS[pop.model].defaults().items()}
+            return RegisterView(pop.model, params, 2.0 ** (fx.S1615_FRAC - int(params["shift"])), {"v": units["v"]})
+        if pop.model in EPROP_MODELS:
+            if dt is None:
+                raise IrError(f"model '{pop.model}' is in physical units and needs the network's time step "
+                              "(write 'dt = 1 ms' in the source)", location=f"population '{pop.name}'")
+            return RegisterView(EPROP_MODELS[pop.model], {}, 1.0, {"v": units["v"]})
         if pop.model in PHYSICAL:
             if dt is None:
                 raise IrError(f"model '{pop.model}' is in physical units and needs the network's time step "
@@ -167,7 +177,7 @@ class SpiNNakerNeuronMapping:
 
     # -- lowering a network ---------------------------------------------------------------------
     def lower(self, net: Network, ctx: PassContext) -> list[str]:
-        mapped = [p for p in net.populations if p.model in PHYSICAL]
+        mapped = [p for p in net.populations if p.model in PHYSICAL or p.model in EPROP_MODELS]
         if not mapped:
             return []
         dt = net.attrs.get("dt")
@@ -178,7 +188,8 @@ class SpiNNakerNeuronMapping:
         if not (isinstance(dt, (int, float)) and math.isfinite(dt) and dt > 0):
             raise IrError(f"the time step dt must be a positive number of ms, got {dt!r}", location="network")
         dt = float(dt)
-        report: list[str] = []
+        report: list[str] = lower_eprop(net, self.target, dt, self._store)
+        mapped = [p for p in mapped if p.model in PHYSICAL]
         factors: dict[str, np.ndarray] = {}
         by_post: dict[str, list[Projection]] = {p.name: [] for p in mapped}
         for proj in net.projections:
@@ -389,6 +400,9 @@ def quantize_network(net: Network, ctx: PassContext) -> Network:
         if pop.is_input:
             continue
         loc = f"population '{pop.name}'"
+        if pop.model in EPROP_WORDS:
+            _quantize_eprop(pop, ctx)
+            continue
         if pop.model != MODEL:
             raise QuantizationError(f"target '{target.name}' has no number format for neuron model "
                                     f"'{pop.model}'", location=loc)
@@ -400,8 +414,14 @@ def quantize_network(net: Network, ctx: PassContext) -> Network:
         for key in ("cm", "tau_m", "tau_syn_e", "tau_syn_i", "time_step"):
             if np.any(np.asarray(pop.params[key]) <= 0):
                 raise QuantizationError(f"{key} must be a positive s16.15 word", location=loc)
+    eprop_posts = {p.name for p in net.populations if p.model in EPROP_WORDS}
     for proj in net.projections:
         loc = f"projection '{proj.name}'"
+        if proj.post in eprop_posts:
+            _quantize_signed(proj, ctx)
+            continue
+        if is_eprop(proj.learning):
+            raise QuantizationError("an e-prop projection must end on an e-prop population (alif or li)", location=loc)
         if proj.learning is not None:
             raise QuantizationError(f"target '{target.name}' has no on-chip learning engine for sum-of-products "
                                     f"rules (rule '{proj.learning.get('rule', '?')}')", location=loc)
@@ -430,3 +450,40 @@ def _integer(pop: Population, key: str, ctx: PassContext) -> int | np.ndarray:
     if r.size and (r.min() < fx.REAL_MIN or r.max() > fx.REAL_MAX):
         raise QuantizationError(f"parameter '{key}' does not fit a 32-bit word", location=f"population '{pop.name}'")
     return as_param(r.astype(np.int64))
+
+
+def _quantize_eprop(pop: Population, ctx: PassContext) -> None:
+    """Round an e-prop core's host words to integers and check their ranges."""
+    loc = f"population '{pop.name}'"
+    for key in (*EPROP_WORDS[pop.model], "time_step", "shift"):
+        spec = NEURON_MODELS[pop.model].params[key]
+        v = np.asarray(pop.params.get(key, spec.default), dtype=np.float64)
+        r = np.rint(v)
+        if np.any(r != v):
+            report_lossy(ctx, f"parameter '{key}' is not an integer word and was rounded", loc)
+        if r.size and (r.min() < fx.REAL_MIN or r.max() > fx.REAL_MAX):
+            raise QuantizationError(f"parameter '{key}' does not fit a 32-bit word", location=loc)
+        pop.params[key] = as_param(r.astype(np.int64))
+    if not 0 <= int(pop.params["shift"]) <= MAX_SHIFT:
+        raise QuantizationError(f"shift {pop.params['shift']} is outside [0, {MAX_SHIFT}]", location=loc)
+    for key in ("tau_m", "time_step") + (("tau_a", "theta") if pop.model == "eprop_alif" else ()):
+        if np.any(np.asarray(pop.params[key]) <= 0):
+            raise QuantizationError(f"{key} must be a positive s16.15 word", location=loc)
+    mant = np.asarray(pop.params["lr_mant"])
+    if np.any((mant < 0) | (mant >= 1 << 15)):
+        raise QuantizationError("lr_mant must lie in 0 .. 2^15 - 1", location=loc)
+
+
+def _quantize_signed(proj: Projection, ctx: PassContext) -> None:
+    """Weights into an e-prop population: signed 16-bit words (the sign is the synapse type)."""
+    loc = f"projection '{proj.name}'"
+    w = np.asarray(proj.weights, dtype=np.float64)
+    words = np.rint(w)
+    if np.any(words != w):
+        report_lossy(ctx, f"{int(np.count_nonzero(words != w))} of {w.size} weights are not integer words "
+                          "and were rounded", loc)
+    if w.size and np.abs(words).max() > SIGNED_MAX:
+        raise QuantizationError(f"a weight word ({num(float(np.abs(words).max()))}) exceeds the signed 16-bit "
+                                f"magnitude {SIGNED_MAX} of an e-prop synapse", location=loc)
+    proj.weights = words.astype(np.int64)
+    proj.sign = "mixed"

@@ -104,6 +104,24 @@ def _options(ctx: PassContext, solver: str | None, time_budget: float | None, se
     return opts
 
 
+def _exact_model_only(net: Network, ctx: PassContext, opts: PartitionOptions, asked: bool) -> None:
+    """Populations the resource model's packing view does not describe (``outside_packing_view``:
+    on the SpiNNaker-like target the e-prop populations, whose per-synapse state, cycle budget and
+    cores of their own only the exact model counts) are placed by first fit, which asks the exact
+    model. Said in the report; a solver asked for by name that cannot place them is an error."""
+    outside = getattr(ctx.target.part("layout")(ctx.target), "outside_packing_view", None)
+    names = outside(net) if outside is not None else []
+    if not names or opts.solver == "first-fit":
+        return
+    listed = ", ".join(f"'{n}'" for n in names)
+    if asked:
+        raise PipelineError(f"partition: solver '{opts.solver}' cannot place {listed}: the target's packing view does "
+                            f"not model them (docs/partitioning.md); use solver=first-fit")
+    ctx.report("partition", [f"populations {listed} are outside the packing view of the target's resource model; "
+                             "placed by first-fit against the exact model"])
+    opts.solver = "first-fit"
+
+
 @register_pass("partition", options={"solver": str, "time": float, "seed": int, "workers": int, "rate": float,
                                      "objective": str})
 def partition(net: Network, ctx: PassContext, solver: str | None = None, time: float | None = None,
@@ -111,6 +129,7 @@ def partition(net: Network, ctx: PassContext, solver: str | None = None, time: f
               objective: str | None = None) -> Network:
     """Assign the neurons of every non-input population to cores within the per-core limits."""
     opts = _options(ctx, solver, time, seed, workers, rate, objective)
+    _exact_model_only(net, ctx, opts, asked=solver is not None or "partition.solver" in ctx.settings)
     partitioner = get_partitioner(opts.solver)
     configure = getattr(partitioner, "configure", None)
     if configure is not None:
@@ -180,7 +199,29 @@ class FirstFitPartitioner:
             model.commit(cores[core_id], model.demand(pop, start, start + count))
             slices.append([core_id, start, start + count])
             start += count
+        if getattr(model, "exclusive", None) is not None and model.exclusive(pop) and len(slices) > 1:
+            slices = self._even(pop, model, cores, slices)
         return slices
+
+    @staticmethod
+    def _even(pop: Population, model: ResourceModel, cores: list[Any], slices: list[list[int]]) -> list[list[int]]:
+        """A population with cores of its own (an e-prop population) spread evenly over the cores
+        first fit opened for it: the same cores, the lowest per-core load (first fit leaves the last
+        core with the remainder). Kept as first fit placed it if an even slice does not fit."""
+        ids = [c for c, _, _ in slices]
+        if len(set(ids)) != len(ids):
+            return slices
+        n, k = pop.size, len(ids)
+        bounds = [n * i // k for i in range(k + 1)]
+        fresh = [model.new_core() for _ in ids]
+        for core, a, b in zip(fresh, bounds[:-1], bounds[1:]):
+            demand = model.demand(pop, a, b)
+            if model.violation(core, demand) is not None:
+                return slices
+            model.commit(core, demand)
+        for c, core in zip(ids, fresh):
+            cores[c] = core
+        return [[c, a, b] for c, a, b in zip(ids, bounds[:-1], bounds[1:])]
 
     @staticmethod
     def _first_core_with_room(one: Any, model: ResourceModel, cores: list[Any],

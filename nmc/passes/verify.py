@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from ..errors import IrError
+from ..ir.eprop import is_eprop
 from ..ir.models import NEURON_MODELS
 from ..ir.network import Network
 from ..ir.verify import verify_network
@@ -20,4 +21,9 @@ def verify(net: Network, ctx: PassContext) -> Network:
         if pop.model not in supported:
             raise IrError(f"neuron model '{pop.model}' is not supported by target '{ctx.target.name}' "
                           f"(it supports: {', '.join(sorted(supported))})", location=f"population '{pop.name}'")
+    rules = set(ctx.target.data.get("learning_rules", []))
+    for proj in net.projections:
+        if is_eprop(proj.learning) and "eprop" not in rules:
+            raise IrError(f"target '{ctx.target.name}' has no e-prop learning (rule kind 'eprop')",
+                          location=f"projection '{proj.name}'")
     return net

@@ -7,6 +7,7 @@ it with the ``cost`` table of the binary's target configuration::
     cycles[t, c] = timer_tick + Σ_models n_model[c] · neuron_<model>
                    + row_dmas[t, c] · row_dma + words[t, c] · synaptic_word
                    + received[t, c] · packet_received + sent[t, c] · packet_sent
+                   + extra[t, c]       (work the interpreter prices itself: e-prop, docs/eprop.md)
     overrun      ⇔ cycles[t, c] > chip.clock_hz · timestep
     energy       = steps · timestep · (chips · chip_idle_w + active_cores · core_active_w)
                    + router_traversals · packet_j
@@ -48,6 +49,8 @@ class TickCounts:
     router_traversals: int
     chips: int
     timestep_s: float
+    extra_cycles: np.ndarray | None = None   # (steps, n_cores): work priced by the interpreter (e-prop)
+    payload_traversals: int = 0              # router traversals of 72-bit payload packets
 
 
 @dataclass(slots=True)
@@ -90,11 +93,14 @@ class SpiNNakerCostModel:
                 + counts.synaptic_words * int(cyc["synaptic_word"])
                 + counts.packets_received * int(cyc["packet_received"])
                 + counts.packets_sent * int(cyc["packet_sent"]))
+        if counts.extra_cycles is not None:
+            core = core + counts.extra_cycles
         budget = self.budget(counts.timestep_s)
         over = np.argwhere(core > budget)
         time_s = steps * counts.timestep_s
         energy = (time_s * (counts.chips * float(en["chip_idle_w"]) + int(active.sum()) * float(en["core_active_w"]))
-                  + counts.router_traversals * float(en["packet_j"]))
+                  + counts.router_traversals * float(en["packet_j"])
+                  + counts.payload_traversals * float(en.get("payload_packet_j", en["packet_j"])))
         critical = int(core.max(axis=1).sum()) if n_cores else 0
         return RunCost(core_cycles=core, overruns=over, cycles=critical, time_s=float(time_s),
                        energy_j=float(energy), budget=budget)

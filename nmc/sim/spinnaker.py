@@ -136,8 +136,10 @@ class IFCurrExp:
         return spiked, wraps
 
 
+from .spinnaker_eprop import EpropALIF, EpropEngine, EpropLI, target_words  # noqa: E402
+
 #: Neuron models the interpreter runs, by the name in ``meta["core_models"]``.
-KERNELS: dict[str, type] = {IFCurrExp.name: IFCurrExp}
+KERNELS: dict[str, type] = {IFCurrExp.name: IFCurrExp, EpropALIF.name: EpropALIF, EpropLI.name: EpropLI}
 
 
 # ---------------------------------------------------------------------------------------------
@@ -167,6 +169,7 @@ class Deliveries:
     defaults: np.ndarray
     dropped: np.ndarray
     misses: np.ndarray
+    plastic: np.ndarray     # whether the synapse is plastic (its ``addr`` is then its weight's halfword address)
 
 
 class _Router:
@@ -280,10 +283,15 @@ class SpiNNakerInterpreter:
         except TargetError as exc:
             raise BinaryFormatError(f"binary for target '{binary.target}': {exc.message}") from None
         self.timestep_s = float(self.meta.get("timestep_ms", 1.0)) / 1000.0
-        self.learning_enabled = False   # no learning engine yet (e-prop comes next)
+        self.learning_enabled = False
+        self.sdram_words = _sec(binary, "sdram_words").astype(np.uint32).copy()  # weights are written back here
         self._load_cores()
         self._load_routing()
         self._load_io()
+        self.eprop: EpropEngine | None = None
+        if "core_eprop" in binary.sections:
+            self.eprop = EpropEngine(self, binary)
+            self.learning_enabled = True
         self.reset()
 
     # -- loading ------------------------------------------------------------------------------------
@@ -355,6 +363,7 @@ class SpiNNakerInterpreter:
             base += k.size
         self.n_src = base
         all_keys = np.concatenate(keys)
+        self.all_keys = all_keys
         self.src_sends = np.concatenate([sends, np.ones(base - self.n_neurons, dtype=bool)])
         self.deliveries = self._deliveries(all_keys, np.concatenate(start))
 
@@ -368,7 +377,7 @@ class SpiNNakerInterpreter:
         trav[sending], hits[sending], defaults[sending], dropped[sending] = trav_s, hits_s, def_s, drop_s
         d_src = sending[d_src]
         # Master population tables: first entry with key & mask == entry key.
-        words = _sec(b, "sdram_words").astype(np.int64)
+        words = self.sdram_words.astype(np.int64)
         mpt_off = _sec(b, "mpt_offset").astype(np.int64)
         if mpt_off.size != self.n_cores + 1:
             raise BinaryFormatError("mpt_offset does not match the number of cores")
@@ -400,23 +409,35 @@ class SpiNNakerInterpreter:
         r_src, r_core, r_addr = cat(rows_src), cat(rows_core), cat(rows_addr)
         if r_addr.size and (r_addr.max() + header > words.size):
             raise BinaryFormatError("a synaptic row lies outside the SDRAM image")
-        # Rows: plastic size, fixed count, plastic-control count, then the fixed words.
-        plastic = words[r_addr] if r_addr.size else r_addr
-        if np.any(plastic != 0):
-            raise BinaryFormatError("a synaptic row has a plastic region; this interpreter runs static synapses only")
-        n_fixed = words[r_addr + 1] if r_addr.size else r_addr
-        first = r_addr + header
-        if n_fixed.size and np.any(first + n_fixed > words.size):
+        # Rows: [P, P plastic-region words, F, Q, F fixed words, ceil(Q/2) control words].
+        p_size = words[r_addr] if r_addr.size else r_addr
+        fixed = r_addr + 1 + p_size
+        if fixed.size and np.any(fixed + 2 > words.size):
             raise BinaryFormatError("a synaptic row runs past the SDRAM image")
-        w_addr = _ranges(first, n_fixed)
-        w_src = np.repeat(r_src, n_fixed)
-        w_core = np.repeat(r_core, n_fixed)
-        word = words[w_addr]
+        n_fixed = words[fixed] if fixed.size else r_addr
+        n_plastic = words[fixed + 1] if fixed.size else r_addr
+        first = fixed + 2
+        ctl_first = 2 * (first + n_fixed)
+        if n_fixed.size and (np.any(first + n_fixed + (n_plastic + 1) // 2 > words.size)
+                             or np.any(n_plastic > p_size)):
+            raise BinaryFormatError("a synaptic row runs past the SDRAM image or its plastic region")
+        f_addr = _ranges(first, n_fixed)
+        h_ctl = _ranges(ctl_first, n_plastic)
+        # A plastic synapse's word: its signed weight in the top half (little-endian: the odd halfword).
+        h_w = 2 * _ranges(r_addr + 1, n_plastic) + 1
+        halves = words.astype(np.uint32).view(np.uint16) if words.size else np.zeros(0, np.uint16)
+        hw = halves[h_w].astype(np.int16).astype(np.int64) if h_w.size else np.zeros(0, np.int64)
+        w_src = np.concatenate([np.repeat(r_src, n_fixed), np.repeat(r_src, n_plastic)])
+        w_core = np.concatenate([np.repeat(r_core, n_fixed), np.repeat(r_core, n_plastic)])
+        word = np.concatenate([words[f_addr], (np.abs(hw) << 16) | halves[h_ctl].astype(np.int64)])
+        is_plastic = np.concatenate([np.zeros(f_addr.size, dtype=bool), np.ones(h_w.size, dtype=bool)])
+        w_addr = np.concatenate([f_addr, h_w])
+        plastic_neg = np.concatenate([np.zeros(f_addr.size, dtype=bool), hw < 0])
         ib = self.core["index_bits"][w_core]
         tb = self.core["type_bits"][w_core]
         db = self.core["delay_bits"][w_core]
         index = word & ((1 << ib) - 1)
-        stype = (word >> ib) & ((1 << tb) - 1)
+        stype = np.where(is_plastic, plastic_neg, (word >> ib) & ((1 << tb) - 1))
         field = (word >> (ib + tb)) & ((1 << db) - 1)
         weight = (word >> 16) & 0xFFFF
         # A word whose index or type lies past the core's neurons writes a slot nobody reads.
@@ -431,7 +452,7 @@ class SpiNNakerInterpreter:
         return Deliveries(
             ptr=np.concatenate([[0], np.cumsum(np.bincount(src_sorted, minlength=n))]).astype(np.int64),
             post=post, stype=stype[real][order], field=field[real][order], weight=weight[real][order],
-            addr=w_addr[real][order],
+            addr=w_addr[real][order], plastic=is_plastic[real][order],
             cptr=np.concatenate([[0], np.cumsum(np.bincount(uniq // max(self.n_cores, 1), minlength=n))]
                                 ).astype(np.int64),
             core=uniq % max(self.n_cores, 1), received=counts[0], dmas=counts[1], words=counts[2],
@@ -463,16 +484,21 @@ class SpiNNakerInterpreter:
         d_max = int(self.slots.max()) if self.n_cores else 1
         self.ring = np.zeros((d_max, 2, max(self.n_neurons, 1)), dtype=np.int64)
         self.t = 0
+        if getattr(self, "eprop", None) is not None:
+            self.eprop.reset()
 
     def plastic_weights(self) -> dict[str, np.ndarray]:
-        """No plastic projections on this target yet."""
-        return {}
+        """The weight words of every e-prop projection, (n_pre, n_post) (empty without e-prop)."""
+        return self.eprop.plastic_weights() if self.eprop is not None else {}
 
     # -- checkpoints ----------------------------------------------------------------------------------
     def state(self) -> dict[str, np.ndarray]:
         """The dynamic state as named arrays (copies): the ring buffers, the tick counter and each
         kernel's ``state_arrays`` under ``kernel<i>/``. :meth:`load_state` of it into an
         interpreter of the same binary continues exactly as this one would."""
+        if self.eprop is not None:
+            raise RunError("checkpoints of e-prop runs are not supported yet: the e-prop engine's traces, "
+                           "batch sums and trial counters are not saved")
         out = {"ring": self.ring.copy(), "t": np.array(self.t, dtype=np.int64)}
         for i, k in enumerate(self.kernels):
             for name in k.state_arrays:
@@ -508,6 +534,20 @@ class SpiNNakerInterpreter:
         """Advance ``steps`` ticks from the current state; ``inputs`` maps port -> (steps, n) spikes."""
         if steps < 0:
             raise RunError("steps must be non-negative")
+        ep = self.eprop
+        target = None
+        if ep is not None and inputs and ep.meta["target"] in inputs:
+            inputs = dict(inputs)
+            values = np.asarray(inputs.pop(ep.meta["target"]))
+            if values.ndim != 2 or values.shape[1] != ep.n_out or values.shape[0] < steps:
+                raise RunError(f"target '{ep.meta['target']}': expected values shaped ({steps}, {ep.n_out}), "
+                               f"got {values.shape}")
+            target = target_words(values[:steps])
+        extra = np.zeros((steps, self.n_cores), dtype=np.int64)
+        payload = {"sent": 0, "received": 0, "traversals": 0}
+        if ep is not None:
+            ep_nrn = np.concatenate([ec.nrn for ec in ep.cores])
+            ep_kernels = [k for k in self.kernels if k.name in ("eprop_alif", "eprop_li")]
         port_src, port_bounds = self._port_spikes(inputs, steps)
         n = self.n_neurons
         dlv = self.deliveries
@@ -529,6 +569,16 @@ class SpiNNakerInterpreter:
         u_all = np.zeros(n, dtype=np.int64)
         for k in range(steps):
             t = self.t + k
+            tau = t % ep.T if ep is not None else -1
+            if tau == 0:
+                # A trial starts: the finished trial's learning, then the e-prop cores' resting state
+                # (spikes still in flight from the previous trial are dropped with the ring slots).
+                ep.trial_start(self.learning_enabled, extra[k])
+                for kern in ep_kernels:
+                    kern.reset()
+                ring[:, :, ep_nrn] = 0
+            if ep is not None:
+                ep.ticks_in_trial += 1
             # (1) Synapse step: ring slot t of every neuron and type into the currents.
             if n:
                 if uniform:
@@ -552,10 +602,16 @@ class SpiNNakerInterpreter:
             else:
                 fired = np.zeros(0, dtype=np.int64)
             fired_total += np.bincount(self.neuron_core[fired], minlength=self.n_cores)
+            if ep is not None and tau > 0:
+                got = ep.step(tau, self.learning_enabled, None if target is None else target[k], extra[k])
+                for key, v in got.items():
+                    payload[key] += v
             # (3) Packets of the tick: neurons that fired and send, then host-injected port units.
             ps = port_src[port_bounds[k]:port_bounds[k + 1]]
             src = np.concatenate([fired[self.src_sends[fired]], ps]) if ps.size else fired[self.src_sends[fired]]
             src_log.append(src)
+            if ep is not None:
+                ep.arrivals(src)
             if src.size:
                 starts = dlv.ptr[src]
                 lens = dlv.ptr[src + 1] - starts
@@ -579,7 +635,11 @@ class SpiNNakerInterpreter:
             if progress is not None:
                 progress(1)
         self.t += steps
-        return self._result(steps, src_log, fired_total, spike_rec, probe_rec, ovf)
+        if ep is not None:
+            ovf["eprop_saturation"] = ep.saturation["eprop_state"]
+            ovf["weight_saturation"] = ep.saturation["weight"]
+            ep.saturation = {"eprop_state": 0, "weight": 0}
+        return self._result(steps, src_log, fired_total, spike_rec, probe_rec, ovf, extra, payload)
 
     @staticmethod
     def _accumulate(ring_flat: np.ndarray, flat: np.ndarray, weight: np.ndarray) -> int:
@@ -609,7 +669,8 @@ class SpiNNakerInterpreter:
         return saturations
 
     def _result(self, steps: int, src_log: list[np.ndarray], fired_total: np.ndarray,
-                spike_rec: dict[str, np.ndarray], probe_rec: dict[str, np.ndarray], ovf: dict[str, int]) -> RunResult:
+                spike_rec: dict[str, np.ndarray], probe_rec: dict[str, np.ndarray], ovf: dict[str, int],
+                extra: np.ndarray | None = None, payload: dict[str, int] | None = None) -> RunResult:
         """Counters per (tick, core) from the packets logged, priced by the cost model."""
         dlv, nc = self.deliveries, self.n_cores
         lens = np.fromiter((x.size for x in src_log), dtype=np.int64, count=len(src_log))
@@ -631,7 +692,8 @@ class SpiNNakerInterpreter:
         chips |= {(c % self.router.w, c // self.router.w) for c in self.router.tables}
         counts = TickCounts(neurons=self.core_model_count, row_dmas=dmas, synaptic_words=words,
                             packets_received=received, packets_sent=sent, router_traversals=trav,
-                            chips=len(chips), timestep_s=self.timestep_s)
+                            chips=len(chips), timestep_s=self.timestep_s, extra_cycles=extra,
+                            payload_traversals=(payload or {}).get("traversals", 0))
         cost = self.cost_model.cost(counts)
         counters = {
             "timesteps": int(steps), "spikes": int(fired_total.sum()), "synaptic_ops": int(words.sum()),
@@ -642,6 +704,10 @@ class SpiNNakerInterpreter:
             "mpt_misses": int(dlv.misses[src].sum()), "row_dmas": int(dmas.sum()),
             "overruns": int(cost.overruns.shape[0]),
         }
+        if payload is not None and self.eprop is not None:
+            counters["payload_packets_sent"] = payload["sent"]
+            counters["payload_packets_received"] = payload["received"]
+            counters["eprop_trials"] = self.eprop.trials_done
         warnings = []
         if cost.overruns.shape[0]:
             t0, c0 = (int(v) for v in cost.overruns[0])

@@ -87,24 +87,27 @@ class Builder(LearningStatements, BackpropStatement, Initialisers):
             "inject_stmt": self._inject,
             "readout_stmt": self._readout,
             "learn_stmt": self._learn,
+            "score_stmt": self._score,
         }
         for stmt in statements:
             handler = handlers.get(stmt.data)
             if handler is not None:
                 handler(stmt)
+        self._check_trial()
         self._verify()
         return self.net
 
     def _global_settings(self, statements: list[Tree]) -> None:
-        """``network``, ``seed`` and ``schedule cycle`` apply to the whole file wherever they appear,
-        at most once each."""
+        """``network``, ``seed``, ``dt`` and the ``schedule`` settings (``cycle``, ``trial``, ``batch``)
+        apply to the whole file wherever they appear, at most once each."""
         name, seen = self.default_name, {}
         cycle = None
-        keywords = {"network_stmt": "network", "seed_stmt": "seed", "schedule_stmt": "schedule cycle",
-                    "dt_stmt": "dt"}
+        keywords = {"network_stmt": "network", "seed_stmt": "seed", "dt_stmt": "dt"}
         dt = None
         for stmt in statements:
             keyword = keywords.get(stmt.data)
+            if stmt.data == "schedule_stmt":
+                keyword = self._schedule_setting(stmt)
             if keyword is None:
                 continue
             pos = tree_pos(stmt)
@@ -121,12 +124,19 @@ class Builder(LearningStatements, BackpropStatement, Initialisers):
                 dt = float(self._as_quantity(value, "dt", "time"))
                 if not dt > 0:
                     raise self.error(f"dt must be a positive time, got {describe(value)}", value.pos)
-            else:
-                cycle = self._as_int(self._evaluate(stmt.children[0]), "cycle", minimum=1)
+            elif keyword == "schedule cycle":
+                cycle = self._as_int(self._evaluate(stmt.children[1]), "cycle", minimum=1)
+            else:  # schedule trial / schedule batch (e-prop)
+                self._trial_setting(keyword, stmt)
         self.net = Network(name, {"seed": self.seed} if dt is None else {"dt": dt, "seed": self.seed})
         if cycle is not None:
             self.schedule = {"cycle": cycle, "gates": [], "vetoes": [], "inputs": {}}
             self.net.attrs["schedule"] = self.schedule
+        if self.trial is not None:
+            if cycle is not None:
+                raise self.error("a file has either a synfire cycle ('schedule cycle') or e-prop trials "
+                                 "('schedule trial'), not both", seen["schedule cycle"])
+            self.net.attrs["trial"] = self.trial
 
     def _verify(self) -> None:
         """Run the IR verifier as a safety net for anything the statements did not catch."""

@@ -6,6 +6,9 @@
   is reported where the faulty part of the rule is written.
 * ``gate``, ``veto``, ``inject`` and ``readout`` fill the phase schedule of a ``schedule cycle = N``
   (the cycle itself is a file-wide setting, read by the builder before any statement runs).
+* ``rule NAME = eprop(eta = ..., feedback = random(seed = S), rate_target = 10 Hz, rate_reg = ...)``
+  defines an e-prop rule (:mod:`nmc.ir.eprop`); ``schedule trial = DURATION``, ``schedule batch = N``
+  and ``score POP against TARGET from TIME`` give its trial structure (docs/dsl.md, "e-prop").
 """
 
 from __future__ import annotations
@@ -17,6 +20,7 @@ from dataclasses import dataclass, field
 from lark import Token, Tree
 
 from ...errors import IrError
+from ...ir.eprop import LOSSES, UPDATES, eprop_rule, whole_steps
 from ...ir.learning import TRACES, learning_spec, parse_rule
 from ...ir.network import Population
 from .scope import Scope
@@ -24,6 +28,10 @@ from .values import Call, Pos, Signature, Value, Word, describe, did_you_mean, t
 
 LEARNING = Signature("learning", ("dw", "epoch") + TRACES, frozenset({"dw"}), 1)
 TRACE = Signature("trace", ("impulse", "tau"), frozenset({"impulse", "tau"}), 2)
+EPROP = Signature("eprop", ("eta", "feedback", "rate_target", "rate_reg", "loss", "gamma", "update", "w_max"),
+                  frozenset({"eta", "feedback"}), 0)
+RANDOM = Signature("random", ("seed",), frozenset({"seed"}), 1)
+RULE_KINDS = (LEARNING.name, EPROP.name)
 
 
 @dataclass
@@ -46,6 +54,9 @@ class LearningStatements(Scope):
     schedule: dict[str, object] | None = None
     #: Where each (statement kind, key) of the schedule was given, to report repeats.
     schedule_seen: dict[tuple, Pos] = field(default_factory=dict)
+    #: ``net.attrs["trial"]`` once a ``schedule trial`` statement is seen (e-prop; None: no trials).
+    trial: dict[str, object] | None = None
+    trial_seen: dict[str, Pos] = field(default_factory=dict)
 
     # -- learning rules ---------------------------------------------------------------------------
     def _rule(self, stmt: Tree) -> None:
@@ -56,9 +67,12 @@ class LearningStatements(Scope):
             first = self.rules[name].pos.line
             raise self.error(f"learning rule '{name}' is defined twice (first at line {first})", pos)
         call = self._call(call_tree)
+        if call.name == EPROP.name:
+            self.rules[name] = self._eprop_rule(call, pos)
+            return
         if call.name != LEARNING.name:
-            raise self.error(f"unknown kind of rule '{call.name}' (known: learning)"
-                             f"{did_you_mean(call.name, [LEARNING.name])}", call.pos)
+            raise self.error(f"unknown kind of rule '{call.name}' (known: {', '.join(RULE_KINDS)})"
+                             f"{did_you_mean(call.name, RULE_KINDS)}", call.pos)
         args = self._bind(call, LEARNING)
         dw = self._as_text(args["dw"], "dw")
         epoch = self._as_int(args["epoch"], "epoch") if "epoch" in args else 1
@@ -82,6 +96,42 @@ class LearningStatements(Scope):
         # stand-in lets the rule itself be checked here, where its mistakes are written.
         self._check_learning({**rule.learning, "reward": "?"}, rule, rule.pos)
         self.rules[name] = rule
+
+    def _eprop_rule(self, call: Call, pos: Pos) -> Rule:
+        """``eprop(eta = E, feedback = random(seed = S), rate_target = F, rate_reg = C, loss = L, gamma = G,
+        update = U, w_max = W)``."""
+        args = self._bind(call, EPROP)
+        learning: dict[str, object] = {"kind": "eprop", "eta": float(self._as_number(args["eta"], "eta"))}
+        fb = args["feedback"]
+        if not (isinstance(fb, Call) and fb.name == RANDOM.name):
+            raise self.error(f"feedback must be random(seed = S) (fixed random feedback weights), got {describe(fb)}",
+                             fb.pos)
+        learning["feedback_seed"] = self._as_int(self._bind(fb, RANDOM)["seed"], "seed", minimum=0)
+        if "rate_target" in args:
+            learning["rate_target"] = float(self._as_quantity(args["rate_target"], "rate_target", "frequency"))
+        if "rate_reg" in args:
+            learning["rate_reg"] = float(self._as_number(args["rate_reg"], "rate_reg"))
+        if "gamma" in args:
+            learning["gamma"] = float(self._as_number(args["gamma"], "gamma"))
+        if "loss" in args:
+            loss = args["loss"]
+            if not (isinstance(loss, Word) and loss.name in LOSSES):
+                raise self.error(f"loss must be one of {', '.join(LOSSES)}, got {describe(loss)}", loss.pos)
+            learning["loss"] = loss.name
+        if "w_max" in args:
+            learning["w_max"] = float(self._as_quantity(args["w_max"], "w_max", "current"))
+        if "update" in args:
+            update = args["update"]
+            if not (isinstance(update, Word) and update.name in UPDATES):
+                raise self.error(f"update must be one of {', '.join(UPDATES)}, got {describe(update)}", update.pos)
+            learning["update"] = update.name
+        try:
+            eprop_rule(learning, "rule")
+        except IrError as exc:  # e.g. "e-prop eta must be > 0": report it at the argument named
+            key = exc.message.split()[1] if exc.message.startswith("e-prop ") else ""
+            where = next((a.pos for a in call.arguments if a.name == key), call.pos)
+            raise self.error(exc.message, where) from None
+        return Rule(learning, pos, call.pos, call.pos, {})
 
     def _trace(self, value: Value, key: str) -> list[int | float]:
         """``trace(impulse = I, tau = T)`` as [I, T] (ints where integral, as the IR stores them)."""
@@ -115,6 +165,17 @@ class LearningStatements(Scope):
             return None
         rule = self._lookup_rule(args["rule"])
         learning = copy.deepcopy(rule.learning)
+        if learning.get("kind") == "eprop":
+            if "reward" in args:
+                where = next(a.pos for a in call.arguments if a.name == "reward")
+                raise self.error("reward is for sum-of-products rules; an e-prop rule learns from the "
+                                 "'score' statement's learning signal", where)
+            if "delay" in args:
+                delay = self._as_int(args["delay"], "delay", minimum=0)
+                if delay != 0:
+                    raise self.error(f"an e-prop projection has delay 0 (a spike reaches the next step, as the "
+                                     f"e-prop equations assume), got {delay}", args["delay"].pos)
+            return learning
         if "reward" in args:
             value = args["reward"]
             if not isinstance(value, Word):
@@ -220,3 +281,88 @@ class LearningStatements(Scope):
         tick = self._cycle_tick(tick_expr, "tick")
         self.schedule_seen[("readout",)] = pos
         schedule["readout"] = {"population": pop.name, "tick": tick}
+
+    # -- e-prop trials ----------------------------------------------------------------------------
+    def _schedule_setting(self, stmt: Tree) -> str:
+        """Which file-wide setting a ``schedule NAME = ...`` statement is."""
+        tok = stmt.children[0]
+        known = ("cycle", "trial", "batch")
+        if tok.value not in known:
+            raise self.error(f"unknown schedule setting '{tok.value}' (known: {', '.join(known)})"
+                             f"{did_you_mean(tok.value, known)}", token_pos(tok))
+        return f"schedule {tok.value}"
+
+    def _trial_setting(self, keyword: str, stmt: Tree) -> None:
+        """``schedule trial = DURATION`` (a time) or ``schedule batch = N`` (trials per weight update)."""
+        value = self._evaluate(stmt.children[1])
+        if self.trial is None:
+            self.trial = {"duration": None, "batch": 1}
+        if keyword == "schedule trial":
+            duration = float(self._as_quantity(value, "trial", "time"))
+            if not duration > 0:
+                raise self.error(f"trial must be a positive time, got {describe(value)}", value.pos)
+            self.trial["duration"] = duration
+        else:
+            self.trial["batch"] = self._as_int(value, "batch", minimum=1)
+        self.trial_seen[keyword] = tree_pos(stmt)
+
+    def _score(self, stmt: Tree) -> None:
+        """``score POP against TARGET from TIME``: the readout scored over [TIME, end of trial)."""
+        pop_tok, target_tok, start_expr = stmt.children
+        pos = tree_pos(stmt)
+        if self.trial is None or self.trial.get("duration") is None:
+            raise self.error("'score' needs the length of a trial: add 'schedule trial = DURATION'", pos)
+        if "score" in self.trial:
+            raise self.error(f"'score' is given twice (first at line {self.trial_seen['score'].line})", pos)
+        pop = self._lookup_population(pop_tok)
+        if pop.model != "li":
+            raise self.error(f"the scored population '{pop.name}' must be a leaky readout (model 'li'), "
+                             f"not '{pop.model}'", token_pos(pop_tok))
+        target = self._lookup_population(target_tok)
+        if not target.is_input:
+            raise self.error(f"the target '{target.name}' must be an input port (its data are the desired readout)",
+                             token_pos(target_tok))
+        if target.size != pop.size:
+            raise self.error(f"target '{target.name}' has {target.size} units, but the scored population "
+                             f"'{pop.name}' has {pop.size}", token_pos(target_tok))
+        value = self._evaluate(start_expr)
+        start = float(self._as_quantity(value, "score window start", "time"))
+        duration = float(self.trial["duration"])  # type: ignore[arg-type]
+        if not 0 <= start < duration:
+            raise self.error(f"the scored window must start inside the trial [0, {duration:g}) ms, "
+                             f"got {describe(value)}", value.pos)
+        self.trial["score"] = {"population": pop.name, "target": target.name, "from": start}
+        self.trial_seen["score"] = pos
+
+    def _check_trial(self) -> None:
+        """e-prop rules need trials and a score; trials need an e-prop rule."""
+        uses = [(p.name, p.learning) for p in self.net.projections if isinstance(p.learning, dict)
+                and p.learning.get("kind") == "eprop"]
+        if self.trial is not None and self.trial.get("duration") is None:
+            raise self.error("'schedule batch' needs 'schedule trial = DURATION'", self.trial_seen["schedule batch"])
+        if not uses:
+            if self.trial is not None:
+                first = min(self.trial_seen.values(), key=lambda p: (p.line, p.col))
+                raise self.error("trials ('schedule trial', 'score') are for e-prop rules, and no projection "
+                                 "uses one", first)
+            return
+        where = self.created["projection", uses[0][0]]
+        if self.trial is None:
+            raise self.error("an e-prop rule needs trials: add 'schedule trial = DURATION' and "
+                             "'score POP against TARGET from TIME'", where)
+        if "score" not in self.trial:
+            raise self.error("an e-prop rule needs a readout to score: add 'score POP against TARGET from TIME'",
+                             where)
+        from ...ir.verify import eprop_rule_clash
+        clash = eprop_rule_clash(self.net)
+        if clash is not None:
+            raise self.error(clash[1], self.created["projection", clash[0]])
+        # The chip counts trials and the window in ticks: both must be whole time steps.
+        dt = self.net.attrs.get("dt")
+        if dt is not None:
+            score = self.trial["score"]
+            for what, value, pos in (("the trial", self.trial["duration"], self.trial_seen["schedule trial"]),
+                                     ("the scored window's start", score["from"], self.trial_seen["score"])):
+                problem = whole_steps(float(value), float(dt), what)  # type: ignore[arg-type]
+                if problem is not None:
+                    raise self.error(problem, pos)

@@ -1,0 +1,222 @@
+"""e-prop on the SpiNNaker-like interpreter: the evidence-accumulation task (Bellec et al. 2020, Fig. 3).
+
+40 inputs in four groups of 10 (left cues, right cues, recall cue, background noise at 10 Hz); 7
+cues of 100 ms at 40 Hz spaced 150 ms, each on the left with probability 0.7 or 0.3 (the majority
+side drawn per trial); the recall cue in the last 150 ms; a trial is 7 * 150 + 1200 = 2250 ms. 100
+recurrent neurons (50 LIF, 50 ALIF with tau_a = 2000 ms), a 2-unit leaky readout scored over the
+last 150 ms by cross entropy; the answer is the side with more cues. Everything runs through the
+normal pipeline: a DSL program (written below, with its initial weights in an npz) compiled with
+``--target spinnaker``, run on the bit-exact interpreter with on-chip e-prop.
+
+Training trials are drawn from one stream (in batches with as many left as right answers), the
+reported error is on fresh held-out trials with learning off. The last line is ``error=<e> trials=<n> overruns=<k> neurons_per_core=<m>``.
+
+    nice python bench/eprop_evidence.py                      # the recorded run (bench/README.md)
+    python bench/eprop_evidence.py --trials 40 --test 20     # a short smoke run
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from nmc.backend import emit_binary  # noqa: E402
+from nmc.driver import load_network, run_passes  # noqa: E402
+from nmc.sim import interpreter_for  # noqa: E402
+from nmc.target import load_target  # noqa: E402
+
+N_IN, N_REC, N_ADAPT = 40, 100, 50
+CUE_SPACING, CUE_LEN, N_CUES, RECALL = 150, 100, 7, 150
+T = CUE_SPACING * N_CUES + 1200          # 2250 ms
+THETA = 10.0                             # mV: v_th - v_rest
+TAU_M, TAU_A, TAU_OUT = 20.0, 2000.0, 20.0
+# Bellec et al.'s heuristic adaptation strength, given in units of their threshold 0.6.
+BETA_BELLEC = 1.7 * (1 - np.exp(-1 / TAU_A)) / (1 - np.exp(-1 / TAU_M))
+
+SOURCE = """\
+# Evidence accumulation with e-prop (bench/eprop_evidence.py writes this file and its weights).
+network evidence
+dt = 1 ms
+seed 1
+input x[40]                         # 10 left-cue, 10 right-cue, 10 recall, 10 noise channels
+input label[2]                      # the desired readout: one-hot class (data given per tick)
+population r[100] : alif(tau_m = 20 ms, v_rest = 0 mV, v_th = 10 mV, t_ref = 5 ms, tau_a = 2000 ms,
+                         beta = npz("w.npz", "beta"))
+population y[2] : li(tau_m = 20 ms)
+output y
+
+rule ep = eprop(eta = {eta}, feedback = random(seed = 7), rate_target = 10 Hz, rate_reg = {reg}, update = {update})
+rule ep_out = eprop(eta = {eta_out}, feedback = random(seed = 7), rate_target = 10 Hz, rate_reg = {reg}, update = {update},
+                    w_max = 0.5 nA)
+connect x -> r : dense(weights = npz("w.npz", "w_in"), rule = ep)
+connect r -> r : sparse(file = npz("rec.npz"), rule = ep)
+connect r -> y : dense(weights = npz("w.npz", "w_out"), rule = ep_out)
+
+schedule trial = 2250 ms            # every trial starts from rest
+schedule batch = {batch}            # trials per weight update
+score y against label from 2100 ms  # cross entropy over the recall window
+probe y.v
+"""
+
+
+def write_program(folder: Path, eta: float, eta_out: float, reg: float, batch: int, seed: int,
+                  update: str = "gradient") -> Path:
+    """The DSL program and its initial weights. Input and recurrent weights as Bellec et al.'s
+    N(0, 1)/sqrt(fan-in) in units of their threshold (0.6), converted to nA through the gain of a
+    one-step pulse; no autapses. Their readout is (1 - kappa) times the kappa-filtered spikes times
+    W_out (Glorot-uniform, std ~0.14) and its logits are dimensionless; ours integrates the spikes
+    (y = kappa y + W z) and its logits are mV, so W_out(mV) = (1 - kappa) 0.14 N(0, 1) -- small:
+    larger readout weights saturate the softmax and its error signal from the first trial."""
+    rng = np.random.default_rng(seed)
+    g = TAU_M * (1 - np.exp(-1.0 / TAU_M))          # mV per nA (cm = 1 nF)
+    to_na = THETA / 0.6 / g
+    w_in = rng.standard_normal((N_IN, N_REC)) / np.sqrt(N_IN) * to_na
+    w_rec = rng.standard_normal((N_REC, N_REC)) / np.sqrt(N_REC) * to_na
+    pre, post = np.nonzero(~np.eye(N_REC, dtype=bool))
+    g_out = TAU_OUT * (1 - np.exp(-1.0 / TAU_OUT))
+    w_out = rng.standard_normal((N_REC, 2)) * 0.14 * (1 - np.exp(-1.0 / TAU_OUT)) / g_out
+    beta = np.concatenate([np.zeros(N_REC - N_ADAPT), np.full(N_ADAPT, BETA_BELLEC / 0.6 * THETA)])
+    np.savez(folder / "w.npz", w_in=w_in, w_out=w_out, beta=beta)
+    np.savez(folder / "rec.npz", pre=pre, post=post, weights=w_rec[pre, post])
+    path = folder / "evidence.nmc"
+    path.write_text(SOURCE.format(eta=eta, eta_out=eta_out, reg=reg, batch=batch, update=update))
+    return path
+
+
+def trials(rng: np.random.Generator, n: int, n_cues: int = N_CUES) -> tuple[np.ndarray, np.ndarray]:
+    """n trials of the task (Bellec et al.'s generate_click_task_data): spikes (n, T, 40), labels (n,).
+    With fewer than 7 cues (a curriculum) they take the last ``n_cues`` of the 7 cue slots, so the
+    delay before the recall cue stays the same; the trial length does not change."""
+    side = rng.integers(0, 2, n)
+    p_left = np.where(side == 0, 0.7, 0.3)
+    cues = (rng.random((n, n_cues)) >= p_left[:, None]).astype(int)    # 0 left, 1 right
+    rate = np.zeros((n, T, N_IN))
+    silence = CUE_SPACING - CUE_LEN
+    for k in range(n_cues):
+        a = silence + (N_CUES - n_cues + k) * CUE_SPACING
+        for c in (0, 1):
+            sel = cues[:, k] == c
+            rate[sel, a:a + CUE_LEN, c * 10:(c + 1) * 10] = 0.04
+    rate[:, -RECALL:, 20:30] = 0.04
+    rate[:, :, 30:] = 0.01
+    spikes = (rng.random(rate.shape) < rate).astype(np.uint8)
+    labels = (2 * cues.sum(axis=1) > n_cues).astype(int)
+    return spikes, labels
+
+
+def compile_chip(path: Path):
+    target = load_target("spinnaker")
+    net = run_passes(load_network(path), target)
+    binary = emit_binary(net, target)
+    per_core = [c["neurons"] for c in binary.meta["cores"] if "r" in c["populations"]]
+    return interpreter_for(binary), binary, per_core
+
+
+def run_trial(chip, spikes: np.ndarray, label: int | None, window: int) -> tuple[int, int]:
+    """One trial from rest; returns (the readout's decision: argmax of the mean membrane over the
+    window, overruns)."""
+    chip.reset()
+    inputs = {"x": spikes}
+    if label is not None:
+        t = np.zeros((T, 2))
+        t[:, label] = 1.0
+        inputs["label"] = t
+    res = chip.run(T, inputs)
+    y = res.probes["y.v"][-window:].astype(np.float64).mean(axis=0)
+    return int(np.argmax(y)), int(res.counters["overruns"])
+
+
+def evaluate(chip, rng: np.random.Generator, n: int) -> tuple[float, int]:
+    """The error on ``n`` fresh 7-cue trials with learning off (restored afterwards); (error, overruns)."""
+    learning = chip.learning_enabled
+    chip.learning_enabled = False
+    wrong = overruns = 0
+    for _ in range(n):
+        x, lab = trials(rng, 1)
+        guess, ov = run_trial(chip, x[0], None, RECALL)
+        overruns += ov
+        wrong += int(guess != lab[0])
+    chip.learning_enabled = learning
+    return wrong / max(n, 1), overruns
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--trials", type=int, default=16000, help="most training trials")
+    ap.add_argument("--test", type=int, default=500, help="held-out test trials")
+    ap.add_argument("--update", choices=("gradient", "sign"), default="sign", help="the e-prop rule's update")
+    ap.add_argument("--eta", type=float, default=0.0513, help="learning rate of the recurrent neurons' synapses "
+                    "(nA per step with sign, nA^2 with gradient)")
+    ap.add_argument("--eta-out", type=float, default=1.54e-4, help="learning rate of the readout synapses")
+    ap.add_argument("--reg", type=float, default=1e-3, help="firing-rate regularisation coefficient (1/Hz^2)")
+    ap.add_argument("--batch", type=int, default=32, help="trials per weight update")
+    ap.add_argument("--curriculum", default="1,3,5,7", help="cue counts in turn (the last is the task)")
+    ap.add_argument("--promote", type=float, default=0.15,
+                    help="go to the next cue count when the training error of the last 3 batches is below this")
+    ap.add_argument("--stop-at", type=float, default=0.05,
+                    help="stop when the training error over the last 5 batches at 7 cues is below this")
+    ap.add_argument("--eval-every", type=int, default=25,
+                    help="every this many batches, print the error on --eval fresh 7-cue trials (learning off)")
+    ap.add_argument("--eval", type=int, default=100)
+    ap.add_argument("--seed", type=int, default=1)
+    args = ap.parse_args(argv)
+    with tempfile.TemporaryDirectory() as tmp:
+        path = write_program(Path(tmp), args.eta, args.eta_out, args.reg, args.batch, args.seed, args.update)
+        t0 = time.time()
+        chip, binary, per_core = compile_chip(path)
+        print(f"compiled in {time.time() - t0:.1f} s: {binary.meta['n_cores']} cores, recurrent neurons per core "
+              f"{per_core}, DTCM {[c['dtcm_bytes'] for c in binary.meta['cores']]}", flush=True)
+    stages = [int(c) for c in args.curriculum.split(",")]
+    if stages[-1] != N_CUES or any(c % 2 == 0 or not 0 < c <= N_CUES for c in stages):
+        ap.error(f"the curriculum is odd cue counts ending with {N_CUES}, got {args.curriculum}")
+    rng = np.random.default_rng(args.seed + 100)
+    stage, batch_errors, overruns, done = 0, [], 0, 0
+    t0 = time.time()
+    while done < args.trials:
+        wrong = 0
+        for i in range(args.batch):
+            # Every batch has as many 'left' as 'right' answers (drawn until the answer is the one
+            # wanted), so the readout's gradient is not dominated by the classes' common activity.
+            x, lab = trials(rng, 1, stages[stage])
+            while int(lab[0]) != i % 2:
+                x, lab = trials(rng, 1, stages[stage])
+            guess, ov = run_trial(chip, x[0], int(lab[0]), RECALL)
+            overruns += ov
+            wrong += int(guess != lab[0])
+        done += args.batch
+        batch_errors.append(wrong / args.batch)
+        print(f"trial {done} ({stages[stage]} cues): training error {batch_errors[-1]:.3f}, "
+              f"{(time.time() - t0) / done:.2f} s/trial", flush=True)
+        if args.eval_every and (done // args.batch) % args.eval_every == 0:
+            # Progress on trials the training never sees (a stream of its own); the batch's update
+            # is applied first by the first tick of a next trial.
+            chip.run(1)
+            error, ov = evaluate(chip, np.random.default_rng(args.seed + 20_000 + done), args.eval)
+            overruns += ov
+            print(f"  held-out error after {done} trials: {error:.3f} ({args.eval} trials, 7 cues)", flush=True)
+        if stage + 1 < len(stages) and len(batch_errors) >= 3 and np.mean(batch_errors[-3:]) < args.promote:
+            stage += 1
+            batch_errors = []
+            print(f"  -> {stages[stage]} cues", flush=True)
+        elif stage + 1 == len(stages) and len(batch_errors) >= 5 and np.mean(batch_errors[-5:]) < args.stop_at:
+            break
+    chip.run(1)  # the first tick of a next trial applies the last batch's update
+    error, ov = evaluate(chip, np.random.default_rng(args.seed + 10_000), args.test)
+    overruns += ov
+    print(f"held-out error {error:.3f} on {args.test} fresh trials; update {args.update} eta {args.eta} "
+          f"eta_out {args.eta_out} reg {args.reg} batch {args.batch} curriculum {args.curriculum}; "
+          f"{time.time() - t0:.0f} s")
+    print(f"error={error:.3f} trials={done} overruns={overruns} neurons_per_core={min(per_core)}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,661 @@
+"""e-prop on the SpiNNaker-like interpreter: the ALIF and readout kernels and the per-core learning
+engine (docs/eprop.md has every equation, its fixed-point format and its source).
+
+Everything is integer arithmetic on raw words (:mod:`nmc.formats.spinnaker`, :mod:`nmc.formats.eprop`).
+Per tick t of a trial (tau = t mod T ticks), on each e-prop core, after the neuron update:
+
+- every source column i: zbar_i = alpha zbar_i + [a spike of i arrived for this tick]; Z_i += zbar_i;
+- every synapse (neuron j, column i) of a learning core, with psi_j and the learning signal L_j
+  that the payload packets of tick t - 1 brought:
+      e = psi_j (zbar_i - eps_ji)        (eps is beta~ times Bellec's epsilon^a, normalised by theta)
+      eps_ji <- rho_j eps_ji + beta~_j e    (= (rho_j - psi_j beta~_j) eps_ji + psi_j beta~_j zbar_i)
+      ebar_ji <- kappa ebar_ji + (1 - kappa) e;    G_ji += L_j ebar_ji
+- the readout core, inside the scored window: err_k = softmax(y)_k - target_k (cross entropy) or
+  y_k - target_k (mse); G_kj += err_k zbar_j; err_k goes out as a payload packet to every learning
+  core, where L_j += B_jk err_k for the next tick.
+
+At tau = 0 the core starts a trial: when the previous trial ran all T ticks it adds the firing-rate
+regulariser to G, and at the end of every batch applies G to the weights (a DMA of each changed row
+and back); then every state is zeroed. The trace loop is skipped at tau = 0, where it is exactly a
+no-op (all traces and zbar are 0), which is where the weight update's work fits.
+
+The learning cores' state matrices are stacked into one block (:class:`_Block`) so that each of
+these steps is one array operation over every synapse of every core per tick.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from ..binary.format import Binary
+from ..errors import BinaryFormatError, RunError
+from ..formats import spinnaker as fx
+from ..binary.checks import need_int, need_key, need_str
+from ..formats.eprop import EBAR, EPS, FEEDBACK, GRAD, TRACE_FRAC, scaled_step
+
+ONE = fx.ONE
+#: zbar enters the traces in their units (2^-22): zbar << ZBAR_SHIFT, zbar first held below 512.0
+#: so that zbar - eps~ fits a 32-bit word (counted as a saturation; the rate that reaches it is
+#: above 25 kHz at tau_m = 20 ms).
+ZBAR_SHIFT = TRACE_FRAC - fx.S1615_FRAC
+ZBAR_MAX = (1 << (31 - ZBAR_SHIFT)) - 1
+#: G += (L x ebar + half) >> G_SHIFT: a REAL times a trace value (2^-37) in GRAD's units (2^-10).
+G_SHIFT = fx.S1615_FRAC + TRACE_FRAC - GRAD.frac
+#: A plastic synapse's 32-bit SDRAM word: its signed weight word in the top half, a fraction of a
+#: weight step below (docs/eprop.md, "Rows"): small learning steps accumulate instead of rounding away.
+WEIGHT_FRACTION_BITS = 16
+WORD_MIN, WORD_MAX = -(1 << 31), (1 << 31) - 1
+
+
+def weight_of_words(high: np.ndarray) -> np.ndarray:
+    """The signed weight words of plastic words, given their top halfwords (the low halfword is a
+    fraction of a weight step that only the weight update reads)."""
+    return np.asarray(high, dtype=np.uint16).astype(np.int16).astype(np.int64)
+
+
+def _check_meta(meta: dict[str, Any]) -> None:
+    """The 'eprop' metadata the cores read (the host-side checks of nmc/binary/meta.py do not know it)."""
+    what = "meta 'eprop'"
+    ticks = need_int(need_key(meta, "trial_ticks", what), "the e-prop trial's ticks", lo=1)
+    need_int(need_key(meta, "batch", what), "the e-prop batch", lo=1)
+    window = need_int(need_key(meta, "window_from", what), "the e-prop scored window's first tick", lo=0, hi=ticks - 1)
+    need_int(meta.get("ebar_from", 0), "the e-prop trace window's first tick", lo=0, hi=window)
+    if need_str(need_key(meta, "loss", what), "the e-prop loss") not in ("cross_entropy", "mse"):
+        raise BinaryFormatError(f"e-prop loss '{meta['loss']}' is not one this chip computes (cross_entropy, mse)")
+    if need_str(meta.get("update", "gradient"), "the e-prop update") not in ("gradient", "sign"):
+        raise BinaryFormatError(f"e-prop update '{meta['update']}' is not one this chip does (gradient, sign)")
+    need_int(need_key(meta, "n_out", what), "the e-prop readout size", lo=1)
+    need_str(need_key(meta, "target", what), "the e-prop target port")
+    need_int(need_key(meta, "mask", what), "the e-prop payload key mask", lo=0, hi=fx.M32)
+    for key in ("gamma", "rate_target", "rate_reg", "rate_scale"):
+        need_int(need_key(meta, key, what), f"the e-prop word '{key}'", lo=0, hi=fx.REAL_MAX)
+    need_int(need_key(meta, "inv_ticks", what), "the e-prop word 'inv_ticks'", lo=1, hi=fx.M32)
+
+
+def _sec(b: Binary, name: str) -> np.ndarray:
+    if name not in b.sections:
+        raise BinaryFormatError(f"section '{name}' is missing")
+    return b.sections[name]
+
+
+def _u032_to_real(d: np.ndarray) -> np.ndarray:
+    """A u0.32 decay as a REAL (floor)."""
+    return np.asarray(d, dtype=np.int64) >> (fx.U032_FRAC - fx.S1615_FRAC)
+
+
+class _RingInput:
+    """The ring-slot input both e-prop kernels take: one signed voltage step per neuron and tick."""
+
+    inp: np.ndarray
+
+    def add_input(self, in_e: np.ndarray, in_i: np.ndarray) -> int:
+        """Ring-slot inputs (REAL mV steps, both signs) for this tick's update; returns the wraps."""
+        raw = in_e - in_i
+        self.inp = fx.wrap32(raw)
+        return int(np.count_nonzero(raw != self.inp))
+
+
+class EpropALIF(_RingInput):
+    """The ALIF neuron of e-prop (Bellec et al. 2020, EligALIF) on the neurons ``idx``, in mV relative
+    to rest. Load time: alpha = expulr(-ts/tau_m), rho = expulr(-ts/tau_a) (u0.32),
+    1/theta = kdivk(1, theta), beta~ = kdivk(beta, theta), n_ref = ceil(t_ref / ts). One tick::
+
+        v = alpha v + I + bias - z_prev theta          a = rho a + z_prev
+        A = theta + beta a;  blocked = ref > 0;  z = v > A and not blocked
+        ref = clip(ref + n_ref z - 1, 0, n_ref)
+        psi = 0 if blocked else gamma max(0, 1 - |(v - A) / theta|)
+    """
+
+    name = "eprop_alif"
+    state_arrays = ("v", "a", "ref", "z", "psi", "inp", "u")
+
+    def __init__(self, b: Binary, idx: np.ndarray, time_step: np.ndarray) -> None:
+        self.idx = idx
+        w = {k: _sec(b, f"nrn_ep_{k}").astype(np.int64)[idx] for k in
+             ("tau_m", "tau_a", "theta", "beta", "bias", "tau_refrac", "lr_mant", "lr_exp")}
+        for k in ("tau_m", "tau_a", "theta"):
+            if np.any(w[k] <= 0):
+                raise BinaryFormatError(f"section 'nrn_ep_{k}' holds a non-positive value")
+        self.alpha = fx.expulr(-fx.kdivk(time_step, w["tau_m"]))
+        self.rho = fx.expulr(-fx.kdivk(time_step, w["tau_a"]))
+        self.theta, self.bias = w["theta"], w["bias"]
+        self.inv_theta = fx.kdivk(ONE, w["theta"])
+        self.beta = w["beta"]
+        self.beta_n = fx.kdivk(w["beta"], w["theta"]) if np.all(w["beta"] >= 0) else None
+        if self.beta_n is None:
+            raise BinaryFormatError("section 'nrn_ep_beta' holds a negative adaptation")
+        self.n_ref = fx.ceil_accum(fx.kdivk(w["tau_refrac"], time_step))
+        self.lr_mant, self.lr_exp = w["lr_mant"], w["lr_exp"]
+        self.gamma = ONE  # set by the engine from the binary's e-prop words
+        self.reset()
+
+    def reset(self) -> None:
+        n = self.idx.size
+        self.v = np.zeros(n, dtype=np.int64)
+        self.a = np.zeros(n, dtype=np.int64)
+        self.ref = np.zeros(n, dtype=np.int64)
+        self.z = np.zeros(n, dtype=bool)
+        self.psi = np.zeros(n, dtype=np.int64)
+        self.inp = np.zeros(n, dtype=np.int64)
+        self.u = np.zeros(n, dtype=np.int64)
+
+    def update(self) -> tuple[np.ndarray, int]:
+        zp = self.z.astype(np.int64)
+        v_raw = fx.decay_mul(self.v, self.alpha) + self.inp + self.bias - zp * self.theta
+        self.v = fx.wrap32(v_raw)
+        self.a = fx.decay_mul(self.a, self.rho) + zp * ONE
+        thr = self.theta + fx.accum_mul(self.beta, self.a)
+        blocked = self.ref > 0
+        self.z = (self.v > thr) & ~blocked
+        self.ref = np.clip(self.ref + self.n_ref * self.z - 1, 0, self.n_ref)
+        dist = np.abs(fx.accum_mul(self.v - thr, self.inv_theta))
+        self.psi = np.where(blocked, 0, fx.accum_mul(self.gamma, np.maximum(0, ONE - dist)))
+        self.u = self.inp
+        return self.z.copy(), int(np.count_nonzero(v_raw != self.v))
+
+
+class EpropLI(_RingInput):
+    """The leaky readout: y = kappa y + I + bias (mV relative to rest, kappa = expulr(-ts/tau_m)); no spikes."""
+
+    name = "eprop_li"
+    state_arrays = ("v", "inp", "u")
+
+    def __init__(self, b: Binary, idx: np.ndarray, time_step: np.ndarray) -> None:
+        self.idx = idx
+        w = {k: _sec(b, f"nrn_ep_{k}").astype(np.int64)[idx] for k in ("tau_m", "bias", "lr_mant", "lr_exp")}
+        if np.any(w["tau_m"] <= 0):
+            raise BinaryFormatError("section 'nrn_ep_tau_m' holds a non-positive value")
+        self.kappa = fx.expulr(-fx.kdivk(time_step, w["tau_m"]))
+        self.bias = w["bias"]
+        self.lr_mant, self.lr_exp = w["lr_mant"], w["lr_exp"]
+        self.reset()
+
+    def reset(self) -> None:
+        n = self.idx.size
+        self.v = np.zeros(n, dtype=np.int64)
+        self.inp = np.zeros(n, dtype=np.int64)
+        self.u = np.zeros(n, dtype=np.int64)
+
+    def update(self) -> tuple[np.ndarray, int]:
+        v_raw = fx.decay_mul(self.v, self.kappa) + self.inp + self.bias
+        self.v = fx.wrap32(v_raw)
+        self.u = self.inp
+        return np.zeros(self.idx.size, dtype=bool), int(np.count_nonzero(v_raw != self.v))
+
+
+@dataclass
+class _Core:
+    """One e-prop core: its neurons and where its state lies in its block's matrices."""
+
+    core: int
+    kind: int                  # 1 adaptive, 2 lif, 3 readout
+    nrn: np.ndarray            # global neuron ids (its rows, in order)
+    rows: slice                # its rows in the block
+    cols: slice                # its columns in the global source-slot arrays
+    width: int                 # its state-matrix columns (the block may be wider)
+
+
+@dataclass
+class _Block:
+    """The state matrices of a set of e-prop cores stacked row-wise (one row per neuron, as wide as
+    the widest core; a narrower core's extra cells read a source slot that is always 0 and hold no
+    synapse), so that one array operation per tick updates every synapse of every core. The
+    arithmetic is per cell, so stacking changes no value."""
+
+    nrn: np.ndarray            # (N,) global neuron ids
+    pos: np.ndarray            # (N,) positions in the kernel
+    slot: np.ndarray           # (N, S) the source slot each cell reads (the padding slot when absent)
+    mask: np.ndarray           # (N, S) which cells are synapses
+    weight: np.ndarray         # (N, S) the synapses' 32-bit plastic words: signed weight word << 16 | fraction
+    eps: np.ndarray            # (N, S) EPS values (units of 2^-22)
+    ebar: np.ndarray           # (N, S) EBAR values (units of 2^-22)
+    grad: np.ndarray           # (N, S) GRAD storage units (readout: REAL)
+    cores: list[_Core]
+
+
+class EpropEngine:
+    """The learning side of the e-prop cores (module docstring); owned by the interpreter."""
+
+    def __init__(self, chip: Any, b: Binary) -> None:
+        meta = chip.meta.get("eprop")
+        if not isinstance(meta, dict):
+            raise BinaryFormatError("the binary has e-prop cores but no 'eprop' metadata")
+        _check_meta(meta)
+        self.chip, self.meta = chip, meta
+        self.T = int(meta["trial_ticks"])
+        self.batch = int(meta["batch"])
+        self.window = int(meta["window_from"])
+        self.ebar_from = int(meta.get("ebar_from", 0))
+        self.loss = str(meta["loss"])
+        self.sign = meta.get("update", "gradient") == "sign"
+        self.n_out = int(meta["n_out"])
+        self.gamma = int(meta["gamma"])
+        self.rate_target, self.rate_reg = int(meta["rate_target"]), int(meta["rate_reg"])
+        self.rate_scale, self.inv_ticks = int(meta["rate_scale"]), int(meta["inv_ticks"])
+        cyc = b.target_config["cost"]["cycles"]
+        self.cost = {k: int(cyc[k]) for k in ("eprop_synapse_adaptive", "eprop_synapse", "eprop_readout_synapse",
+                                              "eprop_source", "eprop_softmax", "eprop_feedback",
+                                              "eprop_trial_synapse", "eprop_row_writeback", "packet_received",
+                                              "packet_sent")}
+        kind = _sec(b, "core_eprop").astype(np.int64)
+        if kind.size != chip.n_cores:
+            raise BinaryFormatError("section 'core_eprop' does not match the number of cores")
+        if np.any((kind < 0) | (kind > 3)):
+            raise BinaryFormatError("section 'core_eprop' holds a core kind other than 0-3")
+        src_off = _sec(b, "ep_src_offset").astype(np.int64)
+        src_key = _sec(b, "ep_src_key").astype(np.int64)
+        if src_off.size != chip.n_cores + 1 or src_off[0] != 0 or np.any(np.diff(src_off) < 0) \
+                or src_off[-1] != src_key.size:
+            raise BinaryFormatError("section 'ep_src_offset' does not index 'ep_src_key' per core")
+        key_to_src = dict(zip(chip.all_keys.tolist(), range(chip.all_keys.size)))
+        cols = np.array([key_to_src.get(k, -1) for k in src_key.tolist()], dtype=np.int64)
+        if np.any(cols < 0):
+            raise BinaryFormatError("an e-prop state column names a key no source sends")
+        self.slot_src = cols
+        # Source -> its slots on every e-prop core (CSR), to flag arrivals.
+        order = np.argsort(cols, kind="stable")
+        self.arr_ptr = np.concatenate([[0], np.cumsum(np.bincount(cols, minlength=chip.n_src))]).astype(np.int64)
+        self.arr_slot = order
+        # One slot more than the columns: the always-zero slot that padding cells read.
+        self.pad_slot = cols.size
+        self.zbar = np.zeros(cols.size + 1, dtype=np.int64)
+        self.zsum = np.zeros(cols.size + 1, dtype=np.int64)
+        self.arrived = np.zeros(cols.size + 1, dtype=bool)
+        self.slot_decay = np.zeros(cols.size + 1, dtype=np.int64)
+        n = chip.n_neurons
+        fb = _sec(b, "nrn_ep_fb").astype(np.int64)
+        if fb.size != n * self.n_out:
+            raise BinaryFormatError(f"section 'nrn_ep_fb' holds {fb.size} weights, expected {n} x {self.n_out}")
+        self.fb = fb.reshape(n, self.n_out)
+        self.L_now = np.zeros(n, dtype=np.int64)
+        self.L_next = np.zeros(n, dtype=np.int64)
+        self.count = np.zeros(n, dtype=np.int64)
+        self.psi_sum = np.zeros(n, dtype=np.int64)
+        kern_of = {k.name: k for k in chip.kernels}
+        learn: list[_Core] = []
+        readout: list[_Core] = []
+        off = chip.core_offset
+        self.kernel: Any = kern_of.get("eprop_alif")
+        for c in np.flatnonzero(kind).tolist():
+            nrn = np.arange(off[c], off[c + 1])
+            model = chip.meta["core_models"][c]
+            kern = kern_of.get(model)
+            if kern is None or model not in ("eprop_alif", "eprop_li") or (kind[c] == 3) != (model == "eprop_li"):
+                raise BinaryFormatError(f"core {c} is an e-prop core of kind {kind[c]} but runs model '{model}'")
+            pos = chip.pos_in_kernel[nrn]
+            decays = np.unique(kern.alpha[pos] if model == "eprop_alif" else kern.kappa[pos])
+            if decays.size > 1:
+                raise BinaryFormatError(f"e-prop core {c} has neurons with different membrane time constants")
+            sl = slice(int(src_off[c]), int(src_off[c + 1]))
+            self.slot_decay[sl] = int(decays[0]) if decays.size else 0
+            (readout if kind[c] == 3 else learn).append(_Core(c, int(kind[c]), nrn, slice(0), sl, sl.stop - sl.start))
+            if model == "eprop_alif":
+                kern.gamma = self.gamma
+        if len(readout) != 1:
+            raise BinaryFormatError(f"e-prop needs exactly one readout core, the binary has {len(readout)}")
+        self.learn = self._stack(learn, self.kernel)
+        self.out = self._stack(readout, kern_of["eprop_li"])
+        self.cores = learn + readout
+        self.core_of = {ec.core: ec for ec in self.cores}
+        self.readout = readout[0]
+        ro_kappa = np.unique(kern_of["eprop_li"].kappa[self.out.pos])
+        self.kappa = int(ro_kappa[0])                          # u0.32: the readout's filter, for ebar
+        self.one_minus_kappa = fx.M32 - self.kappa             # 1 - kappa (the C's 1.0 is 0xFFFFFFFF)
+        k = self.kernel
+        if k is None:
+            raise BinaryFormatError("the binary has e-prop cores but no eprop_alif neurons")
+        self.rho = k.rho[self.learn.pos]
+        self.beta_n = k.beta_n[self.learn.pos]
+        self.adaptive = bool(np.any(self.beta_n))
+        # The rows (neurons) whose eps~ runs: beta~ > 0; the others' stays 0.
+        self.arows = np.flatnonzero(self.beta_n)
+        self.a_per_core = {ec.core: int(np.count_nonzero(self.beta_n[ec.rows])) for ec in self.learn.cores}
+        self.lr = (k.lr_mant[self.learn.pos][:, None], k.lr_exp[self.learn.pos][:, None])
+        ko = self.out_kernel = kern_of["eprop_li"]
+        self.lr_out = (ko.lr_mant[self.out.pos][:, None], ko.lr_exp[self.out.pos][:, None])
+        self._load_plastic(b)
+        self._load_payload(b)
+        self.trials_done = 0
+        self.ticks_in_trial = 0
+        self.trial_learned = False
+        self.saturation = {"eprop_state": 0, "weight": 0}
+
+    def _stack(self, cores: list[_Core], kern: Any) -> _Block:
+        """The block of ``cores`` (rows in core order, as wide as the widest)."""
+        width = max((ec.width for ec in cores), default=0)
+        slot, row = [], 0
+        for ec in cores:
+            ec.rows = slice(row, row + ec.nrn.size)
+            row += ec.nrn.size
+            s = np.full(width, self.pad_slot, dtype=np.int64)
+            s[:ec.width] = np.arange(ec.cols.start, ec.cols.stop)
+            slot.append(np.broadcast_to(s, (ec.nrn.size, width)))
+        nrn = np.concatenate([ec.nrn for ec in cores]) if cores else np.zeros(0, np.int64)
+        shape = (nrn.size, width)
+        z = lambda: np.zeros(shape, dtype=np.int64)  # noqa: E731
+        return _Block(nrn, self.chip.pos_in_kernel[nrn] if kern is not None else nrn,
+                      np.vstack(slot) if slot else np.zeros(shape, np.int64), np.zeros(shape, dtype=bool),
+                      z(), z(), z(), z(), cores)
+
+    # -- loading ----------------------------------------------------------------------------------
+    def _load_plastic(self, b: Binary) -> None:
+        """Plastic synapses: their state-matrix cells and their places in the deliveries and SDRAM."""
+        chip, dlv = self.chip, self.chip.deliveries
+        half = _sec(b, "ep_syn_half").astype(np.int64)
+        self.syn_proj = _sec(b, "ep_syn_proj").astype(np.int64)
+        self.syn_pre = _sec(b, "ep_syn_pre").astype(np.int64)
+        self.syn_post = _sec(b, "ep_syn_post").astype(np.int64)
+        if not half.size == self.syn_proj.size == self.syn_pre.size == self.syn_post.size:
+            raise BinaryFormatError("the plastic-synapse sections disagree in length")
+        halves = chip.sdram_words.view(np.uint16)
+        if half.size and (half.min() < 1 or half.max() >= halves.size):
+            raise BinaryFormatError("'ep_syn_half' points outside the SDRAM image")
+        order = np.argsort(half)
+        pos = np.flatnonzero(dlv.plastic)
+        k = np.searchsorted(half[order], dlv.addr[pos])
+        if pos.size and (np.any(k >= half.size) or np.any(half[order][np.minimum(k, half.size - 1)] != dlv.addr[pos])):
+            raise BinaryFormatError("a plastic synapse of a row is not listed in 'ep_syn_half'")
+        self.p_of_dlv = np.full(dlv.addr.size, -1, dtype=np.int64)
+        self.p_of_dlv[pos] = order[k]
+        self.half = half
+        # Each plastic delivery: its post neuron's block, cell and delivery; its source's column.
+        src_of = np.repeat(np.arange(dlv.ptr.size - 1), np.diff(dlv.ptr))
+        self.cell_blk = np.full(half.size, -1, dtype=np.int64)
+        self.cell_flat = np.zeros(half.size, dtype=np.int64)
+        self.dlv_pos = np.full(half.size, -1, dtype=np.int64)
+        w0 = weight_of_words(halves[half])
+        self.frac = halves[half - 1].astype(np.int64)
+        self.pw = w0.copy()
+        for bi, blk in enumerate((self.learn, self.out)):
+            width = blk.mask.shape[1]
+            for ec in blk.cores:
+                sel = pos[chip.neuron_core[dlv.post[pos]] == ec.core]
+                p = self.p_of_dlv[sel]
+                j = dlv.post[sel] - ec.nrn[0] + ec.rows.start
+                cols = np.arange(ec.cols.start, ec.cols.stop)
+                srcs = self.slot_src[cols]
+                col_order = np.argsort(srcs)
+                ci = np.searchsorted(srcs[col_order], src_of[sel])
+                if np.any(ci >= cols.size) or np.any(srcs[col_order][np.minimum(ci, cols.size - 1)] != src_of[sel]):
+                    raise BinaryFormatError(f"a plastic synapse on core {ec.core} comes from a source with no state column")
+                flat = j * width + col_order[ci]
+                if np.unique(flat).size != flat.size:
+                    raise BinaryFormatError(f"two plastic synapses share a state cell on core {ec.core}")
+                blk.mask.reshape(-1)[flat] = True
+                blk.weight.reshape(-1)[flat] = (w0[p] << 16) | self.frac[p]
+                self.cell_blk[p], self.cell_flat[p], self.dlv_pos[p] = bi, flat, sel
+        if np.any(self.cell_blk < 0):
+            raise BinaryFormatError("a plastic synapse listed in 'ep_syn_half' is reached by no packet")
+
+    def _load_payload(self, b: Binary) -> None:
+        """Route the readout's error keys and the host's target keys through the router tables once."""
+        chip = self.chip
+        mask = int(self.meta["mask"])
+        ro = self.readout
+        out_keys = chip.all_keys[ro.nrn]
+        chip_of = (chip.core["chip_y"] * chip.router.w + chip.core["chip_x"])
+        max_hops = int(b.target_config["router"].get("max_hops", 64))
+        d_src, d_core, trav, *_ = chip.router.walk(out_keys, np.full(out_keys.size, chip_of[ro.core]), max_hops)
+        ls_off = _sec(b, "ep_ls_offset").astype(np.int64)
+        ls_key, ls_base = _sec(b, "ep_ls_key").astype(np.int64), _sec(b, "ep_ls_base").astype(np.int64)
+        # Per readout unit k: the learning cores that hold its key (payload handler table).
+        self.ls_cores: list[list[int]] = [[] for _ in range(out_keys.size)]
+        for k, c in zip(d_src.tolist(), d_core.tolist()):
+            keys = ls_key[ls_off[c]:ls_off[c + 1]]
+            hit = np.flatnonzero((out_keys[k] & mask) == keys)
+            if hit.size and c in self.core_of and self.core_of[c].kind in (1, 2):
+                unit = int(ls_base[ls_off[c] + hit[0]] + (out_keys[k] & ~mask & fx.M32))
+                if unit != k:
+                    raise BinaryFormatError(f"learning-signal table of core {c} maps readout unit {k} to {unit}")
+                self.ls_cores[k].append(c)
+        self.ls_traversals = int(trav.sum())
+        tg_off = _sec(b, "ep_tg_offset").astype(np.int64)
+        tg_key, tg_base = _sec(b, "ep_tg_key").astype(np.int64), _sec(b, "ep_tg_base").astype(np.int64)
+        port = self.meta["target"]
+        if port not in chip.port_base:
+            raise BinaryFormatError(f"the e-prop target '{port}' is not an input port of the binary")
+        base = chip.port_base[port]
+        keys = chip.all_keys[base:base + chip.port_size[port]]
+        host = chip.meta.get("host_chip", [0, 0])
+        start = np.full(keys.size, int(host[1]) * chip.router.w + int(host[0]))
+        d_src, d_core, trav, *_ = chip.router.walk(keys, start, max_hops)
+        c = ro.core
+        ok = np.zeros(keys.size, dtype=bool)
+        for k, cc in zip(d_src.tolist(), d_core.tolist()):
+            tk = tg_key[tg_off[cc]:tg_off[cc + 1]]
+            hit = np.flatnonzero((keys[k] & mask) == tk)
+            if cc == c and hit.size and int(tg_base[tg_off[cc] + hit[0]] + (keys[k] & ~mask & fx.M32)) == k:
+                ok[k] = True
+        self.target_ok = ok
+        # Per learning neuron and readout unit: whether the unit's payload reaches its core, and the
+        # feedback weight it then applies; per core the payloads it takes each scored tick.
+        blk = self.learn
+        self.recv = np.zeros((blk.nrn.size, self.n_out), dtype=bool)
+        for k, cores in enumerate(self.ls_cores):
+            for c in cores:
+                self.recv[self.core_of[c].rows, k] = True
+        self.fb_learn = np.where(self.recv, self.fb[blk.nrn], 0)
+        self.units_in = {ec.core: sum(ec.core in cores for cores in self.ls_cores) for ec in blk.cores}
+        self.tg_traversals = int(trav.sum())
+
+    # -- state ------------------------------------------------------------------------------------
+    def reset(self) -> None:
+        """The dynamic state of a trial; G, the weights and the finished trial's statistics stay."""
+        for blk in (self.learn, self.out):
+            blk.eps[:] = 0
+            blk.ebar[:] = 0
+        self.zbar[:] = 0
+        self.arrived[:] = False
+        self.L_now[:] = 0
+        self.L_next[:] = 0
+
+    def arrivals(self, src: np.ndarray) -> None:
+        """Sources whose spikes reach the e-prop cores for the next tick."""
+        if src.size:
+            starts, lens = self.arr_ptr[src], self.arr_ptr[src + 1] - self.arr_ptr[src]
+            first = np.cumsum(lens) - lens
+            idx = np.arange(int(lens.sum())) - np.repeat(first, lens) + np.repeat(starts, lens)
+            self.arrived[self.arr_slot[idx]] = True
+
+    # -- trial start ------------------------------------------------------------------------------
+    def trial_start(self, learning: bool, extra: np.ndarray) -> None:
+        """tau = 0: the finished trial's regulariser and, at a batch end, the weight update; then zero
+        the trial's state (the interpreter resets the neurons and ring slots)."""
+        if learning and self.ticks_in_trial == self.T and self.trial_learned:
+            self.trials_done += 1
+            self._regularise(extra)
+            if self.trials_done % self.batch == 0:
+                self._apply(extra)
+        self.ticks_in_trial = 0
+        # A trial counts for learning only if it ran with learning on from its first tick to its
+        # last (an evaluation trial's spike counts must not reach the regulariser).
+        self.trial_learned = learning
+        self.count[:] = 0
+        self.psi_sum[:] = 0
+        self.zsum[:] = 0
+        self.reset()
+
+    def _regularise(self, extra: np.ndarray) -> None:
+        """G_ji += rate_reg' (f_j - f0) mean(psi_j) mean(zbar_i) (docs/eprop.md, "Regularisation")."""
+        for ec in self.cores:
+            extra[ec.core] += ec.nrn.size * ec.width * self.cost["eprop_trial_synapse"]
+        blk = self.learn
+        if self.rate_reg == 0 or not blk.nrn.size:
+            return
+        f = self.count[blk.nrn] * self.rate_scale
+        d = f - self.rate_target
+        psibar = fx.decay_mul(self.psi_sum[blk.nrn], self.inv_ticks)
+        zbb = fx.decay_mul(self.zsum[blk.slot], self.inv_ticks)
+        q = fx.accum_mul(fx.accum_mul(self.rate_reg, d), psibar)
+        r = fx.accum_mul(q[:, None], zbb)
+        blk.grad, sat = GRAD.store(GRAD.load(blk.grad) + r)
+        self.saturation["eprop_state"] += sat
+
+    def _apply(self, extra: np.ndarray) -> None:
+        """Every plastic word w (32 bits: weight word and fraction) becomes w - round(G x factor x
+        2^16) (gradient descent) or w - round(sign(G) x factor x 2^16) (sign descent), saturating;
+        G <- 0; the changed rows are written back (the SDRAM words and the deliveries the packets
+        use)."""
+        dlv, halves = self.chip.deliveries, self.chip.sdram_words.view(np.uint16)
+        for bi, (blk, (mant, exp), frac) in enumerate(((self.learn, self.lr, GRAD.frac),
+                                                       (self.out, self.lr_out, fx.S1615_FRAC))):
+            if not blk.nrn.size:
+                continue
+            if self.sign:       # -eta sign(G): the factor itself, in 2^-16 of a weight word
+                step = -scaled_step(np.sign(blk.grad), -WEIGHT_FRACTION_BITS, mant, exp)
+            else:
+                step = -scaled_step(blk.grad, frac - WEIGHT_FRACTION_BITS, mant, exp)
+            step[~blk.mask] = 0
+            want = blk.weight + step
+            new = np.clip(want, WORD_MIN, WORD_MAX)
+            self.saturation["weight"] += int(np.count_nonzero(new != want))
+            changed = (new >> WEIGHT_FRACTION_BITS) != (blk.weight >> WEIGHT_FRACTION_BITS)
+            for ec in blk.cores:
+                # A row is the synapses of one source onto the core: a column of the core's matrix.
+                rows = int(np.count_nonzero((new[ec.rows] != blk.weight[ec.rows]).any(axis=0)))
+                extra[ec.core] += rows * self.cost["eprop_row_writeback"]
+            blk.weight = new
+            blk.grad[:] = 0
+            p = np.flatnonzero(self.cell_blk == bi)
+            words = new.reshape(-1)[self.cell_flat[p]]
+            w = words >> WEIGHT_FRACTION_BITS
+            self.pw[p] = w
+            moved = changed.reshape(-1)[self.cell_flat[p]]
+            dlv.weight[self.dlv_pos[p[moved]]] = np.abs(w[moved])
+            dlv.stype[self.dlv_pos[p[moved]]] = (w[moved] < 0).astype(dlv.stype.dtype)
+            halves[self.half[p]] = (w & 0xFFFF).astype(np.uint16)
+            halves[self.half[p] - 1] = (words & 0xFFFF).astype(np.uint16)
+
+    # -- one tick ---------------------------------------------------------------------------------
+    def step(self, tau: int, learning: bool, target: np.ndarray | None, extra: np.ndarray) -> dict[str, int]:
+        """The e-prop work of tick ``tau`` (> 0) after the neuron update; ``target`` is the scored
+        readout's desired value for this tick (REAL, or None when the host gives none). Returns the
+        payload packets sent, received and their router traversals."""
+        self.trial_learned &= learning
+        zb = fx.decay_mul(self.zbar, self.slot_decay)
+        zb[self.arrived] += ONE
+        self.zbar = fx.wrap32(zb)
+        self.arrived[:] = False
+        self.zsum = fx.wrap32(self.zsum + self.zbar)
+        self.L_now, self.L_next = self.L_next, self.L_now
+        self.L_next[:] = 0
+        full = tau >= self.ebar_from
+        for ec in self.cores:
+            extra[ec.core] += ec.width * self.cost["eprop_source"]
+            if ec.kind == 3 or not learning:
+                continue
+            if full:
+                cost = self.cost["eprop_synapse_adaptive"] if ec.kind == 1 else self.cost["eprop_synapse"]
+                extra[ec.core] += ec.nrn.size * ec.width * cost
+            else:               # only the adaptive rows' eps~ (the ebar part of the loop is skipped)
+                extra[ec.core] += self.a_per_core[ec.core] * ec.width * (
+                    self.cost["eprop_synapse_adaptive"] - self.cost["eprop_synapse"])
+        blk = self.learn
+        if blk.nrn.size and learning:
+            self._traces(blk, learning, full)
+        counts = {"sent": 0, "received": 0, "traversals": 0}
+        if not (learning and target is not None and tau >= self.window):
+            return counts
+        return self._readout(target, extra, counts)
+
+    def _traces(self, blk: _Block, learning: bool, full: bool) -> None:
+        """Every synapse of every learning core, one tick with learning on (docs/eprop.md, "Fixed
+        point"); e, eps~ and ebar in units of 2^-22, products in 64 bits::
+
+            d = (zbar << 7) - eps~;  e = (psi d) >> 15
+            eps~ <- float18(decay(eps~, rho) + (beta~ e) >> 15)     (= (rho - psi beta~) eps~ + psi beta~ zbar)
+            ebar <- float14(decay(ebar, kappa) + decay(e, 1 - kappa));  G += round(L ebar)
+
+        Before ``ebar_from`` (not ``full``) only the rows with beta~ > 0 run, and only their eps~;
+        ebar stays 0 there."""
+        kern = self.kernel
+        psi = kern.psi[blk.pos]
+        self.count[blk.nrn] += kern.z[blk.pos]
+        self.psi_sum[blk.nrn] += psi
+        z = self.zbar
+        s0 = 0
+        if int(z.max()) > ZBAR_MAX:
+            s0 = int(np.count_nonzero(z[np.unique(blk.slot)] > ZBAR_MAX))
+            z = np.minimum(z, ZBAR_MAX)
+        z22 = z << ZBAR_SHIFT
+        rows = slice(None) if full else self.arows
+        e = z22[blk.slot[rows]]
+        e -= blk.eps[rows]
+        e *= psi[rows, None]
+        e >>= fx.S1615_FRAC
+        s1 = 0
+        if self.adaptive:                         # eps~ stays 0 where beta~ = 0: nothing to do without
+            a = self.arows
+            ea = e[a] if full else e
+            eps = blk.eps[a] * self.rho[a, None]
+            eps >>= 32
+            ea *= self.beta_n[a, None]
+            ea >>= fx.S1615_FRAC
+            eps += ea
+            blk.eps[a], s1 = EPS.round(eps)
+        s2 = s3 = 0
+        if full:
+            ebar = blk.ebar * self.kappa
+            ebar >>= 32
+            e *= self.one_minus_kappa
+            e >>= 32
+            ebar += e
+            blk.ebar, s2 = EBAR.round(ebar)
+            L = self.L_now[blk.nrn]
+            if np.any(L):
+                inc = (L[:, None] * blk.ebar + (1 << (G_SHIFT - 1))) >> G_SHIFT
+                blk.grad, s3 = GRAD.saturate(blk.grad + inc)
+        self.saturation["eprop_state"] += s0 + s1 + s2 + s3
+
+    def _readout(self, target: np.ndarray, extra: np.ndarray, counts: dict[str, int]) -> dict[str, int]:
+        """The scored readout's error, its gradient and the payload packets that carry it."""
+        ro, blk = self.readout, self.out
+        y = self.out_kernel.v[blk.pos]
+        # A unit whose target packet does not reach the readout core (a wrong key or route) is
+        # compared with the 0 its buffer holds.
+        target = np.where(self.target_ok, target, 0)
+        if self.loss == "cross_entropy":
+            ex = fx.expk(y - y.max())
+            err = fx.kdivk(ex, int(ex.sum())) - target
+        else:
+            err = fx.wrap32(y - target)
+        g = blk.grad + fx.accum_mul(err[:, None], self.zbar[blk.slot])
+        blk.grad = np.clip(g, fx.REAL_MIN, fx.REAL_MAX)
+        self.saturation["eprop_state"] += int(np.count_nonzero(blk.grad != g))
+        n = ro.nrn.size
+        extra[ro.core] += (n * self.cost["eprop_softmax"] + n * ro.width * self.cost["eprop_readout_synapse"]
+                           + n * (self.cost["packet_sent"] + self.cost["packet_received"]))
+        counts["received"] += n          # the host's target packets
+        counts["traversals"] += self.tg_traversals
+        # Payload packets: err_k to every learning core; there L_j += B_jk err_k (for the next tick),
+        # each product shifted to a REAL on its own as the core adds them one packet at a time.
+        if self.learn.nrn.size:
+            self.L_next[self.learn.nrn] += ((self.fb_learn * err[None, :]) >> FEEDBACK.frac).sum(axis=1)
+        for ec in self.learn.cores:
+            got = self.units_in[ec.core]
+            extra[ec.core] += got * (self.cost["packet_received"] + ec.nrn.size * self.cost["eprop_feedback"])
+            counts["received"] += got
+        counts["sent"] += 2 * n          # the readout's errors and the host's targets
+        counts["traversals"] += self.ls_traversals
+        return counts
+
+    def plastic_weights(self) -> dict[str, np.ndarray]:
+        """Every plastic projection's weight words as (n_pre, n_post), 0 where there is no synapse."""
+        out = {}
+        for info in self.chip.meta.get("plastic", []):
+            sel = self.syn_proj == int(info["index"])
+            m = np.zeros((int(info["n_pre"]), int(info["n_post"])), dtype=np.int64)
+            m[self.syn_pre[sel], self.syn_post[sel]] = self.pw[sel]
+            out[str(info["name"])] = m
+        return out
+
+
+def target_words(values: np.ndarray) -> np.ndarray:
+    """The host's encoding of target values as payloads: round half to even of value x 2^15 (REAL)."""
+    v = np.asarray(values, dtype=np.float64)
+    if not np.all(np.isfinite(v)) or np.any(np.abs(v) >= 65536):
+        raise RunError("target values must be finite and within the s16.15 range (-65536, 65536)")
+    return np.rint(v * fx.ONE).astype(np.int64)
