@@ -122,6 +122,9 @@ def run_summary(b: Binary, s: Any) -> str:
                      f"entries hit, {int(c.get('packets_default_routed', 0))} default routed")
     if "overruns" in c:
         lines.append(f"  overruns        {int(c['overruns'])} (tick, core) pairs over the timer period")
+    if "eprop_trials" in c:
+        lines.append(f"  e-prop          {int(c['eprop_trials'])} trials learned from, "
+                     f"{int(c.get('payload_packets_sent', 0))} learning-signal payload packets sent")
     lines.append(f"  cycles          {int(c.get('cycles', 0))}  (chip time {_si(float(c.get('time_s', 0.0)), 's')}, "
                  f"{_si(float(c.get('time_s', 0.0)) / max(steps, 1), 's')} per step)")
     lines.append(f"  energy          {_si(float(c.get('energy_j', 0.0)), 'J')}  ({cost_model_note(b)})")

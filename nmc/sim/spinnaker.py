@@ -544,7 +544,8 @@ class SpiNNakerInterpreter:
                                f"got {values.shape}")
             target = target_words(values[:steps])
         extra = np.zeros((steps, self.n_cores), dtype=np.int64)
-        payload = {"sent": 0, "received": 0, "traversals": 0}
+        # Counters are per run, so that a session's sum is right: the e-prop trials too.
+        payload = {"sent": 0, "received": 0, "traversals": 0, "trials_before": ep.trials_done if ep is not None else 0}
         if ep is not None:
             ep_nrn = np.concatenate([ec.nrn for ec in ep.cores])
             ep_kernels = [k for k in self.kernels if k.name in ("eprop_alif", "eprop_li")]
@@ -707,7 +708,7 @@ class SpiNNakerInterpreter:
         if payload is not None and self.eprop is not None:
             counters["payload_packets_sent"] = payload["sent"]
             counters["payload_packets_received"] = payload["received"]
-            counters["eprop_trials"] = self.eprop.trials_done
+            counters["eprop_trials"] = self.eprop.trials_done - payload["trials_before"]
         warnings = []
         if cost.overruns.shape[0]:
             t0, c0 = (int(v) for v in cost.overruns[0])
