@@ -42,3 +42,12 @@ def test_bench_runs_end_to_end(tmp_path: Path, capsys: pytest.CaptureFixture[str
     for target in ("loihi", "spinnaker"):
         assert any(f"== rate conversion on target '{target}' ==" in line for line in out), target
     assert any("timer-tick overruns (cost model):" in line for line in out)  # reported for spinnaker
+
+
+def test_onnx_bench_refuses_an_unknown_target(capsys) -> None:
+    spec = importlib.util.spec_from_file_location("nmc_bench_onnx_mnist_t", BENCH)
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    with pytest.raises(SystemExit):
+        mod.main(["--targets", "loihi,truenorth"])
+    assert "--targets takes a comma list of loihi, loihi2, spinnaker" in capsys.readouterr().err
