@@ -8,6 +8,7 @@ import os
 import subprocess
 import sys
 import time
+from typing import Callable
 from pathlib import Path
 
 import numpy as np
@@ -47,37 +48,51 @@ def with_limits(name: str, limits: dict, chips: int | None = None) -> Target:
     return Target(base.name, data)
 
 
-def mixed_network(seed: int = 0) -> Network:
-    """Every connectivity, delays, a recurrent loop, probes on every population's spikes; each
-    population fits one core of the full target."""
-    rng = np.random.default_rng(seed)
-    net = Network("mixed", {"seed": seed})
-    sizes = {"x": 40, "a": 60, "b": 50, "c": 45, "d": 30}
-    net.add_population(Population("x", 40, "input", role="input"))
+#: The graph of the mixed test networks: population sizes and (pre, post, connectivity, delay).
+MIXED_SIZES = {"x": 40, "a": 60, "b": 50, "c": 45, "d": 30}
+MIXED_EDGES = [("x", "a", "dense", 0), ("x", "b", "sparse", 2), ("a", "b", "one_to_all", 1), ("a", "c", "sparse", 0),
+               ("b", "c", "dense", 3), ("c", "a", "sparse", 1), ("c", "d", "sparse", 0), ("b", "d", "one_to_all", 0),
+               ("d", "d", "sparse", 2)]
+
+
+def _mixed_graph(net: Network, rng: np.random.Generator, model: str, params: Callable[[int], dict],
+                 weights: Callable[[str, int], np.ndarray]) -> Network:
+    """Populations of ``model`` (``params(i)`` for the i-th), MIXED_EDGES with ``weights(conn, n)``
+    drawn per projection (a sparse one keeps a fifth of the pairs), and probes."""
+    net.add_population(Population("x", MIXED_SIZES["x"], "input", role="input"))
     for i, name in enumerate("abcd"):
-        params = {"decay_u": 1024 + 512 * (i % 2), "decay_v": 256, "threshold": 30 + 5 * i, "refractory": 1 + i % 3,
-                  "bias": int(rng.integers(0, 200))}
-        net.add_population(Population(name, sizes[name], "cuba_lif", params=params,
+        net.add_population(Population(name, MIXED_SIZES[name], model, params=params(i),
                                       role="output" if name == "d" else "hidden"))
-    edges = [("x", "a", "dense", 0), ("x", "b", "sparse", 2), ("a", "b", "one_to_all", 1), ("a", "c", "sparse", 0),
-             ("b", "c", "dense", 3), ("c", "a", "sparse", 1), ("c", "d", "sparse", 0), ("b", "d", "one_to_all", 0),
-             ("d", "d", "sparse", 2)]
-    for pre, post, conn, delay in edges:
-        n_pre, n_post = sizes[pre], sizes[post]
+    for pre, post, conn, delay in MIXED_EDGES:
+        n_pre, n_post = MIXED_SIZES[pre], MIXED_SIZES[post]
         kw: dict = {}
         if conn == "dense":
-            w = rng.integers(-30, 60, size=(n_pre, n_post))
+            w = weights(conn, n_pre * n_post).reshape(n_pre, n_post)
         elif conn == "one_to_all":
-            w = rng.integers(-10, 20, size=n_pre)
+            w = weights(conn, n_pre)
         else:
             flat = rng.choice(n_pre * n_post, size=n_pre * n_post // 5, replace=False)
             kw = {"pre_index": flat // n_post, "post_index": flat % n_post}
-            w = rng.integers(-20, 80, size=flat.size)
-        net.add_projection(Projection(f"{pre}->{post}", pre, post, conn, w.astype(np.int64), delay=delay, **kw))
+            w = weights(conn, flat.size)
+        net.add_projection(Projection(f"{pre}->{post}", pre, post, conn, w, delay=delay, **kw))
     for name in "abcd":
         net.add_probe(Probe(f"{name}.spikes", name, "spikes"))
     net.add_probe(Probe("c.v", "c", "v"))
     return net
+
+
+def mixed_network(seed: int = 0) -> Network:
+    """Every connectivity, delays, a recurrent loop, probes on every population's spikes; each
+    population fits one core of the full target."""
+    rng = np.random.default_rng(seed)
+    low = {"dense": (-30, 60), "one_to_all": (-10, 20), "sparse": (-20, 80)}
+
+    def params(i: int) -> dict:
+        return {"decay_u": 1024 + 512 * (i % 2), "decay_v": 256, "threshold": 30 + 5 * i, "refractory": 1 + i % 3,
+                "bias": int(rng.integers(0, 200))}
+
+    return _mixed_graph(Network("mixed", {"seed": seed}), rng, "cuba_lif", params,
+                        lambda conn, n: rng.integers(*low[conn], size=n).astype(np.int64))
 
 
 def lif_mixed_network(seed: int = 4) -> Network:
@@ -86,32 +101,13 @@ def lif_mixed_network(seed: int = 4) -> Network:
     -shift pair and b and d another, so that slices of different populations can share a core
     (one pair per core)."""
     rng = np.random.default_rng(seed)
-    net = Network("mixed_lif", {"seed": seed, "dt": 1.0})
-    sizes = {"x": 40, "a": 60, "b": 50, "c": 45, "d": 30}
-    net.add_population(Population("x", 40, "input", role="input"))
-    for i, name in enumerate("abcd"):
-        params = dict(LIF, tau_m=20.0 + 5 * (i % 2), t_ref=1.0 + i % 3, i_bias=float(rng.uniform(0, 0.3)))
-        net.add_population(Population(name, sizes[name], "lif", params=params,
-                                      role="output" if name == "d" else "hidden"))
-    edges = [("x", "a", "dense", 0), ("x", "b", "sparse", 2), ("a", "b", "one_to_all", 1), ("a", "c", "sparse", 0),
-             ("b", "c", "dense", 3), ("c", "a", "sparse", 1), ("c", "d", "sparse", 0), ("b", "d", "one_to_all", 0),
-             ("d", "d", "sparse", 2)]
-    for pre, post, conn, delay in edges:
-        n_pre, n_post = sizes[pre], sizes[post]
-        kw: dict = {}
-        if conn == "dense":
-            w = rng.uniform(-0.5, 1.0, size=(n_pre, n_post))
-        elif conn == "one_to_all":
-            w = rng.uniform(-0.2, 0.4, size=n_pre)
-        else:
-            flat = rng.choice(n_pre * n_post, size=n_pre * n_post // 5, replace=False)
-            kw = {"pre_index": flat // n_post, "post_index": flat % n_post}
-            w = rng.uniform(-0.4, 1.6, size=flat.size)
-        net.add_projection(Projection(f"{pre}->{post}", pre, post, conn, w.round(3), delay=delay, **kw))
-    for name in "abcd":
-        net.add_probe(Probe(f"{name}.spikes", name, "spikes"))
-    net.add_probe(Probe("c.v", "c", "v"))
-    return net
+    span = {"dense": (-0.5, 1.0), "one_to_all": (-0.2, 0.4), "sparse": (-0.4, 1.6)}
+
+    def params(i: int) -> dict:
+        return dict(LIF, tau_m=20.0 + 5 * (i % 2), t_ref=1.0 + i % 3, i_bias=float(rng.uniform(0, 0.3)))
+
+    return _mixed_graph(Network("mixed_lif", {"seed": seed, "dt": 1.0}), rng, "lif", params,
+                        lambda conn, n: rng.uniform(*span[conn], size=n).round(3))
 
 
 #: The test network of each target: the same graph (every connectivity, delays, a loop, probes)
