@@ -30,14 +30,14 @@ class PlotError(NmcError):
 
 
 def load_result(path: str | Path) -> dict[str, np.ndarray]:
+    """The arrays of a RESULT.npz, read as every npz input is (nmc/npz.py: a damaged, foreign or
+    non-numeric file is one PlotError line)."""
+    from .npz import read_npz
+
     p = Path(path)
-    if not p.is_file():
+    if not p.exists():
         raise PlotError(f"result file '{p}' does not exist")
-    try:
-        with np.load(p, allow_pickle=False) as z:
-            return {k: z[k] for k in z.files}
-    except (OSError, ValueError, EOFError) as exc:
-        raise PlotError(f"cannot read '{p}' as an npz result: {exc}") from None
+    return read_npz(p, PlotError)
 
 
 def _as_stream(a: np.ndarray, max_steps: int) -> tuple[np.ndarray, int]:

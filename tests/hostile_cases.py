@@ -16,6 +16,7 @@ from __future__ import annotations
 import hashlib
 import io
 import json
+import re
 import shutil
 import struct
 from dataclasses import dataclass, field
@@ -30,6 +31,7 @@ from nmc.driver import compile_file
 from nmc.frontend.dsl import load_dsl
 from nmc.ir.io import write_ir
 
+XOR_SEED = re.compile(r"^seed \d+", re.M)
 READ_ONLY_PLACE = "/sys/nmc-hostile-corpus.out"  # EACCES even for root: sysfs creates no files
 
 
@@ -145,6 +147,18 @@ def build_workspace(ws: Path) -> None:
     np.savez(ws / "samples.npz", x=(rng.random((3, 10, 20)) < 0.3).astype(np.uint8), labels=np.array([0, 1, 4]))
     (ws / "a_dir.nmcb").mkdir(exist_ok=True)
     (ws / "a_dir.npz").mkdir(exist_ok=True)
+    # A training checkpoint after 2 epochs of XOR, one of another XOR binary, and a run's result.
+    from nmc.binary import decode_binary
+    from nmc.sim import interpreter_for
+    from nmc.sim.runner import run_session
+    from nmc.sim.schedule_runner import train
+    xor_data = dict(np.load(ws / "xor.npz"))
+    xor_chip = interpreter_for(decode_binary((ws / "xor.nmcb").read_bytes()))
+    train(xor_chip, xor_data, epochs=2, checkpoint=ws / "ck", seed=int(xor_chip.meta.get("seed", 0)))  # as nmc run
+    (ws / "xor_seed7.nmc").write_text(XOR_SEED.sub("seed 7", (REPO / "examples" / "xor_backprop.nmc").read_text(), 1))
+    (ws / "xor_seed7.nmcb").write_bytes(encode_binary(compile_file(ws / "xor_seed7.nmc")))
+    session = run_session(interpreter_for(read_binary(ws / "small.nmcb")), {"x": np.load(ws / "stream.npz")["x"]}, None)
+    np.savez(ws / "result.npz", **session.to_npz_dict())
 
 
 # -- command line ----------------------------------------------------------------------------------------
@@ -645,10 +659,64 @@ def _schedule(ws: Path) -> list[Case]:
     ]
 
 
+# -- nmc run: checkpoints ---------------------------------------------------------------------------------
+def _checkpoints(ws: Path) -> list[Case]:
+    xor, small, good = str(ws / "xor.nmcb"), str(ws / "small.nmcb"), str(ws / "xor.npz")
+    train = ("run", xor, "--input", good, "--epochs", "2")
+    real = (ws / "ck" / "checkpoint.npz").read_bytes()
+    data = dict(np.load(ws / "xor.npz"))
+    data["x"][0, 0] = 1 - data["x"][0, 0]   # one input bit of one sample flipped
+    other = npz_bytes(**data)
+    return [
+        Case("checkpoint: plain binary", ("run", small, "--steps", "3", "--checkpoint", "ck"),
+             "--checkpoint needs a binary with a learning schedule"),
+        Case("checkpoint: resume a plain binary", ("run", small, "--steps", "3", "--resume", str(ws / "ck")),
+             "--resume needs a binary with a learning schedule"),
+        Case("checkpoint: resume from nothing", (*train, "--resume", "nock"), "checkpoint directory 'nock' does not exist"),
+        Case("checkpoint: resume an empty directory", (*train, "--resume", "d"), "holds no checkpoint.npz",
+             {"d/.keep": b""}),
+        Case("checkpoint: garbage", (*train, "--resume", "d"), "is not an nmc checkpoint (not an .npz archive)",
+             {"d/checkpoint.npz": b"junk" * 10}),
+        Case("checkpoint: a data file", (*train, "--resume", "d"), "is not an nmc checkpoint (no meta.json)",
+             {"d/checkpoint.npz": (ws / "xor.npz").read_bytes()}),
+        Case("checkpoint: truncated", (*train, "--resume", "d"), "cannot read checkpoint",
+             {"d/checkpoint.npz": real[:300]}),
+        Case("checkpoint: past the epochs asked", ("run", xor, "--input", good, "--epochs", "1", "--resume", "d"),
+             "is at epoch 2, past the 1 epoch(s) asked for", {"d/checkpoint.npz": real}),
+        Case("checkpoint: another binary", ("run", "other.nmcb", "--input", good, "--epochs", "3", "--resume", "d"),
+             "was made with another binary", {"d/checkpoint.npz": real, "other.nmcb": (ws / "xor_seed7.nmcb").read_bytes()}),
+        Case("checkpoint: other data", ("run", xor, "--input", "o.npz", "--epochs", "3", "--resume", "d"),
+             "was made with other training data", {"d/checkpoint.npz": real, "o.npz": other}),
+        Case("checkpoint: directory is a file", (*train, "--checkpoint", "f"), "is a file, not a directory", {"f": b"x"}),
+        Case("checkpoint: directory in a missing one", (*train, "--checkpoint", "nodir/ck"), "'nodir' does not exist"),
+    ]
+
+
+# -- nmc plot ------------------------------------------------------------------------------------------------
+def _plot(ws: Path) -> list[Case]:
+    res = (ws / "result.npz").read_bytes()
+    return [
+        Case("plot: missing file", ("plot", "missing.npz"), "result file 'missing.npz' does not exist"),
+        Case("plot: garbage", ("plot", "r.npz"), "'r.npz' is not an .npz archive", {"r.npz": b"garbage" * 10}),
+        Case("plot: a binary", ("plot", str(ws / "small.nmcb")), "is not an .npz archive"),
+        Case("plot: a directory", ("plot", str(ws / "a_dir.npz")), "is a directory, not an .npz archive"),
+        Case("plot: NaN trace", ("plot", "r.npz"), "holds 1 NaN or infinite value",
+             {"r.npz": npz_bytes(**{"probe/h.v": np.array([[np.nan, 1.0]])})}),
+        Case("plot: nothing to draw", ("plot", "r.npz"), "the result holds nothing to plot",
+             {"r.npz": npz_bytes(a=np.zeros(3))}),
+        Case("plot: unknown format", ("plot", "r.npz", "-o", "fig.xyz"), "cannot write a 'xyz' figure", {"r.npz": res}),
+        Case("plot: no extension", ("plot", "r.npz", "-o", "fig"), "has no extension", {"r.npz": res}),
+        Case("plot: over the result", ("plot", "r.npz", "-o", "r.npz"), "would overwrite the result file", {"r.npz": res}),
+        Case("plot: into a missing directory", ("plot", "r.npz", "-o", "nodir/f.png"), "directory 'nodir' does not exist",
+             {"r.npz": res}),
+        Case("plot: --max-steps 0", ("plot", "r.npz", "--max-steps", "0"), "--max-steps must be at least 1", {"r.npz": res}),
+    ]
+
+
 def corpus(ws: Path) -> list[Case]:
     """Every case, over the workspace ``ws`` (see :func:`build_workspace`)."""
     cases = (_usage(ws) + _dsl(ws) + _ir(ws) + _targets(ws) + _compile_outputs(ws) + _binaries(ws) + _inspect(ws)
-             + _run_data(ws) + _schedule(ws))
+             + _run_data(ws) + _schedule(ws) + _checkpoints(ws) + _plot(ws))
     names = [c.name for c in cases]
     dupes = {n for n in names if names.count(n) > 1}
     assert not dupes, f"case names repeat: {dupes}"

@@ -112,6 +112,9 @@ class CheckpointDir:
         if not self.path.is_file():
             what = "does not exist" if not self.dir.exists() else f"holds no {CHECKPOINT_FILE}"
             raise RunError(f"cannot resume: checkpoint directory '{self.dir}' {what}")
+        with open(self.path, "rb") as f:
+            if f.read(4) not in (b"PK\x03\x04", b"PK\x05\x06"):   # numpy would call anything else pickled data
+                raise RunError(f"'{self.path}' is not an nmc checkpoint (not an .npz archive)")
         try:
             with np.load(self.path, allow_pickle=False) as z:
                 if _META_KEY not in z.files:
