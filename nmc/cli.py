@@ -316,10 +316,19 @@ def cmd_run(args: argparse.Namespace) -> int:
     data = _load_data(args.input, "--input") if args.input else None
     if binary.meta.get("schedule"):
         return _run_schedule(args, binary, chip, data)
+    eprop = bool(binary.meta.get("eprop"))   # learns trial by trial, without a synfire schedule
     if args.test or args.average_last or args.checkpoint or args.resume:
         flag = next(f for f, v in (("--test", args.test), ("--average-last", args.average_last),
                                    ("--checkpoint", args.checkpoint), ("--resume", args.resume)) if v)
+        if eprop:
+            raise RunError(f"{flag} is not supported for e-prop binaries yet; '{args.binary}' learns trial by trial "
+                           "(give the trials as samples, --epochs to repeat them)")
         raise RunError(f"{flag} needs a binary with a learning schedule; '{args.binary}' has none")
+    if args.epochs != 1:
+        if not eprop:
+            raise RunError(f"--epochs needs a binary that learns (a learning schedule or e-prop); '{args.binary}' "
+                           "does not")
+        data = _repeat_samples(data, args.epochs)
     if args.steps is not None and args.steps < 0:
         raise RunError("--steps must be non-negative")
     progress = None
@@ -345,6 +354,15 @@ def cmd_run(args: argparse.Namespace) -> int:
         print(f"nmc: warning: ... and {len(session.warnings) - 5} more", file=sys.stderr)
     _report_overflow(session.overflow, args.strict)
     return 0
+
+
+def _repeat_samples(data: dict | None, epochs: int) -> dict:
+    """e-prop binaries with --epochs E: the samples (trials) presented E times in the same order."""
+    if epochs < 1:
+        raise RunError(f"--epochs must be at least 1, got {epochs}")
+    if not data or any(np.asarray(v).ndim != (1 if k == "labels" else 3) for k, v in data.items()):
+        raise RunError("--epochs on an e-prop binary needs --input with samples: arrays (samples, steps, n) per port")
+    return {k: np.concatenate([np.asarray(v)] * epochs) for k, v in data.items()}
 
 
 def _run_schedule(args: argparse.Namespace, binary: "Binary", chip: Any, data: dict | None) -> int:

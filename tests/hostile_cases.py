@@ -613,6 +613,8 @@ def _run_data(ws: Path) -> list[Case]:
         Case("run: no data, no steps", ("run", small), "--steps is required when no input data is given"),
         Case("run: --test on a plain binary", ("run", small, "--steps", "3", "--test", str(ws / "stream.npz")),
              "--test needs a binary with a learning schedule"),
+        Case("run: --epochs on a plain binary", ("run", small, "--steps", "3", "--epochs", "2"),
+             "--epochs needs a binary that learns"),
         Case("run: --average-last on a plain binary", ("run", small, "--steps", "3", "--average-last", "2", "--out", "r.npz"),
              "--average-last needs a binary with a learning schedule"),
         out("--out is the binary", small, "the result file is also an input"),

@@ -203,3 +203,7 @@ def test_an_eprop_program_trains_through_the_cli(cli, tmp_path: Path) -> None:
     assert int(r["eprop_trials"]) == 5
     w = r["weights/x->r"]   # compiled all equal (1 nA); learning moved them apart
     assert w.shape == (4, 5) and not np.all(w == w.flat[0])
+    code, out, err = cli("run", tmp_path / "ep.nmcb", "--input", tmp_path / "data.npz", "--epochs", "3")
+    assert code == 0 and "18 samples x 100 steps" in out and "e-prop          17 trials learned from" in out, err
+    err = _one_line_error(cli, "run", tmp_path / "ep.nmcb", "--input", tmp_path / "data.npz", "--checkpoint", "ck")
+    assert "--checkpoint is not supported for e-prop binaries yet" in err
