@@ -26,10 +26,21 @@ def digits_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return d
 
 
-def test_every_example_round_trips(digits_dir: Path) -> None:
-    for src in [digits_dir / "digits.nmc", *EXAMPLES.glob("*/*.nmc")]:
-        if src.parent.name == "digits" and src.parent == EXAMPLES / "digits":
-            continue  # needs the trained weights; covered by the copy in digits_dir
+@pytest.fixture(scope="module")
+def eprop_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The e-prop example with its generated weights (make_pattern.py), in a temporary folder."""
+    d = tmp_path_factory.mktemp("eprop")
+    shutil.copy(EXAMPLES / "eprop" / "pattern.nmc", d)
+    subprocess.run([sys.executable, str(EXAMPLES / "eprop" / "make_pattern.py"), "--dir", str(d), "--trials", "1"],
+                   check=True, capture_output=True)
+    return d
+
+
+def test_every_example_round_trips(digits_dir: Path, eprop_dir: Path) -> None:
+    generated = {EXAMPLES / "digits": digits_dir, EXAMPLES / "eprop": eprop_dir}   # examples whose data are made
+    for src in [digits_dir / "digits.nmc", eprop_dir / "pattern.nmc", *EXAMPLES.glob("*/*.nmc")]:
+        if src.parent in generated:
+            continue  # needs generated arrays; covered by the copy in its temporary folder
         text, arrays = print_ir(load_dsl(src))
         assert print_ir(parse_ir(text, arrays))[0] == text, src
 

@@ -49,7 +49,7 @@ def test_bad_plot_input_is_one_line_and_writes_nothing(cli, tmp_path: Path) -> N
     np.savez(tmp_path / "ok.npz", accuracy=np.array([0.5, 0.75]))
     cases = [
         (["plot", tmp_path / "none.npz"], "result file '.*none.npz' does not exist"),
-        (["plot", tmp_path / "junk.npz"], "cannot read '.*junk.npz' as an npz result"),
+        (["plot", tmp_path / "junk.npz"], "'.*junk.npz' is not an .npz archive"),
         (["plot", tmp_path / "empty.npz"], "the result holds nothing to plot"),
         (["plot", tmp_path / "ok.npz", "-o", tmp_path / "ok.npz"], "would overwrite the result file"),
         (["plot", tmp_path / "ok.npz", "-o", tmp_path / "fig"], "has no extension to name the figure's format"),
