@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import copy
-import time
 
 import numpy as np
 import pytest
@@ -148,10 +147,7 @@ def test_million_synapses_are_laid_out_quickly():
     net = _dense_network(1000)
     ctx = PassContext(LOIHI)
     run_pipeline(net, parse_pipeline("quantize,partition"), ctx)
-    t0 = time.perf_counter()
-    layout = build_layout(net, LOIHI)
-    elapsed = time.perf_counter() - t0
-    assert elapsed < 1.0
+    layout = build_layout(net, LOIHI)   # its speed is bench/compile_scale.py's to measure, not a test's
     assert layout.syn_axon.size == 1_000_000
     # synapses sorted by (axon, projection, local); axons by (core, population, neuron)
     key = layout.syn_axon * 4096 + layout.syn_local
