@@ -2,6 +2,8 @@
 
 What it models (docs/spinnaker.md has every equation with its source):
 
+- **checks**: before anything is built, every section and metadata field it reads is checked
+  (:mod:`nmc.sim.spinnaker_validate`); an inconsistent binary is refused in one line;
 - **load**: each core derives its neurons' state from the host words as sPyNNaker 1!7.4.1's
   ``neuron_model_initialise`` and ``decay_and_init`` do, with spinn_common's ``expk``/``expulr``
   (:mod:`nmc.formats.spinnaker`);
@@ -43,6 +45,7 @@ from ..parts import load_part
 from .cost_spinnaker import TickCounts
 from .ports import port_spikes
 from .protocol import RunResult
+from .spinnaker_validate import validate_spinnaker
 
 __all__ = ["SpiNNakerInterpreter", "RunResult"]
 
@@ -142,6 +145,12 @@ from .spinnaker_eprop import EpropALIF, EpropEngine, EpropLI, target_words  # no
 KERNELS: dict[str, type] = {IFCurrExp.name: IFCurrExp, EpropALIF.name: EpropALIF, EpropLI.name: EpropLI}
 
 
+def validate(binary: Binary) -> None:
+    """Refuse an inconsistent SpiNNaker-like binary with one line naming the problem
+    (:mod:`nmc.sim.spinnaker_validate`), for the models :data:`KERNELS` runs."""
+    validate_spinnaker(binary, KERNELS)
+
+
 # ---------------------------------------------------------------------------------------------
 # Packets: routing through the tables, master population tables, rows
 # ---------------------------------------------------------------------------------------------
@@ -180,10 +189,6 @@ class _Router:
         off = _sec(b, "rt_offset").astype(np.int64)
         chips = _sec(b, "rt_chip").astype(np.int64)
         keys, masks, routes = (_sec(b, k).astype(np.int64) for k in ("rt_key", "rt_mask", "rt_route"))
-        if off.size != chips.size + 1 or off[-1] != keys.size or not keys.size == masks.size == routes.size:
-            raise BinaryFormatError("the router tables do not match their offsets")
-        if chips.size and (chips.max() >= self.w * self.h):
-            raise BinaryFormatError("a router table belongs to a chip outside the mesh")
         self.tables = {int(c): (keys[off[i]:off[i + 1]], masks[off[i]:off[i + 1]], routes[off[i]:off[i + 1]])
                        for i, c in enumerate(chips.tolist())}
         self.proc_core = np.full((self.w * self.h, N_PROCESSORS), -1, dtype=np.int64)
@@ -271,13 +276,16 @@ class SpiNNakerInterpreter:
     >>> result = chip.run(100, inputs={"x": spikes})      # spikes: (100, n_x) of 0/1
     """
 
+    validate = staticmethod(validate)  # what ``nmc inspect`` checks (nmc.sim.validate_binary)
+
     def __init__(self, binary: Binary) -> None:
+        # Every table is checked before any is used (nmc.sim.spinnaker_validate); what the checks
+        # cannot see without routing the packets (the e-prop engine's tables against the synapses
+        # the packets reach) is checked while loading, with the same kind of message.
+        validate(binary)
         self.binary = binary
         self.meta = binary.meta
         cfg = binary.target_config
-        for section in ("chip", "cost", "router", "sdram"):
-            if section not in cfg:
-                raise BinaryFormatError(f"target configuration lacks section '{section}'")
         try:
             self.cost_model = load_part("cost_model", str(cfg.get("parts", {}).get("cost_model", "")))(cfg)
         except TargetError as exc:
@@ -285,13 +293,16 @@ class SpiNNakerInterpreter:
         self.timestep_s = float(self.meta.get("timestep_ms", 1.0)) / 1000.0
         self.learning_enabled = False
         self.sdram_words = _sec(binary, "sdram_words").astype(np.uint32).copy()  # weights are written back here
-        self._load_cores()
-        self._load_routing()
-        self._load_io()
-        self.eprop: EpropEngine | None = None
-        if "core_eprop" in binary.sections:
-            self.eprop = EpropEngine(self, binary)
-            self.learning_enabled = True
+        try:
+            self._load_cores()
+            self._load_routing()
+            self._load_io()
+            self.eprop: EpropEngine | None = None
+            if "core_eprop" in binary.sections:
+                self.eprop = EpropEngine(self, binary)
+                self.learning_enabled = True
+        except BinaryFormatError as exc:
+            raise BinaryFormatError(f"inconsistent binary: {exc.message}", location=binary.source or None) from None
         self.reset()
 
     # -- loading ------------------------------------------------------------------------------------
@@ -301,33 +312,19 @@ class SpiNNakerInterpreter:
         self.n_cores = off.size - 1
         self.core_offset = off
         self.n_neurons = int(off[-1])
-        if np.any(np.diff(off) < 0):
-            raise BinaryFormatError("core_neuron_offset is not increasing")
         self.neuron_core = np.repeat(np.arange(self.n_cores), np.diff(off))
         per_core = {k: _sec(b, f"core_{k}").astype(np.int64) for k in
                     ("time_step", "shift_exc", "shift_inh", "index_bits", "type_bits", "delay_bits",
                      "chip_x", "chip_y", "processor")}
-        for k, v in per_core.items():
-            if v.size != self.n_cores:
-                raise BinaryFormatError(f"section 'core_{k}' does not match the number of cores")
-        if np.any(per_core["time_step"] <= 0) and self.n_cores:
-            raise BinaryFormatError("a core has a non-positive time step")
-        if np.any(np.diff(off) > (1 << per_core["index_bits"])):
-            raise BinaryFormatError("a core holds more neurons than its index field addresses")
         self.core = per_core
         nc = self.neuron_core
         self.shift = np.stack([per_core["shift_exc"][nc], per_core["shift_inh"][nc]])   # (2, n)
         self.slots = 1 << per_core["delay_bits"]            # ring slots per core
         self.neuron_slots = self.slots[nc]
         models = list(self.meta.get("core_models", []))
-        if len(models) != self.n_cores:
-            raise BinaryFormatError("meta 'core_models' does not name a model for every core")
         self.kernels = []
         self.core_model_count: dict[str, np.ndarray] = {}
         for name in sorted(set(models)):
-            if name not in KERNELS:
-                raise BinaryFormatError(f"neuron model '{name}' has no kernel in this interpreter "
-                                        f"(known: {', '.join(sorted(KERNELS))})")
             cores = np.array([c for c, m in enumerate(models) if m == name], dtype=np.int64)
             idx = (np.concatenate([np.arange(off[c], off[c + 1]) for c in cores]) if cores.size
                    else np.zeros(0, np.int64))
@@ -344,8 +341,6 @@ class SpiNNakerInterpreter:
         self.router = _Router(b, mesh, core_xy, self.core["processor"])
         keys = [_sec(b, "nrn_key").astype(np.int64)]
         sends = _sec(b, "nrn_sends").astype(bool)
-        if keys[0].size != self.n_neurons or sends.size != self.n_neurons:
-            raise BinaryFormatError("nrn_key / nrn_sends do not match the neurons")
         w = mesh[0]
         start = [(core_xy[:, 1] * w + core_xy[:, 0])[self.neuron_core]]
         self.port_base: dict[str, int] = {}
@@ -354,8 +349,6 @@ class SpiNNakerInterpreter:
         base = self.n_neurons
         for port in self.meta.get("inputs", []):
             k = _sec(b, f"{port['section']}_key").astype(np.int64)
-            if k.size != int(port["size"]):
-                raise BinaryFormatError(f"input port '{port['name']}': key section does not match its size")
             keys.append(k)
             start.append(np.full(k.size, int(host[1]) * w + int(host[0]), dtype=np.int64))
             self.port_base[port["name"]] = base
@@ -379,13 +372,9 @@ class SpiNNakerInterpreter:
         # Master population tables: first entry with key & mask == entry key.
         words = self.sdram_words.astype(np.int64)
         mpt_off = _sec(b, "mpt_offset").astype(np.int64)
-        if mpt_off.size != self.n_cores + 1:
-            raise BinaryFormatError("mpt_offset does not match the number of cores")
         mk, mm, mn = (_sec(b, k).astype(np.int64) for k in ("mpt_key", "mpt_mask", "mpt_n_neurons"))
         ma, mc = _sec(b, "mpt_addr_start").astype(np.int64), _sec(b, "mpt_addr_count").astype(np.int64)
         rl, ra = _sec(b, "addr_row_length").astype(np.int64), _sec(b, "addr_address").astype(np.int64)
-        if np.any(ma + mc > rl.size):
-            raise BinaryFormatError("a master population table entry points past the address list")
         header = int(b.target_config["sdram"]["row_header_words"])
         misses = np.zeros(n, dtype=np.int64)
         rows_src, rows_core, rows_addr = [], [], []
@@ -407,20 +396,14 @@ class SpiNNakerInterpreter:
             rows_addr.append(ra[item] + local[items] * (rl[item] + header))
         cat = (lambda xs: np.concatenate(xs) if xs else np.zeros(0, dtype=np.int64))
         r_src, r_core, r_addr = cat(rows_src), cat(rows_core), cat(rows_addr)
-        if r_addr.size and (r_addr.max() + header > words.size):
-            raise BinaryFormatError("a synaptic row lies outside the SDRAM image")
-        # Rows: [P, P plastic-region words, F, Q, F fixed words, ceil(Q/2) control words].
+        # Rows: [P, P plastic-region words, F, Q, F fixed words, ceil(Q/2) control words] (each
+        # within its block and stride: nmc.sim.spinnaker_validate).
         p_size = words[r_addr] if r_addr.size else r_addr
         fixed = r_addr + 1 + p_size
-        if fixed.size and np.any(fixed + 2 > words.size):
-            raise BinaryFormatError("a synaptic row runs past the SDRAM image")
         n_fixed = words[fixed] if fixed.size else r_addr
         n_plastic = words[fixed + 1] if fixed.size else r_addr
         first = fixed + 2
         ctl_first = 2 * (first + n_fixed)
-        if n_fixed.size and (np.any(first + n_fixed + (n_plastic + 1) // 2 > words.size)
-                             or np.any(n_plastic > p_size)):
-            raise BinaryFormatError("a synaptic row runs past the SDRAM image or its plastic region")
         f_addr = _ranges(first, n_fixed)
         h_ctl = _ranges(ctl_first, n_plastic)
         # A plastic synapse's word: its signed weight in the top half (little-endian: the odd halfword).
@@ -466,9 +449,6 @@ class SpiNNakerInterpreter:
         for p in self.meta.get("probes", []):
             idx = _sec(b, f"{p['section']}_nrn").astype(np.int64)
             self.probe_defs.append((p["name"], p["variable"], p.get("source", "neuron"), p["population"], idx))
-        for idx in self.outputs.values():
-            if idx.size and (idx.min() < 0 or idx.max() >= self.n_neurons):
-                raise BinaryFormatError("an output names a neuron outside the binary")
         self.kernel_of = np.zeros(self.n_neurons, dtype=np.int64)
         self.pos_in_kernel = np.zeros(self.n_neurons, dtype=np.int64)
         for k, kern in enumerate(self.kernels):

@@ -33,7 +33,6 @@ import numpy as np
 from ..binary.format import Binary
 from ..errors import BinaryFormatError, RunError
 from ..formats import spinnaker as fx
-from ..binary.checks import need_int, need_key, need_str
 from ..formats.eprop import EBAR, EPS, FEEDBACK, GRAD, TRACE_FRAC, scaled_step
 
 ONE = fx.ONE
@@ -54,25 +53,6 @@ def weight_of_words(high: np.ndarray) -> np.ndarray:
     """The signed weight words of plastic words, given their top halfwords (the low halfword is a
     fraction of a weight step that only the weight update reads)."""
     return np.asarray(high, dtype=np.uint16).astype(np.int16).astype(np.int64)
-
-
-def _check_meta(meta: dict[str, Any]) -> None:
-    """The 'eprop' metadata the cores read (the host-side checks of nmc/binary/meta.py do not know it)."""
-    what = "meta 'eprop'"
-    ticks = need_int(need_key(meta, "trial_ticks", what), "the e-prop trial's ticks", lo=1)
-    need_int(need_key(meta, "batch", what), "the e-prop batch", lo=1)
-    window = need_int(need_key(meta, "window_from", what), "the e-prop scored window's first tick", lo=0, hi=ticks - 1)
-    need_int(meta.get("ebar_from", 0), "the e-prop trace window's first tick", lo=0, hi=window)
-    if need_str(need_key(meta, "loss", what), "the e-prop loss") not in ("cross_entropy", "mse"):
-        raise BinaryFormatError(f"e-prop loss '{meta['loss']}' is not one this chip computes (cross_entropy, mse)")
-    if need_str(meta.get("update", "gradient"), "the e-prop update") not in ("gradient", "sign"):
-        raise BinaryFormatError(f"e-prop update '{meta['update']}' is not one this chip does (gradient, sign)")
-    need_int(need_key(meta, "n_out", what), "the e-prop readout size", lo=1)
-    need_str(need_key(meta, "target", what), "the e-prop target port")
-    need_int(need_key(meta, "mask", what), "the e-prop payload key mask", lo=0, hi=fx.M32)
-    for key in ("gamma", "rate_target", "rate_reg", "rate_scale"):
-        need_int(need_key(meta, key, what), f"the e-prop word '{key}'", lo=0, hi=fx.REAL_MAX)
-    need_int(need_key(meta, "inv_ticks", what), "the e-prop word 'inv_ticks'", lo=1, hi=fx.M32)
 
 
 def _sec(b: Binary, name: str) -> np.ndarray:
@@ -116,17 +96,12 @@ class EpropALIF(_RingInput):
         self.idx = idx
         w = {k: _sec(b, f"nrn_ep_{k}").astype(np.int64)[idx] for k in
              ("tau_m", "tau_a", "theta", "beta", "bias", "tau_refrac", "lr_mant", "lr_exp")}
-        for k in ("tau_m", "tau_a", "theta"):
-            if np.any(w[k] <= 0):
-                raise BinaryFormatError(f"section 'nrn_ep_{k}' holds a non-positive value")
         self.alpha = fx.expulr(-fx.kdivk(time_step, w["tau_m"]))
         self.rho = fx.expulr(-fx.kdivk(time_step, w["tau_a"]))
         self.theta, self.bias = w["theta"], w["bias"]
         self.inv_theta = fx.kdivk(ONE, w["theta"])
         self.beta = w["beta"]
-        self.beta_n = fx.kdivk(w["beta"], w["theta"]) if np.all(w["beta"] >= 0) else None
-        if self.beta_n is None:
-            raise BinaryFormatError("section 'nrn_ep_beta' holds a negative adaptation")
+        self.beta_n = fx.kdivk(w["beta"], w["theta"])
         self.n_ref = fx.ceil_accum(fx.kdivk(w["tau_refrac"], time_step))
         self.lr_mant, self.lr_exp = w["lr_mant"], w["lr_exp"]
         self.gamma = ONE  # set by the engine from the binary's e-prop words
@@ -166,8 +141,6 @@ class EpropLI(_RingInput):
     def __init__(self, b: Binary, idx: np.ndarray, time_step: np.ndarray) -> None:
         self.idx = idx
         w = {k: _sec(b, f"nrn_ep_{k}").astype(np.int64)[idx] for k in ("tau_m", "bias", "lr_mant", "lr_exp")}
-        if np.any(w["tau_m"] <= 0):
-            raise BinaryFormatError("section 'nrn_ep_tau_m' holds a non-positive value")
         self.kappa = fx.expulr(-fx.kdivk(time_step, w["tau_m"]))
         self.bias = w["bias"]
         self.lr_mant, self.lr_exp = w["lr_mant"], w["lr_exp"]
@@ -220,10 +193,7 @@ class EpropEngine:
     """The learning side of the e-prop cores (module docstring); owned by the interpreter."""
 
     def __init__(self, chip: Any, b: Binary) -> None:
-        meta = chip.meta.get("eprop")
-        if not isinstance(meta, dict):
-            raise BinaryFormatError("the binary has e-prop cores but no 'eprop' metadata")
-        _check_meta(meta)
+        meta = chip.meta["eprop"]          # checked with every e-prop table by nmc.sim.spinnaker_validate
         self.chip, self.meta = chip, meta
         self.T = int(meta["trial_ticks"])
         self.batch = int(meta["batch"])
@@ -241,19 +211,12 @@ class EpropEngine:
                                               "eprop_trial_synapse", "eprop_row_writeback", "packet_received",
                                               "packet_sent")}
         kind = _sec(b, "core_eprop").astype(np.int64)
-        if kind.size != chip.n_cores:
-            raise BinaryFormatError("section 'core_eprop' does not match the number of cores")
-        if np.any((kind < 0) | (kind > 3)):
-            raise BinaryFormatError("section 'core_eprop' holds a core kind other than 0-3")
         src_off = _sec(b, "ep_src_offset").astype(np.int64)
         src_key = _sec(b, "ep_src_key").astype(np.int64)
-        if src_off.size != chip.n_cores + 1 or src_off[0] != 0 or np.any(np.diff(src_off) < 0) \
-                or src_off[-1] != src_key.size:
-            raise BinaryFormatError("section 'ep_src_offset' does not index 'ep_src_key' per core")
-        key_to_src = dict(zip(chip.all_keys.tolist(), range(chip.all_keys.size)))
-        cols = np.array([key_to_src.get(k, -1) for k in src_key.tolist()], dtype=np.int64)
-        if np.any(cols < 0):
-            raise BinaryFormatError("an e-prop state column names a key no source sends")
+        # The source of each state column (every source's key is its own, every column's key some
+        # source's: nmc.sim.spinnaker_validate).
+        by_key = np.argsort(chip.all_keys, kind="stable")
+        cols = by_key[np.searchsorted(chip.all_keys[by_key], src_key)] if src_key.size else src_key
         self.slot_src = cols
         # Source -> its slots on every e-prop core (CSR), to flag arrivals.
         order = np.argsort(cols, kind="stable")
@@ -267,8 +230,6 @@ class EpropEngine:
         self.slot_decay = np.zeros(cols.size + 1, dtype=np.int64)
         n = chip.n_neurons
         fb = _sec(b, "nrn_ep_fb").astype(np.int64)
-        if fb.size != n * self.n_out:
-            raise BinaryFormatError(f"section 'nrn_ep_fb' holds {fb.size} weights, expected {n} x {self.n_out}")
         self.fb = fb.reshape(n, self.n_out)
         self.L_now = np.zeros(n, dtype=np.int64)
         self.L_next = np.zeros(n, dtype=np.int64)
@@ -282,20 +243,14 @@ class EpropEngine:
         for c in np.flatnonzero(kind).tolist():
             nrn = np.arange(off[c], off[c + 1])
             model = chip.meta["core_models"][c]
-            kern = kern_of.get(model)
-            if kern is None or model not in ("eprop_alif", "eprop_li") or (kind[c] == 3) != (model == "eprop_li"):
-                raise BinaryFormatError(f"core {c} is an e-prop core of kind {kind[c]} but runs model '{model}'")
+            kern = kern_of[model]          # the model matches the core's kind, one decay per core (validated)
             pos = chip.pos_in_kernel[nrn]
             decays = np.unique(kern.alpha[pos] if model == "eprop_alif" else kern.kappa[pos])
-            if decays.size > 1:
-                raise BinaryFormatError(f"e-prop core {c} has neurons with different membrane time constants")
             sl = slice(int(src_off[c]), int(src_off[c + 1]))
             self.slot_decay[sl] = int(decays[0]) if decays.size else 0
             (readout if kind[c] == 3 else learn).append(_Core(c, int(kind[c]), nrn, slice(0), sl, sl.stop - sl.start))
             if model == "eprop_alif":
                 kern.gamma = self.gamma
-        if len(readout) != 1:
-            raise BinaryFormatError(f"e-prop needs exactly one readout core, the binary has {len(readout)}")
         self.learn = self._stack(learn, self.kernel)
         self.out = self._stack(readout, kern_of["eprop_li"])
         self.cores = learn + readout
@@ -305,8 +260,6 @@ class EpropEngine:
         self.kappa = int(ro_kappa[0])                          # u0.32: the readout's filter, for ebar
         self.one_minus_kappa = fx.M32 - self.kappa             # 1 - kappa (the C's 1.0 is 0xFFFFFFFF)
         k = self.kernel
-        if k is None:
-            raise BinaryFormatError("the binary has e-prop cores but no eprop_alif neurons")
         self.rho = k.rho[self.learn.pos]
         self.beta_n = k.beta_n[self.learn.pos]
         self.adaptive = bool(np.any(self.beta_n))
@@ -348,11 +301,7 @@ class EpropEngine:
         self.syn_proj = _sec(b, "ep_syn_proj").astype(np.int64)
         self.syn_pre = _sec(b, "ep_syn_pre").astype(np.int64)
         self.syn_post = _sec(b, "ep_syn_post").astype(np.int64)
-        if not half.size == self.syn_proj.size == self.syn_pre.size == self.syn_post.size:
-            raise BinaryFormatError("the plastic-synapse sections disagree in length")
         halves = chip.sdram_words.view(np.uint16)
-        if half.size and (half.min() < 1 or half.max() >= halves.size):
-            raise BinaryFormatError("'ep_syn_half' points outside the SDRAM image")
         order = np.argsort(half)
         pos = np.flatnonzero(dlv.plastic)
         k = np.searchsorted(half[order], dlv.addr[pos])
@@ -415,8 +364,6 @@ class EpropEngine:
         tg_off = _sec(b, "ep_tg_offset").astype(np.int64)
         tg_key, tg_base = _sec(b, "ep_tg_key").astype(np.int64), _sec(b, "ep_tg_base").astype(np.int64)
         port = self.meta["target"]
-        if port not in chip.port_base:
-            raise BinaryFormatError(f"the e-prop target '{port}' is not an input port of the binary")
         base = chip.port_base[port]
         keys = chip.all_keys[base:base + chip.port_size[port]]
         host = chip.meta.get("host_chip", [0, 0])
