@@ -122,7 +122,7 @@ def test_the_corpus_covers_every_command_and_file_kind(corpus_run: CorpusRun) ->
     assert len(outcomes) >= MIN_CASES
     kinds = {o.case.name.split(":")[0] for o in outcomes}
     assert {"usage", "dsl", "ir", "target", "compile output", "binary", "inspect", "run data", "run output",
-            "schedule", "checkpoint", "plot"} <= kinds
+            "schedule", "checkpoint", "plot", "spinnaker"} <= kinds
     commands = {o.case.argv[0] for o in outcomes if o.case.argv}
     assert commands == {"compile", "inspect", "run", "plot", "frobnicate"}
 
