@@ -183,8 +183,12 @@ def build_workspace(ws: Path) -> None:
     (ws / "xor_seed7.nmcb").write_bytes(encode_binary(compile_file(ws / "xor_seed7.nmc")))
     session = run_session(interpreter_for(read_binary(ws / "small.nmcb")), {"x": np.load(ws / "stream.npz")["x"]}, None)
     np.savez(ws / "result.npz", **session.to_npz_dict())
-    # SpiNNaker-like binaries: the physical feed-forward example (3 cores, IF_curr_exp) and a small
-    # e-prop network (an ALIF core and a readout core).
+    build_spinnaker_binaries(ws)
+
+
+def build_spinnaker_binaries(ws: Path) -> None:
+    """SpiNNaker-like binaries: the physical feed-forward example (3 cores, IF_curr_exp) and a
+    small e-prop network (an ALIF core and a readout core)."""
     ff = compile_file(REPO / "examples" / "physical" / "ff_lif.nmc", "spinnaker")
     (ws / "ff_spinnaker.nmcb").write_bytes(encode_binary(ff))
     (ws / "eprop.nmc").write_text(EPROP_GOOD)
@@ -583,18 +587,21 @@ def sections_meta(name: str, base: Binary, change: Callable, expect: str) -> Cas
 
 
 # -- SpiNNaker-like binaries -------------------------------------------------------------------------
-def _spinnaker(ws: Path) -> list[Case]:
+def spinnaker_cases(ws: Path) -> list[tuple[Case, bool]]:
     """The SpiNNaker-like chip's tables (nmc/sim/spinnaker_validate.py), on the physical feed-forward
     example (3 cores: h 200, i 40 and o 10 neurons; 4 master-table entries; one chip with 3 router
-    entries) and a small e-prop binary (5 ALIF neurons on core 0, a readout of 2 on core 1)."""
+    entries) and a small e-prop binary (5 ALIF neurons on core 0, a readout of 2 on core 1), as
+    built by :func:`build_spinnaker_binaries`. Each case with whether the corpus runs it as a
+    process (every family is there; the others, ``corpus=False``, keep its CPU time down and are
+    run in process by tests/test_spinnaker_validate.py, with all the rest)."""
     ff, ep = read_binary(ws / "ff_spinnaker.nmcb"), read_binary(ws / "eprop.nmcb")
 
-    def case(name: str, change: Callable, expect: str, base: Binary = ff) -> Case:
+    def case(name: str, change: Callable, expect: str, base: Binary = ff, corpus: bool = True) -> tuple[Case, bool]:
         return Case(f"spinnaker: {name}", ("run", "bad.nmcb", "--steps", "3"), expect,
-                    {"bad.nmcb": reseal(base, change)})
+                    {"bad.nmcb": reseal(base, change)}), corpus
 
-    def eprop(name: str, change: Callable, expect: str) -> Case:
-        return case(f"e-prop {name}", change, expect, ep)
+    def eprop(name: str, change: Callable, expect: str, corpus: bool = True) -> tuple[Case, bool]:
+        return case(f"e-prop {name}", change, expect, ep, corpus)
 
     low = ~0xFF  # the first synaptic word of the first row (word 3) targets neuron 2 of core 0 (8 index bits)
     return [
@@ -609,113 +616,123 @@ def _spinnaker(ws: Path) -> list[Case]:
         case("mpt key outside its mask", edit_section("mpt_key", 0, 5),
              "'mpt_key' entry 0 is 0x5, which has bits outside"),
         case("mpt not sorted", edit_section("mpt_key", 1, 0),
-             "the master population table of core 0 is not sorted by key"),
+             "the master population table of core 0 is not sorted by key", corpus=False),
         case("mpt slice of 999 neurons", edit_section("mpt_n_neurons", 0, 999),
-             "'mpt_n_neurons' entry 0 is 999, outside [1, 256]"),
+             "'mpt_n_neurons' entry 0 is 999, outside [1, 256]", corpus=False),
         case("mpt items past the list", edit_section("mpt_addr_start", 3, 4),
              "items [4, 5) run past the address list of 4"),
         case("mpt entries share an item", edit_section("mpt_addr_start", 1, 0),
-             "entries 0 and 1 share address-list items"),
+             "entries 0 and 1 share address-list items", corpus=False),
         # address list
         case("block misaligned", edit_section("addr_address", 1, 8361),
-             "'addr_address' entry 1 is 8361, not on a 16-byte"),
+             "'addr_address' entry 1 is 8361, not on a 16-byte", corpus=False),
         case("block past the SDRAM image", edit_section("addr_address", 0, 13200),
              "the block of 64 rows of 67 words at word 13200 runs past the SDRAM image (13280 words)"),
         case("blocks overlap", edit_section("addr_address", 1, 0), "the blocks of address-list items 0 and 1 overlap"),
         # rows and synaptic words
         case("row with a long plastic region", edit_section("sdram_words", 0, 1000),
-             "the row at word 0 (address-list item 0, core 0) has a plastic region of 1000 words"),
+             "the row at word 0 (address-list item 0, core 0) has a plastic region of 1000 words", corpus=False),
         case("row with too many synapses", edit_section("sdram_words", 1, 500),
              "holds 500 fixed and 0 plastic synapses"),
         case("row with plastic synapses and no region", edit_section("sdram_words", 2, 3),
-             "has 3 plastic synapses but a plastic region of 0 words"),
+             "has 3 plastic synapses but a plastic region of 0 words", corpus=False),
         case("synapse onto neuron 250", edit_bits("sdram_words", 3, lambda w: (w & low) | 250),
              "entry 3 is a synapse onto neuron 250 of core 0, outside [0, 199]"),
         case("synapse delay past the ring", edit_bits("sdram_words", 3, lambda w: w | 1 << 12),
              "bits set above its delay field (index 8 + type 1 + delay 1 bits)"),
         case("SDRAM word of 40 bits", edit_section("sdram_words", 5, 2**40),
-             "'sdram_words' entry 5 is 1099511627776, outside"),
+             "'sdram_words' entry 5 is 1099511627776, outside", corpus=False),
         # router tables
         case("rt_key one short", shorten("rt_key"), "'rt_offset' ends at 3, but the table it indexes has 2 entries"),
         case("router table off the mesh", edit_section("rt_chip", 0, 48), "'rt_chip' entry 0 is 48, outside [0, 47]"),
         case("route to processor 20", edit_bits("rt_route", 0, lambda r: r | 1 << (6 + 20)),
              "outside the 6 links and 18 processors of a route"),
         case("router key outside its mask", edit_section("rt_key", 0, 7),
-             "'rt_key' entry 0 is 0x7, which has bits outside"),
+             "'rt_key' entry 0 is 0x7, which has bits outside", corpus=False),
         case("two tables for one chip", changes(set_section("rt_chip", [0, 0]), set_section("rt_offset", [0, 1, 3])),
-             "gives chip (0, 0) two router tables"),
+             "gives chip (0, 0) two router tables", corpus=False),
         # cores and chips
         case("n_cores 9", set_path("meta", "n_cores", 9), "meta 'n_cores' says 9, the sections hold 3 cores"),
         case("core off the mesh", edit_section("core_chip_x", 0, 8), "'core_chip_x' entry 0 is 8, outside [0, 7]"),
         case("core on the monitor processor", edit_section("core_processor", 0, 0),
-             "'core_processor' entry 0 is 0, outside [1, 16]"),
+             "'core_processor' entry 0 is 0, outside [1, 16]", corpus=False),
         case("two cores on one processor", edit_section("core_processor", 1, 1),
              "cores 0 and 1 are both processor 1 of chip (0, 0)"),
         case("ring fields too wide", edit_section("core_delay_bits", 0, 9),
              "core 0's ring-buffer fields (index 8 + type 1 + delay 9 bits) exceed core.max_ring_buffer_bits = 14"),
         case("index field too narrow", edit_section("core_index_bits", 0, 7),
-             "core 0 holds 200 neurons, more than its index field of 7 bits addresses"),
+             "core 0 holds 200 neurons, more than its index field of 7 bits addresses", corpus=False),
         case("weight shift 40", edit_section("core_shift_exc", 0, 40),
              "'core_shift_exc' entry 0 is 40, outside [0, 31]"),
         case("neuron offsets decreasing", set_section("core_neuron_offset", [0, 200, 100, 250]),
-             "'core_neuron_offset' decreases at entry 2"),
+             "'core_neuron_offset' decreases at entry 2", corpus=False),
         case("more cores than the machine", changes(set_path("cfg", "chip.cores", 1), set_path("cfg", "chip.chips", 2)),
-             "the binary uses 3 cores; the target has 2 (chip.cores x chip.chips)"),
+             "the binary uses 3 cores; the target has 2 (chip.cores x chip.chips)", corpus=False),
         # neurons
         case("tau_m 0", edit_section("nrn_tau_m", 5, 0), "'nrn_tau_m' entry 5 is 0, outside [1, 2147483647]"),
-        case("send flag 2", edit_section("nrn_sends", 0, 2), "'nrn_sends' entry 0 is 2, outside [0, 1]"),
+        case("send flag 2", edit_section("nrn_sends", 0, 2), "'nrn_sends' entry 0 is 2, outside [0, 1]", corpus=False),
         # ports, outputs, probes
-        case("input keys one short", shorten("in0_key"), "'in0_key' has 63 entries, expected 64"),
+        case("input keys one short", shorten("in0_key"), "'in0_key' has 63 entries, expected 64", corpus=False),
         case("input key of neuron 0", edit_section("in0_key", 3, 512),
              "key 0x200 is sent by two sources: neuron 0 and input port 'x' unit 3"),
         case("output neuron 250", edit_section("out0_nrn", 0, 250), "'out0_nrn' entry 0 is 250, outside [0, 249]"),
         case("probe neuron -1", edit_section("probe1_nrn", 2, -1), "'probe1_nrn' entry 2 is -1, outside [0, 249]"),
         case("probe of a port that is not there", set_path("meta", "probes.0.source", "input"),
-             "probe 'h.spikes' reads input port 'h', which does not exist"),
+             "probe 'h.spikes' reads input port 'h', which does not exist", corpus=False),
         # metadata and the target configuration
         case("time step 0", set_path("meta", "timestep_ms", 0), "meta 'timestep_ms' is 0, outside (0, 65536)"),
         case("time step 2 ms, cores at 1", set_path("meta", "timestep_ms", 2.0),
              "'core_time_step' entry 0 is 32768 (1 ms), but meta 'timestep_ms' is 2"),
         case("key fields of 40 bits", set_path("meta", "key_fields.slice", 30), "meta 'key_fields' need 40 bits"),
         case("host chip off the mesh", set_path("meta", "host_chip", [9, 0]),
-             "meta 'host_chip' x is 9, outside [0, 7]"),
+             "meta 'host_chip' x is 9, outside [0, 7]", corpus=False),
         case("core models one short", set_path("meta", "core_models", ["if_curr_exp"] * 2),
-             "names 2 models for 3 cores"),
-        case("negative cycle cost", set_path("cfg", "cost.cycles.row_dma", -5), "cost.cycles.row_dma is -5, below 0"),
+             "names 2 models for 3 cores", corpus=False),
+        case("negative cycle cost", set_path("cfg", "cost.cycles.row_dma", -5),
+             "cost.cycles.row_dma is -5, below 0", corpus=False),
         case("row header of 2 words", set_path("cfg", "sdram.row_header_words", 2),
-             "sdram.row_header_words is 2, outside [3, 65535]"),
-        Case("spinnaker: inspect n_cores 9", ("inspect", "bad.nmcb"), "meta 'n_cores' says 9",
-             {"bad.nmcb": reseal(ff, set_path("meta", "n_cores", 9))}),
+             "sdram.row_header_words is 2, outside [3, 65535]", corpus=False),
+        (Case("spinnaker: inspect n_cores 9", ("inspect", "bad.nmcb"), "meta 'n_cores' says 9",
+              {"bad.nmcb": reseal(ff, set_path("meta", "n_cores", 9))}), True),
         # e-prop
         eprop("trial of 0 ticks", set_path("meta", "eprop.trial_ticks", 0), "the e-prop trial's ticks is 0"),
         eprop("metadata missing", set_path("meta", "eprop", None),
-              "the binary has e-prop cores but no 'eprop' metadata"),
-        eprop("core kind 5", edit_section("core_eprop", 0, 5), "'core_eprop' entry 0 is 5, outside [0, 3]"),
+              "the binary has e-prop cores but no 'eprop' metadata", corpus=False),
+        eprop("core kind 5", edit_section("core_eprop", 0, 5),
+              "'core_eprop' entry 0 is 5, outside [0, 3]", corpus=False),
         eprop("readout kind on an ALIF core", edit_section("core_eprop", 0, 3),
              "core 0 is an e-prop core of kind 3 but runs model 'eprop_alif'"),
         eprop("no readout core", edit_section("core_eprop", 1, 0),
-              "e-prop needs exactly one readout core, the binary has 0"),
+              "e-prop needs exactly one readout core, the binary has 0", corpus=False),
         eprop("three outputs", set_path("meta", "eprop.n_out", 3),
               "the e-prop readout core 1 holds 2 neurons, but meta 'eprop' n_out is 3"),
         eprop("target port of 4 units", set_path("meta", "eprop.target", "x"),
-              "the e-prop target port 'x' has 4 units"),
+              "the e-prop target port 'x' has 4 units", corpus=False),
         eprop("state column of an unknown key", edit_section("ep_src_key", 0, 999),
               "'ep_src_key' entry 0 is 0x3e7, a key no source sends"),
-        eprop("learning-signal unit 5", edit_section("ep_ls_base", 0, 5), "'ep_ls_base' entry 0 is 5, outside [0, 1]"),
-        eprop("target table past its keys", set_section("ep_tg_offset", [0, 0, 2]), "'ep_tg_offset' ends at 2"),
-        eprop("feedback weights one short", shorten("nrn_ep_fb"), "'nrn_ep_fb' has 13 entries, expected 14"),
+        eprop("learning-signal unit 5", edit_section("ep_ls_base", 0, 5),
+              "'ep_ls_base' entry 0 is 5, outside [0, 1]", corpus=False),
+        eprop("target table past its keys", set_section("ep_tg_offset", [0, 0, 2]),
+              "'ep_tg_offset' ends at 2", corpus=False),
+        eprop("feedback weights one short", shorten("nrn_ep_fb"),
+              "'nrn_ep_fb' has 13 entries, expected 14", corpus=False),
         eprop("weight in a low halfword", edit_section("ep_syn_half", 0, 4),
               "'ep_syn_half' entry 0 is 4, not the top halfword"),
         eprop("synapse of projection 7", edit_section("ep_syn_proj", 0, 7),
-              "'ep_syn_proj' entry 0 is 7, no plastic projection"),
-        eprop("synapse from neuron 9", edit_section("ep_syn_pre", 0, 9), "'ep_syn_pre' entry 0 is 9, outside [0, 3]"),
+              "'ep_syn_proj' entry 0 is 7, no plastic projection", corpus=False),
+        eprop("synapse from neuron 9", edit_section("ep_syn_pre", 0, 9),
+              "'ep_syn_pre' entry 0 is 9, outside [0, 3]", corpus=False),
         eprop("learning-rate exponent 100", edit_section("nrn_ep_lr_exp", 6, 100),
-              "'nrn_ep_lr_exp' entry 6 is 100, outside [-15, 62]"),
+              "'nrn_ep_lr_exp' entry 6 is 100, outside [-15, 62]", corpus=False),
         eprop("two membrane time constants", edit_section("nrn_ep_tau_m", 1, 2 * 655360),
              "e-prop core 0 has neurons with different membrane time constants"),
         eprop("plastic weight not listed", edit_section("ep_syn_half", 0, 1),
              "inconsistent binary: a plastic synapse of a row is not listed in 'ep_syn_half'"),
     ]
+
+
+def _spinnaker(ws: Path) -> list[Case]:
+    return [c for c, corpus in spinnaker_cases(ws) if corpus]
 
 
 # -- nmc inspect -----------------------------------------------------------------------------------------
