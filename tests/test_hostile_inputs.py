@@ -113,6 +113,11 @@ def _problem(o: Outcome) -> str | None:
 
 def test_every_hostile_input_ends_in_one_clear_line(corpus_run: CorpusRun) -> None:
     outcomes = corpus_run.outcomes
+    # What the corpus costs, for the record (pytest -s); each case's own limit is the no-hang check.
+    parallel = min(WORKERS, os.cpu_count() or 1)
+    slowest = max(outcomes, key=lambda o: o.seconds)
+    print(f"\n{len(outcomes)} cases: {corpus_run.wall:.1f} s wall, {corpus_run.cpu:.1f} s CPU over {parallel} "
+          f"processors ({corpus_run.cpu / parallel:.1f} s each); slowest {slowest.case.name} {slowest.seconds:.1f} s")
     failures = [f"{o.case.name}: {problem}" for o in outcomes if (problem := _problem(o)) is not None]
     assert not failures, f"{len(failures)} of {len(outcomes)} cases failed:\n" + "\n".join(failures)
 
@@ -129,14 +134,3 @@ def test_the_corpus_covers_every_command_and_file_kind(corpus_run: CorpusRun) ->
 
 def test_the_shared_inputs_are_untouched(corpus_run: CorpusRun) -> None:
     assert corpus_run.workspace_before == corpus_run.workspace_after
-
-
-def test_the_corpus_runs_in_well_under_a_minute(corpus_run: CorpusRun) -> None:
-    """On a machine to itself the corpus takes its CPU time over the processors it can use; the
-    wall time also counts whatever else the machine is doing, so the bound is on the former."""
-    outcomes = corpus_run.outcomes
-    parallel = min(WORKERS, os.cpu_count() or 1)
-    slowest = max(outcomes, key=lambda o: o.seconds)
-    print(f"\n{len(outcomes)} cases: {corpus_run.wall:.1f} s wall, {corpus_run.cpu:.1f} s CPU over {parallel} "
-          f"processors ({corpus_run.cpu / parallel:.1f} s each); slowest {slowest.case.name} {slowest.seconds:.1f} s")
-    assert corpus_run.cpu / parallel < 40
