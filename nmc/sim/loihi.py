@@ -30,6 +30,7 @@ from ..errors import BinaryFormatError, RunError, TargetError
 from ..parts import load_part
 from .cost_loihi import CoreCounts
 from .loihi_learning import F32_EXACT, LearningWidths, PlasticProjection, sum_rows
+from .loihi_fast import ENGINES, engine_from_env
 from .loihi_validate import validate_loihi
 from .checkpoint import rng_state, set_rng_state
 from .ports import port_spikes
@@ -148,7 +149,7 @@ class LoihiInterpreter:
 
     validate = staticmethod(validate_loihi)  # what ``nmc inspect`` checks (nmc.sim.validate_binary)
 
-    def __init__(self, binary: Binary) -> None:
+    def __init__(self, binary: Binary, *, engine: str | None = None) -> None:
         # Which interpreter runs a binary is its target configuration's [parts] choice (nmc.sim.
         # interpreter_for); any target that names this one gets the Loihi datapath, whatever its name.
         validate_loihi(binary)  # refuse an inconsistent binary with a reason, before using any table
@@ -173,6 +174,12 @@ class LoihiInterpreter:
         # Stochastic rounding in the learning engine draws from a generator seeded by the binary.
         self.rng = np.random.default_rng(int(self.meta.get("seed", 0)))
         self.learning_enabled = True  # the host may switch the learning engine off (e.g. for testing)
+        # Which path runs the steps: "numpy" (the reference), "compiled" (nmc.sim.loihi_fast,
+        # whenever it supports the binary) or "auto" (compiled once runs are large enough to pay
+        # for loading numba); default from $NMC_INTERPRETER. Both give the same results bit for bit.
+        self.engine = engine_from_env() if engine is None else engine
+        self.last_engine = ""        # the path the last run took: "numpy" or "compiled"
+        self._numpy_work_s = 0.0     # estimated numpy time of this chip's runs so far (for "auto")
         self.reset()
 
     # -- loading ------------------------------------------------------------------------------------
@@ -520,8 +527,30 @@ class LoihiInterpreter:
         """Advance ``steps`` timesteps from the current state; ``inputs`` maps port -> (steps, n) spikes."""
         if steps < 0:
             raise RunError("steps must be non-negative")
+        if self._compiled_pays(steps):
+            from .loihi_fast import run_compiled
+            port_src, port_bounds = self._port_spikes(inputs, steps)
+            done = run_compiled(self, steps, port_src, port_bounds, probes, progress)
+            if done is not None:
+                self.last_engine = "compiled"
+                return self._result(done)
+        self.last_engine = "numpy"
         with _one_blas_thread():
             return self._run(steps, inputs, probes, progress)
+
+    def _compiled_pays(self, steps: int) -> bool:
+        """Whether this run takes the compiled path (``engine``; see nmc.sim.loihi_fast)."""
+        from . import loihi_fast as fast
+        if self.engine not in ENGINES:
+            raise RunError(f"unknown interpreter engine {self.engine!r} (expected one of {', '.join(ENGINES)})")
+        if self.engine == "numpy" or steps == 0 or fast.unsupported(self) is not None:
+            return False
+        if self.engine == "compiled":
+            return True
+        est = fast.estimated_numpy_s(self, steps)
+        self._numpy_work_s += est
+        limit = fast._AUTO_LOADED_S if fast.kernel_loaded() else fast._AUTO_FIRST_S
+        return est >= limit or self._numpy_work_s >= fast._AUTO_FIRST_S
 
     def _new_run(self, steps: int, inputs: dict[str, np.ndarray] | None, probes: bool) -> "_Run":
         """The state of one run. A chip variant whose compartments do more per step (nmc.sim.loihi2:
@@ -594,13 +623,12 @@ class LoihiInterpreter:
         flat = np.bincount(step * nc + core, weights=weights, minlength=steps * nc)
         return flat.astype(np.int64).reshape(steps, nc)
 
-    def _count(self, run: _Run) -> tuple[CoreCounts, np.ndarray, int]:
+    def _count(self, run: Any) -> tuple[CoreCounts, np.ndarray, int]:
         """The work of a finished run per (step, core), from the spikes it logged and the
         accounting tables built at load; also the spikes per (step, core) and the number of
         messages that stayed on their core (reported, not priced)."""
         steps = run.steps
-        src_ids, src_step = self._ids_by_step(run.src_log, steps, pairs=True)
-        fired, f_step = self._ids_by_step(run.fired_log, steps)
+        src_ids, src_step, fired, f_step = run.step_spikes()
         nc = self.n_cores
         if self.src_class is not None:
             # Count spikes per (step, source class), then one small product per table.
@@ -612,12 +640,15 @@ class LoihiInterpreter:
             rec_spk, rec_msg = fired_tab[:, :nc], fired_tab[:, nc:2 * nc]
             local, hops_ew, hops_ns = (int(x) for x in fired_tab[:, 2 * nc:].sum(axis=0))
         else:
-            # Many distinct sources: expand each spiking source's (core, count) entries.
-            ptr = self.synops_ptr
-            lens = ptr[src_ids + 1] - ptr[src_ids]
-            pos = _ranges(ptr[src_ids], lens)
-            rec_syn = self._per_step_core(np.repeat(src_step, lens), self.synops_core[pos], steps,
-                                          self.synops_count[pos].astype(np.float64))
+            # Many distinct sources: expand each spiking source's (core, count) entries (the
+            # compiled path has done that as it ran).
+            rec_syn = getattr(run, "rec_syn", None)
+            if rec_syn is None:
+                ptr = self.synops_ptr
+                lens = ptr[src_ids + 1] - ptr[src_ids]
+                pos = _ranges(ptr[src_ids], lens)
+                rec_syn = self._per_step_core(np.repeat(src_step, lens), self.synops_core[pos], steps,
+                                              self.synops_count[pos].astype(np.float64))
             f_core = self.cx_core[fired]
             rec_spk = self._per_step_core(f_step, f_core, steps)
             rec_msg = self._per_step_core(f_step, f_core, steps, self.src_msgs[fired].astype(np.float64))
@@ -629,7 +660,7 @@ class LoihiInterpreter:
                             hops_north_south=hops_ns, tiles_used=self.tiles_used)
         return counts, rec_spk, local
 
-    def _result(self, run: _Run) -> RunResult:
+    def _result(self, run: Any) -> RunResult:
         """What a finished run returns: its recordings, and its counters priced by the cost model."""
         steps = run.steps
         c, rec_spk, local = self._count(run)
@@ -1016,6 +1047,12 @@ class _Run:
                 ring_bound[j] += bound
 
     # -- after the last step ----------------------------------------------------------------------
+    def step_spikes(self) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+        """(source ids, their steps, fired compartments, their steps) of the whole run, for accounting."""
+        src_ids, src_step = LoihiInterpreter._ids_by_step(self.src_log, self.steps, pairs=True)
+        fired, f_step = LoihiInterpreter._ids_by_step(self.fired_log, self.steps)
+        return src_ids, src_step, fired, f_step
+
     def finish(self) -> None:
         """Hand the state back to the chip; gather output spike trains and probes."""
         chip, steps = self.chip, self.steps
