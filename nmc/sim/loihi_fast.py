@@ -40,6 +40,7 @@ _AUTO_LOADED_S = 0.002
 _KERNEL_DENSE_FILL = 0.25
 _KERNEL_DENSE_MAX_BYTES = 1 << 28
 _SPAN_CX_STEPS = 1 << 22   # with a progress callback: steps per call x compartments
+_FIRED_START = 1 << 16     # first size of the buffer of fired ids (grown by doubling)
 # Synaptic-op table stored as dense spans of cores when the spans hold at most this many times
 # the table's entries (contiguous adds of a few bytes beat indexed adds of entries).
 _SPAN_DENSE_RATIO = 4
@@ -300,7 +301,7 @@ def run_compiled(chip: "LoihiInterpreter", steps: int, port_src: np.ndarray, por
     rec_act = np.zeros((steps, nc), dtype=np.int64)
     rec_syn = np.zeros((steps, nc) if tables.synops[0] else (0, 0), dtype=np.int64)
     synops = (*tables.synops, rec_syn)
-    fired_buf = np.empty(max(n_cx, min(steps * n_cx, 1 << 16)), dtype=np.int64)
+    fired_buf = np.empty(max(n_cx, min(steps * n_cx, _FIRED_START)), dtype=np.int64)
     fired_ptr = np.zeros(steps + 1, dtype=np.int64)
     vp = [(name, idx) for name, var, _s, _p, idx in chip.probe_defs if probes and var == "v"]
     up = [(name, idx) for name, var, _s, _p, idx in chip.probe_defs if probes and var == "u"]
