@@ -94,9 +94,14 @@ class LoihiCostModel:
         msg, learn = counts.spike_messages, counts.synaptic_updates
         steps, n_cores = syn.shape
         # The order of the terms is kept fixed: float sums are compared exactly between runs.
-        core_ns = (syn * tm["synaptic_op"] + act * tm["neuron_update_active"]
-                   + inact * tm["neuron_update_inactive"] + msg * tm["spike_within_tile"]
-                   + learn * tm["synaptic_update"])
+        # Summed in place, term by term (the same operations in the same order as
+        # syn*a + act*b + ...): (steps, cores) temporaries are the cost of pricing a large run.
+        core_ns = np.multiply(syn, tm["synaptic_op"], dtype=np.float64)
+        term = np.empty_like(core_ns)
+        for counts_of, key in ((act, "neuron_update_active"), (inact, "neuron_update_inactive"),
+                               (msg, "spike_within_tile"), (learn, "synaptic_update")):
+            np.multiply(counts_of, tm[key], out=term)
+            core_ns += term
         step_ns = (core_ns.max(axis=1) if n_cores else np.zeros(steps)) + self.barrier_ns(counts.tiles_used)
         tick = float(cfg.get("timing", {}).get("tick_ns", 1.0))
         energy_pj = (syn.sum() * e["synaptic_op"] + act.sum() * e["neuron_update_active"]

@@ -628,9 +628,16 @@ class LoihiInterpreter:
         accounting tables built at load; also the spikes per (step, core) and the number of
         messages that stayed on their core (reported, not priced)."""
         steps = run.steps
-        src_ids, src_step, fired, f_step = run.step_spikes()
         nc = self.n_cores
-        if self.src_class is not None:
+        kernel_counts = getattr(run, "kernel_counts", None)
+        if kernel_counts is not None:
+            # The compiled path counted synaptic ops, spikes and messages per (step, core) as it ran.
+            rec_syn, rec_spk, rec_msg = kernel_counts
+            fired = run.fired
+            local = int(self.src_msgs_local[fired].sum())
+            hops_ew, hops_ns = int(self.src_hops_ew[fired].sum()), int(self.src_hops_ns[fired].sum())
+        elif self.src_class is not None:
+            src_ids, src_step, fired, f_step = run.step_spikes()
             # Count spikes per (step, source class), then one small product per table.
             n_cls = self.class_attr.shape[0]
             per_src = np.bincount(src_step * n_cls + self.src_class[src_ids], minlength=steps * n_cls)
@@ -640,15 +647,13 @@ class LoihiInterpreter:
             rec_spk, rec_msg = fired_tab[:, :nc], fired_tab[:, nc:2 * nc]
             local, hops_ew, hops_ns = (int(x) for x in fired_tab[:, 2 * nc:].sum(axis=0))
         else:
-            # Many distinct sources: expand each spiking source's (core, count) entries (the
-            # compiled path has done that as it ran).
-            rec_syn = getattr(run, "rec_syn", None)
-            if rec_syn is None:
-                ptr = self.synops_ptr
-                lens = ptr[src_ids + 1] - ptr[src_ids]
-                pos = _ranges(ptr[src_ids], lens)
-                rec_syn = self._per_step_core(np.repeat(src_step, lens), self.synops_core[pos], steps,
-                                              self.synops_count[pos].astype(np.float64))
+            # Many distinct sources: expand each spiking source's (core, count) entries.
+            src_ids, src_step, fired, f_step = run.step_spikes()
+            ptr = self.synops_ptr
+            lens = ptr[src_ids + 1] - ptr[src_ids]
+            pos = _ranges(ptr[src_ids], lens)
+            rec_syn = self._per_step_core(np.repeat(src_step, lens), self.synops_core[pos], steps,
+                                          self.synops_count[pos].astype(np.float64))
             f_core = self.cx_core[fired]
             rec_spk = self._per_step_core(f_step, f_core, steps)
             rec_msg = self._per_step_core(f_step, f_core, steps, self.src_msgs[fired].astype(np.float64))
@@ -665,24 +670,27 @@ class LoihiInterpreter:
         steps = run.steps
         c, rec_spk, local = self._count(run)
         cost = self.cost_model.cost(c)
+        # Totals from the per-core sums (integers: the same numbers, half the passes over the
+        # (steps, cores) tables, which dominate pricing a short run on many cores).
+        per_core = {"synaptic_ops": c.synaptic_ops.sum(axis=0), "spikes": rec_spk.sum(axis=0),
+                    "neuron_updates_active": c.neuron_updates_active.sum(axis=0),
+                    "time_ns_max_step": cost.core_ns.max(axis=0) if steps else np.zeros(self.n_cores)}
         n_msg = int(c.spike_messages.sum())
+        n_active = int(per_core["neuron_updates_active"].sum())
         counters = {
             "timesteps": int(steps),
-            "synaptic_ops": int(c.synaptic_ops.sum()),
-            "spikes": int(rec_spk.sum()),
+            "synaptic_ops": int(per_core["synaptic_ops"].sum()),
+            "spikes": int(per_core["spikes"].sum()),
             "spike_messages": n_msg,
             "spike_messages_within_core": local,
             "spike_messages_between_cores": n_msg - local,
-            "neuron_updates_active": int(c.neuron_updates_active.sum()),
-            "neuron_updates_inactive": int(c.neuron_updates_inactive.sum()),
+            "neuron_updates_active": n_active,
+            "neuron_updates_inactive": steps * self.n_cx - n_active,   # every compartment updates every step
             "synaptic_updates": int(c.synaptic_updates.sum()),
             "cycles": cost.cycles,
             "time_s": cost.time_s,
             "energy_j": cost.energy_j,
         }
-        per_core = {"synaptic_ops": c.synaptic_ops.sum(axis=0), "spikes": rec_spk.sum(axis=0),
-                    "neuron_updates_active": c.neuron_updates_active.sum(axis=0),
-                    "time_ns_max_step": cost.core_ns.max(axis=0) if steps else np.zeros(self.n_cores)}
         return RunResult(steps=steps, spikes=run.out_rec, probes=run.probe_rec, counters=counters,
                          per_core=per_core, overflow=dict(run.ovf))
 

@@ -21,6 +21,8 @@ from typing import TYPE_CHECKING, Any, Callable
 
 import numpy as np
 
+from ..arrayops import offsets_of
+
 if TYPE_CHECKING:
     from .loihi import LoihiInterpreter
 
@@ -40,7 +42,7 @@ _AUTO_LOADED_S = 0.002
 _KERNEL_DENSE_FILL = 0.25
 _KERNEL_DENSE_MAX_BYTES = 1 << 28
 _SPAN_CX_STEPS = 1 << 22   # with a progress callback: steps per call x compartments
-_FIRED_START = 1 << 16     # first size of the buffer of fired ids (grown by doubling)
+_FIRED_START = 1 << 20     # first size of the buffer of fired ids (grown by doubling)
 # Synaptic-op table stored as dense spans of cores when the spans hold at most this many times
 # the table's entries (contiguous adds of a few bytes beat indexed adds of entries).
 _SPAN_DENSE_RATIO = 4
@@ -98,51 +100,73 @@ def estimated_numpy_s(chip: "LoihiInterpreter", steps: int) -> float:
 class KernelTables:
     """What the kernel reads and never writes, built once per chip from its loaded tables."""
 
-    neuron: tuple            # keep_u, keep_v, bias, vth, refractory, cx_core (int64, per compartment)
+    neuron: tuple            # keep_u, keep_v, bias, vth, refractory, cx_core (per compartment)
     params: tuple            # scalars of the update (loihi_kernel module comment)
     routing: tuple           # delays, dense flags, bounds, row_of_src, dense rows, compressed rows
-    synops: tuple            # mode and per-source synaptic-op table (loihi_kernel.run_span)
+    acct: tuple              # accounting tables without source classes (loihi_kernel.run_span)
+    rec_dtype: type          # of the per-(step, core) records: int32 while no count can leave it
     ring_limit: float        # bound on |any ring entry| from one delivery: the largest column sum of |values|
     col_maps: dict = field(default_factory=dict)  # recorded compartments -> columns (_raster), filled lazily
 
     @classmethod
     def of(cls, chip: "LoihiInterpreter") -> "KernelTables":
         c = chip._update_constants
-        i64 = np.int64
-        neuron = tuple(np.ascontiguousarray(x, dtype=i64) for x in
-                       (chip.keep_u, chip.keep_v, chip.bias, chip.vth, chip.refractory, chip.cx_core))
+        # Per-compartment constants in int32 when they all fit (as read every step, their bytes
+        # count), else int64; the state (u, v, ready) stays int64 like the numpy path's.
+        consts = (chip.keep_u, chip.keep_v, chip.bias, chip.vth, chip.refractory, chip.cx_core)
+        narrow = all(int(np.abs(x).max(initial=0)) <= _I32_MAX for x in consts)
+        neuron = tuple(np.ascontiguousarray(x, dtype=np.int32 if narrow else np.int64) for x in consts)
         params = (int(chip.decay_shift), int(c.a_half), int(c.a_mask), int(c.u_half), int(c.u_mask),
                   int(c.v_min), int(c.v_max), bool(c.has_ref), float(c.u_keep_frac), float(c.v_keep_frac),
                   float(c.bias_pos), float(c.bias_neg), float(c.vth_max), float(c.v_max), float(-c.v_min),
                   float(c.a_half), float(c.u_half))
         routing, ring_limit = _routing(chip)
-        return cls(neuron, params, routing, _synops(chip), ring_limit, {})
+        # A (step, core) count is at most the binary's synapses, messages or compartments.
+        most = max(int(chip.synops_count.sum()), int(chip.src_msgs.sum()), chip.n_cx)
+        rec_dtype = np.int32 if most <= _I32_MAX else np.int64
+        return cls(neuron, params, routing, _acct(chip), rec_dtype, ring_limit, {})
 
 
-def _synops(chip: "LoihiInterpreter") -> tuple:
-    """The kernel's synaptic-op table (without the per-run record): mode 0 when sources have
-    accounting classes (``_count`` does it after the run), else 1 (entries) or 2 (dense spans)."""
+def _acct(chip: "LoihiInterpreter") -> tuple:
+    """The kernel's accounting tables (without the per-run records): mode 0 when sources have
+    accounting classes (``_count`` does it after the run), else how the kernel adds a spiking
+    source's synaptic ops per core: 1 from its (core, count) entries, 2 from a dense count per
+    core of the range of cores it reaches (contiguous adds instead of indexed ones, when the
+    ranges hold at most _SPAN_DENSE_RATIO times the entries), 3 the same in 4-bit counts (all
+    counts below 16: half the bytes); then messages and core per compartment."""
     none = (np.zeros(1, dtype=np.int64), np.zeros(0, dtype=np.int32), np.zeros(0, dtype=np.int32))
-    no_spans = (np.zeros(1, dtype=np.int64), np.zeros(1, dtype=np.int64), np.zeros(0, dtype=np.uint8))
+    no_spans = (np.zeros(1, dtype=np.int64), np.zeros(1, dtype=np.int64), np.zeros(1, dtype=np.int64),
+                np.zeros(0, dtype=np.uint8))
+    per_cx = (np.ascontiguousarray(chip.src_msgs[:chip.n_cx], dtype=np.int64),
+              np.ascontiguousarray(chip.cx_core, dtype=np.int64))
     if chip.src_class is not None:
-        return (0, *none, *no_spans)
+        return (0, *none, *no_spans, *per_cx)
     ptr, core, count = chip.synops_ptr, chip.synops_core, chip.synops_count
     lens = np.diff(ptr)
     has = lens > 0
     lo = np.zeros(chip.n_src, dtype=np.int64)
-    span = np.zeros(chip.n_src, dtype=np.int64)
+    hi = np.zeros(chip.n_src, dtype=np.int64)
     lo[has] = core[ptr[:-1][has]]
-    span[has] = core[ptr[1:][has] - 1] + 1 - lo[has]     # cores ascending within a source
-    if span.sum() > _SPAN_DENSE_RATIO * max(core.size, 1):
+    hi[has] = core[ptr[1:][has] - 1] + 1                 # cores ascending within a source
+    span = hi - lo
+    if span.sum() > _SPAN_DENSE_RATIO * max(core.size, 1) or count.max(initial=0) > 255:
         return (1, np.ascontiguousarray(ptr, dtype=np.int64), core.astype(np.int32), count.astype(np.int32),
-                *no_spans)
-    span_ptr = np.zeros(chip.n_src + 1, dtype=np.int64)
-    np.cumsum(span, out=span_ptr[1:])
-    cnt_t = np.uint8 if count.max(initial=0) <= 255 else np.int32
-    cnt = np.zeros(int(span_ptr[-1]), dtype=cnt_t)
+                *no_spans, *per_cx)
     owner = np.repeat(np.arange(chip.n_src), lens)
-    cnt[span_ptr[owner] + core - lo[owner]] = count
-    return (2, *none, lo, span_ptr, cnt)
+    pos = core - lo[owner]                              # position of each entry in its source's span
+    nibbles = count.max(initial=0) < 16
+    if nibbles:
+        half = (span + 1) // 2                           # bytes per source
+        span_ptr = offsets_of(half)
+        cnt = np.zeros(int(span_ptr[-1]), dtype=np.uint8)
+        low = pos < half[owner]
+        at = span_ptr[owner] + np.where(low, pos, pos - half[owner])
+        np.bitwise_or.at(cnt, at, np.where(low, count, count << 4).astype(np.uint8))
+    else:
+        span_ptr = offsets_of(span)
+        cnt = np.zeros(int(span_ptr[-1]), dtype=np.uint8)
+        cnt[span_ptr[owner] + pos] = count
+    return (3 if nibbles else 2, *none, lo, hi, span_ptr, cnt, *per_cx)
 
 
 def _routing(chip: "LoihiInterpreter") -> tuple[tuple, float]:
@@ -253,7 +277,7 @@ class CompiledRun:
     steps: int
     rec_act: np.ndarray
     rec_learn: np.ndarray
-    rec_syn: np.ndarray | None     # synaptic ops per (step, core) when the kernel counted them
+    kernel_counts: tuple | None    # synaptic ops, spikes, messages per (step, core) when the kernel counted them
     fired: np.ndarray              # compartments that fired, by step
     fired_ptr: np.ndarray          # (steps + 1,): step k's are fired[fired_ptr[k]:fired_ptr[k + 1]]
     port_src: np.ndarray
@@ -298,9 +322,12 @@ def run_compiled(chip: "LoihiInterpreter", steps: int, port_src: np.ndarray, por
     ovf = np.zeros(3, dtype=np.int64)
     state = (u, v, ready, ring, ring_bound, bounds, ovf)
 
-    rec_act = np.zeros((steps, nc), dtype=np.int64)
-    rec_syn = np.zeros((steps, nc) if tables.synops[0] else (0, 0), dtype=np.int64)
-    synops = (*tables.synops, rec_syn)
+    rec_t = tables.rec_dtype
+    rec_act = np.zeros((steps, nc), dtype=rec_t)
+    counted = bool(tables.acct[0])
+    shape = (steps, nc) if counted else (0, 0)
+    rec_syn, rec_spk, rec_msg = (np.zeros(shape, dtype=rec_t) for _ in range(3))
+    acct = (*tables.acct, rec_syn, rec_spk, rec_msg)
     fired_buf = np.empty(max(n_cx, min(steps * n_cx, _FIRED_START)), dtype=np.int64)
     fired_ptr = np.zeros(steps + 1, dtype=np.int64)
     vp = [(name, idx) for name, var, _s, _p, idx in chip.probe_defs if probes and var == "v"]
@@ -314,7 +341,7 @@ def run_compiled(chip: "LoihiInterpreter", steps: int, port_src: np.ndarray, por
     k, t0 = 0, chip.t
     while k < steps:
         end = min(steps, k + span)
-        got = run_span(k, end, t0, state, tables.neuron, tables.params, tables.routing, ports, synops,
+        got = run_span(k, end, t0, state, tables.neuron, tables.params, tables.routing, ports, acct,
                        (rec_act, fired_buf, fired_ptr), probe_arrays)
         if got < end:   # the fired buffer might not hold the next step: grow it
             bigger = np.empty(2 * fired_buf.size, dtype=np.int64)
@@ -333,8 +360,10 @@ def run_compiled(chip: "LoihiInterpreter", steps: int, port_src: np.ndarray, por
     fired = fired_buf[:fired_ptr[-1]].copy()
     out_rec, probe_rec = _recordings(chip, tables, steps, probes, fired, fired_ptr, port_src, port_bounds,
                                      vp, vp_out, up, up_out)
-    return CompiledRun(steps=steps, rec_act=rec_act, rec_learn=np.zeros((steps, nc), dtype=np.int64),
-                       rec_syn=rec_syn if tables.synops[0] else None, fired=fired, fired_ptr=fired_ptr, port_src=port_src,
+    # No learning engine: a read-only view of one zero row stands for the (steps, cores) zeros.
+    no_learning = np.broadcast_to(np.zeros((1, nc), dtype=np.int64), (steps, nc))
+    return CompiledRun(steps=steps, rec_act=rec_act, rec_learn=no_learning,
+                       kernel_counts=(rec_syn, rec_spk, rec_msg) if counted else None, fired=fired, fired_ptr=fired_ptr, port_src=port_src,
                        port_bounds=port_bounds, out_rec=out_rec, probe_rec=probe_rec,
                        ovf={"input_wrap": int(ovf[0]), "current_wrap": int(ovf[1]), "voltage_clip": int(ovf[2])})
 

@@ -212,12 +212,12 @@ def _route(t, spikes, ring, ring_bound, routing, rows):
 
 
 @numba.njit(cache=True)
-def _count_synops(spikes, row, synops):
+def _count_synops(spikes, row, acct):
     """Synaptic ops of the step's spikes per core (when sources have no accounting classes):
     each spiking source adds its (core, count) entries to ``row``. Stored either as entries or,
     when they fill much of the range of cores a source reaches, as a dense count per core of that
     range (contiguous adds instead of indexed ones)."""
-    mode, syn_ptr, syn_core, syn_count, span_lo, span_ptr, span_cnt, _rec = synops
+    mode, syn_ptr, syn_core, syn_count, span_lo, span_hi, span_ptr, span_cnt = acct[:8]
     if mode == 1:
         for s in spikes:
             for e in range(syn_ptr[s], syn_ptr[s + 1]):
@@ -230,14 +230,28 @@ def _count_synops(spikes, row, synops):
             _prefetch_range(span_cnt, span_ptr[nxt], span_ptr[nxt + 1] - span_ptr[nxt])
         s = spikes[i]
         n = span_ptr[s + 1] - span_ptr[s]
-        dst = row[span_lo[s]:span_lo[s] + n]
         src = span_cnt[span_ptr[s]:span_ptr[s + 1]]
-        for c in range(n):
-            dst[c] += src[c]
+        if mode == 2:
+            dst = row[span_lo[s]:span_lo[s] + n]
+            for c in range(n):
+                dst[c] += src[c]
+        else:
+            # Nibbles: byte j holds the counts of cores lo + j (low) and lo + n + j (high) of a
+            # span of 2n or 2n - 1 cores (half the bytes to read).
+            lo = span_lo[s]
+            n_hi = span_hi[s] - lo - n
+            dst = row[lo:lo + n]
+            dst2 = row[lo + n:lo + n + n_hi]
+            for c in range(n_hi):
+                b = src[c]
+                dst[c] += b & 15
+                dst2[c] += b >> 4
+            if n_hi < n:
+                dst[n - 1] += src[n - 1] & 15
 
 
 @numba.njit(cache=True)
-def run_span(k0, k1, t0, state, neuron, p, routing, ports, synops, rec, probes):
+def run_span(k0, k1, t0, state, neuron, p, routing, ports, acct, rec, probes):
     """Run steps k0 .. k1 - 1 of a run that started at chip step t0. Stops early, before a step
     whose spikes might not fit ``fired_buf``; returns the next step to run.
 
@@ -249,15 +263,18 @@ def run_span(k0, k1, t0, state, neuron, p, routing, ports, synops, rec, probes):
              sources); dense rows; compressed rows (ptr, col, val); val_shift (values =
              quotients << val_shift)
     ports:   port spike source ids sorted by step, per-step bounds into them
-    synops:  mode (0: not counted here, 1: entries, 2: dense spans), per-source entries (ptr,
-             core, count), spans (first core, ptr, counts), rec_syn (steps, cores)
+    acct:    accounting without source classes (else _count does it after the run): mode (0: not
+             here, 1: synaptic ops from per-source entries, 2: from dense spans, 3: from dense
+             spans of nibbles), entries (ptr, core, count), spans (first core, end core, ptr,
+             counts), messages per compartment, cx_core,
+             and the (steps, cores) records of synaptic ops, spikes and messages
     rec:     rec_act (steps, cores), fired_buf, fired_ptr (steps + 1,)
     probes:  v probe compartments, their (steps, n) record; the same for u
     """
     u, v, ready, ring, ring_bound, bounds, ovf = state
     val_shift = routing[8]
     port_src, port_bounds = ports
-    rec_syn = synops[7]
+    cx_msgs, cx_core, rec_syn, rec_spk, rec_msg = acct[8:]
     rec_act, fired_buf, fired_ptr = rec
     vp_idx, vp_out, up_idx, up_out = probes
     n_cx = u.shape[0]
@@ -271,6 +288,11 @@ def run_span(k0, k1, t0, state, neuron, p, routing, ports, synops, rec, probes):
         t = t0 + k
         nf = _update(k, t, ring[t % n_ring], val_shift, state, neuron, p, rec_act, fired_buf, nf)
         fired_ptr[k + 1] = nf
+        if acct[0]:
+            for e in range(fired_ptr[k], nf):
+                i = fired_buf[e]
+                rec_spk[k, cx_core[i]] += 1
+                rec_msg[k, cx_core[i]] += cx_msgs[i]
         for j in range(vp_idx.shape[0]):
             vp_out[k, j] = v[vp_idx[j]]
         for j in range(up_idx.shape[0]):
@@ -285,8 +307,8 @@ def run_span(k0, k1, t0, state, neuron, p, routing, ports, synops, rec, probes):
             n_spk += 1
         if n_spk:
             _route(t, spikes[:n_spk], ring, ring_bound, routing, rows)
-            if synops[0]:
-                _count_synops(spikes[:n_spk], rec_syn[k], synops)
+            if acct[0]:
+                _count_synops(spikes[:n_spk], rec_syn[k], acct)
     return k1
 
 
