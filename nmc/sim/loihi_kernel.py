@@ -168,14 +168,24 @@ def _add_dense_rows(dst, dense_rows, rows, count):
             dst[c] += src[c]
 
 
+_AHEAD = 1   # the rows of the spike this many places on are requested while one row is added
+
+
+@numba.njit(cache=True, inline="always")
+def _prefetch_row(csr_ptr, csr_col, csr_val, g):
+    n = csr_ptr[g + 1] - csr_ptr[g]
+    _prefetch_range(csr_col, csr_ptr[g], n)
+    _prefetch_range(csr_val, csr_ptr[g], n)
+
+
 @numba.njit(cache=True)
 def _add_csr_rows(dst, csr_ptr, csr_col, csr_val, rows, count):
-    """dst[col] += val over the compressed rows ``rows[:count]``, prefetching each next row."""
+    """dst[col] += val over the compressed rows ``rows[:count]``, prefetching the rows ahead."""
+    for i in range(min(_AHEAD, count)):
+        _prefetch_row(csr_ptr, csr_col, csr_val, rows[i])
     for i in range(count):
-        if i + 1 < count:
-            nxt = rows[i + 1]
-            _prefetch_range(csr_col, csr_ptr[nxt], csr_ptr[nxt + 1] - csr_ptr[nxt])
-            _prefetch_range(csr_val, csr_ptr[nxt], csr_ptr[nxt + 1] - csr_ptr[nxt])
+        if i + _AHEAD < count:
+            _prefetch_row(csr_ptr, csr_col, csr_val, rows[i + _AHEAD])
         g = rows[i]
         lo = csr_ptr[g]
         n = csr_ptr[g + 1] - lo
@@ -274,7 +284,6 @@ def run_span(k0, k1, t0, state, neuron, p, routing, ports, acct, rec, probes):
     u, v, ready, ring, ring_bound, bounds, ovf = state
     val_shift = routing[8]
     port_src, port_bounds = ports
-    cx_msgs, cx_core, rec_syn, rec_spk, rec_msg = acct[8:]
     rec_act, fired_buf, fired_ptr = rec
     vp_idx, vp_out, up_idx, up_out = probes
     n_cx = u.shape[0]
@@ -284,15 +293,12 @@ def run_span(k0, k1, t0, state, neuron, p, routing, ports, acct, rec, probes):
     for k in range(k0, k1):
         nf = fired_ptr[k]
         if nf + n_cx > fired_buf.shape[0]:
+            if acct[0]:
+                _count_span(k0, k, acct, port_src, port_bounds, fired_buf, fired_ptr, spikes)
             return k
         t = t0 + k
         nf = _update(k, t, ring[t % n_ring], val_shift, state, neuron, p, rec_act, fired_buf, nf)
         fired_ptr[k + 1] = nf
-        if acct[0]:
-            for e in range(fired_ptr[k], nf):
-                i = fired_buf[e]
-                rec_spk[k, cx_core[i]] += 1
-                rec_msg[k, cx_core[i]] += cx_msgs[i]
         for j in range(vp_idx.shape[0]):
             vp_out[k, j] = v[vp_idx[j]]
         for j in range(up_idx.shape[0]):
@@ -307,9 +313,30 @@ def run_span(k0, k1, t0, state, neuron, p, routing, ports, acct, rec, probes):
             n_spk += 1
         if n_spk:
             _route(t, spikes[:n_spk], ring, ring_bound, routing, rows)
-            if acct[0]:
-                _count_synops(spikes[:n_spk], rec_syn[k], acct)
+    if acct[0]:
+        _count_span(k0, k1, acct, port_src, port_bounds, fired_buf, fired_ptr, spikes)
     return k1
+
+
+@numba.njit(cache=True)
+def _count_span(k0, k1, acct, port_src, port_bounds, fired_buf, fired_ptr, spikes):
+    """Synaptic ops, spikes and messages per core of steps k0 .. k1 - 1, after their routing:
+    counted step by step, the per-source table competed for the caches with the synapse
+    rows of the delivery; afterwards a source's table row, read for each of its spikes, stays
+    in the cache."""
+    cx_msgs, cx_core, rec_syn, rec_spk, rec_msg = acct[8:]
+    for k in range(k0, k1):
+        n_spk = 0
+        for e in range(fired_ptr[k], fired_ptr[k + 1]):
+            i = fired_buf[e]
+            rec_spk[k, cx_core[i]] += 1
+            rec_msg[k, cx_core[i]] += cx_msgs[i]
+            spikes[n_spk] = i
+            n_spk += 1
+        for e in range(port_bounds[k], port_bounds[k + 1]):
+            spikes[n_spk] = port_src[e]
+            n_spk += 1
+        _count_synops(spikes[:n_spk], rec_syn[k], acct)
 
 
 @numba.njit(cache=True)
