@@ -96,10 +96,13 @@ class LoihiCostModel:
         # The order of the terms is kept fixed: float sums are compared exactly between runs.
         # Summed in place, term by term (the same operations in the same order as
         # syn*a + act*b + ...): (steps, cores) temporaries are the cost of pricing a large run.
+        # A run without learning has no learning term: adding its zeros would change no bit.
         core_ns = np.multiply(syn, tm["synaptic_op"], dtype=np.float64)
         term = np.empty_like(core_ns)
         for counts_of, key in ((act, "neuron_update_active"), (inact, "neuron_update_inactive"),
                                (msg, "spike_within_tile"), (learn, "synaptic_update")):
+            if counts_of is learn and not learn.any():
+                continue
             np.multiply(counts_of, tm[key], out=term)
             core_ns += term
         step_ns = (core_ns.max(axis=1) if n_cores else np.zeros(steps)) + self.barrier_ns(counts.tiles_used)
