@@ -10,8 +10,12 @@ LIF neurons, ``steps`` steps:
 
 The interpreter path goes through the whole tool chain: IR -> ``compile_network`` -> bytes ->
 ``decode_binary`` -> ``LoihiInterpreter.run``; the interpreter is configured outside the timed
-region, as a chip is configured once and then run. Against it, in the same process and on the
-same inputs, numpy baselines that differ only in how a step's synaptic input is delivered:
+region, as a chip is configured once and then run. It runs its compiled path (numba, the
+``fast`` extra; ``--engine numpy`` for the numpy path): the output says which path ran and what
+its first run cost (importing numba, loading or compiling the kernel, building its tables), which
+the timed runs do not include; the numpy path is timed beside it for reference. Against it, in
+the same process and on the same inputs, numpy baselines that differ only in how a step's
+synaptic input is delivered:
 
 * ``dense int64``: ``64 * (W.T @ s)`` in int64 every step (numpy's integer product, no BLAS);
 * ``dense float32 BLAS``: the same product in float32 through BLAS;
