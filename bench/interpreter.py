@@ -437,10 +437,14 @@ def bench_network(p: Problem, lif: LifParams, seed: int, repeats: int, budget: f
     _line(out, interp, p.steps)
     if ran == "compiled":
         ref = load_interpreter(data, "numpy")
-        t_ref, (ref_raster, _), n_ref = best_time(lambda: run_interpreter(ref, inputs), repeats, budget)
+        t_ref, (ref_raster, ref_result), n_ref = best_time(lambda: run_interpreter(ref, inputs), repeats, budget)
         del ref
         _line(out, Timing("interpreter, numpy path", t_ref, n_ref), p.steps, "  (the reference path; not a baseline)")
-        if not np.array_equal(ref_raster, raster):
+        # The two paths must agree on everything, not only the spikes: counters (time, energy), per core.
+        same = (np.array_equal(ref_raster, raster) and ref_result.counters == result.counters
+                and ref_result.overflow == result.overflow
+                and all(np.array_equal(ref_result.per_core[k], result.per_core[k]) for k in ref_result.per_core))
+        if not same:
             print(f"MISMATCH ({p.label}): the interpreter's numpy and compiled paths differ", file=sys.stderr)
             return None
     base: list[Timing] = []

@@ -625,8 +625,8 @@ class LoihiInterpreter:
 
     def _count(self, run: Any) -> tuple[CoreCounts, np.ndarray, int]:
         """The work of a finished run per (step, core), from the spikes it logged and the
-        accounting tables built at load; also the spikes per (step, core) and the number of
-        messages that stayed on their core (reported, not priced)."""
+        accounting tables built at load (with its sums per core); also the spikes per core and
+        the number of messages that stayed on their core (reported, not priced)."""
         steps = run.steps
         nc = self.n_cores
         kernel_counts = getattr(run, "kernel_counts", None)
@@ -659,38 +659,43 @@ class LoihiInterpreter:
             rec_msg = self._per_step_core(f_step, f_core, steps, self.src_msgs[fired].astype(np.float64))
             local = int(self.src_msgs_local[fired].sum())
             hops_ew, hops_ns = int(self.src_hops_ew[fired].sum()), int(self.src_hops_ns[fired].sum())
+        cx_per_core = np.diff(self.core_cx_offset)
+        act_per_core = run.rec_act.sum(axis=0)
+        # Per-core sums over the run: reported per core, and the cost model's totals.
+        per_core = {"synaptic_ops": rec_syn.sum(axis=0), "neuron_updates_active": act_per_core,
+                    "neuron_updates_inactive": steps * cx_per_core - act_per_core,
+                    "spike_messages": rec_msg.sum(axis=0), "synaptic_updates": run.rec_learn.sum(axis=0)}
         counts = CoreCounts(synaptic_ops=rec_syn, neuron_updates_active=run.rec_act,
-                            neuron_updates_inactive=np.diff(self.core_cx_offset)[None, :] - run.rec_act,
+                            neuron_updates_inactive=cx_per_core[None, :] - run.rec_act,
                             spike_messages=rec_msg, synaptic_updates=run.rec_learn, hops_east_west=hops_ew,
-                            hops_north_south=hops_ns, tiles_used=self.tiles_used)
-        return counts, rec_spk, local
+                            hops_north_south=hops_ns, tiles_used=self.tiles_used, per_core=per_core)
+        return counts, rec_spk.sum(axis=0), local
 
     def _result(self, run: Any) -> RunResult:
         """What a finished run returns: its recordings, and its counters priced by the cost model."""
         steps = run.steps
-        c, rec_spk, local = self._count(run)
+        c, spikes_per_core, local = self._count(run)
         cost = self.cost_model.cost(c)
-        # Totals from the per-core sums (integers: the same numbers, half the passes over the
-        # (steps, cores) tables, which dominate pricing a short run on many cores).
-        per_core = {"synaptic_ops": c.synaptic_ops.sum(axis=0), "spikes": rec_spk.sum(axis=0),
-                    "neuron_updates_active": c.neuron_updates_active.sum(axis=0),
-                    "time_ns_max_step": cost.core_ns.max(axis=0) if steps else np.zeros(self.n_cores)}
-        n_msg = int(c.spike_messages.sum())
-        n_active = int(per_core["neuron_updates_active"].sum())
+        sums = c.per_core
+        assert sums is not None
+        n_msg = c.total("spike_messages")
         counters = {
             "timesteps": int(steps),
-            "synaptic_ops": int(per_core["synaptic_ops"].sum()),
-            "spikes": int(per_core["spikes"].sum()),
+            "synaptic_ops": c.total("synaptic_ops"),
+            "spikes": int(spikes_per_core.sum()),
             "spike_messages": n_msg,
             "spike_messages_within_core": local,
             "spike_messages_between_cores": n_msg - local,
-            "neuron_updates_active": n_active,
-            "neuron_updates_inactive": steps * self.n_cx - n_active,   # every compartment updates every step
-            "synaptic_updates": int(c.synaptic_updates.sum()),
+            "neuron_updates_active": c.total("neuron_updates_active"),
+            "neuron_updates_inactive": c.total("neuron_updates_inactive"),
+            "synaptic_updates": c.total("synaptic_updates"),
             "cycles": cost.cycles,
             "time_s": cost.time_s,
             "energy_j": cost.energy_j,
         }
+        per_core = {"synaptic_ops": sums["synaptic_ops"], "spikes": spikes_per_core,
+                    "neuron_updates_active": sums["neuron_updates_active"],
+                    "time_ns_max_step": cost.core_ns.max(axis=0) if steps else np.zeros(self.n_cores)}
         return RunResult(steps=steps, spikes=run.out_rec, probes=run.probe_rec, counters=counters,
                          per_core=per_core, overflow=dict(run.ovf))
 
