@@ -278,7 +278,7 @@ def test_engine_choice(monkeypatch: pytest.MonkeyPatch) -> None:
     chip.run(10, inputs)
     assert chip.engine == "compiled" and chip.last_engine == "compiled"
     monkeypatch.setenv(fast.ENGINE_ENV, "turbo")
-    with pytest.raises(ValueError, match="NMC_INTERPRETER"):
+    with pytest.raises(RunError, match="NMC_INTERPRETER"):
         LoihiInterpreter(binary)
     monkeypatch.delenv(fast.ENGINE_ENV)
     chip = LoihiInterpreter(binary)

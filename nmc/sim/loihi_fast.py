@@ -50,10 +50,11 @@ _I32_MAX = (1 << 31) - 1
 
 
 def engine_from_env() -> str:
-    """The engine named by ``NMC_INTERPRETER`` (``auto`` when unset); an unknown name is an error."""
+    """The engine named by ``NMC_INTERPRETER`` (``auto`` when unset); an unknown name is a RunError."""
+    from ..errors import RunError
     name = os.environ.get(ENGINE_ENV, "auto").strip().lower() or "auto"
     if name not in ENGINES:
-        raise ValueError(f"{ENGINE_ENV}={name!r}: expected one of {', '.join(ENGINES)}")
+        raise RunError(f"{ENGINE_ENV}={name!r}: expected one of {', '.join(ENGINES)}")
     return name
 
 
