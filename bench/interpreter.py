@@ -32,10 +32,12 @@ the interpreter's spike raster bit for bit, and the interpreter must count one s
 (input spike, synapse): otherwise the bench prints ``MISMATCH`` and exits with status 1. The
 time of the shared neuron update alone (no input) is printed too: no baseline can go below it.
 
-Timing: ``time.perf_counter``, best of ``--repeats`` runs of each implementation, but an
-implementation stops repeating once its runs add up to ``--budget`` seconds (the dense products
-of the sparse network take seconds per run; the number of runs is printed). BLAS runs on one
-thread for everyone (the interpreter holds itself to one thread as well).
+Timing: ``time.perf_counter``, best of ``--repeats`` runs of each implementation, more while
+its runs add up to less than ``--min-time`` seconds (short runs are repeated until then: on a
+shared machine the best of many is nearer the uncontended time), and an implementation stops
+repeating once its runs add up to ``--budget`` seconds (the dense products of the sparse network
+take seconds per run; the number of runs is printed). The same rule for every implementation.
+BLAS runs on one thread for everyone (the interpreter holds itself to one thread as well).
 
 Output: per network the problem, compile and load times, output rate, synaptic events, every
 implementation's time, and a summary line; the **last line** is P1's::
@@ -375,11 +377,15 @@ def run_dense_numpy(weights: np.ndarray, lif: LifParams, inputs: np.ndarray) -> 
 # ---------------------------------------------------------------------------------------------
 # Timing
 # ---------------------------------------------------------------------------------------------
-def best_time(fn: Callable[[], object], repeats: int, budget: float = math.inf) -> tuple[float, object, int]:
-    """Best wall-clock time of up to ``repeats`` calls (fewer once they add up to ``budget``
-    seconds; at least one), the last call's return value and the number of calls."""
+def best_time(fn: Callable[[], object], repeats: int, budget: float = math.inf,
+              min_time: float = 0.0) -> tuple[float, object, int]:
+    """Best wall-clock time of calls to ``fn``, the last call's return value and the number of
+    calls: at least one; up to ``repeats`` while they add up to less than ``budget`` seconds; and
+    more while they add up to less than ``min_time`` (as ``timeit`` autoranges: on a shared
+    machine the best of many short calls is nearer the uncontended time; every implementation
+    is timed by the same rule)."""
     best, out, spent, n = math.inf, None, 0.0, 0
-    while n < repeats and (n == 0 or spent < budget):
+    while n == 0 or (spent < budget and (n < repeats or spent < min_time)):
         t0 = time.perf_counter()
         out = fn()
         dt = time.perf_counter() - t0
@@ -396,7 +402,7 @@ class Timing:
 
 def bench_network(p: Problem, lif: LifParams, seed: int, repeats: int, budget: float,
                   cache: Path | None, out: Callable[[str], None],
-                  engine: str = "compiled") -> tuple[Timing, list[Timing], int] | None:
+                  engine: str = "compiled", min_time: float = 0.0) -> tuple[Timing, list[Timing], int] | None:
     """Compile, run and time one network; returns (interpreter, baselines, synaptic events), or
     None after printing a MISMATCH to stderr. ``engine``: the interpreter's path; when it is the
     compiled one, the numpy path is timed too (for reference, not in the summary)."""
@@ -416,7 +422,7 @@ def bench_network(p: Problem, lif: LifParams, seed: int, repeats: int, budget: f
     # The first run of the compiled path also imports numba, loads (or, on a new machine,
     # compiles) the kernel and builds its tables: timed apart, then the runs are timed as usual.
     t_first, _, _ = best_time(lambda: run_interpreter(chip, inputs), 1)
-    t_int, (raster, result), n_int = best_time(lambda: run_interpreter(chip, inputs), repeats, budget)
+    t_int, (raster, result), n_int = best_time(lambda: run_interpreter(chip, inputs), repeats, budget, min_time)
     ran = chip.last_engine
     del chip
     out(f"interpreter path: {ran}" + (" (numba)" if ran == "compiled" else "")
@@ -437,7 +443,8 @@ def bench_network(p: Problem, lif: LifParams, seed: int, repeats: int, budget: f
     _line(out, interp, p.steps)
     if ran == "compiled":
         ref = load_interpreter(data, "numpy")
-        t_ref, (ref_raster, ref_result), n_ref = best_time(lambda: run_interpreter(ref, inputs), repeats, budget)
+        t_ref, (ref_raster, ref_result), n_ref = best_time(lambda: run_interpreter(ref, inputs), repeats, budget,
+                                                           min_time)
         del ref
         _line(out, Timing("interpreter, numpy path", t_ref, n_ref), p.steps, "  (the reference path; not a baseline)")
         # The two paths must agree on everything, not only the spikes: counters (time, energy), per core.
@@ -450,7 +457,7 @@ def bench_network(p: Problem, lif: LifParams, seed: int, repeats: int, budget: f
     base: list[Timing] = []
     for name, make in BASELINES.items():
         deliver = make(weights)
-        t, got, n = best_time(lambda: run_baseline(deliver, lif, p.n_out, inputs), repeats, budget)
+        t, got, n = best_time(lambda: run_baseline(deliver, lif, p.n_out, inputs), repeats, budget, min_time)
         del deliver
         base.append(Timing(name, t, n))
         _line(out, base[-1], p.steps)
@@ -459,7 +466,7 @@ def bench_network(p: Problem, lif: LifParams, seed: int, repeats: int, budget: f
             print(f"MISMATCH ({p.label}): {name} differs from the interpreter in {int((got != raster).sum())} "
                   f"places; first at step {t_bad} neuron {i_bad}", file=sys.stderr)
             return None
-    floor, _, n = best_time(lambda: run_baseline(no_input(p.n_out), lif, p.n_out, inputs), repeats, budget)
+    floor, _, n = best_time(lambda: run_baseline(no_input(p.n_out), lif, p.n_out, inputs), repeats, budget, min_time)
     _line(out, Timing("neuron update alone", floor, n), p.steps, "  (no input: the floor under every baseline)")
     out(f"spike rasters identical ({1 + len(base)} implementations)")
     return interp, base, events
@@ -519,6 +526,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--connectivity", type=float, default=0.1, help="sparse network: synapse probability (default 0.1)")
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--repeats", type=int, default=7, help="timed repeats; the best is reported (default 7)")
+    ap.add_argument("--min-time", type=float, default=2.0,
+                    help="keep repeating an implementation until its runs took this many seconds (default 2)")
     ap.add_argument("--budget", type=float, default=20.0,
                     help="stop repeating an implementation once its runs took this many seconds (default 20)")
     ap.add_argument("--cache", type=Path, help="keep compiled binaries in this directory and reuse them")
@@ -537,7 +546,8 @@ def main(argv: list[str] | None = None) -> int:
     last = None
     with threadpool_limits(limits=1, user_api="blas"):
         for p in problems:
-            got = bench_network(p, lif, args.seed, args.repeats, args.budget, args.cache, print, engine)
+            got = bench_network(p, lif, args.seed, args.repeats, args.budget, args.cache, print, engine,
+                                min(args.min_time, args.budget))
             if got is None:
                 return 1
             print(f"fastest baseline: {min(got[1], key=lambda b: b.seconds).name}")
