@@ -118,7 +118,8 @@ class LoihiCostModel:
         step_ns = (core_ns.max(axis=1) if n_cores else np.zeros(steps)) + self.barrier_ns(counts.tiles_used)
         tick = float(cfg.get("timing", {}).get("tick_ns", 1.0))
         total = counts.total
-        energy_pj = (total("synaptic_ops") * e["synaptic_op"] + total("neuron_updates_active") * e["neuron_update_active"]
+        energy_pj = (total("synaptic_ops") * e["synaptic_op"]
+                     + total("neuron_updates_active") * e["neuron_update_active"]
                      + total("neuron_updates_inactive") * e["neuron_update_inactive"]
                      + total("spike_messages") * e["spike_within_tile"]
                      + counts.hops_east_west * e["hop_east_west"] + counts.hops_north_south * e["hop_north_south"]

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import importlib.util
 import os
+import sys
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Callable
 
@@ -71,7 +72,6 @@ def numba_available() -> bool:
 
 def kernel_loaded() -> bool:
     """Whether this process has already imported the kernel (so the compiled path costs nothing extra)."""
-    import sys
     return "nmc.sim.loihi_kernel" in sys.modules
 
 
@@ -162,7 +162,9 @@ def _acct(chip: "LoihiInterpreter") -> tuple:
         cnt = np.zeros(int(span_ptr[-1]), dtype=np.uint8)
         low = pos < half[owner]
         at = span_ptr[owner] + np.where(low, pos, pos - half[owner])
-        np.bitwise_or.at(cnt, at, np.where(low, count, count << 4).astype(np.uint8))
+        # Each byte takes at most one low and one high count: two scatters with distinct indices.
+        cnt[at[low]] = count[low]
+        cnt[at[~low]] |= (count[~low] << 4).astype(np.uint8)
     else:
         span_ptr = offsets_of(span)
         cnt = np.zeros(int(span_ptr[-1]), dtype=np.uint8)
@@ -364,8 +366,9 @@ def run_compiled(chip: "LoihiInterpreter", steps: int, port_src: np.ndarray, por
     # No learning engine: a read-only view of one zero row stands for the (steps, cores) zeros.
     no_learning = np.broadcast_to(np.zeros((1, nc), dtype=np.int64), (steps, nc))
     return CompiledRun(steps=steps, rec_act=rec_act, rec_learn=no_learning,
-                       kernel_counts=(rec_syn, rec_spk, rec_msg) if counted else None, fired=fired, fired_ptr=fired_ptr, port_src=port_src,
-                       port_bounds=port_bounds, out_rec=out_rec, probe_rec=probe_rec,
+                       kernel_counts=(rec_syn, rec_spk, rec_msg) if counted else None,
+                       fired=fired, fired_ptr=fired_ptr, port_src=port_src, port_bounds=port_bounds,
+                       out_rec=out_rec, probe_rec=probe_rec,
                        ovf={"input_wrap": int(ovf[0]), "current_wrap": int(ovf[1]), "voltage_clip": int(ovf[2])})
 
 

@@ -173,6 +173,7 @@ _AHEAD = 1   # the rows of the spike this many places on are requested while one
 
 @numba.njit(cache=True, inline="always")
 def _prefetch_row(csr_ptr, csr_col, csr_val, g):
+    """Prefetch compressed row g (its columns and values)."""
     n = csr_ptr[g + 1] - csr_ptr[g]
     _prefetch_range(csr_col, csr_ptr[g], n)
     _prefetch_range(csr_val, csr_ptr[g], n)
