@@ -173,13 +173,14 @@ def _target(max_compartments: int) -> Target:
     return Target(name="loihi", data=data, source=f"max_compartments = {max_compartments}")
 
 
-@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(spec=net_specs(), plan=st.lists(st.one_of(st.tuples(st.just("run"), st.integers(1, 90)),
                                                  st.tuples(st.just("reset"), st.just(0))), min_size=1, max_size=4),
-       classes=st.booleans(), dense_fill=st.sampled_from([0.0, 0.25, 2.0]), span_ratio=st.sampled_from([0, 10**9]),
+       classes=st.booleans(), dense_fill=st.sampled_from([0.0, 0.25, 2.0]),
+       spans=st.sampled_from([(0, True), (10**9, True), (10**9, False)]),
        small_buffers=st.booleans(), wide_ring=st.booleans())
 def test_compiled_path_equals_numpy_on_random_networks(spec: NetSpec, plan: list[tuple[str, int]], classes: bool,
-                                                        dense_fill: float, span_ratio: int, small_buffers: bool,
+                                                        dense_fill: float, spans: tuple[int, bool], small_buffers: bool,
                                                         wide_ring: bool) -> None:
     """Random networks (delays 0-6, recurrence, all sign modes, exponents -2..7, per-neuron decays,
     biases, refractory delays, several cores), runs and resets in a random order. The table
@@ -192,7 +193,8 @@ def test_compiled_path_equals_numpy_on_random_networks(spec: NetSpec, plan: list
         if not classes:
             mp.setattr(loihi, "_MAX_SOURCE_CLASSES", 0)
         mp.setattr(fast, "_KERNEL_DENSE_FILL", dense_fill)
-        mp.setattr(fast, "_SPAN_DENSE_RATIO", span_ratio)
+        mp.setattr(fast, "_SPAN_DENSE_RATIO", spans[0])     # 0: per-source entries, else dense spans
+        mp.setattr(fast, "_NIBBLE_SPANS", spans[1])         # of 4-bit or 8-bit counts
         if wide_ring:
             mp.setattr(fast, "_I32_MAX", -1)    # int64 accumulators
         if small_buffers:

@@ -47,6 +47,7 @@ _FIRED_START = 1 << 20     # first size of the buffer of fired ids (grown by dou
 # Synaptic-op table stored as dense spans of cores when the spans hold at most this many times
 # the table's entries (contiguous adds of a few bytes beat indexed adds of entries).
 _SPAN_DENSE_RATIO = 4
+_NIBBLE_SPANS = True      # spans in 4-bit counts when all counts are below 16 (tests switch it off)
 _I32_MAX = (1 << 31) - 1
 
 
@@ -155,7 +156,7 @@ def _acct(chip: "LoihiInterpreter") -> tuple:
                 *no_spans, *per_cx)
     owner = np.repeat(np.arange(chip.n_src), lens)
     pos = core - lo[owner]                              # position of each entry in its source's span
-    nibbles = count.max(initial=0) < 16
+    nibbles = _NIBBLE_SPANS and count.max(initial=0) < 16
     if nibbles:
         half = (span + 1) // 2                           # bytes per source
         span_ptr = offsets_of(half)
