@@ -52,7 +52,7 @@ def test_sparse_weights_have_the_asked_connectivity(bench: ModuleType) -> None:
 
 
 def test_main_prints_both_networks_and_the_summary_line(bench: ModuleType, capsys: pytest.CaptureFixture[str]) -> None:
-    rc = bench.main(["--inputs", "100", "--neurons", "100", "--steps", "50", "--repeats", "1",
+    rc = bench.main(["--inputs", "100", "--neurons", "100", "--steps", "50", "--repeats", "1", "--min-time", "0",
                      "--sparse-inputs", "300", "--sparse-neurons", "200", "--sparse-steps", "30",
                      "--sparse-rate", "0.05"])
     out = capsys.readouterr().out.strip().splitlines()

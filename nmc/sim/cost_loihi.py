@@ -54,6 +54,16 @@ class CoreCounts:
     hops_east_west: int = 0
     hops_north_south: int = 0
     tiles_used: int = 1
+    # Sums over the steps per core of the five arrays, by field name, when the producer has them
+    # (the interpreter reports them per core anyway): totals are then sums of n_cores numbers
+    # instead of passes over (steps, n_cores) arrays. The same integers either way.
+    per_core: dict[str, np.ndarray] | None = None
+
+    def total(self, name: str) -> int:
+        """The sum of field ``name`` over steps and cores."""
+        if self.per_core is not None and name in self.per_core:
+            return int(self.per_core[name].sum())
+        return int(getattr(self, name).sum())
 
 
 @dataclass(slots=True)
@@ -94,14 +104,25 @@ class LoihiCostModel:
         msg, learn = counts.spike_messages, counts.synaptic_updates
         steps, n_cores = syn.shape
         # The order of the terms is kept fixed: float sums are compared exactly between runs.
-        core_ns = (syn * tm["synaptic_op"] + act * tm["neuron_update_active"]
-                   + inact * tm["neuron_update_inactive"] + msg * tm["spike_within_tile"]
-                   + learn * tm["synaptic_update"])
+        # Summed in place, term by term (the same operations in the same order as
+        # syn*a + act*b + ...): (steps, cores) temporaries are the cost of pricing a large run.
+        # A run without learning has no learning term: adding its zeros would change no bit.
+        core_ns = np.multiply(syn, tm["synaptic_op"], dtype=np.float64)
+        term = np.empty_like(core_ns)
+        for counts_of, key in ((act, "neuron_update_active"), (inact, "neuron_update_inactive"),
+                               (msg, "spike_within_tile"), (learn, "synaptic_update")):
+            if counts_of is learn and not learn.any():
+                continue
+            np.multiply(counts_of, tm[key], out=term)
+            core_ns += term
         step_ns = (core_ns.max(axis=1) if n_cores else np.zeros(steps)) + self.barrier_ns(counts.tiles_used)
         tick = float(cfg.get("timing", {}).get("tick_ns", 1.0))
-        energy_pj = (syn.sum() * e["synaptic_op"] + act.sum() * e["neuron_update_active"]
-                     + inact.sum() * e["neuron_update_inactive"] + msg.sum() * e["spike_within_tile"]
+        total = counts.total
+        energy_pj = (total("synaptic_ops") * e["synaptic_op"]
+                     + total("neuron_updates_active") * e["neuron_update_active"]
+                     + total("neuron_updates_inactive") * e["neuron_update_inactive"]
+                     + total("spike_messages") * e["spike_within_tile"]
                      + counts.hops_east_west * e["hop_east_west"] + counts.hops_north_south * e["hop_north_south"]
-                     + learn.sum() * e["synaptic_update"])
+                     + total("synaptic_updates") * e["synaptic_update"])
         return RunCost(core_ns=core_ns, step_ns=step_ns, cycles=int(np.ceil(step_ns / tick).sum()),
                        time_s=float(step_ns.sum() * 1e-9), energy_j=float(energy_pj * 1e-12))

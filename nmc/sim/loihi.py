@@ -30,6 +30,7 @@ from ..errors import BinaryFormatError, RunError, TargetError
 from ..parts import load_part
 from .cost_loihi import CoreCounts
 from .loihi_learning import F32_EXACT, LearningWidths, PlasticProjection, sum_rows
+from .loihi_fast import ENGINES, engine_from_env
 from .loihi_validate import validate_loihi
 from .checkpoint import rng_state, set_rng_state
 from .ports import port_spikes
@@ -148,7 +149,7 @@ class LoihiInterpreter:
 
     validate = staticmethod(validate_loihi)  # what ``nmc inspect`` checks (nmc.sim.validate_binary)
 
-    def __init__(self, binary: Binary) -> None:
+    def __init__(self, binary: Binary, *, engine: str | None = None) -> None:
         # Which interpreter runs a binary is its target configuration's [parts] choice (nmc.sim.
         # interpreter_for); any target that names this one gets the Loihi datapath, whatever its name.
         validate_loihi(binary)  # refuse an inconsistent binary with a reason, before using any table
@@ -173,6 +174,12 @@ class LoihiInterpreter:
         # Stochastic rounding in the learning engine draws from a generator seeded by the binary.
         self.rng = np.random.default_rng(int(self.meta.get("seed", 0)))
         self.learning_enabled = True  # the host may switch the learning engine off (e.g. for testing)
+        # Which path runs the steps: "numpy" (the reference), "compiled" (nmc.sim.loihi_fast,
+        # whenever it supports the binary) or "auto" (compiled once runs are large enough to pay
+        # for loading numba); default from $NMC_INTERPRETER. Both give the same results bit for bit.
+        self.engine = engine_from_env() if engine is None else engine
+        self.last_engine = ""        # the path the last run took: "numpy" or "compiled"
+        self._numpy_work_s = 0.0     # estimated numpy time of this chip's runs so far (for "auto")
         self.reset()
 
     # -- loading ------------------------------------------------------------------------------------
@@ -520,8 +527,30 @@ class LoihiInterpreter:
         """Advance ``steps`` timesteps from the current state; ``inputs`` maps port -> (steps, n) spikes."""
         if steps < 0:
             raise RunError("steps must be non-negative")
+        if self._compiled_pays(steps):
+            from .loihi_fast import run_compiled
+            port_src, port_bounds = self._port_spikes(inputs, steps)
+            done = run_compiled(self, steps, port_src, port_bounds, probes, progress)
+            if done is not None:
+                self.last_engine = "compiled"
+                return self._result(done)
+        self.last_engine = "numpy"
         with _one_blas_thread():
             return self._run(steps, inputs, probes, progress)
+
+    def _compiled_pays(self, steps: int) -> bool:
+        """Whether this run takes the compiled path (``engine``; see nmc.sim.loihi_fast)."""
+        from . import loihi_fast as fast
+        if self.engine not in ENGINES:
+            raise RunError(f"unknown interpreter engine {self.engine!r} (expected one of {', '.join(ENGINES)})")
+        if self.engine == "numpy" or steps == 0 or fast.unsupported(self) is not None:
+            return False
+        if self.engine == "compiled":
+            return True
+        est = fast.estimated_numpy_s(self, steps)
+        self._numpy_work_s += est
+        limit = fast._AUTO_LOADED_S if fast.kernel_loaded() else fast._AUTO_FIRST_S
+        return est >= limit or self._numpy_work_s >= fast._AUTO_FIRST_S
 
     def _new_run(self, steps: int, inputs: dict[str, np.ndarray] | None, probes: bool) -> "_Run":
         """The state of one run. A chip variant whose compartments do more per step (nmc.sim.loihi2:
@@ -594,15 +623,21 @@ class LoihiInterpreter:
         flat = np.bincount(step * nc + core, weights=weights, minlength=steps * nc)
         return flat.astype(np.int64).reshape(steps, nc)
 
-    def _count(self, run: _Run) -> tuple[CoreCounts, np.ndarray, int]:
+    def _count(self, run: Any) -> tuple[CoreCounts, np.ndarray, int]:
         """The work of a finished run per (step, core), from the spikes it logged and the
-        accounting tables built at load; also the spikes per (step, core) and the number of
-        messages that stayed on their core (reported, not priced)."""
+        accounting tables built at load (with its sums per core); also the spikes per core and
+        the number of messages that stayed on their core (reported, not priced)."""
         steps = run.steps
-        src_ids, src_step = self._ids_by_step(run.src_log, steps, pairs=True)
-        fired, f_step = self._ids_by_step(run.fired_log, steps)
         nc = self.n_cores
-        if self.src_class is not None:
+        kernel_counts = getattr(run, "kernel_counts", None)
+        if kernel_counts is not None:
+            # The compiled path counted synaptic ops, spikes and messages per (step, core) as it ran.
+            rec_syn, rec_spk, rec_msg = kernel_counts
+            fired = run.fired
+            local = int(self.src_msgs_local[fired].sum())
+            hops_ew, hops_ns = int(self.src_hops_ew[fired].sum()), int(self.src_hops_ns[fired].sum())
+        elif self.src_class is not None:
+            src_ids, src_step, fired, f_step = run.step_spikes()
             # Count spikes per (step, source class), then one small product per table.
             n_cls = self.class_attr.shape[0]
             per_src = np.bincount(src_step * n_cls + self.src_class[src_ids], minlength=steps * n_cls)
@@ -613,6 +648,7 @@ class LoihiInterpreter:
             local, hops_ew, hops_ns = (int(x) for x in fired_tab[:, 2 * nc:].sum(axis=0))
         else:
             # Many distinct sources: expand each spiking source's (core, count) entries.
+            src_ids, src_step, fired, f_step = run.step_spikes()
             ptr = self.synops_ptr
             lens = ptr[src_ids + 1] - ptr[src_ids]
             pos = _ranges(ptr[src_ids], lens)
@@ -623,34 +659,42 @@ class LoihiInterpreter:
             rec_msg = self._per_step_core(f_step, f_core, steps, self.src_msgs[fired].astype(np.float64))
             local = int(self.src_msgs_local[fired].sum())
             hops_ew, hops_ns = int(self.src_hops_ew[fired].sum()), int(self.src_hops_ns[fired].sum())
+        cx_per_core = np.diff(self.core_cx_offset)
+        act_per_core = run.rec_act.sum(axis=0)
+        # Per-core sums over the run: reported per core, and the cost model's totals.
+        per_core = {"synaptic_ops": rec_syn.sum(axis=0), "neuron_updates_active": act_per_core,
+                    "neuron_updates_inactive": steps * cx_per_core - act_per_core,
+                    "spike_messages": rec_msg.sum(axis=0), "synaptic_updates": run.rec_learn.sum(axis=0)}
         counts = CoreCounts(synaptic_ops=rec_syn, neuron_updates_active=run.rec_act,
-                            neuron_updates_inactive=np.diff(self.core_cx_offset)[None, :] - run.rec_act,
+                            neuron_updates_inactive=cx_per_core[None, :] - run.rec_act,
                             spike_messages=rec_msg, synaptic_updates=run.rec_learn, hops_east_west=hops_ew,
-                            hops_north_south=hops_ns, tiles_used=self.tiles_used)
-        return counts, rec_spk, local
+                            hops_north_south=hops_ns, tiles_used=self.tiles_used, per_core=per_core)
+        return counts, rec_spk.sum(axis=0), local
 
-    def _result(self, run: _Run) -> RunResult:
+    def _result(self, run: Any) -> RunResult:
         """What a finished run returns: its recordings, and its counters priced by the cost model."""
         steps = run.steps
-        c, rec_spk, local = self._count(run)
+        c, spikes_per_core, local = self._count(run)
         cost = self.cost_model.cost(c)
-        n_msg = int(c.spike_messages.sum())
+        sums = c.per_core
+        assert sums is not None
+        n_msg = c.total("spike_messages")
         counters = {
             "timesteps": int(steps),
-            "synaptic_ops": int(c.synaptic_ops.sum()),
-            "spikes": int(rec_spk.sum()),
+            "synaptic_ops": c.total("synaptic_ops"),
+            "spikes": int(spikes_per_core.sum()),
             "spike_messages": n_msg,
             "spike_messages_within_core": local,
             "spike_messages_between_cores": n_msg - local,
-            "neuron_updates_active": int(c.neuron_updates_active.sum()),
-            "neuron_updates_inactive": int(c.neuron_updates_inactive.sum()),
-            "synaptic_updates": int(c.synaptic_updates.sum()),
+            "neuron_updates_active": c.total("neuron_updates_active"),
+            "neuron_updates_inactive": c.total("neuron_updates_inactive"),
+            "synaptic_updates": c.total("synaptic_updates"),
             "cycles": cost.cycles,
             "time_s": cost.time_s,
             "energy_j": cost.energy_j,
         }
-        per_core = {"synaptic_ops": c.synaptic_ops.sum(axis=0), "spikes": rec_spk.sum(axis=0),
-                    "neuron_updates_active": c.neuron_updates_active.sum(axis=0),
+        per_core = {"synaptic_ops": sums["synaptic_ops"], "spikes": spikes_per_core,
+                    "neuron_updates_active": sums["neuron_updates_active"],
                     "time_ns_max_step": cost.core_ns.max(axis=0) if steps else np.zeros(self.n_cores)}
         return RunResult(steps=steps, spikes=run.out_rec, probes=run.probe_rec, counters=counters,
                          per_core=per_core, overflow=dict(run.ovf))
@@ -1016,6 +1060,12 @@ class _Run:
                 ring_bound[j] += bound
 
     # -- after the last step ----------------------------------------------------------------------
+    def step_spikes(self) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+        """(source ids, their steps, fired compartments, their steps) of the whole run, for accounting."""
+        src_ids, src_step = LoihiInterpreter._ids_by_step(self.src_log, self.steps, pairs=True)
+        fired, f_step = LoihiInterpreter._ids_by_step(self.fired_log, self.steps)
+        return src_ids, src_step, fired, f_step
+
     def finish(self) -> None:
         """Hand the state back to the chip; gather output spike trains and probes."""
         chip, steps = self.chip, self.steps
