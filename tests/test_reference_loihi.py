@@ -447,3 +447,29 @@ def test_effective_unit_weights_through_quantize() -> None:
     result = run_interpreter(compile_bytes(case, "effective"), case)
     ref = reference_run(case.populations, reference_projections(case), case.inputs, case.steps)
     assert not mismatches(result, ref, case), "\n".join(mismatches(result, ref, case))
+
+
+@pytest.mark.parametrize("connectivity", ["dense", "sparse"])
+def test_two_projections_onto_the_same_synapse_wrap_as_their_sum(connectivity: str) -> None:
+    """Two projections x -> h with one delay land in one delay matrix, where a source's synapses
+    onto one compartment add up. Each weight alone stays below the s22 input range, their sum does
+    not: the interpreter must wrap the sum as the reference does (a bound taken from the largest
+    single synapse would skip the wrap check)."""
+    pops = [RefPopulation("x", 2, is_input=True),
+            RefPopulation("h", 2, decay_u=4095, decay_v=4096, threshold=1 << 20, refractory=1,
+                          bias=np.zeros(2, dtype=np.int64))]
+    m = np.array([[254, 0], [0, 254]], dtype=np.int64)          # 254 * 2^7 * 64 = 2,080,768 < 2^21
+    if connectivity == "dense":
+        syns = [SynSpec(f"x->h{k}", "x", "h", "dense", m, 7, "excitatory", 0) for k in range(2)]
+    else:
+        idx = np.array([0, 1])
+        syns = [SynSpec(f"x->h{k}", "x", "h", "sparse", np.array([254, 254]), 7, "excitatory", 0, idx, idx)
+                for k in range(2)]
+    x = np.zeros((6, 2), dtype=np.uint8)
+    x[0, 0] = x[2, 1] = 1
+    case = Case(pops, syns, {"x": x}, 6)
+    ref = reference_run(case.populations, reference_projections(case), case.inputs, case.steps)
+    assert ref.counters["a_wraps"] == 2
+    result = run_interpreter(compile_bytes(case, "mantissa"), case)
+    assert not mismatches(result, ref, case), "\n".join(mismatches(result, ref, case))
+    assert result.overflow.get("input_wrap") == 2

@@ -64,17 +64,24 @@ class _DelayMatrix:
         rows = self.row_of_src[src]
         n_rows = rows_used.size
         self.dense = val.size >= _DENSE_FILL * n_rows * n_cx and n_rows * n_cx <= _DENSE_MAX_ELEMS
-        # The largest |value| one source adds to one compartment (over all rows: the largest value).
-        self.row_abs_max = float(np.abs(val).max(initial=0))
         if self.dense:
             mat = np.zeros((n_rows, n_cx), dtype=np.float64)
             np.add.at(mat, (rows, cx), val.astype(np.float64))
+            # The largest |value| one source adds to one compartment: an entry of the summed
+            # matrix (two projections with one delay put two synapses on one entry).
+            self.row_abs_max = float(np.abs(mat).max(initial=0))
             # Values are integers below 2^24 in magnitude, so float32 holds them exactly.
-            self.mat = mat.astype(np.float32) if np.abs(mat).max(initial=0) < F32_EXACT else mat
+            self.mat = mat.astype(np.float32) if self.row_abs_max < F32_EXACT else mat
         else:
             # By row, then compartment: one argsort of a combined key (a lexsort of two keys took
             # several times longer on 10^7 synapses); equal keys are summed, so their order is moot.
-            order = np.argsort(rows * max(n_cx, 1) + cx)
+            key = rows * max(n_cx, 1) + cx
+            order = np.argsort(key)
+            # The largest |value| one source adds to one compartment: over synapses that share
+            # (source, compartment), the sum of their magnitudes (a bound on what they add).
+            sorted_key, mag = key[order], np.abs(val[order]).astype(np.float64)
+            starts = np.flatnonzero(run_starts(sorted_key))
+            self.row_abs_max = float(np.add.reduceat(mag, starts).max()) if starts.size else 0.0
             self.indptr = offsets_of(np.bincount(rows, minlength=n_rows))
             self.indices = cx[order].astype(np.int64)
             self.data = val[order].astype(np.float64)  # exact: |sum| << 2**53
