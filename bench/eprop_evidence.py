@@ -166,6 +166,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--eval-every", type=int, default=25,
                     help="every this many batches, print the error on --eval fresh 7-cue trials (learning off)")
     ap.add_argument("--eval", type=int, default=100)
+    ap.add_argument("--max-minutes", type=float, default=0.0,
+                    help="stop training after this much wall time (0: no limit); the test trials are still scored")
     ap.add_argument("--seed", type=int, default=1)
     args = ap.parse_args(argv)
     with tempfile.TemporaryDirectory() as tmp:
@@ -207,6 +209,9 @@ def main(argv: list[str] | None = None) -> int:
             batch_errors = []
             print(f"  -> {stages[stage]} cues", flush=True)
         elif stage + 1 == len(stages) and len(batch_errors) >= 5 and np.mean(batch_errors[-5:]) < args.stop_at:
+            break
+        if args.max_minutes and time.time() - t0 > 60 * args.max_minutes:
+            print(f"  stopping: the wall-time limit of {args.max_minutes:g} min is reached", flush=True)
             break
     chip.run(1)  # the first tick of a next trial applies the last batch's update
     error, ov = evaluate(chip, np.random.default_rng(args.seed + 10_000), args.test)
