@@ -16,7 +16,7 @@ at the end, after training stops (early stop on the training error, ``--trials``
 ``--max-minutes``). The last line is ``error=<e> trials=<n> overruns=<k> neurons_per_core=<m>``
 with the test error.
 
-    nice python bench/eprop_evidence.py                      # the recorded run (bench/README.md)
+    nice python bench/eprop_evidence.py --max-minutes 75     # the recorded run (bench/README.md)
     python bench/eprop_evidence.py --trials 40 --test 20     # a short smoke run
 """
 
