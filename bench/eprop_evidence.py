@@ -8,10 +8,15 @@ last 150 ms by cross entropy; the answer is the side with more cues. Everything 
 normal pipeline: a DSL program (written below, with its initial weights in an npz) compiled with
 ``--target spinnaker``, run on the bit-exact interpreter with on-chip e-prop.
 
-Training trials are drawn from one stream (in batches with as many left as right answers), the
-reported error is on fresh held-out trials with learning off. The last line is ``error=<e> trials=<n> overruns=<k> neurons_per_core=<m>``.
+Three independent trial streams (separate seeds): training trials (in batches with as many left as
+right answers); a validation stream, fresh 7-cue trials with learning off every ``--eval-every``
+batches (the learning curve, printed as ``held-out error after <n> trials``; the only stream on
+which settings may be chosen); and the test trials (``--test``, 7 cues, learning off), scored once
+at the end, after training stops (early stop on the training error, ``--trials`` or
+``--max-minutes``). The last line is ``error=<e> trials=<n> overruns=<k> neurons_per_core=<m>``
+with the test error.
 
-    nice python bench/eprop_evidence.py                      # the recorded run (bench/README.md)
+    nice python bench/eprop_evidence.py --max-minutes 75     # the recorded run (bench/README.md)
     python bench/eprop_evidence.py --trials 40 --test 20     # a short smoke run
 """
 
@@ -151,7 +156,7 @@ def evaluate(chip, rng: np.random.Generator, n: int) -> tuple[float, int]:
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--trials", type=int, default=16000, help="most training trials")
-    ap.add_argument("--test", type=int, default=500, help="held-out test trials")
+    ap.add_argument("--test", type=int, default=500, help="test trials (7 cues, a stream of their own), scored once at the end")
     ap.add_argument("--update", choices=("gradient", "sign"), default="sign", help="the e-prop rule's update")
     ap.add_argument("--eta", type=float, default=0.0513, help="learning rate of the recurrent neurons' synapses "
                     "(nA per step with sign, nA^2 with gradient)")
@@ -164,8 +169,10 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--stop-at", type=float, default=0.05,
                     help="stop when the training error over the last 5 batches at 7 cues is below this")
     ap.add_argument("--eval-every", type=int, default=25,
-                    help="every this many batches, print the error on --eval fresh 7-cue trials (learning off)")
+                    help="every this many batches, print the error on --eval fresh 7-cue trials of the validation stream (learning off)")
     ap.add_argument("--eval", type=int, default=100)
+    ap.add_argument("--max-minutes", type=float, default=0.0,
+                    help="stop training after this much wall time (0: no limit); the test trials are still scored")
     ap.add_argument("--seed", type=int, default=1)
     args = ap.parse_args(argv)
     with tempfile.TemporaryDirectory() as tmp:
@@ -207,6 +214,9 @@ def main(argv: list[str] | None = None) -> int:
             batch_errors = []
             print(f"  -> {stages[stage]} cues", flush=True)
         elif stage + 1 == len(stages) and len(batch_errors) >= 5 and np.mean(batch_errors[-5:]) < args.stop_at:
+            break
+        if args.max_minutes and time.time() - t0 > 60 * args.max_minutes:
+            print(f"  stopping: the wall-time limit of {args.max_minutes:g} min is reached", flush=True)
             break
     chip.run(1)  # the first tick of a next trial applies the last batch's update
     error, ov = evaluate(chip, np.random.default_rng(args.seed + 10_000), args.test)
