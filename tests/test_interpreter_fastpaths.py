@@ -107,3 +107,17 @@ def test_accounting_without_classes_equals_accounting_by_class(monkeypatch: pyte
     assert got.counters == want.counters
     for key in want.per_core:
         np.testing.assert_array_equal(got.per_core[key], want.per_core[key], err_msg=key)
+
+
+def test_per_core_counts_give_a_core_without_compartments_zero() -> None:
+    """Activity per core from per-compartment bits, also for cores that hold no compartment (in the
+    middle and at the end of the table), against a plain loop."""
+    from nmc.sim.loihi import per_core_counts
+
+    rng = np.random.default_rng(0)
+    bits = rng.random((7, 10)) < 0.5
+    for offsets in ([0, 3, 3, 7, 10], [0, 4, 10, 10], [0, 0, 10], [0, 10]):
+        off = np.array(offsets)
+        want = np.stack([bits[:, a:b].sum(axis=1) for a, b in zip(off[:-1], off[1:])], axis=1)
+        np.testing.assert_array_equal(per_core_counts(bits, off), want, err_msg=str(offsets))
+    assert per_core_counts(np.zeros((3, 0), dtype=bool), np.array([0, 0])).shape == (3, 1)

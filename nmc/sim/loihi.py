@@ -43,6 +43,19 @@ _MAX_SOURCE_CLASSES = 256  # accounting by source class up to this many classes 
 _CHUNK_STEPS = 256  # per-step spike/activity bits are kept this many steps, then reduced
 
 
+def per_core_counts(bits: np.ndarray, offsets: np.ndarray) -> np.ndarray:
+    """(rows, n_cores) sums of ``bits`` (rows, n_cx) over each core's compartments
+    ``offsets[c]:offsets[c + 1]``. np.add.reduceat alone gives a core without compartments the
+    next core's first column (or fails past the end), so such cores are set to 0 here."""
+    starts = offsets[:-1]
+    out = np.zeros((bits.shape[0], starts.size), dtype=np.int64)
+    inside = starts < bits.shape[1]          # cores past the last compartment hold none
+    if inside.any():
+        out[:, inside] = np.add.reduceat(bits, starts[inside], axis=1)
+    out[:, offsets[1:] == starts] = 0
+    return out
+
+
 def _ranges(starts: np.ndarray, lens: np.ndarray) -> np.ndarray:
     """The concatenated index ranges [starts[i], starts[i] + lens[i]) (ragged rows of a CSR table)."""
     return np.repeat(starts - (np.cumsum(lens) - lens), lens) + np.arange(int(lens.sum()))
@@ -835,7 +848,7 @@ class _Run:
     chunk: int = field(init=False)
     s_buf: np.ndarray = field(init=False)         # (chunk, n_cx) spike bits of the last `chunk` steps
     act_buf: np.ndarray = field(init=False)       # (chunk, n_cx) activity of the last `chunk` steps
-    cx_starts: np.ndarray = field(init=False)
+    cx_offsets: np.ndarray = field(init=False)      # (n_cores + 1,) compartment ranges of the cores
     spike_cols: list[tuple[tuple[str, str], np.ndarray]] = field(init=False)
     spike_rec: dict[tuple[str, str], np.ndarray] = field(init=False)
     v_probes: list[tuple[str, np.ndarray]] = field(init=False)
@@ -873,7 +886,7 @@ class _Run:
         self.chunk = chunk = max(1, min(steps, _CHUNK_STEPS))
         self.s_buf = np.zeros((chunk, n_cx), dtype=bool)
         self.act_buf = np.zeros((chunk, n_cx), dtype=bool)
-        self.cx_starts = chip.core_cx_offset[:-1]
+        self.cx_offsets = chip.core_cx_offset
         spike_cols = [(("out", name), idx) for name, idx in chip.outputs.items()]
         spike_cols += [(("probe", name), idx) for name, var, src, _p, idx in chip.probe_defs
                        if probes and var == "spikes" and src == "compartment"]
@@ -980,7 +993,7 @@ class _Run:
         if row == self.chunk - 1 or k == self.steps - 1:
             first = k - row
             if self.nc:
-                self.rec_act[first:k + 1] = np.add.reduceat(self.act_buf[:row + 1], self.cx_starts, axis=1)
+                self.rec_act[first:k + 1] = per_core_counts(self.act_buf[:row + 1], self.cx_offsets)
             s_buf, spike_rec = self.s_buf, self.spike_rec
             for name, idx in self.spike_cols:
                 spike_rec[name][first:k + 1] = s_buf[:row + 1, idx]
