@@ -320,6 +320,10 @@ def cmd_run(args: argparse.Namespace) -> int:
     if args.test or args.average_last or args.checkpoint or args.resume:
         flag = next(f for f, v in (("--test", args.test), ("--average-last", args.average_last),
                                    ("--checkpoint", args.checkpoint), ("--resume", args.resume)) if v)
+        if eprop and flag in ("--checkpoint", "--resume"):
+            raise RunError(f"{flag} is not supported for e-prop binaries yet: the interpreter can save the state "
+                           f"of an e-prop run, but nmc run does not yet checkpoint e-prop runs ('{args.binary}' "
+                           "learns trial by trial; give the trials as samples, --epochs to repeat them)")
         if eprop:
             raise RunError(f"{flag} is not supported for e-prop binaries yet; '{args.binary}' learns trial by trial "
                            "(give the trials as samples, --epochs to repeat them)")

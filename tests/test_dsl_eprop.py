@@ -207,3 +207,6 @@ def test_an_eprop_program_trains_through_the_cli(cli, tmp_path: Path) -> None:
     assert code == 0 and "18 samples x 100 steps" in out and "e-prop          17 trials learned from" in out, err
     err = _one_line_error(cli, "run", tmp_path / "ep.nmcb", "--input", tmp_path / "data.npz", "--checkpoint", "ck")
     assert "--checkpoint is not supported for e-prop binaries yet" in err
+    assert "the interpreter can save the state of an e-prop run, but nmc run does not yet checkpoint" in err
+    err = _one_line_error(cli, "run", tmp_path / "ep.nmcb", "--input", tmp_path / "data.npz", "--resume", "ck")
+    assert "--resume is not supported for e-prop binaries yet" in err and "does not yet checkpoint e-prop runs" in err

@@ -473,16 +473,19 @@ class SpiNNakerInterpreter:
 
     # -- checkpoints ----------------------------------------------------------------------------------
     def state(self) -> dict[str, np.ndarray]:
-        """The dynamic state as named arrays (copies): the ring buffers, the tick counter and each
-        kernel's ``state_arrays`` under ``kernel<i>/``. :meth:`load_state` of it into an
-        interpreter of the same binary continues exactly as this one would."""
-        if self.eprop is not None:
-            raise RunError("checkpoints of e-prop runs are not supported yet: the e-prop engine's traces, "
-                           "batch sums and trial counters are not saved")
+        """The dynamic state as named arrays (copies): the ring buffers, the tick counter, each
+        kernel's ``state_arrays`` under ``kernel<i>/`` and, with e-prop, the engine's state under
+        ``eprop/`` (traces, gradient sums, learning signals, trial bookkeeping, saturation counts
+        and the plastic weights in the engine, the deliveries and SDRAM: :class:`EpropEngine`).
+        :meth:`load_state` of it into an interpreter of the same binary continues exactly as this
+        one would."""
         out = {"ring": self.ring.copy(), "t": np.array(self.t, dtype=np.int64)}
         for i, k in enumerate(self.kernels):
             for name in k.state_arrays:
                 out[f"kernel{i}/{name}"] = np.array(getattr(k, name), copy=True)
+        if self.eprop is not None:
+            for name, value in self.eprop.state().items():
+                out[f"eprop/{name}"] = value
         return out
 
     def load_state(self, state: dict[str, np.ndarray]) -> None:
@@ -503,6 +506,9 @@ class SpiNNakerInterpreter:
         for i, k in enumerate(self.kernels):
             for name in k.state_arrays:
                 setattr(k, name, np.array(state[f"kernel{i}/{name}"], copy=True))
+        if self.eprop is not None:
+            self.eprop.load_state({key[len("eprop/"):]: value for key, value in state.items()
+                                   if key.startswith("eprop/")})
 
     # -- running --------------------------------------------------------------------------------------
     def _port_spikes(self, inputs: dict[str, np.ndarray] | None, steps: int) -> tuple[np.ndarray, np.ndarray]:

@@ -190,7 +190,28 @@ class _Block:
 
 
 class EpropEngine:
-    """The learning side of the e-prop cores (module docstring); owned by the interpreter."""
+    """The learning side of the e-prop cores (module docstring); owned by the interpreter.
+
+    Its dynamic state, what :meth:`state` saves and :meth:`load_state` restores (the interpreter
+    keeps it under ``eprop/`` next to the kernels' ``state_arrays``), is listed explicitly, so that
+    a new attribute a run changes must be added here to be checkpointed:
+
+    - ``state_arrays``: the engine's per-slot and per-neuron arrays (zbar, its trial sum, the
+      arrivals flagged for the next tick, the learning signals of this and the next tick, the
+      trial's spike counts and psi sums, the plastic weight words ``pw``);
+    - ``state_scalars``: the trial bookkeeping (``trials_done``, ``ticks_in_trial``,
+      ``trial_learned``), saved as 0-d arrays;
+    - ``block_arrays``: each block's (``learn``, ``out``) plastic words, eps~, ebar and G;
+    - the saturation counts of the current run (``saturation/<kind>``);
+    - the plastic weights where the packets and the SDRAM hold them (the weight update writes
+      them back): ``sdram_halves`` (each plastic synapse's fraction and weight halfwords) and
+      ``dlv_weight`` / ``dlv_stype`` (its delivery's weight and synapse type).
+    """
+
+    state_arrays = ("zbar", "zsum", "arrived", "L_now", "L_next", "count", "psi_sum", "pw")
+    state_scalars = ("trials_done", "ticks_in_trial", "trial_learned")
+    block_arrays = ("weight", "eps", "ebar", "grad")
+    blocks = ("learn", "out")
 
     def __init__(self, chip: Any, b: Binary) -> None:
         meta = chip.meta["eprop"]          # checked with every e-prop table by nmc.sim.spinnaker_validate
@@ -398,6 +419,45 @@ class EpropEngine:
         self.arrived[:] = False
         self.L_now[:] = 0
         self.L_next[:] = 0
+
+    def state(self) -> dict[str, np.ndarray]:
+        """The engine's dynamic state (class docstring) as named arrays (copies), no objects."""
+        out = {name: np.array(getattr(self, name), copy=True) for name in self.state_arrays}
+        for name in self.state_scalars:
+            v = getattr(self, name)
+            out[name] = np.array(v, dtype=bool if isinstance(v, (bool, np.bool_)) else np.int64)
+        for bname in self.blocks:
+            blk = getattr(self, bname)
+            for name in self.block_arrays:
+                out[f"{bname}/{name}"] = np.array(getattr(blk, name), copy=True)
+        for kind in sorted(self.saturation):
+            out[f"saturation/{kind}"] = np.array(self.saturation[kind], dtype=np.int64)
+        halves = self.chip.sdram_words.view(np.uint16)
+        out["sdram_halves"] = np.stack([halves[self.half - 1], halves[self.half]], axis=1)
+        dlv = self.chip.deliveries
+        out["dlv_weight"] = np.array(dlv.weight[self.dlv_pos], copy=True)
+        out["dlv_stype"] = np.array(dlv.stype[self.dlv_pos], copy=True)
+        return out
+
+    def load_state(self, state: dict[str, np.ndarray]) -> None:
+        """Restore a :meth:`state` (its keys, shapes and dtypes checked by the interpreter)."""
+        for name in self.state_arrays:
+            setattr(self, name, np.array(state[name], copy=True))
+        for name in self.state_scalars:
+            v = np.asarray(state[name])
+            setattr(self, name, bool(v) if v.dtype == bool else int(v))
+        for bname in self.blocks:
+            blk = getattr(self, bname)
+            for name in self.block_arrays:
+                setattr(blk, name, np.array(state[f"{bname}/{name}"], copy=True))
+        self.saturation = {kind: int(state[f"saturation/{kind}"]) for kind in self.saturation}
+        halves = self.chip.sdram_words.view(np.uint16)
+        sh = np.asarray(state["sdram_halves"])
+        halves[self.half - 1] = sh[:, 0]
+        halves[self.half] = sh[:, 1]
+        dlv = self.chip.deliveries
+        dlv.weight[self.dlv_pos] = state["dlv_weight"]
+        dlv.stype[self.dlv_pos] = state["dlv_stype"]
 
     def arrivals(self, src: np.ndarray) -> None:
         """Sources whose spikes reach the e-prop cores for the next tick."""
