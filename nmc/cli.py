@@ -83,16 +83,16 @@ def _add_run(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--steps", type=int, help="timesteps (per sample for sample data; default: length of the data)")
     p.add_argument("--input", help="DATA.npz: one array per input port, (steps, n) or (samples, steps, n); optional 'labels'")
     p.add_argument("--out", help="write RESULT.npz (output spikes, probes, counters; learned weights and accuracies)")
-    p.add_argument("--epochs", type=int, default=1, help="learning schedules: passes over the training data (default 1)")
+    p.add_argument("--epochs", type=int, default=1, help="learning schedules and e-prop: passes over the training data (default 1)")
     p.add_argument("--test", help="learning schedules: TEST.npz evaluated after each epoch with learning off")
     p.add_argument("--average-last", type=int, default=0, metavar="K",
                    help="learning schedules: also save the mean of the last K end-of-epoch weights in RESULT.npz "
                         "(average/W1 ..., for npz(\"RESULT.npz\", key = \"average\"))")
     p.add_argument("--checkpoint", metavar="DIR",
-                   help="learning schedules: save the run in DIR at every epoch boundary; SIGINT/SIGTERM stop it "
+                   help="learning schedules and e-prop: save the run in DIR at every epoch boundary; SIGINT/SIGTERM stop it "
                         "at once, keeping the last boundary (docs/schedules.md)")
     p.add_argument("--resume", metavar="DIR",
-                   help="learning schedules: continue the run saved in DIR (same binary, data and options; "
+                   help="learning schedules and e-prop: continue the run saved in DIR (same binary, data and options; "
                         "--epochs is the total) and keep saving there")
     p.add_argument("--target", help="refuse the binary unless it is for this target")
     p.add_argument("--strict", action="store_true", help="fail if any state wrapped or saturated")
@@ -317,22 +317,17 @@ def cmd_run(args: argparse.Namespace) -> int:
     if binary.meta.get("schedule"):
         return _run_schedule(args, binary, chip, data)
     eprop = bool(binary.meta.get("eprop"))   # learns trial by trial, without a synfire schedule
-    if args.test or args.average_last or args.checkpoint or args.resume:
+    if args.test or args.average_last or ((args.checkpoint or args.resume) and not eprop):
         flag = next(f for f, v in (("--test", args.test), ("--average-last", args.average_last),
                                    ("--checkpoint", args.checkpoint), ("--resume", args.resume)) if v)
-        if eprop and flag in ("--checkpoint", "--resume"):
-            raise RunError(f"{flag} is not supported for e-prop binaries yet: the interpreter can save the state "
-                           f"of an e-prop run, but nmc run does not yet checkpoint e-prop runs ('{args.binary}' "
-                           "learns trial by trial; give the trials as samples, --epochs to repeat them)")
         if eprop:
             raise RunError(f"{flag} is not supported for e-prop binaries yet; '{args.binary}' learns trial by trial "
                            "(give the trials as samples, --epochs to repeat them)")
         raise RunError(f"{flag} needs a binary with a learning schedule; '{args.binary}' has none")
-    if args.epochs != 1:
-        if not eprop:
-            raise RunError(f"--epochs needs a binary that learns (a learning schedule or e-prop); '{args.binary}' "
-                           "does not")
-        data = _repeat_samples(data, args.epochs)
+    if args.epochs != 1 and not eprop:
+        raise RunError(f"--epochs needs a binary that learns (a learning schedule or e-prop); '{args.binary}' "
+                       "does not")
+    epochs = eprop and (args.epochs != 1 or args.checkpoint or args.resume)
     if args.steps is not None and args.steps < 0:
         raise RunError("--steps must be non-negative")
     progress = None
@@ -340,11 +335,16 @@ def cmd_run(args: argparse.Namespace) -> int:
     if not args.no_progress and sys.stderr.isatty():
         from tqdm import tqdm
         total = _total_steps(data, args.steps)
+        if total and epochs:
+            total *= args.epochs
         if total and total >= 2000:
             bar = tqdm(total=total, unit="step", file=sys.stderr, leave=False)
             progress = bar.update
     try:
-        session = run_session(chip, data, args.steps, progress=progress)
+        if epochs:
+            session = _run_eprop_epochs(args, chip, data, progress)
+        else:
+            session = run_session(chip, data, args.steps, progress=progress)
     finally:
         if bar is not None:
             bar.close()
@@ -360,13 +360,25 @@ def cmd_run(args: argparse.Namespace) -> int:
     return 0
 
 
-def _repeat_samples(data: dict | None, epochs: int) -> dict:
-    """e-prop binaries with --epochs E: the samples (trials) presented E times in the same order."""
-    if epochs < 1:
-        raise RunError(f"--epochs must be at least 1, got {epochs}")
-    if not data or any(np.asarray(v).ndim != (1 if k == "labels" else 3) for k, v in data.items()):
-        raise RunError("--epochs on an e-prop binary needs --input with samples: arrays (samples, steps, n) per port")
-    return {k: np.concatenate([np.asarray(v)] * epochs) for k, v in data.items()}
+def _run_eprop_epochs(args: argparse.Namespace, chip: Any, data: dict | None, progress: Any) -> Any:
+    """An e-prop binary with --epochs, --checkpoint or --resume: nmc.sim.trial_runner.run_epochs."""
+    from .sim.trial_runner import run_epochs
+    if args.resume:
+        from .sim.checkpoint import CheckpointDir
+        done = int(CheckpointDir(args.resume).read(meta_only=True)[1].get("epoch", 0))
+        print(f"resuming '{args.resume}' after epoch {done} of {args.epochs}", flush=True)
+
+    def report(epoch: int, s: Any) -> None:
+        if args.epochs > 1:
+            parts = [f"epoch {epoch + 1}/{args.epochs}"]
+            if s.accuracy is not None:
+                parts.append(f"accuracy {100 * s.accuracy:.2f}%")
+            if "eprop_trials" in s.counters:
+                parts.append(f"{int(s.counters['eprop_trials'])} trials learned from")
+            print("  ".join(parts), flush=True)
+
+    return run_epochs(chip, data or {}, args.epochs, args.steps, progress=progress, report=report,
+                      checkpoint=args.checkpoint, resume=args.resume)
 
 
 def _run_schedule(args: argparse.Namespace, binary: "Binary", chip: Any, data: dict | None) -> int:

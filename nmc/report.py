@@ -110,6 +110,8 @@ def run_summary(b: Binary, s: Any) -> str:
     steps = int(c.get("timesteps", 0))
     how = f"{s.samples} samples x {s.steps_per_sample} steps" if s.samples > 1 or s.labels is not None \
         else f"{steps} steps"
+    if getattr(s, "epochs", 1) != 1:
+        how += f", {s.epochs} epochs (outputs and accuracy of the last epoch, counters of all)"
     lines = [f"nmc run: target {b.target}, network '{b.meta.get('network', '?')}', {how}"]
     lines.append(f"  spikes          {int(c.get('spikes', 0))}")
     lines.append(f"  synaptic ops    {int(c.get('synaptic_ops', 0))}")

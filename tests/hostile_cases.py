@@ -854,6 +854,7 @@ def _checkpoints(ws: Path) -> list[Case]:
     data = dict(np.load(ws / "xor.npz"))
     data["x"][0, 0] = 1 - data["x"][0, 0]   # one input bit of one sample flipped
     other = npz_bytes(**data)
+    eprop_data = npz_bytes(x=np.zeros((2, 20, 4), np.uint8), t=np.zeros((2, 20, 2)))
     return [
         Case("checkpoint: plain binary", ("run", small, "--steps", "3", "--checkpoint", "ck"),
              "--checkpoint needs a binary with a learning schedule"),
@@ -875,6 +876,12 @@ def _checkpoints(ws: Path) -> list[Case]:
         Case("checkpoint: other data", ("run", xor, "--input", "o.npz", "--epochs", "3", "--resume", "d"),
              "was made with other training data", {"d/checkpoint.npz": real, "o.npz": other}),
         Case("checkpoint: directory is a file", (*train, "--checkpoint", "f"), "is a file, not a directory", {"f": b"x"}),
+        # e-prop runs checkpoint too (nmc/sim/trial_runner.py): a scheduled run's checkpoint is another binary's
+        Case("checkpoint: e-prop resumes a scheduled run's", ("run", str(ws / "eprop.nmcb"), "--input", "e.npz",
+                                                              "--epochs", "2", "--resume", "d"),
+             "was made with another binary", {"d/checkpoint.npz": real, "e.npz": eprop_data}),
+        Case("checkpoint: e-prop stream data", ("run", str(ws / "eprop.nmcb"), "--input", "e.npz", "--checkpoint", "ck"),
+             "need --input with samples", {"e.npz": npz_bytes(x=np.zeros((20, 4), np.uint8), t=np.zeros((20, 2)))}),
         Case("checkpoint: directory in a missing one", (*train, "--checkpoint", "nodir/ck"), "'nodir' does not exist"),
     ]
 

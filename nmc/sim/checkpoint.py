@@ -175,3 +175,66 @@ class SignalGuard:
         if not self._defer and self._pending is not None:
             signum, self._pending = self._pending, None
             raise TrainingInterrupted(self.message(signum), signum)
+
+
+def binary_fingerprint(binary: Any) -> str:
+    """SHA-256 of a binary's encoding."""
+    from ..binary.format import encode_binary
+    return hashlib.sha256(encode_binary(binary)).hexdigest()
+
+
+def open_target(checkpoint: str | Path | None, resume: str | Path | None) -> CheckpointDir:
+    """The directory further checkpoints go to (``checkpoint``, else ``resume``); refused when it
+    already holds a checkpoint that is not the one being resumed."""
+    target = CheckpointDir(checkpoint if checkpoint is not None else resume)  # type: ignore[arg-type]
+    same = resume is not None and Path(resume).resolve() == target.dir.resolve()
+    if target.exists() and not same:
+        raise RunError(f"checkpoint directory '{target.dir}' already holds a checkpoint; continue it with "
+                       f"--resume {target.dir}, or give another directory")
+    return target
+
+
+class EpochSaver:
+    """What every epoch-checkpointed run shares: the target directory, the identity of the run
+    (fingerprints and settings) that a resume must match, the epoch last saved, and the line an
+    interrupted run ends with."""
+
+    FLAGS: dict[str, str] = {}
+
+    def __init__(self, target: CheckpointDir, ident: dict[str, Any]) -> None:
+        self.target = target
+        self.ident = ident          # fingerprint keys, plus "settings": {name: value}
+        self.saved_epoch: int | None = None
+
+    WHAT = {"binary_sha256": "another binary", "data_sha256": "other training data",
+            "test_sha256": "other test data (or with none where this run has some, or the reverse)"}
+
+    def check(self, source: CheckpointDir, meta: dict[str, Any], epochs: int) -> int:
+        """Refuse a checkpoint of another run (one line); returns its epoch."""
+        where = f"checkpoint '{source.dir}'"
+        for key, what in self.WHAT.items():
+            if key in self.ident and meta.get(key) != self.ident[key]:
+                raise RunError(f"{where} was made with {what}; resume with the same binary and data")
+        got = meta.get("settings", {})
+        for key, want in self.ident.get("settings", {}).items():
+            if not isinstance(got, dict) or got.get(key) != want:
+                have = got.get(key) if isinstance(got, dict) else None
+                raise RunError(f"{where} was made with {self.FLAGS.get(key, key)} {have}, this run has {want}")
+        done = int(meta["epoch"])
+        if done > epochs:
+            raise RunError(f"{where} is at epoch {done}, past the {epochs} epoch(s) asked for")
+        return done
+
+    def write(self, epoch: int, arrays: dict[str, np.ndarray], meta: dict[str, Any], guard: SignalGuard) -> None:
+        with guard.deferred():   # a signal now waits until the file is complete
+            self.target.write(arrays, {**self.ident, "epoch": epoch, **meta})
+            self.saved_epoch = epoch
+
+    def interrupted(self, signum: int, epoch: int, epochs: int) -> str:
+        name = signal.Signals(signum).name
+        if self.saved_epoch is None:
+            return f"interrupted by {name} during epoch {epoch + 1} of {epochs}; nothing was saved"
+        kept = f"'{self.target.dir}' holds the state after epoch {self.saved_epoch} (continue with --resume {self.target.dir})"
+        if self.saved_epoch > epoch:   # the signal came while that epoch's checkpoint was written
+            return f"interrupted by {name} after epoch {self.saved_epoch} of {epochs}; {kept}"
+        return f"interrupted by {name} during epoch {epoch + 1} of {epochs}: that epoch is dropped; {kept}"

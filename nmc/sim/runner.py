@@ -40,6 +40,7 @@ class Session:
     weights: dict[str, np.ndarray] = field(default_factory=dict)   # plastic projections, after the run
     warnings: list[str] = field(default_factory=list)              # what the interpreter warned about (overruns)
     readout: np.ndarray | None = None   # converted networks: per-sample output values (samples, n)
+    epochs: int = 1   # e-prop runs over several epochs: outputs of the last, counters of all (trial_runner)
 
     def to_npz_dict(self) -> dict[str, Any]:
         out: dict[str, Any] = {}
@@ -61,6 +62,8 @@ class Session:
             out["readout"] = self.readout
         for k, v in self.weights.items():
             out[f"weights/{k}"] = v
+        if self.epochs != 1:
+            out["epochs"] = np.asarray(self.epochs)
         return out
 
 

@@ -12,8 +12,6 @@ Test samples are presented with the learning engine switched off by the host.
 
 from __future__ import annotations
 
-import hashlib
-import signal
 from collections import deque
 from contextlib import nullcontext
 from dataclasses import dataclass, field
@@ -22,9 +20,8 @@ from typing import Any, Callable
 
 import numpy as np
 
-from ..binary.format import encode_binary
 from ..errors import RunError
-from .checkpoint import CheckpointDir, SignalGuard, fingerprint
+from .checkpoint import CheckpointDir, EpochSaver, SignalGuard, binary_fingerprint, fingerprint, open_target
 from .protocol import Interpreter
 from .runner import accumulate, accumulate_per_core, check_labels, check_run_size
 
@@ -263,7 +260,7 @@ _RESULT_LISTS = ("accuracy", "accuracy_membrane", "test_accuracy", "test_accurac
                  "test_accuracy_spike_argmax")
 
 
-class _Checkpointing:
+class _Checkpointing(EpochSaver):
     """Saves a training run at epoch boundaries and restores it (docs/schedules.md, Checkpoints).
 
     What a checkpoint holds: the chip's :meth:`state` (weights, traces, membranes, spikes in flight,
@@ -271,15 +268,15 @@ class _Checkpointing:
     accuracies, the weight-averaging snapshots, the host's counters, and fingerprints of the binary,
     the data and the settings that shape the run, so that a resume with anything else is refused."""
 
+    FLAGS = {"average_last": "--average-last"}
+
     def __init__(self, chip: Any, target: CheckpointDir, train_data: dict[str, np.ndarray],
                  test_data: dict[str, np.ndarray] | None, settings: dict[str, Any]) -> None:
+        super().__init__(target, {"binary_sha256": binary_fingerprint(chip.binary),
+                                  "data_sha256": fingerprint(train_data),
+                                  "test_sha256": fingerprint(test_data) if test_data is not None else None,
+                                  "settings": settings})
         self.chip = chip
-        self.target = target
-        self.ident = {"binary_sha256": hashlib.sha256(encode_binary(chip.binary)).hexdigest(),
-                      "data_sha256": fingerprint(train_data),
-                      "test_sha256": fingerprint(test_data) if test_data is not None else None,
-                      "settings": settings}
-        self.saved_epoch: int | None = None
 
     def save(self, epoch: int, runner: ScheduleRunner, rng: np.random.Generator, result: Training,
              average: WeightAverage | None, guard: SignalGuard) -> None:
@@ -288,31 +285,18 @@ class _Checkpointing:
         for i, snap in enumerate(average.snapshots if average is not None else ()):
             for name, w in snap.items():
                 arrays[f"average/{i}/{name}"] = w
-        meta = {**self.ident, "epoch": epoch, "rng": rng.bit_generator.state,
+        meta = {"rng": rng.bit_generator.state,
                 "runner": {"started": runner.started, "counters": runner.counters, "overflow": runner.overflow},
                 "result": {k: getattr(result, k) for k in _RESULT_LISTS},
                 "average_snapshots": len(average.snapshots) if average is not None else 0}
-        with guard.deferred():   # a signal now waits until the file is complete
-            self.target.write(arrays, meta)
-            self.saved_epoch = epoch
+        self.write(epoch, arrays, meta, guard)
 
     def restore(self, source: CheckpointDir, epochs: int, runner: ScheduleRunner, rng: np.random.Generator,
                 result: Training, average: WeightAverage | None) -> int:
         """Load ``source`` into the chip and the host objects; returns the epochs already done."""
         arrays, meta = source.read()
         where = f"checkpoint '{source.dir}'"
-        for key, what in (("binary_sha256", "another binary"), ("data_sha256", "other training data"),
-                          ("test_sha256", "other test data (or with none where this run has some, or the reverse)")):
-            if meta.get(key) != self.ident[key]:
-                raise RunError(f"{where} was made with {what}; resume with the same binary and data")
-        got = meta.get("settings", {})
-        for key, want in self.ident["settings"].items():
-            if got.get(key) != want:
-                flag = {"average_last": "--average-last"}.get(key, key)
-                raise RunError(f"{where} was made with {flag} {got.get(key)}, this run has {want}")
-        done = int(meta["epoch"])
-        if done > epochs:
-            raise RunError(f"{where} is at epoch {done}, past the {epochs} epoch(s) asked for")
+        done = self.check(source, meta, epochs)
         chip_state = {k[len("chip/"):]: v for k, v in arrays.items() if k.startswith("chip/")}
         self.chip.load_state(chip_state)
         try:   # the fingerprints matched, so a failure here means a damaged (or forged) file
@@ -333,15 +317,6 @@ class _Checkpointing:
                 average.add({k[len(prefix):]: v for k, v in arrays.items() if k.startswith(prefix)})
         self.saved_epoch = done
         return done
-
-    def interrupted(self, signum: int, epoch: int, epochs: int) -> str:
-        name = signal.Signals(signum).name
-        if self.saved_epoch is None:
-            return f"interrupted by {name} during epoch {epoch + 1} of {epochs}; nothing was saved"
-        kept = f"'{self.target.dir}' holds the state after epoch {self.saved_epoch} (continue with --resume {self.target.dir})"
-        if self.saved_epoch > epoch:   # the signal came while that epoch's checkpoint was written
-            return f"interrupted by {name} after epoch {self.saved_epoch} of {epochs}; {kept}"
-        return f"interrupted by {name} during epoch {epoch + 1} of {epochs}: that epoch is dropped; {kept}"
 
 
 def train(chip: Interpreter, data: dict[str, np.ndarray], epochs: int = 1, test: dict[str, np.ndarray] | None = None,
@@ -383,11 +358,7 @@ def train(chip: Interpreter, data: dict[str, np.ndarray], epochs: int = 1, test:
     start = 0
     saver: _Checkpointing | None = None
     if checkpoint is not None or resume is not None:
-        out_dir = CheckpointDir(checkpoint if checkpoint is not None else resume)  # type: ignore[arg-type]
-        same = resume is not None and Path(resume).resolve() == out_dir.dir.resolve()
-        if out_dir.exists() and not same:
-            raise RunError(f"checkpoint directory '{out_dir.dir}' already holds a checkpoint; continue it with "
-                           f"--resume {out_dir.dir}, or give another directory")
+        out_dir = open_target(checkpoint, resume)
         saver = _Checkpointing(chip, out_dir, train_data, test_data if test is not None else None,
                                {"seed": seed, "shuffle": shuffle, "average_last": average_last})
         if resume is not None:
