@@ -100,7 +100,8 @@ def binary_report(b: Binary) -> str:
 
 def _si(x: float, unit: str) -> str:
     for scale, prefix in ((1.0, ""), (1e-3, "m"), (1e-6, "u"), (1e-9, "n"), (1e-12, "p")):
-        if abs(x) >= scale or scale == 1e-12:
+        # 0.9995: a value that rounds to 1000 of the next unit down (0.000999999 s) prints as 1 ms
+        if abs(x) >= 0.9995 * scale or scale == 1e-12:
             return f"{x / scale:.3g} {prefix}{unit}"
     return f"{x} {unit}"
 
