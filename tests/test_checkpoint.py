@@ -6,14 +6,12 @@ from __future__ import annotations
 
 import os
 import signal
-import subprocess
-import sys
-import time
 from pathlib import Path
 
 import numpy as np
 import pytest
 
+from checkpoint_helpers import run_stopped_by_sigterm, same_result
 from conftest import SMALL
 from nmc.reference.golden_backprop import digits_data
 from nmc.driver import compile_network
@@ -146,12 +144,6 @@ def test_resume_refuses_what_does_not_match(tmp_path: Path) -> None:
         train(_chip(_digits_src()), data, epochs=3, seed=1, resume=tmp_path)
 
 
-def _cli_env() -> dict[str, str]:
-    env = dict(os.environ)
-    env["PYTHONPATH"] = str(Path(__file__).resolve().parent.parent) + os.pathsep + env.get("PYTHONPATH", "")
-    return env
-
-
 def test_xor_cli_stopped_by_sigterm_resumes_to_the_same_result(cli, tmp_path: Path) -> None:
     """`nmc run --checkpoint` as a process, stopped by a real SIGTERM: exit status 143, one line
     naming the epoch kept, no traceback; `--resume` then ends with the RESULT.npz of a straight run."""
@@ -162,25 +154,9 @@ def test_xor_cli_stopped_by_sigterm_resumes_to_the_same_result(cli, tmp_path: Pa
             "--average-last", "4"]
     assert cli(*args, "--out", tmp_path / "straight.npz")[0] == 0
     ck = tmp_path / "ck"
-    proc = subprocess.Popen([sys.executable, "-m", "nmc", *map(str, args), "--checkpoint", str(ck),
-                             "--out", str(tmp_path / "stopped.npz"), "--no-progress"],
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=_cli_env())
-    deadline = time.monotonic() + 60
-    epoch = -1
-    while epoch < 1 and proc.poll() is None and time.monotonic() < deadline:
-        time.sleep(0.002)
-        try:
-            epoch = CheckpointDir(ck).read(meta_only=True)[1]["epoch"]
-        except RunError:   # not written yet
-            pass
-    # Freeze the process, see where it is, then ask it to stop.
-    proc.send_signal(signal.SIGSTOP)
-    epoch = CheckpointDir(ck).read(meta_only=True)[1]["epoch"]
+    epoch, code, out, err = run_stopped_by_sigterm(args, ck, tmp_path / "stopped.npz", timeout=60)
     assert 1 <= epoch < int(epochs), f"the run was not caught mid-way (checkpoint at epoch {epoch})"
-    proc.send_signal(signal.SIGTERM)
-    proc.send_signal(signal.SIGCONT)
-    out, err = proc.communicate(timeout=60)
-    assert proc.returncode == 128 + signal.SIGTERM, err
+    assert code == 128 + signal.SIGTERM, err
     assert "Traceback" not in err and not (tmp_path / "stopped.npz").exists()
     lines = err.strip().splitlines()
     assert len(lines) == 1 and lines[0].startswith("nmc: interrupted by SIGTERM "), err
@@ -190,10 +166,7 @@ def test_xor_cli_stopped_by_sigterm_resumes_to_the_same_result(cli, tmp_path: Pa
     code, text, err = cli(*args, "--resume", ck, "--out", tmp_path / "resumed.npz")
     assert code == 0, err
     assert f"resuming '{ck}' after epoch {kept} of {epochs}" in text
-    a, b = np.load(tmp_path / "straight.npz"), np.load(tmp_path / "resumed.npz")
-    assert a.files == b.files
-    for k in a.files:
-        assert np.array_equal(a[k], b[k]), k
+    same_result(tmp_path / "straight.npz", tmp_path / "resumed.npz")
 
 
 def test_checkpoint_flags_need_a_learning_schedule(cli, small_src: Path, tmp_path: Path) -> None:

@@ -6,16 +6,12 @@ straight through; resuming with another binary or other data is one line."""
 from __future__ import annotations
 
 import signal
-import subprocess
-import sys
-import time
 from pathlib import Path
 
 import numpy as np
 
-from test_checkpoint import _cli_env
+from checkpoint_helpers import run_stopped_by_sigterm, same_result
 from test_dsl_eprop import GOOD, _one_line_error
-from nmc.errors import RunError
 from nmc.sim.checkpoint import CheckpointDir
 
 
@@ -31,13 +27,6 @@ def _setup(cli, tmp_path: Path, trials: int = 6, steps: int = 100, seed: int = 0
     data = tmp_path / f"data{seed}.npz"
     np.savez(data, x=x, t=t, labels=np.zeros(trials, dtype=np.int64))
     return binary, data
-
-
-def _same_result(a_path: Path, b_path: Path) -> None:
-    a, b = np.load(a_path), np.load(b_path)
-    assert a.files == b.files
-    for k in a.files:
-        assert np.array_equal(a[k], b[k]), k
 
 
 def test_eprop_run_resumed_from_a_checkpoint_ends_as_a_straight_run(cli, tmp_path: Path) -> None:
@@ -57,41 +46,26 @@ def test_eprop_run_resumed_from_a_checkpoint_ends_as_a_straight_run(cli, tmp_pat
     assert code == 0, err
     assert f"resuming '{ck}' after epoch 1 of 3" in out
     assert "epoch 2/3" in out and "epoch 1/3" not in out
-    _same_result(tmp_path / "straight.npz", tmp_path / "resumed.npz")
+    same_result(tmp_path / "straight.npz", tmp_path / "resumed.npz")
     assert out[out.index("nmc run:"):] == straight[straight.index("nmc run:"):]   # the same summary
     # A checkpoint at the last epoch resumes to the same result without running.
     code, out, err = cli(*run, "--epochs", "3", "--resume", ck, "--out", tmp_path / "again.npz")
     assert code == 0 and "epoch 3/3" not in out, err
-    _same_result(tmp_path / "straight.npz", tmp_path / "again.npz")
+    same_result(tmp_path / "straight.npz", tmp_path / "again.npz")
     # One epoch with --checkpoint is the plain one-epoch run.
     assert cli(*run, "--out", tmp_path / "plain.npz")[0] == 0
-    _same_result(tmp_path / "plain.npz", tmp_path / "one.npz")
+    same_result(tmp_path / "plain.npz", tmp_path / "one.npz")
 
 
-def test_eprop_run_stopped_by_sigterm_in_epoch_2_resumes_to_the_same_result(cli, tmp_path: Path) -> None:
+def test_eprop_run_stopped_by_sigterm_in_epoch_2_resumes_to_thesame_result(cli, tmp_path: Path) -> None:
     binary, data = _setup(cli, tmp_path, trials=30, steps=200)
     epochs = "5"
     args = ["run", binary, "--input", data, "--epochs", epochs]
     assert cli(*args, "--out", tmp_path / "straight.npz")[0] == 0
     ck = tmp_path / "ck"
-    proc = subprocess.Popen([sys.executable, "-m", "nmc", *map(str, args), "--checkpoint", str(ck),
-                             "--out", str(tmp_path / "stopped.npz"), "--no-progress"],
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=_cli_env())
-    deadline = time.monotonic() + 120
-    epoch = -1
-    while epoch < 1 and proc.poll() is None and time.monotonic() < deadline:
-        time.sleep(0.002)
-        try:
-            epoch = CheckpointDir(ck).read(meta_only=True)[1]["epoch"]
-        except RunError:   # not written yet
-            pass
-    proc.send_signal(signal.SIGSTOP)
-    epoch = CheckpointDir(ck).read(meta_only=True)[1]["epoch"]
+    epoch, code, out, err = run_stopped_by_sigterm(args, ck, tmp_path / "stopped.npz", timeout=120)
     assert epoch == 1, f"the run was not caught in epoch 2 (checkpoint at epoch {epoch})"
-    proc.send_signal(signal.SIGTERM)
-    proc.send_signal(signal.SIGCONT)
-    out, err = proc.communicate(timeout=60)
-    assert proc.returncode == 128 + signal.SIGTERM, err
+    assert code == 128 + signal.SIGTERM, err
     assert "Traceback" not in err and not (tmp_path / "stopped.npz").exists()
     lines = err.strip().splitlines()
     assert lines == [f"nmc: interrupted by SIGTERM during epoch 2 of {epochs}: that epoch is dropped; '{ck}' holds "
@@ -100,7 +74,7 @@ def test_eprop_run_stopped_by_sigterm_in_epoch_2_resumes_to_the_same_result(cli,
     code, text, err = cli(*args, "--resume", ck, "--out", tmp_path / "resumed.npz")
     assert code == 0, err
     assert f"resuming '{ck}' after epoch 1 of {epochs}" in text
-    _same_result(tmp_path / "straight.npz", tmp_path / "resumed.npz")
+    same_result(tmp_path / "straight.npz", tmp_path / "resumed.npz")
 
 
 def test_eprop_resume_with_other_data_or_another_binary_is_one_line(cli, tmp_path: Path) -> None:
