@@ -31,3 +31,15 @@ def test_pattern_example_learns_through_the_cli(cli, tmp_path: Path, capsys) -> 
     capsys.readouterr()
     assert mod.main(["--score", str(tmp_path / "r.npz"), "--dir", str(tmp_path)]) == 0
     assert "lower); e-prop trials learned from: 29" in capsys.readouterr().out
+
+
+def test_pattern_score_of_a_bad_file_is_one_line(tmp_path: Path, capsys) -> None:
+    spec = importlib.util.spec_from_file_location("nmc_example_make_pattern_bad", EXAMPLE / "make_pattern.py")
+    assert spec is not None and spec.loader is not None
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    (tmp_path / "junk.npz").write_bytes(b"junk")
+    for name in ("missing.npz", "junk.npz"):
+        assert mod.main(["--score", str(tmp_path / name), "--dir", str(tmp_path)]) == 1
+        err = capsys.readouterr().err
+        assert err.startswith("make_pattern.py: error:") and err.count("\n") == 1, err

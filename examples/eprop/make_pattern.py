@@ -54,12 +54,21 @@ def write(folder: Path = HERE, trials: int = TRIALS, seed: int = 1) -> None:
 
 def score(result: Path, folder: Path = HERE) -> int:
     """The readout's mean squared error (mV^2) per trial of a RESULT.npz of pattern.nmc."""
-    r = np.load(result)
-    if "probe/y.v" not in r.files:
-        print(f"{result}: no probe 'y.v' (was it written by nmc run --out for pattern.nmc?)", file=sys.stderr)
+    from nmc.errors import NmcError
+    from nmc.npz import read_npz
+
+    try:   # nmc's npz reader: a missing, foreign or damaged file is one line
+        r = read_npz(result, NmcError)
+        train = read_npz(folder / "train.npz", NmcError)
+    except NmcError as exc:
+        print(f"make_pattern.py: {exc}", file=sys.stderr)
+        return 1
+    if "probe/y.v" not in r or "eprop_trials" not in r or "target" not in train:
+        print(f"{result}: no probe 'y.v' or no 'eprop_trials' (was it written by nmc run --out for pattern.nmc?)",
+              file=sys.stderr)
         return 1
     y = r["probe/y.v"].astype(np.float64)[..., 0] / 2 ** 15      # s16.15 words -> mV
-    target = np.load(folder / "train.npz")["target"][: y.shape[0], :, 0]
+    target = train["target"][: y.shape[0], :, 0]
     mse = np.mean((y - target) ** 2, axis=1)
     k = max(1, len(mse) // 10)
     print(f"readout mse (mV^2): first {k} trials {mse[:k].mean():.4f}, last {k} trials {mse[-k:].mean():.4f} "
