@@ -77,6 +77,22 @@ def fingerprint(arrays: dict[str, np.ndarray]) -> str:
     return h.hexdigest()
 
 
+def check_saved_state(want: dict[str, np.ndarray], state: dict[str, np.ndarray],
+                      any_shape: tuple[str, ...] = ()) -> None:
+    """Refuse a saved chip state that does not match ``want`` (the interpreter's own ``state()``):
+    a missing or extra array, or one of another shape or dtype (except the ``any_shape`` ones,
+    such as a generator's serialised state), is a RunError naming the first that differs."""
+    missing, extra = sorted(set(want) - set(state)), sorted(set(state) - set(want))
+    if missing or extra:
+        which = f"lacks '{missing[0]}'" if missing else f"has '{extra[0]}', which this binary does not"
+        raise RunError(f"the saved chip state does not belong to this binary: it {which}")
+    for key, w in want.items():
+        got = np.asarray(state[key])
+        if key not in any_shape and (got.shape != w.shape or got.dtype != w.dtype):
+            raise RunError(f"the saved chip state does not belong to this binary: '{key}' is "
+                           f"{got.dtype}{list(got.shape)}, expected {w.dtype}{list(w.shape)}")
+
+
 class CheckpointDir:
     """The directory of a run's checkpoint."""
 

@@ -32,7 +32,7 @@ from .cost_loihi import CoreCounts
 from .loihi_learning import F32_EXACT, LearningWidths, PlasticProjection, sum_rows
 from .loihi_fast import ENGINES, engine_from_env
 from .loihi_validate import validate_loihi
-from .checkpoint import rng_state, set_rng_state
+from .checkpoint import check_saved_state, rng_state, set_rng_state
 from .ports import port_spikes
 from .protocol import RunResult
 
@@ -742,17 +742,7 @@ class LoihiInterpreter:
     def load_state(self, state: dict[str, np.ndarray]) -> None:
         """Restore a :meth:`state` of an interpreter of the same binary. Every array must be there
         with its shape and dtype (else a RunError naming the first that differs, and nothing is changed)."""
-        want = self.state()
-        missing = sorted(set(want) - set(state))
-        extra = sorted(set(state) - set(want))
-        if missing or extra:
-            which = f"lacks '{missing[0]}'" if missing else f"has '{extra[0]}', which this binary does not"
-            raise RunError(f"the saved chip state does not belong to this binary: it {which}")
-        for k, w in want.items():
-            got = np.asarray(state[k])
-            if k != "rng" and (got.shape != w.shape or got.dtype != w.dtype):
-                raise RunError(f"the saved chip state does not belong to this binary: '{k}' is {got.dtype}{list(got.shape)}, "
-                               f"expected {w.dtype}{list(w.shape)}")
+        check_saved_state(self.state(), state, any_shape=("rng",))
         set_rng_state(self.rng, state["rng"])
         self.u, self.v, self.ready = (np.array(state[k], dtype=np.int64) for k in ("u", "v", "ready"))
         self.ring = [np.array(row, dtype=np.float64) for row in state["ring"]]

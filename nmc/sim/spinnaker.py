@@ -42,6 +42,7 @@ from ..binary.format import Binary
 from ..errors import BinaryFormatError, RunError, TargetError
 from ..formats import spinnaker as fx
 from ..parts import load_part
+from .checkpoint import check_saved_state
 from .cost_spinnaker import TickCounts
 from .ports import port_spikes
 from .protocol import RunResult
@@ -491,16 +492,7 @@ class SpiNNakerInterpreter:
     def load_state(self, state: dict[str, np.ndarray]) -> None:
         """Restore a :meth:`state` of an interpreter of the same binary; anything else (a missing,
         extra or reshaped array) is a RunError and changes nothing."""
-        want = self.state()
-        missing, extra = sorted(set(want) - set(state)), sorted(set(state) - set(want))
-        if missing or extra:
-            which = f"lacks '{missing[0]}'" if missing else f"has '{extra[0]}', which this binary does not"
-            raise RunError(f"the saved chip state does not belong to this binary: it {which}")
-        for key, w in want.items():
-            got = np.asarray(state[key])
-            if got.shape != w.shape or got.dtype != w.dtype:
-                raise RunError(f"the saved chip state does not belong to this binary: '{key}' is "
-                               f"{got.dtype}{list(got.shape)}, expected {w.dtype}{list(w.shape)}")
+        check_saved_state(self.state(), state)
         self.ring = np.array(state["ring"], copy=True)
         self.t = int(state["t"])
         for i, k in enumerate(self.kernels):
