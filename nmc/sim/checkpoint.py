@@ -93,6 +93,14 @@ def check_saved_state(want: dict[str, np.ndarray], state: dict[str, np.ndarray],
                            f"{got.dtype}{list(got.shape)}, expected {w.dtype}{list(w.shape)}")
 
 
+def counters_from_meta(counters: dict[str, Any], overflow: dict[str, Any]) -> tuple[dict[str, float | int],
+                                                                                   dict[str, int]]:
+    """Run counters and overflow counts as a checkpoint's JSON gave them back (floats stay
+    floats, the rest are ints); a damaged entry raises TypeError or ValueError for the caller."""
+    return ({str(k): float(v) if isinstance(v, float) else int(v) for k, v in counters.items()},
+            {str(k): int(v) for k, v in overflow.items()})
+
+
 class CheckpointDir:
     """The directory of a run's checkpoint."""
 

@@ -21,7 +21,8 @@ from typing import Any, Callable
 import numpy as np
 
 from ..errors import RunError
-from .checkpoint import CheckpointDir, EpochSaver, SignalGuard, binary_fingerprint, fingerprint, open_target
+from .checkpoint import (CheckpointDir, EpochSaver, SignalGuard, binary_fingerprint, counters_from_meta, fingerprint,
+                         open_target)
 from .protocol import Interpreter
 from .runner import accumulate, accumulate_per_core, check_labels, check_run_size
 
@@ -302,9 +303,8 @@ class _Checkpointing(EpochSaver):
         try:   # the fingerprints matched, so a failure here means a damaged (or forged) file
             rng.bit_generator.state = meta["rng"]
             runner.started = bool(meta["runner"]["started"])
-            runner.counters = {str(k): float(v) if isinstance(v, float) else int(v)
-                               for k, v in meta["runner"]["counters"].items()}
-            runner.overflow = {str(k): int(v) for k, v in meta["runner"]["overflow"].items()}
+            runner.counters, runner.overflow = counters_from_meta(meta["runner"]["counters"],
+                                                                  meta["runner"]["overflow"])
             for k in _RESULT_LISTS:
                 setattr(result, k, [float(x) for x in meta["result"][k]])
             snapshots = int(meta["average_snapshots"])

@@ -24,7 +24,8 @@ from typing import Any, Callable
 import numpy as np
 
 from ..errors import RunError
-from .checkpoint import CheckpointDir, EpochSaver, SignalGuard, binary_fingerprint, fingerprint, open_target
+from .checkpoint import (CheckpointDir, EpochSaver, SignalGuard, binary_fingerprint, counters_from_meta, fingerprint,
+                         open_target)
 from .protocol import Interpreter
 from .runner import Session, accumulate, accumulate_per_core, run_session
 
@@ -62,8 +63,7 @@ class _TrialCheckpointing(EpochSaver):
         self.chip.load_state({k[len("chip/"):]: v for k, v in arrays.items() if k.startswith("chip/")})
         last: Session | None = None
         try:   # the fingerprints matched, so a failure here means a damaged (or forged) file
-            totals.counters = {str(k): float(v) if isinstance(v, float) else int(v) for k, v in meta["counters"].items()}
-            totals.overflow = {str(k): int(v) for k, v in meta["overflow"].items()}
+            totals.counters, totals.overflow = counters_from_meta(meta["counters"], meta["overflow"])
             totals.warnings = [str(w) for w in meta["warnings"]]
             if meta["last"] is not None:
                 s = meta["last"]
