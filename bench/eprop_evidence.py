@@ -16,6 +16,18 @@ at the end, after training stops (early stop on the training error, ``--trials``
 ``--max-minutes``). The last line is ``error=<e> trials=<n> overruns=<k> neurons_per_core=<m>``
 with the test error.
 
+Learning-rate schedule (``--eta-halve-every H``): once training is at the task's 7 cues, the host
+halves both learning rates every H training trials. It does so between runs, as a SpiNNaker host
+rewrites a core's parameters between two runs: the chip's state (weights, fractions, traces,
+trial counters) is read, the program is compiled again with the new rates and the state is loaded
+into the new binary, which differs only in the learning-rate words.
+
+``--checkpoint DIR`` saves the chip's state and the bench's own (trial generator, curriculum stage,
+counters) at every validation point as ``DIR/trial_<n>.npz``; ``--resume FILE`` continues from one
+exactly as the run that wrote it would have gone on (the same trials, updates and errors), with
+the options given now, so one run can be branched into several schedules and compared on the
+validation stream.
+
     nice python bench/eprop_evidence.py --max-minutes 75     # the recorded run (bench/README.md)
     python bench/eprop_evidence.py --trials 40 --test 20     # a short smoke run
 """
@@ -23,6 +35,7 @@ with the test error.
 from __future__ import annotations
 
 import argparse
+import json
 import sys
 import tempfile
 import time
@@ -33,6 +46,7 @@ import numpy as np
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from nmc.atomic import save_npz  # noqa: E402
 from nmc.backend import emit_binary  # noqa: E402
 from nmc.driver import load_network, run_passes  # noqa: E402
 from nmc.sim import interpreter_for  # noqa: E402
@@ -153,6 +167,44 @@ def evaluate(chip, rng: np.random.Generator, n: int) -> tuple[float, int]:
     return wrong / max(n, 1), overruns
 
 
+class Chip:
+    """The compiled program and its interpreter at the current learning rates; :meth:`set_level`
+    halves them ``level`` times by recompiling and carrying the chip's state over."""
+
+    def __init__(self, folder: Path, args: argparse.Namespace) -> None:
+        self.folder, self.args, self.level = folder, args, 0
+        self.path = write_program(folder, args.eta, args.eta_out, args.reg, args.batch, args.seed, args.update)
+        self.sim, self.binary, self.per_core = compile_chip(self.path)
+
+    def set_level(self, level: int) -> None:
+        if level == self.level:
+            return
+        a, f = self.args, 0.5 ** level
+        state, learning = self.sim.state(), self.sim.learning_enabled
+        self.path.write_text(SOURCE.format(eta=a.eta * f, eta_out=a.eta_out * f, reg=a.reg, batch=a.batch,
+                                           update=a.update))
+        self.sim, self.binary, _ = compile_chip(self.path)
+        self.sim.load_state(state)
+        self.sim.learning_enabled = learning
+        self.level = level
+
+
+def save_checkpoint(folder: Path, chip: Chip, host: dict) -> Path:
+    """The chip's state and the bench's (JSON, with the trial generator's state) in one npz."""
+    path = folder / f"trial_{host['done']}.npz"
+    arrays = {f"chip/{k}": v for k, v in chip.sim.state().items()}
+    arrays["host"] = np.array(json.dumps(host))
+    save_npz(path, arrays)
+    return path
+
+
+def load_checkpoint(path: Path) -> tuple[dict, dict]:
+    with np.load(path, allow_pickle=False) as z:
+        state = {k[len("chip/"):]: z[k] for k in z.files if k.startswith("chip/")}
+        host = json.loads(str(z["host"]))
+    return state, host
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--trials", type=int, default=16000, help="most training trials")
@@ -161,6 +213,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--eta", type=float, default=0.0513, help="learning rate of the recurrent neurons' synapses "
                     "(nA per step with sign, nA^2 with gradient)")
     ap.add_argument("--eta-out", type=float, default=1.54e-4, help="learning rate of the readout synapses")
+    ap.add_argument("--eta-halve-every", type=int, default=0,
+                    help="at 7 cues, halve both learning rates every this many training trials (0: never)")
     ap.add_argument("--reg", type=float, default=1e-3, help="firing-rate regularisation coefficient (1/Hz^2)")
     ap.add_argument("--batch", type=int, default=32, help="trials per weight update")
     ap.add_argument("--curriculum", default="1,3,5,7", help="cue counts in turn (the last is the task)")
@@ -173,20 +227,33 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--eval", type=int, default=100)
     ap.add_argument("--max-minutes", type=float, default=0.0,
                     help="stop training after this much wall time (0: no limit); the test trials are still scored")
+    ap.add_argument("--checkpoint", type=Path, help="save the run at every validation point as DIR/trial_<n>.npz")
+    ap.add_argument("--resume", type=Path, help="continue from a checkpoint file")
     ap.add_argument("--seed", type=int, default=1)
     args = ap.parse_args(argv)
-    with tempfile.TemporaryDirectory() as tmp:
-        path = write_program(Path(tmp), args.eta, args.eta_out, args.reg, args.batch, args.seed, args.update)
-        t0 = time.time()
-        chip, binary, per_core = compile_chip(path)
-        print(f"compiled in {time.time() - t0:.1f} s: {binary.meta['n_cores']} cores, recurrent neurons per core "
-              f"{per_core}, DTCM {[c['dtcm_bytes'] for c in binary.meta['cores']]}", flush=True)
     stages = [int(c) for c in args.curriculum.split(",")]
     if stages[-1] != N_CUES or any(c % 2 == 0 or not 0 < c <= N_CUES for c in stages):
         ap.error(f"the curriculum is odd cue counts ending with {N_CUES}, got {args.curriculum}")
-    rng = np.random.default_rng(args.seed + 100)
-    stage, batch_errors, overruns, done = 0, [], 0, 0
+    if args.checkpoint:
+        args.checkpoint.mkdir(parents=True, exist_ok=True)
+    tmp = tempfile.TemporaryDirectory()
     t0 = time.time()
+    chip = Chip(Path(tmp.name), args)
+    print(f"compiled in {time.time() - t0:.1f} s: {chip.binary.meta['n_cores']} cores, recurrent neurons per core "
+          f"{chip.per_core}, DTCM {[c['dtcm_bytes'] for c in chip.binary.meta['cores']]}", flush=True)
+    rng = np.random.default_rng(args.seed + 100)
+    stage, batch_errors, overruns, done, final_from, spent = 0, [], 0, 0, -1, 0.0
+    if args.resume:
+        state, host = load_checkpoint(args.resume)
+        rng.bit_generator.state = host["rng"]
+        stage, batch_errors, overruns = host["stage"], host["batch_errors"], host["overruns"]
+        done, final_from, spent = host["done"], host["final_from"], host["seconds"]
+        if final_from >= 0 and args.eta_halve_every:
+            chip.set_level((done - final_from) // args.eta_halve_every)
+        chip.sim.load_state(state)
+        print(f"resumed from {args.resume} after {done} trials ({stages[stage]} cues, learning rates "
+              f"halved {chip.level} times)", flush=True)
+    t0 = time.time() - spent
     while done < args.trials:
         wrong = 0
         for i in range(args.batch):
@@ -195,7 +262,7 @@ def main(argv: list[str] | None = None) -> int:
             x, lab = trials(rng, 1, stages[stage])
             while int(lab[0]) != i % 2:
                 x, lab = trials(rng, 1, stages[stage])
-            guess, ov = run_trial(chip, x[0], int(lab[0]), RECALL)
+            guess, ov = run_trial(chip.sim, x[0], int(lab[0]), RECALL)
             overruns += ov
             wrong += int(guess != lab[0])
         done += args.batch
@@ -205,8 +272,8 @@ def main(argv: list[str] | None = None) -> int:
         if args.eval_every and (done // args.batch) % args.eval_every == 0:
             # Progress on trials the training never sees (a stream of its own); the batch's update
             # is applied first by the first tick of a next trial.
-            chip.run(1)
-            error, ov = evaluate(chip, np.random.default_rng(args.seed + 20_000 + done), args.eval)
+            chip.sim.run(1)
+            error, ov = evaluate(chip.sim, np.random.default_rng(args.seed + 20_000 + done), args.eval)
             overruns += ov
             print(f"  held-out error after {done} trials: {error:.3f} ({args.eval} trials, 7 cues)", flush=True)
         if stage + 1 < len(stages) and len(batch_errors) >= 3 and np.mean(batch_errors[-3:]) < args.promote:
@@ -215,16 +282,29 @@ def main(argv: list[str] | None = None) -> int:
             print(f"  -> {stages[stage]} cues", flush=True)
         elif stage + 1 == len(stages) and len(batch_errors) >= 5 and np.mean(batch_errors[-5:]) < args.stop_at:
             break
+        if stage + 1 == len(stages) and final_from < 0:
+            final_from = done
+        if args.eta_halve_every and final_from >= 0:
+            level = (done - final_from) // args.eta_halve_every
+            if level != chip.level:
+                chip.set_level(level)
+                print(f"  learning rates halved: eta {args.eta * 0.5 ** level:.4g} "
+                      f"eta_out {args.eta_out * 0.5 ** level:.4g}", flush=True)
+        if args.checkpoint and args.eval_every and (done // args.batch) % args.eval_every == 0:
+            host = {"rng": rng.bit_generator.state, "stage": stage, "batch_errors": batch_errors,
+                    "overruns": overruns, "done": done, "final_from": final_from, "seconds": time.time() - t0}
+            print(f"  saved {save_checkpoint(args.checkpoint, chip, host)}", flush=True)
         if args.max_minutes and time.time() - t0 > 60 * args.max_minutes:
             print(f"  stopping: the wall-time limit of {args.max_minutes:g} min is reached", flush=True)
             break
-    chip.run(1)  # the first tick of a next trial applies the last batch's update
-    error, ov = evaluate(chip, np.random.default_rng(args.seed + 10_000), args.test)
+    chip.sim.run(1)  # the first tick of a next trial applies the last batch's update
+    error, ov = evaluate(chip.sim, np.random.default_rng(args.seed + 10_000), args.test)
     overruns += ov
     print(f"held-out error {error:.3f} on {args.test} fresh trials; update {args.update} eta {args.eta} "
-          f"eta_out {args.eta_out} reg {args.reg} batch {args.batch} curriculum {args.curriculum}; "
-          f"{time.time() - t0:.0f} s")
-    print(f"error={error:.3f} trials={done} overruns={overruns} neurons_per_core={min(per_core)}")
+          f"eta_out {args.eta_out} halved every {args.eta_halve_every or 'never'} trials at 7 cues, "
+          f"reg {args.reg} batch {args.batch} curriculum {args.curriculum}; {time.time() - t0:.0f} s")
+    print(f"error={error:.3f} trials={done} overruns={overruns} neurons_per_core={min(chip.per_core)}")
+    tmp.cleanup()
     return 0
 
 
