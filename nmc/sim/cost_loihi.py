@@ -26,8 +26,8 @@ It reads nothing but the configuration it is given, so it can be checked alone:
 ...                     neuron_updates_inactive=np.array([[0, 2]]), spike_messages=np.array([[1, 0]]),
 ...                     synaptic_updates=np.array([[0, 0]]), hops_east_west=1, hops_north_south=0, tiles_used=2)
 >>> cost = LoihiCostModel(cfg).cost(counts)                      # one step, two cores
->>> cost.core_ns.tolist(), cost.step_ns.tolist(), cost.cycles   # barrier(2 tiles) = 100 + 310/31
-([[16.0, 10.0]], [126.0], 32)
+>>> cost.core_max_ns.tolist(), cost.step_ns.tolist(), cost.cycles   # barrier(2 tiles) = 100 + 310/31
+([16.0, 10.0], [126.0], 32)
 >>> round(cost.energy_j * 1e12, 6)                                # 4 + 10 + 10 + 2 + 7 pJ
 33.0
 """
@@ -48,7 +48,9 @@ class CoreCounts:
 
     synaptic_ops: np.ndarray
     neuron_updates_active: np.ndarray    # u or v non-zero after the update
-    neuron_updates_inactive: np.ndarray  # the rest of the core's compartments
+    #: The rest of the core's compartments; None when ``compartments`` is given (it is then
+    #: compartments - active, which the pricing computes as it goes instead of storing).
+    neuron_updates_inactive: np.ndarray | None
     spike_messages: np.ndarray
     synaptic_updates: np.ndarray         # learning engine
     hops_east_west: int = 0
@@ -58,11 +60,21 @@ class CoreCounts:
     # (the interpreter reports them per core anyway): totals are then sums of n_cores numbers
     # instead of passes over (steps, n_cores) arrays. The same integers either way.
     per_core: dict[str, np.ndarray] | None = None
+    compartments: np.ndarray | None = None   # (n_cores,) compartments per core
+
+    def inactive(self) -> np.ndarray:
+        """The (steps, n_cores) inactive updates, stored or derived from ``compartments``."""
+        if self.neuron_updates_inactive is not None:
+            return self.neuron_updates_inactive
+        assert self.compartments is not None, "CoreCounts needs neuron_updates_inactive or compartments"
+        return self.compartments[None, :] - self.neuron_updates_active
 
     def total(self, name: str) -> int:
         """The sum of field ``name`` over steps and cores."""
         if self.per_core is not None and name in self.per_core:
             return int(self.per_core[name].sum())
+        if name == "neuron_updates_inactive":
+            return int(self.inactive().sum())
         return int(getattr(self, name).sum())
 
 
@@ -70,7 +82,7 @@ class CoreCounts:
 class RunCost:
     """What a run's counts cost."""
 
-    core_ns: np.ndarray  # (steps, n_cores): time each core is busy in each step
+    core_max_ns: np.ndarray  # (n_cores,): the longest a core is busy in one step of the run
     step_ns: np.ndarray  # (steps,): the slowest core plus the barrier
     cycles: int          # sum over steps of ceil(step_ns / tick_ns)
     time_s: float
@@ -100,22 +112,10 @@ class LoihiCostModel:
         """Time per core and step, time per step, cycles, total time and energy of ``counts``."""
         cfg = self.target_config
         e, tm = cfg["cost"]["energy_pj"], cfg["cost"]["time_ns"]
-        syn, act, inact = counts.synaptic_ops, counts.neuron_updates_active, counts.neuron_updates_inactive
-        msg, learn = counts.spike_messages, counts.synaptic_updates
-        steps, n_cores = syn.shape
-        # The order of the terms is kept fixed: float sums are compared exactly between runs.
-        # Summed in place, term by term (the same operations in the same order as
-        # syn*a + act*b + ...): (steps, cores) temporaries are the cost of pricing a large run.
-        # A run without learning has no learning term: adding its zeros would change no bit.
-        core_ns = np.multiply(syn, tm["synaptic_op"], dtype=np.float64)
-        term = np.empty_like(core_ns)
-        for counts_of, key in ((act, "neuron_update_active"), (inact, "neuron_update_inactive"),
-                               (msg, "spike_within_tile"), (learn, "synaptic_update")):
-            if counts_of is learn and not learn.any():
-                continue
-            np.multiply(counts_of, tm[key], out=term)
-            core_ns += term
-        step_ns = (core_ns.max(axis=1) if n_cores else np.zeros(steps)) + self.barrier_ns(counts.tiles_used)
+        coef = tuple(float(tm[k]) for k in ("synaptic_op", "neuron_update_active", "neuron_update_inactive",
+                                            "spike_within_tile", "synaptic_update"))
+        step_max, core_max = price_steps(counts, coef)
+        step_ns = step_max + self.barrier_ns(counts.tiles_used)
         tick = float(cfg.get("timing", {}).get("tick_ns", 1.0))
         total = counts.total
         energy_pj = (total("synaptic_ops") * e["synaptic_op"]
@@ -124,5 +124,40 @@ class LoihiCostModel:
                      + total("spike_messages") * e["spike_within_tile"]
                      + counts.hops_east_west * e["hop_east_west"] + counts.hops_north_south * e["hop_north_south"]
                      + total("synaptic_updates") * e["synaptic_update"])
-        return RunCost(core_ns=core_ns, step_ns=step_ns, cycles=int(np.ceil(step_ns / tick).sum()),
+        return RunCost(core_max_ns=core_max, step_ns=step_ns, cycles=int(np.ceil(step_ns / tick).sum()),
                        time_s=float(step_ns.sum() * 1e-9), energy_j=float(energy_pj * 1e-12))
+
+
+def price_steps(counts: CoreCounts, coef: tuple[float, ...]) -> tuple[np.ndarray, np.ndarray]:
+    """core_ns[t, c] = syn t_syn + active t_active + inactive t_inactive + messages t_spike
+    (+ updates t_update), reduced to its maximum over the cores per step (steps,) and over the
+    steps per core (n_cores,). The terms are added in this order, each product in float64 from
+    the integer count, so every path gives the same bits; a run without learning has no learning
+    term (adding its zeros would change no bit). When the compiled interpreter's kernel is loaded
+    it does this in one pass without storing the (steps, n_cores) table."""
+    syn, act, msg, learn = (counts.synaptic_ops, counts.neuron_updates_active, counts.spike_messages,
+                            counts.synaptic_updates)
+    steps, n_cores = syn.shape
+    has_learn = counts.total("synaptic_updates") != 0   # counts are non-negative
+    if not n_cores:
+        return np.zeros(steps), np.zeros(0)
+    from .loihi_fast import kernel_loaded
+    # One compiled signature: the compiled interpreter's records (C-contiguous, one dtype).
+    tables = (syn, act, msg) + ((learn,) if has_learn else ())
+    if (kernel_loaded() and counts.neuron_updates_inactive is None and counts.compartments is not None
+            and all(t.flags.c_contiguous and t.dtype == syn.dtype for t in tables)):
+        from .loihi_kernel import price_table
+        step_max, core_max = np.empty(steps), np.empty(n_cores)
+        price_table(syn, act, np.ascontiguousarray(counts.compartments, dtype=np.int64), msg,
+                    learn if has_learn else syn, has_learn, *coef, step_max, core_max)
+        return step_max, core_max
+    # Summed in place, term by term: (steps, cores) temporaries are the cost of pricing a large run.
+    core_ns = np.multiply(syn, coef[0], dtype=np.float64)
+    term = np.empty_like(core_ns)
+    terms = [(act, coef[1]), (counts.inactive(), coef[2]), (msg, coef[3])]
+    if has_learn:
+        terms.append((learn, coef[4]))
+    for counts_of, c in terms:
+        np.multiply(counts_of, c, out=term)
+        core_ns += term
+    return core_ns.max(axis=1), (core_ns.max(axis=0) if steps else np.zeros(n_cores))

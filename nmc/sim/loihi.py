@@ -680,16 +680,27 @@ class LoihiInterpreter:
             local = int(self.src_msgs_local[fired].sum())
             hops_ew, hops_ns = int(self.src_hops_ew[fired].sum()), int(self.src_hops_ns[fired].sum())
         cx_per_core = np.diff(self.core_cx_offset)
-        act_per_core = run.rec_act.sum(axis=0)
+        if kernel_counts is not None:
+            # The kernel is loaded: one compiled pass per table instead of numpy's reductions.
+            from .loihi_kernel import column_sums
+            sums = [np.zeros(nc, dtype=np.int64) for _ in range(4)]
+            for table, out in zip((rec_syn, run.rec_act, rec_msg, rec_spk), sums):
+                column_sums(table, out)
+            syn_pc, act_per_core, msg_pc, spk_pc = sums
+            learn_pc = np.zeros(nc, dtype=np.int64)   # the compiled path runs no learning
+        else:
+            syn_pc, act_per_core, msg_pc = rec_syn.sum(axis=0), run.rec_act.sum(axis=0), rec_msg.sum(axis=0)
+            spk_pc, learn_pc = rec_spk.sum(axis=0), run.rec_learn.sum(axis=0)
         # Per-core sums over the run: reported per core, and the cost model's totals.
-        per_core = {"synaptic_ops": rec_syn.sum(axis=0), "neuron_updates_active": act_per_core,
+        per_core = {"synaptic_ops": syn_pc, "neuron_updates_active": act_per_core,
                     "neuron_updates_inactive": steps * cx_per_core - act_per_core,
-                    "spike_messages": rec_msg.sum(axis=0), "synaptic_updates": run.rec_learn.sum(axis=0)}
+                    "spike_messages": msg_pc, "synaptic_updates": learn_pc}
+        # Inactive updates are compartments - active: the cost model derives them as it prices.
         counts = CoreCounts(synaptic_ops=rec_syn, neuron_updates_active=run.rec_act,
-                            neuron_updates_inactive=cx_per_core[None, :] - run.rec_act,
-                            spike_messages=rec_msg, synaptic_updates=run.rec_learn, hops_east_west=hops_ew,
-                            hops_north_south=hops_ns, tiles_used=self.tiles_used, per_core=per_core)
-        return counts, rec_spk.sum(axis=0), local
+                            neuron_updates_inactive=None, spike_messages=rec_msg, synaptic_updates=run.rec_learn,
+                            hops_east_west=hops_ew, hops_north_south=hops_ns, tiles_used=self.tiles_used,
+                            per_core=per_core, compartments=cx_per_core)
+        return counts, spk_pc, local
 
     def _result(self, run: Any) -> RunResult:
         """What a finished run returns: its recordings, and its counters priced by the cost model."""
@@ -715,7 +726,7 @@ class LoihiInterpreter:
         }
         per_core = {"synaptic_ops": sums["synaptic_ops"], "spikes": spikes_per_core,
                     "neuron_updates_active": sums["neuron_updates_active"],
-                    "time_ns_max_step": cost.core_ns.max(axis=0) if steps else np.zeros(self.n_cores)}
+                    "time_ns_max_step": cost.core_max_ns}
         return RunResult(steps=steps, spikes=run.out_rec, probes=run.probe_rec, counters=counters,
                          per_core=per_core, overflow=dict(run.ovf))
 

@@ -168,7 +168,7 @@ def _add_dense_rows(dst, dense_rows, rows, count):
             dst[c] += src[c]
 
 
-_AHEAD = 1   # the rows of the spike this many places on are requested while one row is added
+_AHEAD = 4   # the rows of the spike this many places on are requested while one row is added
 
 
 @numba.njit(cache=True, inline="always")
@@ -199,10 +199,33 @@ def _add_csr_rows(dst, csr_ptr, csr_col, csr_val, rows, count):
 
 
 @numba.njit(cache=True)
+def _add_gap_rows(dst, ptr, gv, rows, count):
+    """dst[col] += val over the gap-coded rows ``rows[:count]`` (loihi_fast.gap_coded: the low
+    byte of an entry moves the column on, the high byte is the signed value), prefetching ahead."""
+    for i in range(min(_AHEAD, count)):
+        g = rows[i]
+        _prefetch_range(gv, ptr[g], ptr[g + 1] - ptr[g])
+    for i in range(count):
+        if i + _AHEAD < count:
+            g = rows[i + _AHEAD]
+            _prefetch_range(gv, ptr[g], ptr[g + 1] - ptr[g])
+        g = rows[i]
+        lo = ptr[g]
+        n = ptr[g + 1] - lo
+        seg = gv[lo:lo + n]
+        c = 0
+        for e in range(n):
+            x = seg[e]
+            c += x & 255
+            dst[c] += np.int16(x) >> 8
+
+
+@numba.njit(cache=True)
 def _route(t, spikes, ring, ring_bound, routing, rows):
     """Every delay matrix adds the rows of the step's spiking sources (compartments, then port
     units) to the ring slot of step t + 1 + delay, and its bound to that slot's bound."""
-    mat_delay, mat_dense, mat_abs_max, row_of_src, dense_rows, csr_ptr, csr_col, csr_val, _shift = routing
+    mat_delay, mat_dense, mat_abs_max, row_of_src, dense_rows, csr_ptr, csr_col, csr_val, _shift, gap_rows = routing
+    gap = gap_rows.shape[0] > 0
     n_ring = ring.shape[0]
     for m in range(mat_delay.shape[0]):
         src_rows = row_of_src[m]
@@ -217,6 +240,8 @@ def _route(t, spikes, ring, ring_bound, routing, rows):
         j = (t + 1 + mat_delay[m]) % n_ring
         if mat_dense[m]:
             _add_dense_rows(ring[j], dense_rows, rows, count)
+        elif gap:
+            _add_gap_rows(ring[j], csr_ptr, gap_rows, rows, count)
         else:
             _add_csr_rows(ring[j], csr_ptr, csr_col, csr_val, rows, count)
         ring_bound[j] += count * mat_abs_max[m]
@@ -272,7 +297,8 @@ def run_span(k0, k1, t0, state, neuron, p, routing, ports, acct, rec, probes):
     p:       scalars of the update (loihi_fast.KernelTables.params)
     routing: per delay matrix its delay, dense flag and largest |value|; row_of_src (matrices,
              sources); dense rows; compressed rows (ptr, col, val); val_shift (values =
-             quotients << val_shift)
+             quotients << val_shift); the compressed rows gap-coded (when not empty, ptr
+             indexes them and col, val are empty)
     ports:   port spike source ids sorted by step, per-step bounds into them
     acct:    accounting without source classes (else _count does it after the run): mode (0: not
              here, 1: synaptic ops from per-source entries, 2: from dense spans, 3: from dense
@@ -349,3 +375,41 @@ def fill_raster(out, fired, fired_ptr, col_ptr, cols):
             c = fired[e]
             for j in range(col_ptr[c], col_ptr[c + 1]):
                 out[k, cols[j]] = True
+
+
+@numba.njit(cache=True)
+def price_table(syn, act, cx, msg, learn, has_learn, t_syn, t_act, t_inact, t_msg, t_learn, step_max, core_max):
+    """cost_loihi.price_steps in one pass: per (step, core) the float64 sum of the count products
+    in the cost model's order (inactive = cx - active), reduced to its maximum per step and per
+    core, without storing the table."""
+    steps, nc = syn.shape
+    for c in range(nc):
+        core_max[c] = -np.inf
+    for k in range(steps):
+        best = -np.inf
+        for c in range(nc):
+            a = act[k, c]
+            ns = np.float64(syn[k, c]) * t_syn
+            ns += np.float64(a) * t_act
+            ns += np.float64(cx[c] - a) * t_inact
+            ns += np.float64(msg[k, c]) * t_msg
+            if has_learn:
+                ns += np.float64(learn[k, c]) * t_learn
+            if ns > best:
+                best = ns
+            if ns > core_max[c]:
+                core_max[c] = ns
+        step_max[k] = best
+    if steps == 0:
+        for c in range(nc):
+            core_max[c] = 0.0
+
+
+@numba.njit(cache=True)
+def column_sums(a, out):
+    """out[c] = sum over rows of a[:, c] (int64)."""
+    for c in range(out.shape[0]):
+        out[c] = 0
+    for k in range(a.shape[0]):
+        for c in range(a.shape[1]):
+            out[c] += a[k, c]
