@@ -110,6 +110,19 @@ class KernelTables:
     rec_dtype: type          # of the per-(step, core) records: int32 while no count can leave it
     ring_limit: float        # bound on |any ring entry| from one delivery: the largest column sum of |values|
     col_maps: dict = field(default_factory=dict)  # recorded compartments -> columns (_raster), filled lazily
+    scratch: dict = field(default_factory=dict)   # the run records of the last run, reused (zeros)
+
+    def zeros(self, name: str, shape: tuple[int, ...], dtype: type) -> np.ndarray:
+        """A zeroed record for this run, in the memory of the last run's when it has the same
+        shape: a fresh (steps, cores) table costs a page fault per 4 KB as the kernel first
+        writes it, which is as much as the run of a large sparse network. Nothing outlives
+        a run's result: its figures are sums and copies."""
+        a = self.scratch.get(name)
+        if a is None or a.shape != shape or a.dtype != dtype:
+            a = self.scratch[name] = np.zeros(shape, dtype=dtype)
+        else:
+            a.fill(0)
+        return a
 
     @classmethod
     def of(cls, chip: "LoihiInterpreter") -> "KernelTables":
@@ -358,12 +371,15 @@ def run_compiled(chip: "LoihiInterpreter", steps: int, port_src: np.ndarray, por
     state = (u, v, ready, ring, ring_bound, bounds, ovf)
 
     rec_t = tables.rec_dtype
-    rec_act = np.zeros((steps, nc), dtype=rec_t)
+    rec_act = tables.zeros("act", (steps, nc), rec_t)
     counted = bool(tables.acct[0])
     shape = (steps, nc) if counted else (0, 0)
-    rec_syn, rec_spk, rec_msg = (np.zeros(shape, dtype=rec_t) for _ in range(3))
+    rec_syn, rec_spk, rec_msg = (tables.zeros(name, shape, rec_t) for name in ("syn", "spk", "msg"))
     acct = (*tables.acct, rec_syn, rec_spk, rec_msg)
-    fired_buf = np.empty(max(n_cx, min(steps * n_cx, _FIRED_START)), dtype=np.int64)
+    want = max(n_cx, min(steps * n_cx, _FIRED_START))
+    fired_buf = tables.scratch.get("fired")
+    if fired_buf is None or fired_buf.size < want:
+        fired_buf = np.empty(want, dtype=np.int64)
     fired_ptr = np.zeros(steps + 1, dtype=np.int64)
     vp = [(name, idx) for name, var, _s, _p, idx in chip.probe_defs if probes and var == "v"]
     up = [(name, idx) for name, var, _s, _p, idx in chip.probe_defs if probes and var == "u"]
@@ -392,6 +408,7 @@ def run_compiled(chip: "LoihiInterpreter", steps: int, port_src: np.ndarray, por
     chip.ring_bound = [float(x) for x in ring_bound]
     chip.u_bound, chip.v_neg_bound = float(bounds[0]), float(bounds[1])
 
+    tables.scratch["fired"] = fired_buf
     fired = fired_buf[:fired_ptr[-1]].copy()
     out_rec, probe_rec = _recordings(chip, tables, steps, probes, fired, fired_ptr, port_src, port_bounds,
                                      vp, vp_out, up, up_out)
