@@ -177,10 +177,10 @@ def _target(max_compartments: int) -> Target:
 @given(spec=net_specs(), plan=st.lists(st.one_of(st.tuples(st.just("run"), st.integers(1, 90)),
                                                  st.tuples(st.just("reset"), st.just(0))), min_size=1, max_size=4),
        classes=st.booleans(), dense_fill=st.sampled_from([0.0, 0.25, 2.0]),
-       spans=st.sampled_from([(0, True), (10**9, True), (10**9, False)]),
+       spans=st.sampled_from([(0, True, False), (10**9, True, False), (10**9, False, False), (10**9, True, True)]),
        small_buffers=st.booleans(), wide_ring=st.booleans(), gap_rows=st.booleans())
 def test_compiled_path_equals_numpy_on_random_networks(spec: NetSpec, plan: list[tuple[str, int]], classes: bool,
-                                                        dense_fill: float, spans: tuple[int, bool], small_buffers: bool,
+                                                        dense_fill: float, spans: tuple[int, bool, bool], small_buffers: bool,
                                                         wide_ring: bool, gap_rows: bool) -> None:
     """Random networks (delays 0-6, recurrence, all sign modes, exponents -2..7, per-neuron decays,
     biases, refractory delays, several cores), runs and resets in a random order. The table
@@ -196,6 +196,9 @@ def test_compiled_path_equals_numpy_on_random_networks(spec: NetSpec, plan: list
         mp.setattr(fast, "_KERNEL_DENSE_FILL", dense_fill)
         mp.setattr(fast, "_SPAN_DENSE_RATIO", spans[0])     # 0: per-source entries, else dense spans
         mp.setattr(fast, "_NIBBLE_SPANS", spans[1])         # of 4-bit or 8-bit counts
+        # or of 2-bit counts with the rest as entries, whatever the size and the overflow
+        mp.setattr(fast, "_TWO_BIT_MIN_BYTES", 0 if spans[2] else 1 << 62)
+        mp.setattr(fast, "_TWO_BIT_OVERFLOW_RATIO", 0)
         mp.setattr(fast, "_GAP_ROWS", gap_rows)
         if wide_ring:
             mp.setattr(fast, "_I32_MAX", -1)    # int64 accumulators

@@ -49,6 +49,12 @@ _FIRED_START = 1 << 20     # first size of the buffer of fired ids (grown by dou
 _SPAN_DENSE_RATIO = 4
 _NIBBLE_SPANS = True      # spans in 4-bit counts when all counts are below 16 (tests switch it off)
 _GAP_ROWS = True          # compressed rows of 8-bit values gap-coded in 2 bytes (tests switch it off)
+# Synaptic-op spans in 2-bit counts when the nibble table would be at least this large (below,
+# it stays in the caches and the extra unpacking is not paid back) and at most one entry in
+# _TWO_BIT_OVERFLOW_RATIO has a count above 3.
+_TWO_BIT_SPANS = True
+_TWO_BIT_MIN_BYTES = 1 << 20
+_TWO_BIT_OVERFLOW_RATIO = 8
 _I32_MAX = (1 << 31) - 1
 
 
@@ -149,7 +155,10 @@ def _acct(chip: "LoihiInterpreter") -> tuple:
     source's synaptic ops per core: 1 from its (core, count) entries, 2 from a dense count per
     core of the range of cores it reaches (contiguous adds instead of indexed ones, when the
     ranges hold at most _SPAN_DENSE_RATIO times the entries), 3 the same in 4-bit counts (all
-    counts below 16: half the bytes); then messages and core per compartment."""
+    counts below 16: half the bytes), 4 the same in 2-bit counts (a quarter of the bytes) for
+    large tables whose counts are mostly below 3: each count capped at 3 in the span, the rest
+    (count - 3) as (core, count) entries in the entry arrays; then messages and core per
+    compartment."""
     none = (np.zeros(1, dtype=np.int64), np.zeros(0, dtype=np.int32), np.zeros(0, dtype=np.int32))
     no_spans = (np.zeros(1, dtype=np.int64), np.zeros(1, dtype=np.int64), np.zeros(1, dtype=np.int64),
                 np.zeros(0, dtype=np.uint8))
@@ -171,6 +180,20 @@ def _acct(chip: "LoihiInterpreter") -> tuple:
     owner = np.repeat(np.arange(chip.n_src), lens)
     pos = core - lo[owner]                              # position of each entry in its source's span
     nibbles = _NIBBLE_SPANS and count.max(initial=0) < 16
+    over = count > 3
+    quarter = (span + 3) // 4                            # bytes per source in 2-bit counts
+    if (_TWO_BIT_SPANS and int(quarter.sum()) >= _TWO_BIT_MIN_BYTES
+            and int(over.sum()) * _TWO_BIT_OVERFLOW_RATIO <= core.size):
+        # Plane p of a source's bytes (bits 2p, 2p + 1) holds the cores lo + p q .. lo + (p + 1) q.
+        span_ptr = offsets_of(quarter)
+        plane = pos // quarter[owner]
+        at = span_ptr[owner] + pos - plane * quarter[owner]
+        # Distinct bit fields of one byte: their sum is their OR.
+        bits = np.minimum(count, 3).astype(np.int64) << (2 * plane)
+        cnt = np.bincount(at, weights=bits, minlength=int(span_ptr[-1])).astype(np.uint8)
+        extra = (offsets_of(np.bincount(owner[over], minlength=chip.n_src)),
+                 core[over].astype(np.int32), (count[over] - 3).astype(np.int32))
+        return (4, *extra, lo, hi, span_ptr, cnt, *per_cx)
     if nibbles:
         half = (span + 1) // 2                           # bytes per source
         span_ptr = offsets_of(half)

@@ -252,7 +252,8 @@ def _count_synops(spikes, row, acct):
     """Synaptic ops of the step's spikes per core (when sources have no accounting classes):
     each spiking source adds its (core, count) entries to ``row``. Stored either as entries or,
     when they fill much of the range of cores a source reaches, as a dense count per core of that
-    range (contiguous adds instead of indexed ones)."""
+    range (contiguous adds instead of indexed ones), in 8-, 4- or 2-bit counts
+    (loihi_fast._acct)."""
     mode, syn_ptr, syn_core, syn_count, span_lo, span_hi, span_ptr, span_cnt = acct[:8]
     if mode == 1:
         for s in spikes:
@@ -271,6 +272,21 @@ def _count_synops(spikes, row, acct):
             dst = row[span_lo[s]:span_lo[s] + n]
             for c in range(n):
                 dst[c] += src[c]
+        elif mode == 4:
+            # 2-bit counts: plane p (bits 2p, 2p + 1 of every byte) holds the cores
+            # lo + p n .. lo + (p + 1) n of the span; counts above 3 add their rest from entries.
+            lo = span_lo[s]
+            width = span_hi[s] - lo
+            for p in range(4):
+                m = min(n, width - p * n)
+                if m <= 0:
+                    break
+                dst = row[lo + p * n:lo + p * n + m]
+                sh = 2 * p
+                for c in range(m):
+                    dst[c] += (src[c] >> sh) & 3
+            for e in range(syn_ptr[s], syn_ptr[s + 1]):
+                row[syn_core[e]] += syn_count[e]
         else:
             # Nibbles: byte j holds the counts of cores lo + j (low) and lo + n + j (high) of a
             # span of 2n or 2n - 1 cores (half the bytes to read).
