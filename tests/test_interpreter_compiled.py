@@ -178,16 +178,16 @@ def _target(max_compartments: int) -> Target:
                                                  st.tuples(st.just("reset"), st.just(0))), min_size=1, max_size=4),
        classes=st.booleans(), dense_fill=st.sampled_from([0.0, 0.25, 2.0]),
        spans=st.sampled_from([(0, True, False), (10**9, True, False), (10**9, False, False), (10**9, True, True)]),
-       small_buffers=st.booleans(), wide_ring=st.booleans(), gap_rows=st.booleans())
+       small_buffers=st.booleans(), wide_ring=st.booleans())
 def test_compiled_path_equals_numpy_on_random_networks(spec: NetSpec, plan: list[tuple[str, int]], classes: bool,
                                                         dense_fill: float, spans: tuple[int, bool, bool], small_buffers: bool,
-                                                        wide_ring: bool, gap_rows: bool) -> None:
+                                                        wide_ring: bool) -> None:
     """Random networks (delays 0-6, recurrence, all sign modes, exponents -2..7, per-neuron decays,
     biases, refractory delays, several cores), runs and resets in a random order. The table
     layouts are varied too: delay matrices dense or compressed, synaptic ops counted by source
-    class (after the run) or by the kernel (per-source entries or dense spans), int32 or int64
-    accumulators, compressed rows of 8-bit values gap-coded or not, a fired-id buffer that must
-    grow, and progress reported over several spans."""
+    class (after the run) or by the kernel (per-source entries or dense spans of 8-, 4- or 2-bit
+    counts), int32 or int64
+    accumulators, a fired-id buffer that must grow, and progress reported over several spans."""
     net, inputs = build_random(spec)
     binary = compile_network(net, _target(spec.max_compartments))
     with pytest.MonkeyPatch.context() as mp:
@@ -199,7 +199,6 @@ def test_compiled_path_equals_numpy_on_random_networks(spec: NetSpec, plan: list
         # or of 2-bit counts with the rest as entries, whatever the size and the overflow
         mp.setattr(fast, "_TWO_BIT_MIN_BYTES", 0 if spans[2] else 1 << 62)
         mp.setattr(fast, "_TWO_BIT_OVERFLOW_RATIO", 0)
-        mp.setattr(fast, "_GAP_ROWS", gap_rows)
         if wide_ring:
             mp.setattr(fast, "_I32_MAX", -1)    # int64 accumulators
         if small_buffers:
@@ -210,28 +209,6 @@ def test_compiled_path_equals_numpy_on_random_networks(spec: NetSpec, plan: list
         seen: list[int] = []
         run_both(binary, plan, inputs, progress=seen.append)
         assert sum(seen) == 2 * sum(steps for _, steps in plan)   # both chips report every step
-
-
-@settings(max_examples=40, deadline=None)
-@given(seed=st.integers(0, 2**32 - 1), n_rows=st.integers(1, 6), n_cx=st.sampled_from([1, 300, 700, 70_000]))
-def test_gap_coded_rows_add_what_the_compressed_rows_add(seed: int, n_rows: int, n_cx: int) -> None:
-    """The 2-byte rows (loihi_fast.gap_coded) against a plain scatter of the (column, value) rows
-    they encode: unsorted columns, repeats, empty rows, first columns and distances of 0, 255,
-    256, 510 and 511 and beyond (the bridging entries), values over the whole int8 range."""
-    from nmc.sim.loihi_kernel import _add_gap_rows
-    rng = np.random.default_rng(seed)
-    lens = rng.integers(0, 6, size=n_rows)
-    ptr = np.concatenate([[0], np.cumsum(lens)]).astype(np.int64)
-    special = np.array([0, 255, 256, 510, 511, 766, n_cx - 1]) % n_cx
-    col = np.where(rng.random(ptr[-1]) < 0.5, rng.choice(special, size=ptr[-1]), rng.integers(0, n_cx, size=ptr[-1]))
-    val = rng.integers(-128, 128, size=ptr[-1]).astype(np.int8)
-    new_ptr, gv = fast.gap_coded(ptr, col.astype(np.int32), val)
-    rows = rng.permutation(n_rows).astype(np.int64)
-    got = np.zeros(n_cx, dtype=np.int32)
-    _add_gap_rows(got, new_ptr, gv, rows, rows.size)
-    want = np.zeros(n_cx, dtype=np.int64)
-    np.add.at(want, col, val.astype(np.int64))
-    assert np.array_equal(got, want)
 
 
 # -------------------------------------------------------------------------------------------------

@@ -48,7 +48,6 @@ _FIRED_START = 1 << 20     # first size of the buffer of fired ids (grown by dou
 # the table's entries (contiguous adds of a few bytes beat indexed adds of entries).
 _SPAN_DENSE_RATIO = 4
 _NIBBLE_SPANS = True      # spans in 4-bit counts when all counts are below 16 (tests switch it off)
-_GAP_ROWS = True          # compressed rows of 8-bit values gap-coded in 2 bytes (tests switch it off)
 # Synaptic-op spans in 2-bit counts when the nibble table would be at least this large (below,
 # it stays in the caches and the extra unpacking is not paid back) and at most one entry in
 # _TWO_BIT_OVERFLOW_RATIO has a count above 3.
@@ -273,47 +272,17 @@ def _routing(chip: "LoihiInterpreter") -> tuple[tuple, float]:
             n_csr += indptr.size - 1
             n_syn += int(indptr[-1])
     dense_rows = np.concatenate(dense_blocks) if dense_blocks else np.zeros((0, n_cx), dtype=val_t)
-    csr_ptr = np.concatenate(csr_ptrs)
-    csr_col = np.concatenate(csr_cols) if csr_cols else np.zeros(0, dtype=col_t)
-    csr_val = np.concatenate(csr_vals) if csr_vals else np.zeros(0, dtype=val_t)
-    gap_rows = np.zeros(0, dtype=np.uint16)
-    if _GAP_ROWS and val_t is np.int8 and csr_col.size:
-        csr_ptr, gap_rows = gap_coded(csr_ptr, csr_col, csr_val)
-        csr_col, csr_val = csr_col[:0], csr_val[:0]
     routing = (np.array([m.delay for m in mats], dtype=np.int64),
                np.array([p[0] == "dense" for p in parts], dtype=np.bool_),
                np.array([m.row_abs_max for m in mats], dtype=np.float64),
-               row_of_src, np.ascontiguousarray(dense_rows), csr_ptr, csr_col, csr_val, shift, gap_rows)
+               row_of_src, np.ascontiguousarray(dense_rows),
+               np.concatenate(csr_ptrs),
+               np.concatenate(csr_cols) if csr_cols else np.zeros(0, dtype=col_t),
+               np.concatenate(csr_vals) if csr_vals else np.zeros(0, dtype=val_t),
+               shift)
     # Each ring slot takes at most one row per (matrix, source) before it is delivered, so no
     # partial sum of an entry exceeds its column's sum of |values|.
     return routing, float(col_abs.max(initial=0)) / (1 << shift)
-
-
-def gap_coded(ptr: np.ndarray, col: np.ndarray, val: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Compressed rows with 8-bit values as one uint16 per entry: the low byte is the column's
-    distance from the previous entry's (from 0 for a row's first), the high byte the value. Rows
-    are sorted by column (integer sums do not depend on the order); a distance above 255 is
-    bridged by entries of distance 255 and value 0, which add nothing. Two bytes per synapse
-    instead of three: the rows of a large network stay in the caches more often (bench/README.md,
-    "Interpreter speed")."""
-    n_rows = ptr.size - 1
-    lens = np.diff(ptr)
-    owner = np.repeat(np.arange(n_rows), lens)
-    order = np.lexsort((col, owner))
-    c = col[order].astype(np.int64)
-    v = val[order]
-    first = np.zeros(c.size, dtype=bool)
-    first[ptr[:-1][lens > 0]] = True
-    gap = c - np.concatenate([[0], c[:-1]])
-    gap[first] = c[first]
-    fill = np.maximum(gap - 1, 0) // 255          # bridging entries before each entry
-    pos = np.arange(c.size) + np.cumsum(fill)     # where each entry lands
-    out = np.zeros(c.size + int(fill.sum()), dtype=np.uint16)
-    out[:] = 255                                   # every slot not an entry is a bridge (255, 0)
-    out[pos] = ((gap - 255 * fill) | (v.astype(np.int64) << 8)) & 0xFFFF
-    new_ptr = np.zeros_like(ptr)
-    new_ptr[1:] = np.cumsum(np.bincount(owner, weights=1 + fill, minlength=n_rows).astype(np.int64))
-    return new_ptr, out
 
 
 def _dense_stats(mat: np.ndarray, col_abs: np.ndarray) -> tuple[int, float, float, int]:

@@ -199,33 +199,10 @@ def _add_csr_rows(dst, csr_ptr, csr_col, csr_val, rows, count):
 
 
 @numba.njit(cache=True)
-def _add_gap_rows(dst, ptr, gv, rows, count):
-    """dst[col] += val over the gap-coded rows ``rows[:count]`` (loihi_fast.gap_coded: the low
-    byte of an entry moves the column on, the high byte is the signed value), prefetching ahead."""
-    for i in range(min(_AHEAD, count)):
-        g = rows[i]
-        _prefetch_range(gv, ptr[g], ptr[g + 1] - ptr[g])
-    for i in range(count):
-        if i + _AHEAD < count:
-            g = rows[i + _AHEAD]
-            _prefetch_range(gv, ptr[g], ptr[g + 1] - ptr[g])
-        g = rows[i]
-        lo = ptr[g]
-        n = ptr[g + 1] - lo
-        seg = gv[lo:lo + n]
-        c = 0
-        for e in range(n):
-            x = seg[e]
-            c += x & 255
-            dst[c] += np.int16(x) >> 8
-
-
-@numba.njit(cache=True)
 def _route(t, spikes, ring, ring_bound, routing, rows):
     """Every delay matrix adds the rows of the step's spiking sources (compartments, then port
     units) to the ring slot of step t + 1 + delay, and its bound to that slot's bound."""
-    mat_delay, mat_dense, mat_abs_max, row_of_src, dense_rows, csr_ptr, csr_col, csr_val, _shift, gap_rows = routing
-    gap = gap_rows.shape[0] > 0
+    mat_delay, mat_dense, mat_abs_max, row_of_src, dense_rows, csr_ptr, csr_col, csr_val, _shift = routing
     n_ring = ring.shape[0]
     for m in range(mat_delay.shape[0]):
         src_rows = row_of_src[m]
@@ -240,8 +217,6 @@ def _route(t, spikes, ring, ring_bound, routing, rows):
         j = (t + 1 + mat_delay[m]) % n_ring
         if mat_dense[m]:
             _add_dense_rows(ring[j], dense_rows, rows, count)
-        elif gap:
-            _add_gap_rows(ring[j], csr_ptr, gap_rows, rows, count)
         else:
             _add_csr_rows(ring[j], csr_ptr, csr_col, csr_val, rows, count)
         ring_bound[j] += count * mat_abs_max[m]
@@ -313,8 +288,7 @@ def run_span(k0, k1, t0, state, neuron, p, routing, ports, acct, rec, probes):
     p:       scalars of the update (loihi_fast.KernelTables.params)
     routing: per delay matrix its delay, dense flag and largest |value|; row_of_src (matrices,
              sources); dense rows; compressed rows (ptr, col, val); val_shift (values =
-             quotients << val_shift); the compressed rows gap-coded (when not empty, ptr
-             indexes them and col, val are empty)
+             quotients << val_shift)
     ports:   port spike source ids sorted by step, per-step bounds into them
     acct:    accounting without source classes (else _count does it after the run): mode (0: not
              here, 1: synaptic ops from per-source entries, 2: from dense spans, 3: from dense
