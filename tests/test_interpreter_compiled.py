@@ -186,8 +186,8 @@ def test_compiled_path_equals_numpy_on_random_networks(spec: NetSpec, plan: list
     biases, refractory delays, several cores), runs and resets in a random order. The table
     layouts are varied too: delay matrices dense or compressed, synaptic ops counted by source
     class (after the run) or by the kernel (per-source entries or dense spans of 8-, 4- or 2-bit
-    counts), int32 or int64
-    accumulators, a fired-id buffer that must grow, and progress reported over several spans."""
+    counts), int32 or int64 accumulators, a fired-id buffer that must grow, and progress
+    reported over several spans."""
     net, inputs = build_random(spec)
     binary = compile_network(net, _target(spec.max_compartments))
     with pytest.MonkeyPatch.context() as mp:
