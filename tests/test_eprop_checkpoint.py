@@ -68,8 +68,11 @@ def test_eprop_run_stopped_by_sigterm_in_epoch_2_resumes_to_thesame_result(cli, 
     assert code == 128 + signal.SIGTERM, err
     assert "Traceback" not in err and not (tmp_path / "stopped.npz").exists()
     lines = err.strip().splitlines()
-    assert lines == [f"nmc: interrupted by SIGTERM during epoch 2 of {epochs}: that epoch is dropped; '{ck}' holds "
-                     f"the state after epoch 1 (continue with --resume {ck})"], err
+    # The signal lands in epoch 2, or, when the saver is still returning from epoch 1's write
+    # (the file already renamed into place), just after epoch 1: either way epoch 1 is kept.
+    kept = f"'{ck}' holds the state after epoch 1 (continue with --resume {ck})"
+    assert lines in ([f"nmc: interrupted by SIGTERM during epoch 2 of {epochs}: that epoch is dropped; {kept}"],
+                     [f"nmc: interrupted by SIGTERM after epoch 1 of {epochs}; {kept}"]), err
     assert not [p for p in ck.iterdir() if p.name != "checkpoint.npz"]   # no temporary file left
     code, text, err = cli(*args, "--resume", ck, "--out", tmp_path / "resumed.npz")
     assert code == 0, err
