@@ -1,0 +1,54 @@
+"""Smoke test of bench/eprop_evidence.py at a few trials, so the benchmark cannot silently rot: its
+last line has the issue's format, and a run resumed from one of its checkpoints, across a halving
+of the learning rates, prints what the straight run printed from there on (the same trials,
+updates, errors and test error).
+
+The bench is a script, not a package module, so it is imported from its path.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import re
+import sys
+from pathlib import Path
+from types import ModuleType
+
+import pytest
+
+BENCH = Path(__file__).resolve().parents[1] / "bench" / "eprop_evidence.py"
+
+
+@pytest.fixture(scope="module")
+def bench() -> ModuleType:
+    spec = importlib.util.spec_from_file_location("nmc_bench_eprop_evidence", BENCH)
+    assert spec is not None and spec.loader is not None
+    mod = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = mod
+    spec.loader.exec_module(mod)
+    return mod
+
+
+def _lines(text: str) -> list[str]:
+    """The printed lines that depend on the run, not on the clock or the file names."""
+    keep = []
+    for line in text.splitlines():
+        if line.startswith(("compiled in", "resumed from", "  saved ")):
+            continue
+        keep.append(re.sub(r"; \d+ s$", "", re.sub(r", [0-9.]+ s/trial", "", line)))
+    return keep
+
+
+def test_resumed_run_goes_on_as_the_straight_run(bench: ModuleType, tmp_path: Path,
+                                                 capsys: pytest.CaptureFixture[str]) -> None:
+    args = ["--trials", "8", "--batch", "2", "--eval-every", "1", "--eval", "1", "--test", "2",
+            "--curriculum", "1,7", "--promote", "1.1", "--eta-halve-every", "2"]
+    assert bench.main([*args, "--checkpoint", str(tmp_path / "a")]) == 0
+    straight = _lines(capsys.readouterr().out)
+    assert re.fullmatch(r"error=[0-9.]+ trials=8 overruns=0 neurons_per_core=\d+", straight[-1])
+    assert any("learning rates halved" in line for line in straight)
+    assert bench.main([*args, "--resume", str(tmp_path / "a" / "trial_4.npz")]) == 0
+    resumed = _lines(capsys.readouterr().out)
+    # The checkpoint is written after the validation line of trial 4; what follows must repeat.
+    after = next(i for i, line in enumerate(straight) if line.startswith("  held-out error after 4 trials"))
+    assert resumed == straight[after + 1:]
