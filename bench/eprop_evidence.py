@@ -28,7 +28,9 @@ exactly as the run that wrote it would have gone on (the same trials, updates an
 the options given now, so one run can be branched into several schedules and compared on the
 validation stream.
 
-    nice python bench/eprop_evidence.py --max-minutes 75     # the recorded run (bench/README.md)
+    nice python bench/eprop_evidence.py --max-minutes 75     # the first recorded run (bench/README.md)
+    nice python bench/eprop_evidence.py --eta-halve-every 2000   # the second: the schedule chosen
+                                                                 # on the validation stream
     python bench/eprop_evidence.py --trials 40 --test 20     # a short smoke run
 """
 
