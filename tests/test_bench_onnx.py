@@ -4,7 +4,6 @@ validation and prints its line."""
 
 from __future__ import annotations
 
-import importlib.util
 import re
 import sys
 from pathlib import Path
@@ -12,15 +11,11 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-BENCH = Path(__file__).resolve().parents[1] / "bench" / "onnx_mnist.py"
+from bench_loader import load_bench
 
 
 def test_bench_runs_end_to_end(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    spec = importlib.util.spec_from_file_location("nmc_bench_onnx_mnist", BENCH)
-    assert spec is not None and spec.loader is not None
-    mod = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = mod
-    spec.loader.exec_module(mod)
+    mod = load_bench("onnx_mnist")
     rng = np.random.default_rng(0)
     # Ten classes told apart by which image row is bright: learnable in one epoch.
     y_tr, y_te = rng.integers(0, 10, 400), rng.integers(0, 10, 30)
@@ -45,9 +40,7 @@ def test_bench_runs_end_to_end(tmp_path: Path, capsys: pytest.CaptureFixture[str
 
 
 def test_onnx_bench_refuses_an_unknown_target(capsys) -> None:
-    spec = importlib.util.spec_from_file_location("nmc_bench_onnx_mnist_t", BENCH)
-    mod = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(mod)
+    mod = load_bench("onnx_mnist")
     with pytest.raises(SystemExit):
         mod.main(["--targets", "loihi,truenorth"])
     assert "--targets takes a comma list of loihi, loihi2, spinnaker" in capsys.readouterr().err
