@@ -5,7 +5,6 @@ validation and prints its line."""
 from __future__ import annotations
 
 import re
-import sys
 from pathlib import Path
 
 import numpy as np
