@@ -683,7 +683,7 @@ class LoihiInterpreter:
         if kernel_counts is not None:
             # The kernel is loaded: one compiled pass per table instead of numpy's reductions.
             from .loihi_kernel import column_sums
-            sums = [np.zeros(nc, dtype=np.int64) for _ in range(4)]
+            sums = [np.empty(nc, dtype=np.int64) for _ in range(4)]   # column_sums zeroes them
             for table, out in zip((rec_syn, run.rec_act, rec_msg, rec_spk), sums):
                 column_sums(table, out)
             syn_pc, act_per_core, msg_pc, spk_pc = sums

@@ -374,7 +374,7 @@ def price_table(syn, act, cx, msg, learn, has_learn, t_syn, t_act, t_inact, t_ms
     core, without storing the table."""
     steps, nc = syn.shape
     for c in range(nc):
-        core_max[c] = -np.inf
+        core_max[c] = -np.inf if steps else 0.0
     for k in range(steps):
         best = -np.inf
         for c in range(nc):
@@ -390,9 +390,6 @@ def price_table(syn, act, cx, msg, learn, has_learn, t_syn, t_act, t_inact, t_ms
             if ns > core_max[c]:
                 core_max[c] = ns
         step_max[k] = best
-    if steps == 0:
-        for c in range(nc):
-            core_max[c] = 0.0
 
 
 @numba.njit(cache=True)
