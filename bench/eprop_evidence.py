@@ -51,6 +51,7 @@ sys.path.insert(0, str(ROOT))
 from nmc.atomic import save_npz  # noqa: E402
 from nmc.backend import emit_binary  # noqa: E402
 from nmc.driver import load_network, run_passes  # noqa: E402
+from nmc.errors import RunError  # noqa: E402
 from nmc.sim import interpreter_for  # noqa: E402
 from nmc.target import load_target  # noqa: E402
 
@@ -200,10 +201,20 @@ def save_checkpoint(folder: Path, chip: Chip, host: dict) -> Path:
     return path
 
 
+_HOST_KEYS = ("rng", "stage", "batch_errors", "overruns", "done", "final_from", "seconds")
+
+
 def load_checkpoint(path: Path) -> tuple[dict, dict]:
-    with np.load(path, allow_pickle=False) as z:
-        state = {k[len("chip/"):]: z[k] for k in z.files if k.startswith("chip/")}
-        host = json.loads(str(z["host"]))
+    """(chip state, bench state) of a :func:`save_checkpoint` file; ValueError naming what is
+    wrong with any other file."""
+    try:
+        with np.load(path, allow_pickle=False) as z:
+            state = {k[len("chip/"):]: z[k] for k in z.files if k.startswith("chip/")}
+            host = json.loads(str(z["host"])) if "host" in z.files else None
+    except (OSError, ValueError, EOFError) as exc:
+        raise ValueError(f"cannot read it as an npz file ({exc})") from None
+    if not isinstance(host, dict) or any(k not in host for k in _HOST_KEYS) or not state:
+        raise ValueError("it is not a checkpoint of this bench (no chip state or bench state in it)")
     return state, host
 
 
@@ -236,6 +247,8 @@ def main(argv: list[str] | None = None) -> int:
     stages = [int(c) for c in args.curriculum.split(",")]
     if stages[-1] != N_CUES or any(c % 2 == 0 or not 0 < c <= N_CUES for c in stages):
         ap.error(f"the curriculum is odd cue counts ending with {N_CUES}, got {args.curriculum}")
+    if args.eta_halve_every < 0:
+        ap.error(f"--eta-halve-every is a number of trials (0: never), got {args.eta_halve_every}")
     if args.checkpoint:
         args.checkpoint.mkdir(parents=True, exist_ok=True)
     tmp = tempfile.TemporaryDirectory()
@@ -246,13 +259,18 @@ def main(argv: list[str] | None = None) -> int:
     rng = np.random.default_rng(args.seed + 100)
     stage, batch_errors, overruns, done, final_from, spent = 0, [], 0, 0, -1, 0.0
     if args.resume:
-        state, host = load_checkpoint(args.resume)
-        rng.bit_generator.state = host["rng"]
-        stage, batch_errors, overruns = host["stage"], host["batch_errors"], host["overruns"]
-        done, final_from, spent = host["done"], host["final_from"], host["seconds"]
-        if final_from >= 0 and args.eta_halve_every:
-            chip.set_level((done - final_from) // args.eta_halve_every)
-        chip.sim.load_state(state)
+        try:
+            state, host = load_checkpoint(args.resume)
+            rng.bit_generator.state = host["rng"]
+            stage, batch_errors, overruns = host["stage"], host["batch_errors"], host["overruns"]
+            done, final_from, spent = host["done"], host["final_from"], host["seconds"]
+            if final_from >= 0 and args.eta_halve_every:
+                chip.set_level((done - final_from) // args.eta_halve_every)
+            chip.sim.load_state(state)
+            if not 0 <= stage < len(stages):
+                raise ValueError(f"its curriculum stage {stage} is not one of --curriculum {args.curriculum}")
+        except (ValueError, TypeError, KeyError, IndexError, RunError) as exc:
+            ap.error(f"--resume {args.resume}: {exc}")
         print(f"resumed from {args.resume} after {done} trials ({stages[stage]} cues, learning rates "
               f"halved {chip.level} times)", flush=True)
     t0 = time.time() - spent

@@ -45,3 +45,30 @@ def test_resumed_run_goes_on_as_the_straight_run(bench: ModuleType, tmp_path: Pa
     # The checkpoint is written after the validation line of trial 4; what follows must repeat.
     after = next(i for i, line in enumerate(straight) if line.startswith("  held-out error after 4 trials"))
     assert resumed == straight[after + 1:]
+
+
+@pytest.mark.parametrize("content, says", [
+    (b"not an npz", "cannot read it as an npz file"),
+    (None, "No such file"),
+    ("other npz", "it is not a checkpoint of this bench"),
+])
+def test_a_bad_resume_file_is_one_line(bench: ModuleType, tmp_path: Path, capsys: pytest.CaptureFixture[str],
+                                       content: bytes | str | None, says: str) -> None:
+    import numpy as np
+    path = tmp_path / "ck.npz"
+    if isinstance(content, bytes):
+        path.write_bytes(content)
+    elif content is not None:
+        np.savez(path, a=np.zeros(3))
+    with pytest.raises(SystemExit) as exc:
+        bench.main(["--trials", "2", "--resume", str(path)])
+    assert exc.value.code == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert f"error: --resume {path}: " in err[-1] and says in err[-1]   # the program name is argv[0]
+    assert "Traceback" not in "\n".join(err)
+
+
+def test_a_negative_halving_period_is_refused(bench: ModuleType, capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit):
+        bench.main(["--eta-halve-every", "-3"])
+    assert "--eta-halve-every is a number of trials (0: never), got -3" in capsys.readouterr().err
