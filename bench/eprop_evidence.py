@@ -31,6 +31,8 @@ validation stream.
     nice python bench/eprop_evidence.py --max-minutes 75     # the first recorded run (bench/README.md)
     nice python bench/eprop_evidence.py --eta-halve-every 2000   # the second: the schedule chosen
                                                                  # on the validation stream
+    nice python bench/eprop_evidence.py --beta-factor 10 --eta-halve-every 2000
+                                     # the third: beta chosen with bench/eprop_float_model.py
     python bench/eprop_evidence.py --trials 40 --test 20     # a short smoke run
 """
 
@@ -90,7 +92,7 @@ probe y.v
 
 
 def write_program(folder: Path, eta: float, eta_out: float, reg: float, batch: int, seed: int,
-                  update: str = "gradient") -> Path:
+                  update: str = "gradient", beta_factor: float = 1.0) -> Path:
     """The DSL program and its initial weights. Input and recurrent weights as Bellec et al.'s
     N(0, 1)/sqrt(fan-in) in units of their threshold (0.6), converted to nA through the gain of a
     one-step pulse; no autapses. Their readout is (1 - kappa) times the kappa-filtered spikes times
@@ -105,7 +107,7 @@ def write_program(folder: Path, eta: float, eta_out: float, reg: float, batch: i
     pre, post = np.nonzero(~np.eye(N_REC, dtype=bool))
     g_out = TAU_OUT * (1 - np.exp(-1.0 / TAU_OUT))
     w_out = rng.standard_normal((N_REC, 2)) * 0.14 * (1 - np.exp(-1.0 / TAU_OUT)) / g_out
-    beta = np.concatenate([np.zeros(N_REC - N_ADAPT), np.full(N_ADAPT, BETA_BELLEC / 0.6 * THETA)])
+    beta = np.concatenate([np.zeros(N_REC - N_ADAPT), np.full(N_ADAPT, beta_factor * BETA_BELLEC / 0.6 * THETA)])
     np.savez(folder / "w.npz", w_in=w_in, w_out=w_out, beta=beta)
     np.savez(folder / "rec.npz", pre=pre, post=post, weights=w_rec[pre, post])
     path = folder / "evidence.nmc"
@@ -176,7 +178,8 @@ class Chip:
 
     def __init__(self, folder: Path, args: argparse.Namespace) -> None:
         self.folder, self.args, self.level = folder, args, 0
-        self.path = write_program(folder, args.eta, args.eta_out, args.reg, args.batch, args.seed, args.update)
+        self.path = write_program(folder, args.eta, args.eta_out, args.reg, args.batch, args.seed, args.update,
+                                  args.beta_factor)
         self.sim, self.binary, self.per_core = compile_chip(self.path)
 
     def set_level(self, level: int) -> None:
@@ -242,6 +245,8 @@ def main(argv: list[str] | None = None) -> int:
                     help="stop training after this much wall time (0: no limit); the test trials are still scored")
     ap.add_argument("--checkpoint", type=Path, help="save the run at every validation point as DIR/trial_<n>.npz")
     ap.add_argument("--resume", type=Path, help="continue from a checkpoint file")
+    ap.add_argument("--beta-factor", type=float, default=1.0,
+                    help="the adaptive neurons' beta, times Bellec et al.'s heuristic value")
     ap.add_argument("--seed", type=int, default=1)
     args = ap.parse_args(argv)
     stages = [int(c) for c in args.curriculum.split(",")]
@@ -322,7 +327,8 @@ def main(argv: list[str] | None = None) -> int:
     overruns += ov
     print(f"held-out error {error:.3f} on {args.test} fresh trials; update {args.update} eta {args.eta} "
           f"eta_out {args.eta_out} halved every {args.eta_halve_every or 'never'} trials at 7 cues, "
-          f"reg {args.reg} batch {args.batch} curriculum {args.curriculum}; {time.time() - t0:.0f} s")
+          f"reg {args.reg} batch {args.batch} curriculum {args.curriculum} beta x{args.beta_factor:g}; "
+          f"{time.time() - t0:.0f} s")
     print(f"error={error:.3f} trials={done} overruns={overruns} neurons_per_core={min(chip.per_core)}")
     tmp.cleanup()
     return 0
