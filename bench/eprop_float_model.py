@@ -214,7 +214,10 @@ def _trial(x: np.ndarray, label: int, w_in: np.ndarray, w_rec: np.ndarray, w_out
     return (0 if ysum[0] >= ysum[1] else 1), count.sum() / n / T * 1000.0
 
 
-trial = numba.njit(cache=True)(_trial) if numba is not None else _trial
+# Not cache=True: numba's cache pickles the module it compiled in, and this file runs both as a
+# script and imported by the tests under another name; a cache written by one broke the other.
+# Compiling takes about 4 s.
+trial = numba.njit(_trial) if numba is not None else _trial
 
 
 #: --pairing: (the error one tick late, ebar before this tick's update).
