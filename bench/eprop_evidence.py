@@ -178,12 +178,19 @@ class Chip:
 
     def __init__(self, folder: Path, args: argparse.Namespace) -> None:
         self.folder, self.args, self.level = folder, args, 0
-        self.path = write_program(folder, args.eta, args.eta_out, args.reg, args.batch, args.seed, args.update,
-                                  args.beta_factor)
+        if args.host_adam:
+            # The chip computes G and never updates (a batch longer than any run); its learning-rate
+            # words (sign descent, eta = 1 nA) give each post neuron's weight-word units per nA.
+            self.path = write_program(folder, 1.0, 1.0, args.reg, HOST_BATCH, args.seed, "sign", args.beta_factor)
+        else:
+            self.path = write_program(folder, args.eta, args.eta_out, args.reg, args.batch, args.seed, args.update,
+                                      args.beta_factor)
         self.sim, self.binary, self.per_core = compile_chip(self.path)
+        self.adam = HostAdam(self.sim.eprop, args.eta, args.eta_out) if args.host_adam else None
 
     def set_level(self, level: int) -> None:
-        if level == self.level:
+        if level == self.level or self.adam is not None:      # host Adam: the host scales its own rate
+            self.level = level
             return
         a, f = self.args, 0.5 ** level
         state, learning = self.sim.state(), self.sim.learning_enabled
@@ -193,6 +200,48 @@ class Chip:
         self.sim.load_state(state)
         self.sim.learning_enabled = learning
         self.level = level
+
+
+#: --host-adam: the program's batch, longer than any run, so that the chip never updates itself.
+HOST_BATCH = 1 << 30
+
+
+class HostAdam:
+    """Adam (Kingma & Ba; b1 0.9, b2 0.999, eps 1e-8) run by the host on the gradients the chip
+    computed: after a batch the host reads each e-prop block's G (the batch sum, with the
+    regulariser), steps the batch-mean gradient in nA and writes the plastic words back
+    (``EpropEngine.host_write``, which zeroes G). A host-assisted figure: the chip has no room for
+    Adam's moments yet (docs/eprop.md section 7)."""
+
+    def __init__(self, engine, eta: float, eta_out: float) -> None:
+        self.engine = engine
+        self.lr = {"learn": eta, "out": eta_out}
+        # Weight-word units (2^-16 of a weight word) per nA of each post neuron: the learning-rate
+        # words of sign descent with eta = 1 nA.
+        self.per_na = {"learn": self._per_na(*engine.lr), "out": self._per_na(*engine.lr_out)}
+        self.m: dict[str, np.ndarray] = {}
+        self.v: dict[str, np.ndarray] = {}
+        self.t = 0
+
+    @staticmethod
+    def _per_na(mant: np.ndarray, exp: np.ndarray) -> np.ndarray:
+        return mant.astype(np.float64) * 2.0 ** (16 - exp.astype(np.float64))
+
+    def update(self, batch: int, scale: float) -> None:
+        """One Adam step from the chip's G (``scale``: the learning-rate schedule's factor)."""
+        state = self.engine.state()
+        self.t += 1
+        for block, frac in (("learn", 10), ("out", 15)):
+            words = state[f"{block}/weight"]
+            if not words.size:
+                continue
+            g = state[f"{block}/grad"].astype(np.float64) / 2.0 ** frac / batch
+            m = self.m.get(block, np.zeros_like(g))
+            v = self.v.get(block, np.zeros_like(g))
+            self.m[block] = m = 0.9 * m + 0.1 * g
+            self.v[block] = v = 0.999 * v + 0.001 * g * g
+            step = self.lr[block] * scale * (m / (1 - 0.9 ** self.t)) / (np.sqrt(v / (1 - 0.999 ** self.t)) + 1e-8)
+            self.engine.host_write(block, words - np.rint(step * self.per_na[block]).astype(np.int64))
 
 
 def save_checkpoint(folder: Path, chip: Chip, host: dict) -> Path:
@@ -245,6 +294,9 @@ def main(argv: list[str] | None = None) -> int:
                     help="stop training after this much wall time (0: no limit); the test trials are still scored")
     ap.add_argument("--checkpoint", type=Path, help="save the run at every validation point as DIR/trial_<n>.npz")
     ap.add_argument("--resume", type=Path, help="continue from a checkpoint file")
+    ap.add_argument("--host-adam", action="store_true",
+                    help="host-assisted: the chip computes the e-prop gradients, the host runs Adam on them "
+                         "(--eta, --eta-out: Adam's learning rates in nA) and writes the weights back")
     ap.add_argument("--beta-factor", type=float, default=1.0,
                     help="the adaptive neurons' beta, times Bellec et al.'s heuristic value")
     ap.add_argument("--seed", type=int, default=1)
@@ -254,6 +306,8 @@ def main(argv: list[str] | None = None) -> int:
         ap.error(f"the curriculum is odd cue counts ending with {N_CUES}, got {args.curriculum}")
     if args.eta_halve_every < 0:
         ap.error(f"--eta-halve-every is a number of trials (0: never), got {args.eta_halve_every}")
+    if args.host_adam and (args.checkpoint or args.resume):
+        ap.error("--host-adam keeps Adam's moments on the host, outside the checkpoints: no --checkpoint or --resume")
     if args.checkpoint:
         args.checkpoint.mkdir(parents=True, exist_ok=True)
     tmp = tempfile.TemporaryDirectory()
@@ -291,6 +345,9 @@ def main(argv: list[str] | None = None) -> int:
             overruns += ov
             wrong += int(guess != lab[0])
         done += args.batch
+        if chip.adam is not None:
+            chip.sim.run(1)           # the last trial's regulariser joins G at the next trial's first tick
+            chip.adam.update(args.batch, 0.5 ** chip.level)
         batch_errors.append(wrong / args.batch)
         print(f"trial {done} ({stages[stage]} cues): training error {batch_errors[-1]:.3f}, "
               f"{(time.time() - t0) / done:.2f} s/trial", flush=True)
@@ -327,9 +384,12 @@ def main(argv: list[str] | None = None) -> int:
     overruns += ov
     print(f"held-out error {error:.3f} on {args.test} fresh trials; update {args.update} eta {args.eta} "
           f"eta_out {args.eta_out} halved every {args.eta_halve_every or 'never'} trials at 7 cues, "
-          f"reg {args.reg} batch {args.batch} curriculum {args.curriculum} beta x{args.beta_factor:g}; "
+          f"reg {args.reg} batch {args.batch} curriculum {args.curriculum} beta x{args.beta_factor:g}"
+          f"{'; host-assisted: Adam on the host' if args.host_adam else ''}; "
           f"{time.time() - t0:.0f} s")
-    print(f"error={error:.3f} trials={done} overruns={overruns} neurons_per_core={min(chip.per_core)}")
+    # A host-assisted run says so in its figure's line (the weight update did not run on the chip).
+    host = " host_assisted=adam" if args.host_adam else ""
+    print(f"error={error:.3f} trials={done} overruns={overruns} neurons_per_core={min(chip.per_core)}{host}")
     tmp.cleanup()
     return 0
 

@@ -87,8 +87,16 @@ WINDOW = T - EV.RECALL                # the scored window: the last 150 ticks
 EBAR_FROM = WINDOW - math.ceil(7 * EV.TAU_OUT)
 
 
+def _gadd(g: float, inc: float, fixed: bool) -> float:
+    """G + inc; with ``fixed``, as the chip's 16-bit Q5.10 G: the increment rounded half up to
+    2^-10, the sum saturated at +-32 (docs/eprop.md section 3)."""
+    if not fixed:
+        return g + inc
+    return min(max(g + math.floor(inc * 1024.0 + 0.5) / 1024.0, -32.0), 32.0 - 1.0 / 1024.0)
+
+
 def _trial(x: np.ndarray, label: int, w_in: np.ndarray, w_rec: np.ndarray, w_out: np.ndarray,
-           beta: np.ndarray, fb: np.ndarray, learn: bool, lag: int, old: bool, reg: float,
+           beta: np.ndarray, fb: np.ndarray, learn: bool, lag: int, old: bool, g_fixed: bool, reg: float,
            g_in: np.ndarray, g_rec: np.ndarray, g_out: np.ndarray, spikes: np.ndarray) -> tuple[int, float]:
     """One trial from rest; adds its gradient to g_* when ``learn`` and records the recurrent spikes
     in ``spikes`` when it is (T, n). Returns (decision, mean rate in Hz)."""
@@ -182,10 +190,10 @@ def _trial(x: np.ndarray, label: int, w_in: np.ndarray, w_rec: np.ndarray, w_out
                         eps_in[j, i] = RHO * eps_in[j, i] + b * e
                     if full:
                         if old:
-                            g_in[i, j] += lj * eb_in[j, i]
+                            g_in[i, j] = _gadd(g_in[i, j], lj * eb_in[j, i], g_fixed)
                         eb_in[j, i] = KAPPA * eb_in[j, i] + (1 - KAPPA) * e
                         if not old:
-                            g_in[i, j] += lj * eb_in[j, i]
+                            g_in[i, j] = _gadd(g_in[i, j], lj * eb_in[j, i], g_fixed)
                 for i in range(n):
                     if i == j:
                         continue
@@ -194,10 +202,10 @@ def _trial(x: np.ndarray, label: int, w_in: np.ndarray, w_rec: np.ndarray, w_out
                         eps_rec[j, i] = RHO * eps_rec[j, i] + b * e
                     if full:
                         if old:
-                            g_rec[i, j] += lj * eb_rec[j, i]
+                            g_rec[i, j] = _gadd(g_rec[i, j], lj * eb_rec[j, i], g_fixed)
                         eb_rec[j, i] = KAPPA * eb_rec[j, i] + (1 - KAPPA) * e
                         if not old:
-                            g_rec[i, j] += lj * eb_rec[j, i]
+                            g_rec[i, j] = _gadd(g_rec[i, j], lj * eb_rec[j, i], g_fixed)
         err_prev[:] = err
         for i in range(n_in):
             x_prev[i] = x[t, i]
@@ -217,6 +225,7 @@ def _trial(x: np.ndarray, label: int, w_in: np.ndarray, w_rec: np.ndarray, w_out
 # Not cache=True: numba's cache pickles the module it compiled in, and this file runs both as a
 # script and imported by the tests under another name; a cache written by one broke the other.
 # Compiling takes about 4 s.
+_gadd = numba.njit(_gadd) if numba is not None else _gadd
 trial = numba.njit(_trial) if numba is not None else _trial
 
 
@@ -231,13 +240,28 @@ class Adam:
         self.m, self.v = np.zeros(shape), np.zeros(shape)
         self.b1, self.b2, self.eps, self.t = b1, b2, eps, 0
 
-    def step(self, g: np.ndarray, lr: float) -> np.ndarray:
+    def step(self, g: np.ndarray, lr: float, bits: int = 0) -> np.ndarray:
+        """The weight change of batch-mean gradient ``g``. With ``bits`` > 0, m and v are stored with
+        that many significant bits and 1/sqrt(v) is taken to 8 (what a chip's 16-bit small floats
+        and a 256-entry table would give)."""
         self.t += 1
-        self.m = self.b1 * self.m + (1 - self.b1) * g
-        self.v = self.b2 * self.v + (1 - self.b2) * g * g
+        self.m = _significant(self.b1 * self.m + (1 - self.b1) * g, bits)
+        self.v = _significant(self.b2 * self.v + (1 - self.b2) * g * g, bits)
         mh = self.m / (1 - self.b1 ** self.t)
         vh = self.v / (1 - self.b2 ** self.t)
+        if bits:
+            with np.errstate(divide="ignore"):
+                r = np.where(vh > 0, _significant(1 / np.sqrt(vh), 8), 0.0)
+            return lr * mh * r
         return lr * mh / (np.sqrt(vh) + self.eps)
+
+
+def _significant(x: np.ndarray, bits: int) -> np.ndarray:
+    """x rounded to ``bits`` significant bits (unchanged for bits = 0)."""
+    if not bits:
+        return x
+    m, e = np.frexp(x)
+    return np.ldexp(np.round(m * 2.0 ** bits) / 2.0 ** bits, e)
 
 
 class Rprop:
@@ -292,7 +316,7 @@ class Model:
         """One trial (``spikes``: a (T, 100) array to record the recurrent spikes in)."""
         lag, old = PAIRINGS[self.args.pairing]
         return trial(x.astype(np.float64), int(label), self.w_in, self.w_rec, self.w_out, self.beta,
-                     self.feedback(), learn, lag, old, self.args.reg if learn else 0.0, *grads,
+                     self.feedback(), learn, lag, old, self.args.g_fixed, self.args.reg if learn else 0.0, *grads,
                      np.zeros((1, 1)) if spikes is None else spikes)
 
     def update(self, grads: tuple[np.ndarray, ...]) -> None:
@@ -312,7 +336,7 @@ class Model:
             elif a.update == "rprop":
                 w -= self.rprop[key].step(g, eta)
             else:
-                w -= self.adam[key].step(g / a.batch, eta)
+                w -= self.adam[key].step(g / a.batch, eta, a.adam_bits)
         np.clip(self.w_in, -self.w_max, self.w_max, out=self.w_in)
         np.clip(self.w_rec, -self.w_max, self.w_max, out=self.w_rec)
         np.clip(self.w_out, -self.w_out_max, self.w_out_max, out=self.w_out)
@@ -350,6 +374,10 @@ def main(argv: list[str] | None = None) -> int:
                     help="weight bound of the input and recurrent synapses, times the largest initial weight")
     ap.add_argument("--beta-factor", type=float, default=1.0,
                     help="the adaptive neurons' beta, times Bellec et al.'s heuristic value")
+    ap.add_argument("--g-fixed", action="store_true",
+                    help="accumulate the input and recurrent synapses' G as the chip does (Q5.10, rounded every tick)")
+    ap.add_argument("--adam-bits", type=int, default=0,
+                    help="with --update adam: keep m and v to this many significant bits, 1/sqrt(v) to 8 (0: float64)")
     ap.add_argument("--eval-every", type=int, default=25)
     ap.add_argument("--eval", type=int, default=100)
     ap.add_argument("--seed", type=int, default=1)

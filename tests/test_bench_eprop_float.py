@@ -29,7 +29,7 @@ def model() -> ModuleType:
 def test_the_float_model_spikes_as_the_chip(model: ModuleType, tmp_path: Path) -> None:
     ev = model.EV
     args = argparse.Namespace(eta=0.0513, eta_out=1.54e-4, reg=1e-3, batch=32, seed=1, w_max_factor=4.0,
-                              update="sign", feedback="random", pairing="chip", beta_factor=1.0)
+                              update="sign", feedback="random", pairing="chip", beta_factor=1.0, g_fixed=True, adam_bits=0)
     host = model.Model(args)
     path = ev.write_program(tmp_path, args.eta, args.eta_out, args.reg, args.batch, args.seed, "sign")
     path.write_text(path.read_text() + "probe r.spikes\n")

@@ -72,3 +72,15 @@ def test_a_negative_halving_period_is_refused(bench: ModuleType, capsys: pytest.
     with pytest.raises(SystemExit):
         bench.main(["--eta-halve-every", "-3"])
     assert "--eta-halve-every is a number of trials (0: never), got -3" in capsys.readouterr().err
+
+
+def test_host_adam_says_it_is_host_assisted(bench: ModuleType, capsys: pytest.CaptureFixture[str]) -> None:
+    """--host-adam: the chip computes G, the host steps Adam and writes the weights back; the
+    figure's line names it, and the weights the chip ends with are not the compiled ones."""
+    assert bench.main(["--host-adam", "--trials", "4", "--batch", "2", "--eval-every", "0", "--test", "2",
+                       "--curriculum", "7", "--eta", "0.08"]) == 0
+    out = capsys.readouterr().out.splitlines()
+    assert re.fullmatch(r"error=[0-9.]+ trials=4 overruns=0 neurons_per_core=\d+ host_assisted=adam", out[-1])
+    with pytest.raises(SystemExit):
+        bench.main(["--host-adam", "--checkpoint", "x"])
+    assert "--host-adam keeps Adam's moments on the host" in capsys.readouterr().err

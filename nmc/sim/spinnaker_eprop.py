@@ -506,7 +506,6 @@ class EpropEngine:
         2^16) (gradient descent) or w - round(sign(G) x factor x 2^16) (sign descent), saturating;
         G <- 0; the changed rows are written back (the SDRAM words and the deliveries the packets
         use)."""
-        dlv, halves = self.chip.deliveries, self.chip.sdram_words.view(np.uint16)
         for bi, (blk, (mant, exp), frac) in enumerate(((self.learn, self.lr, GRAD.frac),
                                                        (self.out, self.lr_out, fx.S1615_FRAC))):
             if not blk.nrn.size:
@@ -519,22 +518,42 @@ class EpropEngine:
             want = blk.weight + step
             new = np.clip(want, WORD_MIN, WORD_MAX)
             self.saturation["weight"] += int(np.count_nonzero(new != want))
-            changed = (new >> WEIGHT_FRACTION_BITS) != (blk.weight >> WEIGHT_FRACTION_BITS)
             for ec in blk.cores:
                 # A row is the synapses of one source onto the core: a column of the core's matrix.
                 rows = int(np.count_nonzero((new[ec.rows] != blk.weight[ec.rows]).any(axis=0)))
                 extra[ec.core] += rows * self.cost["eprop_row_writeback"]
-            blk.weight = new
+            self._write(bi, blk, new)
             blk.grad[:] = 0
-            p = np.flatnonzero(self.cell_blk == bi)
-            words = new.reshape(-1)[self.cell_flat[p]]
-            w = words >> WEIGHT_FRACTION_BITS
-            self.pw[p] = w
-            moved = changed.reshape(-1)[self.cell_flat[p]]
-            dlv.weight[self.dlv_pos[p[moved]]] = np.abs(w[moved])
-            dlv.stype[self.dlv_pos[p[moved]]] = (w[moved] < 0).astype(dlv.stype.dtype)
-            halves[self.half[p]] = (w & 0xFFFF).astype(np.uint16)
-            halves[self.half[p] - 1] = (words & 0xFFFF).astype(np.uint16)
+
+    def _write(self, bi: int, blk: _Block, new: np.ndarray) -> None:
+        """Block ``bi``'s plastic words become ``new``: the SDRAM rows and the deliveries the
+        packets use."""
+        dlv, halves = self.chip.deliveries, self.chip.sdram_words.view(np.uint16)
+        changed = (new >> WEIGHT_FRACTION_BITS) != (blk.weight >> WEIGHT_FRACTION_BITS)
+        blk.weight = new
+        p = np.flatnonzero(self.cell_blk == bi)
+        words = new.reshape(-1)[self.cell_flat[p]]
+        w = words >> WEIGHT_FRACTION_BITS
+        self.pw[p] = w
+        moved = changed.reshape(-1)[self.cell_flat[p]]
+        dlv.weight[self.dlv_pos[p[moved]]] = np.abs(w[moved])
+        dlv.stype[self.dlv_pos[p[moved]]] = (w[moved] < 0).astype(dlv.stype.dtype)
+        halves[self.half[p]] = (w & 0xFFFF).astype(np.uint16)
+        halves[self.half[p] - 1] = (words & 0xFFFF).astype(np.uint16)
+
+    def host_write(self, block: str, words: np.ndarray) -> None:
+        """The host writes a block's plastic words (``"learn"`` or ``"out"``; (neurons, columns) as
+        in :meth:`state`, weight word << 16 | fraction) and zeroes its G, as a SpiNNaker host writes
+        SDRAM between two runs (a host-side optimiser: bench/eprop_evidence.py --host-adam). Cells
+        that are not synapses keep their word; words are saturated to 32 bits."""
+        bi = self.blocks.index(block)
+        blk = getattr(self, block)
+        words = np.asarray(words, dtype=np.int64)
+        if words.shape != blk.weight.shape:
+            raise ValueError(f"{block}: expected words shaped {blk.weight.shape}, got {words.shape}")
+        new = np.where(blk.mask, np.clip(words, WORD_MIN, WORD_MAX), blk.weight)
+        self._write(bi, blk, new)
+        blk.grad[:] = 0
 
     # -- one tick ---------------------------------------------------------------------------------
     def step(self, tau: int, learning: bool, target: np.ndarray | None, extra: np.ndarray) -> dict[str, int]:

@@ -1,0 +1,80 @@
+"""``EpropEngine.host_write``: the host writes an e-prop block's plastic words between runs (a
+host-side optimiser, bench/eprop_evidence.py --host-adam). The words must reach every place the
+chip's own update writes: a chip whose words were written by the host must then run exactly as
+the chip whose update produced those words (spikes, membranes, readout), and G must be zeroed.
+(That the chip's own update reaches the deliveries and SDRAM correctly is test_reference_eprop.py's
+bit-exact comparison across updates; both go through the same write.)"""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from nmc.backend import emit_binary
+from nmc.driver import run_passes
+from nmc.frontend.dsl import parse_dsl
+from nmc.sim.spinnaker import SpiNNakerInterpreter
+from nmc.target import load_target
+
+T = 40
+SRC = """
+dt = 1 ms
+seed 2
+input x[6]
+input t[2]
+population r[5] : alif(tau_m = 20 ms, v_rest = 0 mV, v_th = 10 mV, t_ref = 3 ms, tau_a = 200 ms,
+                       beta = uniform(0 mV, 4 mV, seed = 4), i_bias = 0.3 nA)
+population y[2] : li(tau_m = 2 ms)
+rule ep = eprop(eta = 0.5, feedback = random(seed = 3), rate_target = 20 Hz, rate_reg = 0.05, update = sign)
+rule eo = eprop(eta = 0.05, feedback = random(seed = 3), rate_target = 20 Hz, rate_reg = 0.05, update = sign)
+connect x -> r : dense(weights = normal(2 nA, 4 nA, seed = 1), rule = ep)
+connect r -> r : dense(weights = normal(0, 3 nA, seed = 2), rule = ep)
+connect r -> y : dense(weights = normal(0, 2 nA, seed = 5), rule = eo)
+schedule trial = 40 ms
+schedule batch = 2
+score y against t from 25 ms
+probe r.v
+probe r.spikes
+probe y.v
+"""
+
+
+def _chip() -> SpiNNakerInterpreter:
+    target = load_target("spinnaker")
+    return SpiNNakerInterpreter(emit_binary(run_passes(parse_dsl(SRC), target), target))
+
+
+def test_host_written_words_run_as_the_chips_own_update() -> None:
+    rng = np.random.default_rng(5)
+    x = (rng.random((2 * T + 1, 6)) < 0.15).astype(np.uint8)
+    tgt = np.zeros((2 * T + 1, 2))
+    tgt[:, 0] = 1.0
+    learned = _chip()
+    learned.run(2 * T + 1, {"x": x, "t": tgt})      # a batch of two trials; the update at the next tick
+    state = learned.eprop.state()
+    assert learned.eprop.trials_done == 2
+    written = _chip()
+    before = written.plastic_weights()
+    assert any(not np.array_equal(before[k], v) for k, v in learned.plastic_weights().items())
+    written.eprop.learn.grad[:] = 7
+    for block in ("learn", "out"):
+        written.eprop.host_write(block, state[f"{block}/weight"])
+    assert not written.eprop.learn.grad.any()
+    for k, v in learned.plastic_weights().items():
+        assert np.array_equal(written.plastic_weights()[k], v)
+    # One more trial with learning off on both: the deliveries use the written weights.
+    x2 = (rng.random((T, 6)) < 0.2).astype(np.uint8)
+    runs = []
+    for chip in (learned, written):
+        chip.learning_enabled = False
+        chip.reset()
+        runs.append(chip.run(T, {"x": x2}))
+    for probe in ("r.v", "r.spikes", "y.v"):
+        assert np.array_equal(runs[0].probes[probe], runs[1].probes[probe])
+    assert runs[0].probes["r.spikes"].sum() > 5
+
+
+def test_host_write_refuses_another_shape() -> None:
+    chip = _chip()
+    with pytest.raises(ValueError, match="expected words shaped"):
+        chip.eprop.host_write("learn", np.zeros((2, 2), dtype=np.int64))
