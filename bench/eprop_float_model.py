@@ -95,6 +95,25 @@ def _gadd(g: float, inc: float, fixed: bool) -> float:
     return min(max(g + math.floor(inc * 1024.0 + 0.5) / 1024.0, -32.0), 32.0 - 1.0 / 1024.0)
 
 
+def _synapses(j: int, psi: float, beta_n: float, sig: float, zbar: np.ndarray, eps: np.ndarray,
+              ebar: np.ndarray, g: np.ndarray, adaptive: bool, full: bool, old: bool, g_fixed: bool,
+              skip: int) -> None:
+    """One tick of neuron j's synapses from one source group (``skip``: the absent autapse):
+    e = psi (zbar - eps~); eps~ for adaptive neurons; from ebar_from (``full``) ebar and G."""
+    for i in range(zbar.size):
+        if i == skip:
+            continue
+        e = psi * (zbar[i] - eps[j, i])
+        if adaptive:
+            eps[j, i] = RHO * eps[j, i] + beta_n * e
+        if full:
+            if old:
+                g[i, j] = _gadd(g[i, j], sig * ebar[j, i], g_fixed)
+            ebar[j, i] = KAPPA * ebar[j, i] + (1 - KAPPA) * e
+            if not old:
+                g[i, j] = _gadd(g[i, j], sig * ebar[j, i], g_fixed)
+
+
 def _trial(x: np.ndarray, label: int, w_in: np.ndarray, w_rec: np.ndarray, w_out: np.ndarray,
            beta: np.ndarray, fb: np.ndarray, learn: bool, lag: int, old: bool, g_fixed: bool, reg: float,
            g_in: np.ndarray, g_rec: np.ndarray, g_out: np.ndarray, spikes: np.ndarray) -> tuple[int, float]:
@@ -184,28 +203,8 @@ def _trial(x: np.ndarray, label: int, w_in: np.ndarray, w_rec: np.ndarray, w_out
                 if not (adaptive or full):
                     continue
                 p, b, lj = psi[j], beta_n[j], big[j]
-                for i in range(n_in):
-                    e = p * (zb_in[i] - eps_in[j, i])
-                    if adaptive:
-                        eps_in[j, i] = RHO * eps_in[j, i] + b * e
-                    if full:
-                        if old:
-                            g_in[i, j] = _gadd(g_in[i, j], lj * eb_in[j, i], g_fixed)
-                        eb_in[j, i] = KAPPA * eb_in[j, i] + (1 - KAPPA) * e
-                        if not old:
-                            g_in[i, j] = _gadd(g_in[i, j], lj * eb_in[j, i], g_fixed)
-                for i in range(n):
-                    if i == j:
-                        continue
-                    e = p * (zb_rec[i] - eps_rec[j, i])
-                    if adaptive:
-                        eps_rec[j, i] = RHO * eps_rec[j, i] + b * e
-                    if full:
-                        if old:
-                            g_rec[i, j] = _gadd(g_rec[i, j], lj * eb_rec[j, i], g_fixed)
-                        eb_rec[j, i] = KAPPA * eb_rec[j, i] + (1 - KAPPA) * e
-                        if not old:
-                            g_rec[i, j] = _gadd(g_rec[i, j], lj * eb_rec[j, i], g_fixed)
+                _synapses(j, p, b, lj, zb_in, eps_in, eb_in, g_in, adaptive, full, old, g_fixed, -1)
+                _synapses(j, p, b, lj, zb_rec, eps_rec, eb_rec, g_rec, adaptive, full, old, g_fixed, j)
         err_prev[:] = err
         for i in range(n_in):
             x_prev[i] = x[t, i]
@@ -225,8 +224,12 @@ def _trial(x: np.ndarray, label: int, w_in: np.ndarray, w_rec: np.ndarray, w_out
 # Not cache=True: numba's cache pickles the module it compiled in, and this file runs both as a
 # script and imported by the tests under another name; a cache written by one broke the other.
 # Compiling takes about 4 s.
-_gadd = numba.njit(_gadd) if numba is not None else _gadd
-trial = numba.njit(_trial) if numba is not None else _trial
+if numba is not None:
+    _gadd = numba.njit(_gadd)
+    _synapses = numba.njit(_synapses)
+    trial = numba.njit(_trial)
+else:
+    trial = _trial
 
 
 #: --pairing: (the error one tick late, ebar before this tick's update).

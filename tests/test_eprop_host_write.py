@@ -16,27 +16,12 @@ from nmc.frontend.dsl import parse_dsl
 from nmc.sim.spinnaker import SpiNNakerInterpreter
 from nmc.target import load_target
 
-T = 40
-SRC = """
-dt = 1 ms
-seed 2
-input x[6]
-input t[2]
-population r[5] : alif(tau_m = 20 ms, v_rest = 0 mV, v_th = 10 mV, t_ref = 3 ms, tau_a = 200 ms,
-                       beta = uniform(0 mV, 4 mV, seed = 4), i_bias = 0.3 nA)
-population y[2] : li(tau_m = 2 ms)
-rule ep = eprop(eta = 0.5, feedback = random(seed = 3), rate_target = 20 Hz, rate_reg = 0.05, update = sign)
-rule eo = eprop(eta = 0.05, feedback = random(seed = 3), rate_target = 20 Hz, rate_reg = 0.05, update = sign)
-connect x -> r : dense(weights = normal(2 nA, 4 nA, seed = 1), rule = ep)
-connect r -> r : dense(weights = normal(0, 3 nA, seed = 2), rule = ep)
-connect r -> y : dense(weights = normal(0, 2 nA, seed = 5), rule = eo)
-schedule trial = 40 ms
-schedule batch = 2
-score y against t from 25 ms
-probe r.v
-probe r.spikes
-probe y.v
-"""
+from test_reference_eprop import SRC as REFERENCE_SRC
+from test_reference_eprop import T
+
+# The bit-exact test's network (inputs, recurrent ALIF, readout; batches of two 40-ms trials) with
+# sign descent.
+SRC = REFERENCE_SRC.replace("LOSS", "cross_entropy").replace("UPD", "sign").replace("ETA", "0.5").replace("ETO", "0.05")
 
 
 def _chip() -> SpiNNakerInterpreter:
