@@ -12,8 +12,8 @@ Three independent trial streams (separate seeds): training trials (in batches wi
 right answers); a validation stream, fresh 7-cue trials with learning off every ``--eval-every``
 batches (the learning curve, printed as ``held-out error after <n> trials``; the only stream on
 which settings may be chosen); and the test trials (``--test``, 7 cues, learning off), scored once
-at the end, after training stops (early stop on the training error, ``--trials`` or
-``--max-minutes``). The last line is ``error=<e> trials=<n> overruns=<k> neurons_per_core=<m>``
+at the end, after training stops (early stop on the training error or, with ``--stop-on
+validation``, on a confirmed validation point; ``--trials`` or ``--max-minutes``). The last line is ``error=<e> trials=<n> overruns=<k> neurons_per_core=<m>``
 with the test error.
 
 Learning-rate schedule (``--eta-halve-every H``): once training is at the task's 7 cues, the host
@@ -33,6 +33,8 @@ validation stream.
                                                                  # on the validation stream
     nice python bench/eprop_evidence.py --beta-factor 10 --eta-halve-every 2000
                                      # the third: beta chosen with bench/eprop_float_model.py
+    python bench/eprop_evidence.py --host-adam --eta 0.0855 --eta-out 2.5e-4 --reg 3e-4 --curriculum 7 \
+        --beta-factor 10                 # host-assisted: Adam on the host, on the chip's gradients
     python bench/eprop_evidence.py --trials 40 --test 20     # a short smoke run
 """
 
@@ -285,8 +287,13 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--curriculum", default="1,3,5,7", help="cue counts in turn (the last is the task)")
     ap.add_argument("--promote", type=float, default=0.15,
                     help="go to the next cue count when the training error of the last 3 batches is below this")
+    ap.add_argument("--stop-on", choices=("training", "validation"), default="training",
+                    help="early stop on the training error of the last 5 batches at 7 cues, or on a validation "
+                         "point confirmed by --stop-confirm more validation trials (both below --stop-at)")
+    ap.add_argument("--stop-confirm", type=int, default=300, help="validation trials that confirm a --stop-on "
+                    "validation stop")
     ap.add_argument("--stop-at", type=float, default=0.05,
-                    help="stop when the training error over the last 5 batches at 7 cues is below this")
+                    help="the early stop's mark (--stop-on; 0: never stop early)")
     ap.add_argument("--eval-every", type=int, default=25,
                     help="every this many batches, print the error on --eval fresh 7-cue trials of the validation stream (learning off)")
     ap.add_argument("--eval", type=int, default=100)
@@ -358,11 +365,22 @@ def main(argv: list[str] | None = None) -> int:
             error, ov = evaluate(chip.sim, np.random.default_rng(args.seed + 20_000 + done), args.eval)
             overruns += ov
             print(f"  held-out error after {done} trials: {error:.3f} ({args.eval} trials, 7 cues)", flush=True)
+            if args.stop_on == "validation" and stage + 1 == len(stages) and error < args.stop_at:
+                # Bellec et al.'s two-stage check: a validation point below the mark, then more fresh
+                # validation trials (a stream of their own) that must be below it too.
+                confirm, ov = evaluate(chip.sim, np.random.default_rng(args.seed + 40_000 + done), args.stop_confirm)
+                overruns += ov
+                print(f"  confirming: {confirm:.3f} on {args.stop_confirm} more validation trials", flush=True)
+                if confirm < args.stop_at:
+                    print(f"  stopping: the validation error is below {args.stop_at:g}", flush=True)
+                    break
         if stage + 1 < len(stages) and len(batch_errors) >= 3 and np.mean(batch_errors[-3:]) < args.promote:
             stage += 1
             batch_errors = []
             print(f"  -> {stages[stage]} cues", flush=True)
-        elif stage + 1 == len(stages) and len(batch_errors) >= 5 and np.mean(batch_errors[-5:]) < args.stop_at:
+        elif (args.stop_on == "training" and stage + 1 == len(stages) and len(batch_errors) >= 5
+              and np.mean(batch_errors[-5:]) < args.stop_at):
+            print(f"  stopping: the training error of the last 5 batches is below {args.stop_at:g}", flush=True)
             break
         if stage + 1 == len(stages) and final_from < 0:
             final_from = done
