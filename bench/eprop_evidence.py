@@ -13,8 +13,9 @@ right answers); a validation stream, fresh 7-cue trials with learning off every 
 batches (the learning curve, printed as ``held-out error after <n> trials``; the only stream on
 which settings may be chosen); and the test trials (``--test``, 7 cues, learning off), scored once
 at the end, after training stops (early stop on the training error or, with ``--stop-on
-validation``, on a confirmed validation point; ``--trials`` or ``--max-minutes``). The last line is ``error=<e> trials=<n> overruns=<k> neurons_per_core=<m>``
-with the test error.
+validation``, on a confirmed validation point; ``--trials`` or ``--max-minutes``). The last line
+is ``error=<e> trials=<n> overruns=<k> neurons_per_core=<m>`` with the test error (and
+``host_assisted=adam`` after it with ``--host-adam``).
 
 Learning-rate schedule (``--eta-halve-every H``): once training is at the task's 7 cues, the host
 halves both learning rates every H training trials. It does so between runs, as a SpiNNaker host
@@ -57,6 +58,7 @@ from nmc.backend import emit_binary  # noqa: E402
 from nmc.driver import load_network, run_passes  # noqa: E402
 from nmc.errors import RunError  # noqa: E402
 from nmc.sim import interpreter_for  # noqa: E402
+from nmc.sim.spinnaker_eprop import EpropEngine  # noqa: E402
 from nmc.target import load_target  # noqa: E402
 
 N_IN, N_REC, N_ADAPT = 40, 100, 50
@@ -215,7 +217,7 @@ class HostAdam:
     (``EpropEngine.host_write``, which zeroes G). A host-assisted figure: the chip has no room for
     Adam's moments yet (docs/eprop.md section 7)."""
 
-    def __init__(self, engine, eta: float, eta_out: float) -> None:
+    def __init__(self, engine: EpropEngine, eta: float, eta_out: float) -> None:
         self.engine = engine
         self.lr = {"learn": eta, "out": eta_out}
         # Weight-word units (2^-16 of a weight word) per nA of each post neuron: the learning-rate
@@ -400,10 +402,10 @@ def main(argv: list[str] | None = None) -> int:
     chip.sim.run(1)  # the first tick of a next trial applies the last batch's update
     error, ov = evaluate(chip.sim, np.random.default_rng(args.seed + 10_000), args.test)
     overruns += ov
-    print(f"held-out error {error:.3f} on {args.test} fresh trials; update {args.update} eta {args.eta} "
+    update = "adam on the host" if args.host_adam else args.update
+    print(f"held-out error {error:.3f} on {args.test} fresh trials; update {update} eta {args.eta} "
           f"eta_out {args.eta_out} halved every {args.eta_halve_every or 'never'} trials at 7 cues, "
-          f"reg {args.reg} batch {args.batch} curriculum {args.curriculum} beta x{args.beta_factor:g}"
-          f"{'; host-assisted: Adam on the host' if args.host_adam else ''}; "
+          f"reg {args.reg} batch {args.batch} curriculum {args.curriculum} beta x{args.beta_factor:g}; "
           f"{time.time() - t0:.0f} s")
     # A host-assisted run says so in its figure's line (the weight update did not run on the chip).
     host = " host_assisted=adam" if args.host_adam else ""

@@ -59,7 +59,15 @@ def test_host_written_words_run_as_the_chips_own_update() -> None:
     assert runs[0].probes["r.spikes"].sum() > 5
 
 
-def test_host_write_refuses_another_shape() -> None:
+def test_host_write_refuses_another_shape_or_block_and_counts_saturation() -> None:
     chip = _chip()
     with pytest.raises(ValueError, match="expected words shaped"):
         chip.eprop.host_write("learn", np.zeros((2, 2), dtype=np.int64))
+    with pytest.raises(ValueError, match="no e-prop block 'readout'"):
+        chip.eprop.host_write("readout", np.zeros((2, 2), dtype=np.int64))
+    words = chip.eprop.state()["out/weight"]
+    big = words.copy()
+    big[chip.eprop.out.mask] = 1 << 40
+    chip.eprop.host_write("out", big)
+    assert chip.eprop.saturation["weight"] == int(chip.eprop.out.mask.sum())
+    assert np.all(chip.plastic_weights()["r->y"] == 32767)

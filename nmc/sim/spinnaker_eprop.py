@@ -545,13 +545,18 @@ class EpropEngine:
         """The host writes a block's plastic words (``"learn"`` or ``"out"``; (neurons, columns) as
         in :meth:`state`, weight word << 16 | fraction) and zeroes its G, as a SpiNNaker host writes
         SDRAM between two runs (a host-side optimiser: bench/eprop_evidence.py --host-adam). Cells
-        that are not synapses keep their word; words are saturated to 32 bits."""
+        that are not synapses keep their word; words beyond 32 bits saturate (counted as weight
+        saturations, as the chip's own update counts them)."""
+        if block not in self.blocks:
+            raise ValueError(f"no e-prop block {block!r}: one of {', '.join(self.blocks)}")
         bi = self.blocks.index(block)
         blk = getattr(self, block)
         words = np.asarray(words, dtype=np.int64)
         if words.shape != blk.weight.shape:
             raise ValueError(f"{block}: expected words shaped {blk.weight.shape}, got {words.shape}")
-        new = np.where(blk.mask, np.clip(words, WORD_MIN, WORD_MAX), blk.weight)
+        clipped = np.clip(words, WORD_MIN, WORD_MAX)
+        self.saturation["weight"] += int(np.count_nonzero((clipped != words) & blk.mask))
+        new = np.where(blk.mask, clipped, blk.weight)
         self._write(bi, blk, new)
         blk.grad[:] = 0
 
