@@ -173,7 +173,7 @@ def evaluate(chip, rng: np.random.Generator, n: int) -> tuple[float, int]:
         overruns += ov
         wrong += int(guess != lab[0])
     chip.learning_enabled = learning
-    return wrong / max(n, 1), overruns
+    return (wrong / n if n else float("nan")), overruns      # no trials, no error: nan, not 0
 
 
 class Chip:

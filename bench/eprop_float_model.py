@@ -353,7 +353,7 @@ def evaluate(model: Model, rng: np.random.Generator, n: int) -> float:
     for _ in range(n):
         x, lab = EV.trials(rng, 1)
         wrong += int(model.run(x[0], int(lab[0]), False, none)[0] != lab[0])
-    return wrong / max(n, 1)
+    return wrong / n if n else float("nan")      # no trials, no error: nan, not 0
 
 
 def main(argv: list[str] | None = None) -> int:
