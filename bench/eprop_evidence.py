@@ -56,7 +56,7 @@ sys.path.insert(0, str(ROOT))
 from nmc.atomic import save_npz  # noqa: E402
 from nmc.backend import emit_binary  # noqa: E402
 from nmc.driver import load_network, run_passes  # noqa: E402
-from nmc.errors import RunError  # noqa: E402
+from nmc.errors import NmcError, RunError  # noqa: E402
 from nmc.sim import interpreter_for  # noqa: E402
 from nmc.sim.spinnaker_eprop import EpropEngine  # noqa: E402
 from nmc.target import load_target  # noqa: E402
@@ -233,13 +233,13 @@ class HostAdam:
 
     def update(self, batch: int, scale: float) -> None:
         """One Adam step from the chip's G (``scale``: the learning-rate schedule's factor)."""
-        state = self.engine.state()
         self.t += 1
         for block, frac in (("learn", 10), ("out", 15)):
-            words = state[f"{block}/weight"]
+            blk = getattr(self.engine, block)        # its plastic words and G, read where they are
+            words = blk.weight
             if not words.size:
                 continue
-            g = state[f"{block}/grad"].astype(np.float64) / 2.0 ** frac / batch
+            g = blk.grad.astype(np.float64) / 2.0 ** frac / batch
             m = self.m.get(block, np.zeros_like(g))
             v = self.v.get(block, np.zeros_like(g))
             self.m[block] = m = 0.9 * m + 0.1 * g
@@ -272,6 +272,24 @@ def load_checkpoint(path: Path) -> tuple[dict, dict]:
     if not isinstance(host, dict) or any(k not in host for k in _HOST_KEYS) or not state:
         raise ValueError("it is not a checkpoint of this bench (no chip state or bench state in it)")
     return state, host
+
+
+def check_options(ap: argparse.ArgumentParser, args: argparse.Namespace) -> list[int]:
+    """The options this bench and bench/eprop_float_model.py share, checked (one argparse line
+    for a bad one); returns the curriculum's cue counts."""
+    try:
+        stages = [int(c) for c in args.curriculum.split(",")]
+    except ValueError:
+        stages = []
+    if not stages or stages[-1] != N_CUES or any(c % 2 == 0 or not 0 < c <= N_CUES for c in stages):
+        ap.error(f"the curriculum is odd cue counts ending with {N_CUES}, got {args.curriculum}")
+    if args.eta_halve_every < 0:
+        ap.error(f"--eta-halve-every is a number of trials (0: never), got {args.eta_halve_every}")
+    if args.batch < 1:
+        ap.error(f"--batch is a number of trials (1 or more), got {args.batch}")
+    if not (np.isfinite(args.beta_factor) and args.beta_factor >= 0):
+        ap.error(f"--beta-factor is a finite factor, 0 or more, got {args.beta_factor}")
+    return stages
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -310,18 +328,19 @@ def main(argv: list[str] | None = None) -> int:
                     help="the adaptive neurons' beta, times Bellec et al.'s heuristic value")
     ap.add_argument("--seed", type=int, default=1)
     args = ap.parse_args(argv)
-    stages = [int(c) for c in args.curriculum.split(",")]
-    if stages[-1] != N_CUES or any(c % 2 == 0 or not 0 < c <= N_CUES for c in stages):
-        ap.error(f"the curriculum is odd cue counts ending with {N_CUES}, got {args.curriculum}")
-    if args.eta_halve_every < 0:
-        ap.error(f"--eta-halve-every is a number of trials (0: never), got {args.eta_halve_every}")
+    stages = check_options(ap, args)
+    if args.stop_confirm < 1:
+        ap.error(f"--stop-confirm is a number of validation trials (1 or more), got {args.stop_confirm}")
     if args.host_adam and (args.checkpoint or args.resume):
         ap.error("--host-adam keeps Adam's moments on the host, outside the checkpoints: no --checkpoint or --resume")
     if args.checkpoint:
         args.checkpoint.mkdir(parents=True, exist_ok=True)
     tmp = tempfile.TemporaryDirectory()
     t0 = time.time()
-    chip = Chip(Path(tmp.name), args)
+    try:
+        chip = Chip(Path(tmp.name), args)
+    except NmcError as exc:          # e.g. a learning rate the chip's words cannot hold
+        ap.error(f"the program does not compile: {exc}")
     print(f"compiled in {time.time() - t0:.1f} s: {chip.binary.meta['n_cores']} cores, recurrent neurons per core "
           f"{chip.per_core}, DTCM {[c['dtcm_bytes'] for c in chip.binary.meta['cores']]}", flush=True)
     rng = np.random.default_rng(args.seed + 100)

@@ -46,13 +46,11 @@ The last line is ``error=<e> trials=<n> model=float64`` with the test error.
 from __future__ import annotations
 
 import argparse
-import importlib.util
 import math
 import sys
 import time
 from pathlib import Path
 from tempfile import TemporaryDirectory
-from types import ModuleType
 
 import numpy as np
 
@@ -61,20 +59,9 @@ try:
 except ImportError:  # pragma: no cover - numba is in the test extras
     numba = None
 
-BENCH = Path(__file__).resolve().parent
+sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-
-def _evidence_bench() -> ModuleType:
-    """bench/eprop_evidence.py: the task, its trial streams and the initial weights."""
-    spec = importlib.util.spec_from_file_location("nmc_bench_eprop_evidence_for_float", BENCH / "eprop_evidence.py")
-    assert spec is not None and spec.loader is not None
-    mod = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = mod
-    spec.loader.exec_module(mod)
-    return mod
-
-
-EV = _evidence_bench()
+import eprop_evidence as EV  # noqa: E402  (the task, its trial streams and the initial weights)
 T = EV.T
 THETA = EV.THETA
 ALPHA = math.exp(-1.0 / EV.TAU_M)
@@ -388,11 +375,9 @@ def main(argv: list[str] | None = None) -> int:
     if numba is None:
         print("note: numba is not installed; the model runs in plain Python, about 1,000 times slower",
               file=sys.stderr)
-    stages = [int(c) for c in args.curriculum.split(",")]
-    if stages[-1] != EV.N_CUES or any(c % 2 == 0 or not 0 < c <= EV.N_CUES for c in stages):
-        ap.error(f"the curriculum is odd cue counts ending with {EV.N_CUES}, got {args.curriculum}")
-    if args.eta_halve_every < 0:
-        ap.error(f"--eta-halve-every is a number of trials (0: never), got {args.eta_halve_every}")
+    stages = EV.check_options(ap, args)
+    if args.adam_bits < 0:
+        ap.error(f"--adam-bits is a number of significant bits (0: float64), got {args.adam_bits}")
     model = Model(args)
     rng = np.random.default_rng(args.seed + 100)
     stage, batch_errors, done, final_from = 0, [], 0, -1

@@ -54,5 +54,9 @@ def test_the_command_line_runs(model: ModuleType, capsys: pytest.CaptureFixture[
     out = capsys.readouterr().out.splitlines()
     assert sum("held-out error" in line for line in out) == 3                  # 2 validation points, the test
     assert re.fullmatch(r"error=\d\.\d{3} trials=4 model=float64", out[-1])
-    with pytest.raises(SystemExit):
-        model.main(["--curriculum", "2,7"])
+    for bad, says in ((["--curriculum", "2,7"], "the curriculum is odd cue counts"),
+                      (["--adam-bits", "-1"], "--adam-bits is a number of significant bits"),
+                      (["--batch", "0"], "--batch is a number of trials")):
+        with pytest.raises(SystemExit):
+            model.main(bad)
+        assert says in capsys.readouterr().err

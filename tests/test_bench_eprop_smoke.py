@@ -103,3 +103,20 @@ def test_the_validation_stop_confirms_on_more_validation_trials(bench: ModuleTyp
     out = capsys.readouterr().out.splitlines()
     assert "  stopping: the training error of the last 5 batches is below 1.1" in out
     assert re.fullmatch(r"error=[0-9.]+ trials=10 overruns=0 neurons_per_core=\d+", out[-1])
+
+
+@pytest.mark.parametrize("args, says", [
+    (["--beta-factor", "-1"], "--beta-factor is a finite factor, 0 or more, got -1.0"),
+    (["--beta-factor", "nan"], "--beta-factor is a finite factor, 0 or more, got nan"),
+    (["--curriculum", "1,x"], "the curriculum is odd cue counts ending with 7, got 1,x"),
+    (["--batch", "0"], "--batch is a number of trials (1 or more), got 0"),
+    (["--stop-confirm", "0"], "--stop-confirm is a number of validation trials (1 or more), got 0"),
+    (["--eta", "1e30"], "the program does not compile: "),
+])
+def test_bad_options_are_one_line(bench: ModuleType, capsys: pytest.CaptureFixture[str], args: list[str],
+                                  says: str) -> None:
+    with pytest.raises(SystemExit) as exc:
+        bench.main([*args, "--trials", "2", "--test", "1", "--eval-every", "0"])
+    assert exc.value.code == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert says in err[-1] and "Traceback" not in "\n".join(err)

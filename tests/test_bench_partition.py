@@ -9,11 +9,9 @@ import pytest
 
 from bench_loader import load_bench
 
-_load = load_bench
-
 
 def test_partition_bench_prints_its_table_and_last_line(capsys: pytest.CaptureFixture[str]) -> None:
-    bench = _load("partition")
+    bench = load_bench("partition")
     assert bench.main(["--sizes", "50", "--kinds", "recurrent", "--budget-scale", "0.2"]) == 0
     out = capsys.readouterr().out.strip().splitlines()
     assert any(line.startswith("recurrent 50") for line in out)
@@ -24,7 +22,7 @@ def test_partition_bench_prints_its_table_and_last_line(capsys: pytest.CaptureFi
 
 
 def test_compile_scale_bench_prints_exponents(capsys: pytest.CaptureFixture[str]) -> None:
-    bench = _load("compile_scale")
+    bench = load_bench("compile_scale")
     assert bench.main(["--synapses", "2e5,4e5", "--kinds", "local", "--families", "width"]) == 0
     out = capsys.readouterr().out.strip().splitlines()
     assert any(line.startswith("width local") and "400000" in line for line in out)
