@@ -162,6 +162,15 @@ def run_trial(chip, spikes: np.ndarray, label: int | None, window: int) -> tuple
     return int(np.argmax(y)), int(res.counters["overruns"])
 
 
+def finish_update(chip) -> None:
+    """Run the first ticks of a next trial (learning on), which apply the last batch's update: one
+    tick, or Adam's adam_ticks (its update is spread over them)."""
+    chip.run(1)
+    ep = chip.eprop
+    while ep is not None and ep.adam_chunk < ep.adam_ticks:
+        chip.run(1)
+
+
 def evaluate(chip, rng: np.random.Generator, n: int) -> tuple[float, int]:
     """The error on ``n`` fresh 7-cue trials with learning off (restored afterwards); (error, overruns)."""
     learning = chip.learning_enabled
@@ -296,9 +305,10 @@ def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--trials", type=int, default=16000, help="most training trials")
     ap.add_argument("--test", type=int, default=500, help="test trials (7 cues, a stream of their own), scored once at the end")
-    ap.add_argument("--update", choices=("gradient", "sign"), default="sign", help="the e-prop rule's update")
+    ap.add_argument("--update", choices=("gradient", "sign", "adam"), default="sign",
+                    help="the e-prop rule's update (adam: on the chip, its moments in SDRAM)")
     ap.add_argument("--eta", type=float, default=0.0513, help="learning rate of the recurrent neurons' synapses "
-                    "(nA per step with sign, nA^2 with gradient)")
+                    "(nA per step with sign and adam, nA^2 with gradient)")
     ap.add_argument("--eta-out", type=float, default=1.54e-4, help="learning rate of the readout synapses")
     ap.add_argument("--eta-halve-every", type=int, default=0,
                     help="at 7 cues, halve both learning rates every this many training trials (0: never)")
@@ -381,8 +391,8 @@ def main(argv: list[str] | None = None) -> int:
               f"{(time.time() - t0) / done:.2f} s/trial", flush=True)
         if args.eval_every and (done // args.batch) % args.eval_every == 0:
             # Progress on trials the training never sees (a stream of its own); the batch's update
-            # is applied first by the first tick of a next trial.
-            chip.sim.run(1)
+            # is applied first by the first ticks of a next trial.
+            finish_update(chip.sim)
             error, ov = evaluate(chip.sim, np.random.default_rng(args.seed + 20_000 + done), args.eval)
             overruns += ov
             print(f"  held-out error after {done} trials: {error:.3f} ({args.eval} trials, 7 cues)", flush=True)
@@ -418,7 +428,7 @@ def main(argv: list[str] | None = None) -> int:
         if args.max_minutes and time.time() - t0 > 60 * args.max_minutes:
             print(f"  stopping: the wall-time limit of {args.max_minutes:g} min is reached", flush=True)
             break
-    chip.sim.run(1)  # the first tick of a next trial applies the last batch's update
+    finish_update(chip.sim)
     error, ov = evaluate(chip.sim, np.random.default_rng(args.seed + 10_000), args.test)
     overruns += ov
     update = "adam on the host" if args.host_adam else args.update

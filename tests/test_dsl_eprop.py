@@ -40,8 +40,8 @@ ERRORS = [
     (RULE + "eta = 1, feedback = random(seed = 1), w_max = 2 mV)", "6:63",
      "w_max must be a current (pA, nA, uA, mA), got 2 mV"),
     (RULE + "eta = 1, feedback = random(seed = 1), w_max = 0 nA)", "6:55", "e-prop w_max must be > 0, got 0"),
-    (RULE + "eta = 1, feedback = random(seed = 1), update = adam)", "6:64",
-     "update must be one of gradient, sign, got the name 'adam'"),
+    (RULE + "eta = 1, feedback = random(seed = 1), update = adamw)", "6:64",
+     "update must be one of gradient, sign, adam, got the name 'adamw'"),
     # the models
     (BASE.replace("beta = 1 mV", "beta = 1 ms"), "4:76", "parameter 'beta' must be a voltage (uV, mV, V), got 1 ms"),
     # trials, batches and the score

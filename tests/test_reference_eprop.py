@@ -5,12 +5,15 @@ is compiled by the real pipeline from DSL text. ``reference`` takes only the hos
 binary (neuron words, initial weight words, feedback weights, the trial words) and runs the core
 side on dense matrices with its own integer helpers: no ring buffers, rows, keys or routes, and no
 nmc arithmetic except spinn_common's ``expk``/``expulr`` (checked against the library binary in
-test_spinnaker.py). Every tick's membrane, every spike and the weights after each update must
-equal the interpreter's; a reference that stores traces by floor and fires 2 mV below the threshold
+test_spinnaker.py). Every tick's membrane, every spike and the weights after each update (the
+whole 32-bit words, and with Adam its moments, in one tick or spread over three) must equal the
+interpreter's; a reference that stores traces by floor and fires 2 mV below the threshold
 must give other spikes, so the comparison can fail.
 """
 
 from __future__ import annotations
+
+import math
 
 import numpy as np
 import pytest
@@ -59,6 +62,8 @@ def kdiv(a, b):
 
 
 ROUND = [True]
+#: The reference's last 32-bit plastic words and Adam moments, (post, pre) as the chip's blocks.
+FULL: dict = {}
 
 
 def q(x, bits, frac):
@@ -88,6 +93,42 @@ def step_words(W32, G, mant, exp, frac):
     return np.clip(W32 - d, -(1 << 31), (1 << 31) - 1)
 
 
+def rsqrt(v):
+    """1/sqrt(v) ~ r 2^-16 2^-h: v shifted right by an even 2h to below 1024, r from the 256-entry
+    table of round(2^16 / sqrt(4 i + 2)) at its top 8 bits; r = 0 for v = 0."""
+    v = np.asarray(v, np.int64)
+    h = np.zeros_like(v)
+    while np.any((v >> (2 * h)) >= 1024):
+        h += (v >> (2 * h)) >= 1024
+    i = (v >> (2 * h)) >> 2
+    return np.where(v > 0, np.rint(65536 / np.sqrt(4.0 * i + 2)).astype(np.int64), 0), h
+
+
+class Adam:
+    """The chip's Adam (docs/eprop.md, "Adam") on one block's plastic words W (post, pre)."""
+
+    B1, B2 = (1 << 32) - (6554 << 16), (1 << 32) - (1049 << 12)
+
+    def __init__(self, shape):
+        self.m, self.v = np.zeros(shape, np.int64), np.zeros(shape, np.int64)
+        self.p1 = self.p2 = 1 << 32
+
+    def k(self):
+        self.p1, self.p2 = (self.p1 * self.B1) >> 32, (self.p2 * self.B2) >> 32
+        return (math.isqrt(((1 << 32) - self.p2) << 32) << 16) // ((1 << 32) - self.p1)
+
+    def step(self, W, g, k, mant, exp, cols):
+        m, v = self.m[:, cols], self.v[:, cols]
+        m = small_float(m + ((((g << 4) - m) * 6554 + (1 << 15)) >> 16), 12, 4095 << 14)
+        v = small_float(v + (((((g * g) << 10) - v) * 1049 + (1 << 19)) >> 20), 11, 2047 << 30)
+        self.m[:, cols], self.v[:, cols] = m, v
+        r, h = rsqrt(v)
+        a = (k * m * r + np.left_shift(1, 14 + h)) >> (15 + h)
+        W = W.copy()
+        W[:, cols] = step_words(W[:, cols], a, mant, exp, 16)
+        return W
+
+
 def reference(b, x: np.ndarray, tgt: np.ndarray, shifted: bool = False) -> tuple[list, list]:
     """Membranes and spikes per tick and the weights after the run (x: (ticks, 6), tgt: (ticks, 2))."""
     s, m = b.sections, b.meta["eprop"]
@@ -115,13 +156,20 @@ def reference(b, x: np.ndarray, tgt: np.ndarray, shifted: bool = False) -> tuple
     G = np.zeros((5, 11), np.int64)
     Go = np.zeros((2, 5), np.int64)
     trials = 0
+    adam = m["update"] == "adam"
+    K = m["adam_ticks"] if adam else 0
+    ad_r, ad_y, chunk, k_t = Adam((5, 11)), Adam((2, 5)), K, 0
     for tr in range(TRIALS):
         if tr > 0:
             trials += 1
             fr = cnt * m["rate_scale"] - f0
             qj = amul(amul(creg, fr), dmul(psum, m["inv_ticks"]))
             G = q((G << 5) + amul(qj[:, None], dmul(zsum[:11], m["inv_ticks"])[None, :]), 16, 10)
-            if trials % 2 == 0:
+            if trials % 2 == 0 and adam:         # spread over the first K ticks of this trial
+                k_t = ad_r.k()
+                ad_y.k()
+                chunk = 0
+            elif trials % 2 == 0:
                 if m["update"] == "sign":            # -eta sign(G): the factor is the step itself
                     W_r = step_words(W_r, np.sign(G), w["lr_mant"][rec][:, None], w["lr_exp"][rec][:, None], 0)
                     W_y = step_words(W_y, np.sign(Go), w["lr_mant"][5:7][:, None], w["lr_exp"][5:7][:, None], 0)
@@ -158,6 +206,17 @@ def reference(b, x: np.ndarray, tgt: np.ndarray, shifted: bool = False) -> tuple
             io = np.minimum(np.where(w_out < 0, -w_out, 0)[zr].sum(0), 65535) << sh_y
             y = dmul(y, kap) + eo - io + bias[5:7]
             vs.append(v.copy()); zs.append(z.copy()); ys.append(y.copy())
+            if chunk < K:
+                # Adam chunk ``chunk``: state columns [c S / K, (c + 1) S / K) of each block, at the
+                # start of the tick (this tick's inputs were sent with the weights before it).
+                cr, cy = slice(chunk * 11 // K, (chunk + 1) * 11 // K), slice(chunk * 5 // K, (chunk + 1) * 5 // K)
+                gy = np.clip((Go[:, cy] + (1 << 12)) >> 13, -32767, 32767)
+                W_r = ad_r.step(W_r, G[:, cr], k_t, w["lr_mant"][rec][:, None], w["lr_exp"][rec][:, None], cr)
+                W_y = ad_y.step(W_y, gy, k_t, w["lr_mant"][5:7][:, None], w["lr_exp"][5:7][:, None], cy)
+                G[:, cr] = 0
+                Go[:, cy] = 0
+                chunk += 1
+                w_in, w_rec, w_out = (W_r[:, :6] >> 16).T, (W_r[:, 6:] >> 16).T, (W_y >> 16).T
             if tau == 0:
                 continue
             decay = np.concatenate([np.full(11, al[0]), np.full(5, kap)])
@@ -188,16 +247,23 @@ def reference(b, x: np.ndarray, tgt: np.ndarray, shifted: bool = False) -> tuple
                     G = np.clip(G + ((L[:, None] * eb + (1 << 26)) >> 27), -32768, 32767)
                 else:
                     L_next = L
+    FULL.update(W_r=W_r, W_y=W_y, m_r=ad_r.m, v_r=ad_r.v, m_y=ad_y.m, v_y=ad_y.v)
     return [vs, zs, ys], [(W_r[:, :6] >> 16).T, (W_r[:, 6:] >> 16).T, (W_y >> 16).T]
 
 
-@pytest.mark.parametrize("loss, update", [("cross_entropy", "gradient"), ("mse", "gradient"), ("cross_entropy", "sign")])
-def test_eprop_cores_match_the_transcription_exactly(loss: str, update: str) -> None:
+@pytest.mark.parametrize("loss, update, chunks", [("cross_entropy", "gradient", 0), ("mse", "gradient", 0),
+                                                  ("cross_entropy", "sign", 0), ("cross_entropy", "adam", 0),
+                                                  ("mse", "adam", 3)])
+def test_eprop_cores_match_the_transcription_exactly(loss: str, update: str, chunks: int) -> None:
     target = load_target("spinnaker")
-    etas = {"gradient": ("3000", "0.05"), "sign": ("0.3", "0.02")}[update]     # nA^2; nA per step
+    etas = {"gradient": ("3000", "0.05"), "sign": ("0.3", "0.02"), "adam": ("0.3", "0.02")}[update]
     src = SRC.replace("LOSS", loss).replace("UPD", update).replace("ETA", etas[0]).replace("ETO", etas[1])
     net = run_passes(parse_dsl(src), target)
     b = decode_binary(encode_binary(emit_binary(net, target)))
+    if update == "adam":
+        assert b.meta["eprop"]["adam_ticks"] == 1          # a small core's update fits one tick
+        if chunks:                                          # spread it as a larger core's would be
+            b.meta["eprop"]["adam_ticks"] = chunks
     rng = np.random.default_rng(5)
     ticks = T * TRIALS + 1
     x = (rng.random((ticks, 6)) < 0.15).astype(np.uint8)
@@ -216,6 +282,13 @@ def test_eprop_cores_match_the_transcription_exactly(loss: str, update: str) -> 
     assert chip.eprop.trials_done == TRIALS   # the extra tick applied the last batch
     assert not np.array_equal(W["x->r"], SpiNNakerInterpreter(b).plastic_weights()["x->r"])  # it learned
     assert np.array_equal(W["x->r"], w_in) and np.array_equal(W["r->r"], w_rec) and np.array_equal(W["r->y"], w_out)
+    # The whole 32-bit words (the fraction below the weight word too) and, with Adam, the moments.
+    ep = chip.eprop
+    assert np.array_equal(ep.learn.weight, FULL["W_r"]) and np.array_equal(ep.out.weight, FULL["W_y"])
+    if update == "adam":
+        assert np.array_equal(ep.learn.m, FULL["m_r"]) and np.array_equal(ep.learn.v, FULL["v_r"])
+        assert np.array_equal(ep.out.m, FULL["m_y"]) and np.array_equal(ep.out.v, FULL["v_y"])
+        assert np.count_nonzero(ep.learn.v) > 20 and np.count_nonzero(ep.out.m) > 3
     ROUND[0] = False                      # floor storage and a threshold 2 mV lower
     try:
         (_, wrong_z, _), _ = reference(b, x, tgt)

@@ -316,7 +316,7 @@ def compile_spinnaker(net: Network, target: Target) -> Binary:
     payload = _eprop_payload_trees(net, lay, ks, target)
     chips = _routing(net, lay, ks, sends, target, sections, payload)
     inputs = _input_ports(net, lay, ks, sections)
-    eprop = _eprop(net, lay, ks, sections)
+    eprop = _eprop(net, lay, ks, sections, target)
     outputs, probes = _outputs_and_probes(net, lay, sections)
     meta = {
         "producer": f"nmc {__version__}", "network": net.name, "seed": int(net.attrs.get("seed", 0)),
@@ -610,7 +610,8 @@ def _eprop_payload_trees(net: Network, lay: Layout, ks: KeySpace,
     return trees
 
 
-def _eprop(net: Network, lay: Layout, ks: KeySpace, sections: dict[str, np.ndarray]) -> dict[str, Any] | None:
+def _eprop(net: Network, lay: Layout, ks: KeySpace, sections: dict[str, np.ndarray],
+           target: Target) -> dict[str, Any] | None:
     """The e-prop tables: each core's kind, the keys of its state matrix's source columns, the
     learning-signal and target tables of payload keys, the feedback weights, the per-trial words, and
     where each plastic synapse's weight lies (for the host to read learned weights back)."""
@@ -693,7 +694,8 @@ def _eprop(net: Network, lay: Layout, ks: KeySpace, sections: dict[str, np.ndarr
                            "lo": -(1 << 15), "hi": (1 << 15) - 1}}
                for i in sorted(set(lay.syn_proj[lay.syn_plastic].tolist()))]
     # Host-computed words of the trial (raw s16.15 unless noted; docs/eprop.md).
-    return {
+    extra = {"adam_ticks": _adam_ticks(lay, target, ticks, dt)} if rule["update"] == "adam" else {}
+    return {**extra,
         "trial_ticks": ticks, "batch": int(trial["batch"]), "window_from": start, "ebar_from": ebar_from,
         "loss": rule["loss"],
         "update": rule["update"],
@@ -705,6 +707,24 @@ def _eprop(net: Network, lay: Layout, ks: KeySpace, sections: dict[str, np.ndarr
         "inv_ticks": int(min((1 << 32) - 1, round(2 ** 32 / ticks))),
         "plastic": plastic,
     }
+
+
+def _adam_ticks(lay: Layout, target: Target, ticks: int, dt: float) -> int:
+    """The ticks Adam's update is spread over (docs/eprop.md, "Adam"): enough that the busiest e-prop
+    core's chunk -- its synapses' moment and weight updates, a moment-row DMA per column and a
+    weight-row write-back -- stays within ``eprop.adam_share`` of a tick's cycles."""
+    cyc = target.get("cost.cycles")
+    tick = float(target.get("chip.clock_hz")) * dt * 1e-3
+    share = float(target.get("eprop.adam_share"))
+    work = max((int(lay.core_offset[c + 1] - lay.core_offset[c]) * e.sources * float(cyc["eprop_adam_synapse"])
+                + 2 * e.sources * float(cyc["eprop_row_writeback"])
+                for c, e in enumerate(lay.core_eprop) if e is not None), default=0.0)
+    k = max(1, int(np.ceil(work / (share * tick))))
+    if k > ticks:
+        raise ResourceError(f"Adam's weight update needs {k} ticks of a core's time (at most "
+                            f"{share:g} of each tick), more than the trial's {ticks}; lengthen the trial "
+                            "or place fewer synapses per core")
+    return k
 
 
 def _input_ports(net: Network, lay: Layout, ks: KeySpace, sections: dict[str, np.ndarray]) -> list[dict[str, Any]]:

@@ -35,6 +35,7 @@ stored value; tests/test_eprop_gradient.py holds the result to the float64 gradi
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 import numpy as np
@@ -177,3 +178,45 @@ def scaled_step(grad: np.ndarray, frac: int, mant: np.ndarray, exp: np.ndarray) 
     pos_s = np.maximum(s, 1)
     down = (p + (np.int64(1) << (pos_s - 1))) >> pos_s
     return np.where(s > 0, down, p << np.maximum(-s, 0))
+
+
+# -- Adam on the chip (docs/eprop.md, "Adam") ----------------------------------------------------------
+#: Adam's first moment m, in units of 2^-4 of the update's gradient word g: 16 bits, 12 significant.
+ADAM_M = MiniFloat("adam_m", 4, 11, 4)
+#: Adam's second moment v, in units of 2^-10 of g^2: 16 bits (its sign bit unused), 11 significant.
+ADAM_V = MiniFloat("adam_v", 5, 10, 10)
+#: 1 - beta1 as u0.16 (0.1) and 1 - beta2 as u0.20 (0.001): m += ((16 g - m) B1C + 2^15) >> 16 and
+#: v += ((1024 g^2 - v) B2C + 2^19) >> 20.
+ADAM_B1C, ADAM_B1C_FRAC = 6554, 16
+ADAM_B2C, ADAM_B2C_FRAC = 1049, 20
+#: beta1 and beta2 as u0.32, exactly 1 - B1C and 1 - B2C: the bias corrections' powers beta^t.
+ADAM_BETA1 = (1 << 32) - (ADAM_B1C << (32 - ADAM_B1C_FRAC))
+ADAM_BETA2 = (1 << 32) - (ADAM_B2C << (32 - ADAM_B2C_FRAC))
+#: The readout block's gradient (a REAL) enters Adam as g = round(G 2^-13), held to 16 bits (+-8192).
+ADAM_OUT_SHIFT = 13
+ADAM_G_MAX = (1 << 15) - 1
+#: 1/sqrt(x) for x = 4 i + 2, the middle of [4 i, 4 i + 4), in units of 2^-16: 256 entries of 16 bits.
+RSQRT_BITS = 8
+
+
+def rsqrt_table() -> np.ndarray:
+    """The core's table: entry i = round(2^16 / sqrt(4 i + 2)), i < 256 (all below 2^16)."""
+    i = np.arange(1 << RSQRT_BITS, dtype=np.float64)
+    return np.rint(65536.0 / np.sqrt(4.0 * i + 2.0)).astype(np.int64)
+
+
+def rsqrt_parts(v: np.ndarray, table: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """1/sqrt(v) of non-negative integers v as (r, h) with 1/sqrt(v) ~ r 2^-16 2^-h: the core shifts v
+    right by an even 2h (count leading zeros) until it is below 1024 and reads the table at its top
+    8 bits; r = 0 for v = 0."""
+    v = np.asarray(v, dtype=np.int64)
+    nb = np.frexp(v.astype(np.float64))[1]          # bit length (v < 2^53)
+    h = (np.maximum(nb - 10, 0) + 1) >> 1
+    n = v >> (2 * h)
+    return np.where(v > 0, table[n >> 2], 0), h
+
+
+def adam_correction(p1: int, p2: int) -> int:
+    """k_t = sqrt(1 - beta2^t) / (1 - beta1^t) in units of 2^-16 (floor), from beta1^t and beta2^t as
+    u0.32 (once per core and update: a 64-bit integer square root and a division)."""
+    return (math.isqrt(((1 << 32) - p2) << 32) << 16) // ((1 << 32) - p1)

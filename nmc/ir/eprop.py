@@ -9,7 +9,8 @@ An e-prop rule is target-neutral data on each plastic projection (``Projection.l
      "rate_reg": 0.01,             # c in E_reg = c/2 sum_j (f_j - rate_target)^2, f in Hz
      "loss": "cross_entropy",      # or "mse"
      "gamma": 0.3,                 # the pseudo-derivative's dampening factor
-     "update": "gradient",         # dw = -eta G (gradient descent) or -eta sign(G) (sign descent)
+     "update": "gradient",         # dw = -eta G (gradient descent), -eta sign(G) (sign descent) or
+                                   # -eta m^/sqrt(v^) (Adam: Kingma & Ba, beta1 0.9, beta2 0.999)
      "w_max": 2.0}                 # optional: the largest |w| learning may reach in the post population
 
 and the trial structure is ``net.attrs["trial"]`` (from ``schedule trial``, ``schedule batch`` and
@@ -32,8 +33,9 @@ from ..errors import IrError
 LOSSES = ("cross_entropy", "mse")
 #: How a batch's gradient G changes a weight: dw = -eta G, or dw = -eta sign(G) (signSGD,
 #: Bernstein et al. 2018: the step no longer depends on the gradient's scale, which differs by
-#: orders of magnitude between synapses; no multiply on the chip).
-UPDATES = ("gradient", "sign")
+#: orders of magnitude between synapses; no multiply on the chip), or dw = -eta m^/sqrt(v^) (Adam,
+#: Kingma & Ba 2015, the optimiser of Bellec et al. 2020; its moments live in SDRAM on the chip).
+UPDATES = ("gradient", "sign", "adam")
 RULE_KEYS = ("kind", "eta", "feedback_seed", "rate_target", "rate_reg", "loss", "gamma", "update", "w_max")
 #: Defaults of the optional parts of a rule.
 DEFAULTS: dict[str, Any] = {"rate_target": 10.0, "rate_reg": 0.0, "loss": "cross_entropy", "gamma": 0.3,

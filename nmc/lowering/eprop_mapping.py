@@ -18,7 +18,8 @@ g dw = -eta g^2 dE/d(jump), so
 
     alif: factor = eta g^2 2^(15 - L) / theta        li: factor = eta g^2 2^(15 - L)
 
-and with ``update = sign`` (dw = -eta sign(dE/dw), eta in nA) factor = eta g 2^(15 - L) for both.
+and with ``update = sign`` (dw = -eta sign(dE/dw), eta in nA) or ``update = adam`` (dw = -eta
+m^/sqrt(v^), a dimensionless step times eta nA) factor = eta g 2^(15 - L) for both.
 
 stored as a 15-bit mantissa and an exponent (:func:`nmc.formats.eprop.lr_words`).
 """
@@ -84,7 +85,8 @@ def lower_eprop(net: Network, target: Target, dt: float,
         rules = [eprop_rule(q.learning, f"projection '{q.name}'") for q in net.projections
                  if q.post == pop.name and is_eprop(q.learning)]
         eta = rules[0]["eta"] if rules else 0.0
-        sign = bool(rules) and rules[0]["update"] == "sign"
+        # Sign descent and Adam both step by eta nA times a dimensionless amount.
+        sign = bool(rules) and rules[0]["update"] in ("sign", "adam")
         p = _check(pop)
         g = gain(pop, dt)
         into = [q for q in net.projections if q.post == pop.name]

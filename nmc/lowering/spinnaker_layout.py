@@ -102,6 +102,7 @@ class _Budget:
                        "readout": int(g("dtcm.eprop_readout_synapse_bytes"))}
         self.ep_source = int(g("dtcm.eprop_source_bytes"))
         self.ep_fb = int(g("dtcm.eprop_feedback_bytes"))
+        self.ep_adam = (int(g("dtcm.eprop_adam_bytes")), int(g("dtcm.eprop_adam_neuron_bytes")))
 
     def dtcm(self, n: int, max_delay: int, mpt_entries: int, eprop: "EpropCore | None" = None) -> int:
         ib, tb, db = ring_bits(n, max_delay, self.types)
@@ -112,7 +113,9 @@ class _Budget:
         """DTCM of a core's e-prop state (docs/eprop.md, "Per-synapse state"): per neuron its state and
         feedback weights, per source its trace, per (neuron, source) slot the synapse state."""
         fb = core.n_out * self.ep_fb if core.kind != "readout" else 0
-        return n * (self.ep_neuron + fb) + core.sources * self.ep_source + n * core.sources * self.ep_syn[core.kind]
+        adam = self.ep_adam[0] + n * self.ep_adam[1] if core.adam else 0
+        return (n * (self.ep_neuron + fb) + core.sources * self.ep_source + n * core.sources * self.ep_syn[core.kind]
+                + adam)
 
 
 @dataclass(frozen=True)
@@ -124,6 +127,7 @@ class EpropCore:
     kind: str
     sources: int
     n_out: int
+    adam: bool = False         # update = adam: a 1/sqrt table and a column buffer in DTCM, moments in SDRAM
 
 
 def eprop_cycles(target: Target, n: int, core: EpropCore) -> int:
@@ -154,7 +158,9 @@ def eprop_cores(net: Network) -> dict[str, EpropCore]:
             kind = "readout"
         else:
             kind = "adaptive" if np.any(np.asarray(pop.param_array("beta")) != 0) else "lif"
-        out[pop.name] = EpropCore(kind, sources, n_out)
+        adam = any(q.learning.get("update") == "adam" for q in net.projections
+                   if q.post == pop.name and is_eprop(q.learning))
+        out[pop.name] = EpropCore(kind, sources, n_out, adam)
     return out
 
 
@@ -686,6 +692,11 @@ def _build_layout(net: Network, target: Target) -> Layout:
     sdram = np.bincount(blk_core, weights=n_rows * row_words(blk_fixed_len, blk_plastic_len, header) * 4,
                         minlength=n_cores).astype(np.int64)
     sdram += int(target.get("sdram.core_fixed_bytes"))
+    # Adam's moments: one word per synapse of a core's state matrix (docs/eprop.md, "Adam").
+    adam_words = int(target.get("sdram.eprop_adam_bytes")) if any(e is not None and e.adam for e in core_eprop) else 0
+    for c, e in enumerate(core_eprop):
+        if e is not None and e.adam:
+            sdram[c] += adam_words * int(neurons[c]) * e.sources
     core_chip, core_proc, chips = _place_chips(target, sdram, position)
     return Layout(n_cores=n_cores, core_offset=offset, core_chip=core_chip, core_proc=core_proc, chips=chips,
                   core_index_bits=index_bits, type_bits=n_bits(types), core_delay_bits=delay_bits,
@@ -725,7 +736,7 @@ def _core_eprop(net: Network, names: list[list[str]], neurons: np.ndarray, sorte
         if kind != "readout":
             kind = "adaptive" if np.any(np.asarray(pop.param_array("beta"))[a:b] != 0) else "lif"
         sources = int(src_size[blk_src[(blk_core == core) & (blk_plastic > 0)]].sum())
-        out[core] = EpropCore(kind, sources, info.n_out)
+        out[core] = EpropCore(kind, sources, info.n_out, info.adam)
     return out
 
 

@@ -558,6 +558,9 @@ class SpiNNakerInterpreter:
                 ring[:, :, ep_nrn] = 0
             if ep is not None:
                 ep.ticks_in_trial += 1
+                if ep.adam_chunk < ep.adam_ticks:
+                    # Adam's update, one chunk of columns per tick, before this tick's packets.
+                    ep.adam_step(extra[k])
             # (1) Synapse step: ring slot t of every neuron and type into the currents.
             if n:
                 if uniform:

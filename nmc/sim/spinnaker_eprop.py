@@ -33,7 +33,9 @@ import numpy as np
 from ..binary.format import Binary
 from ..errors import BinaryFormatError, RunError
 from ..formats import spinnaker as fx
-from ..formats.eprop import EBAR, EPS, FEEDBACK, GRAD, TRACE_FRAC, scaled_step
+from ..formats.eprop import (ADAM_B1C, ADAM_B1C_FRAC, ADAM_B2C, ADAM_B2C_FRAC, ADAM_BETA1, ADAM_BETA2, ADAM_G_MAX,
+                             ADAM_M, ADAM_OUT_SHIFT, ADAM_V, EBAR, EPS, FEEDBACK, GRAD, TRACE_FRAC, adam_correction,
+                             rsqrt_parts, rsqrt_table, scaled_step)
 
 ONE = fx.ONE
 #: zbar enters the traces in their units (2^-22): zbar << ZBAR_SHIFT, zbar first held below 512.0
@@ -53,6 +55,21 @@ def weight_of_words(high: np.ndarray) -> np.ndarray:
     """The signed weight words of plastic words, given their top halfwords (the low halfword is a
     fraction of a weight step that only the weight update reads)."""
     return np.asarray(high, dtype=np.uint16).astype(np.int16).astype(np.int64)
+
+
+def adam_cells(g: np.ndarray, m: np.ndarray, v: np.ndarray, k: int,
+               table: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, int]:
+    """One Adam step of cells with gradient words ``g`` (|g| < 2^15), moments ``m`` (ADAM_M values,
+    units 2^-4 g) and ``v`` (ADAM_V values, units 2^-10 g^2) and the bias correction ``k`` (2^-16):
+    (m, v, a, saturations) with a = k m^/sqrt(v^) in units of 2^-16 (docs/eprop.md, "Adam")."""
+    g = np.asarray(g, dtype=np.int64)
+    half1, half2 = 1 << (ADAM_B1C_FRAC - 1), 1 << (ADAM_B2C_FRAC - 1)
+    m, s1 = ADAM_M.round(m + ((((g << 4) - m) * ADAM_B1C + half1) >> ADAM_B1C_FRAC))
+    v, s2 = ADAM_V.round(v + (((((g * g) << 10) - v) * ADAM_B2C + half2) >> ADAM_B2C_FRAC))
+    r, h = rsqrt_parts(v, table)
+    sh = 15 + h
+    a = (k * m * r + (np.int64(1) << (sh - 1))) >> sh
+    return m, v, a, s1 + s2
 
 
 def _sec(b: Binary, name: str) -> np.ndarray:
@@ -187,6 +204,8 @@ class _Block:
     ebar: np.ndarray           # (N, S) EBAR values (units of 2^-22)
     grad: np.ndarray           # (N, S) GRAD storage units (readout: REAL)
     cores: list[_Core]
+    m: np.ndarray | None = None  # (N, S) Adam's first moment (ADAM_M values; update = adam only)
+    v: np.ndarray | None = None  # (N, S) Adam's second moment (ADAM_V values)
 
 
 class EpropEngine:
@@ -222,6 +241,17 @@ class EpropEngine:
         self.ebar_from = int(meta.get("ebar_from", 0))
         self.loss = str(meta["loss"])
         self.sign = meta.get("update", "gradient") == "sign"
+        self.adam = meta.get("update", "gradient") == "adam"
+        # Adam's update is spread over the first adam_ticks ticks after a batch end, one chunk of
+        # state columns per tick; adam_chunk is the next chunk (== adam_ticks: none pending).
+        self.adam_ticks = int(meta.get("adam_ticks", 1)) if self.adam else 0
+        self.adam_chunk = self.adam_ticks
+        self.adam_p1 = self.adam_p2 = 1 << 32      # beta1^t, beta2^t (u0.32; 1.0 before the first update)
+        self.adam_k = 0                            # k_t in units of 2^-16
+        if self.adam:
+            self.state_scalars = EpropEngine.state_scalars + ("adam_chunk", "adam_p1", "adam_p2", "adam_k")
+            self.block_arrays = EpropEngine.block_arrays + ("m", "v")
+            self.rsqrt = rsqrt_table()
         self.n_out = int(meta["n_out"])
         self.gamma = int(meta["gamma"])
         self.rate_target, self.rate_reg = int(meta["rate_target"]), int(meta["rate_reg"])
@@ -230,7 +260,7 @@ class EpropEngine:
         self.cost = {k: int(cyc[k]) for k in ("eprop_synapse_adaptive", "eprop_synapse", "eprop_readout_synapse",
                                               "eprop_source", "eprop_softmax", "eprop_feedback",
                                               "eprop_trial_synapse", "eprop_row_writeback", "packet_received",
-                                              "packet_sent")}
+                                              "packet_sent") + (("eprop_adam_synapse",) if self.adam else ())}
         kind = _sec(b, "core_eprop").astype(np.int64)
         src_off = _sec(b, "ep_src_offset").astype(np.int64)
         src_key = _sec(b, "ep_src_key").astype(np.int64)
@@ -274,6 +304,9 @@ class EpropEngine:
                 kern.gamma = self.gamma
         self.learn = self._stack(learn, self.kernel)
         self.out = self._stack(readout, kern_of["eprop_li"])
+        if self.adam:
+            for blk in (self.learn, self.out):
+                blk.m, blk.v = np.zeros_like(blk.grad), np.zeros_like(blk.grad)
         self.cores = learn + readout
         self.core_of = {ec.core: ec for ec in self.cores}
         self.readout = readout[0]
@@ -475,7 +508,10 @@ class EpropEngine:
             self.trials_done += 1
             self._regularise(extra)
             if self.trials_done % self.batch == 0:
-                self._apply(extra)
+                if self.adam:
+                    self._adam_begin()
+                else:
+                    self._apply(extra)
         self.ticks_in_trial = 0
         # A trial counts for learning only if it ran with learning on from its first tick to its
         # last (an evaluation trial's spike counts must not reach the regulariser).
@@ -524,6 +560,61 @@ class EpropEngine:
                 extra[ec.core] += rows * self.cost["eprop_row_writeback"]
             self._write(bi, blk, new)
             blk.grad[:] = 0
+
+    def _adam_begin(self) -> None:
+        """A batch ends with update = adam: the bias-correction powers advance (beta^t <- beta^t beta,
+        u0.32, floor), k_t is derived once, and the chunks start with this tick (:meth:`adam_step`)."""
+        self.adam_p1 = (self.adam_p1 * ADAM_BETA1) >> 32
+        self.adam_p2 = (self.adam_p2 * ADAM_BETA2) >> 32
+        self.adam_k = adam_correction(self.adam_p1, self.adam_p2)
+        self.adam_chunk = 0
+
+    def adam_step(self, extra: np.ndarray) -> None:
+        """One chunk of Adam's update, at the start of a tick (before its packets are sent): the state
+        columns [c S / K, (c + 1) S / K) of each block (S its width, K = adam_ticks, c the chunk),
+        each synapse (docs/eprop.md, "Adam")::
+
+            g = G (learning cores) or clip(round(G 2^-12), +-32767) (readout)
+            m <- M(m + ((16 g - m) 6554 + 2^15) >> 16)     v <- V(v + ((1024 g^2 - v) 1049 + 2^19) >> 20)
+            (r, h) = rsqrt(v);  a = (k_t m r + 2^(14 + h)) >> (15 + h)    (a: the step in units of 2^-16)
+            w <- w - round(a x factor)   (saturating);   G <- 0
+
+        M and V are the moments' 16-bit small floats; the columns' moments are read from and written
+        back to SDRAM (a DMA per column), and the changed rows written back as for the other rules."""
+        c, K = self.adam_chunk, self.adam_ticks
+        for bi, (blk, (mant, exp)) in enumerate(((self.learn, self.lr), (self.out, self.lr_out))):
+            if not blk.nrn.size or blk.m is None or blk.v is None:
+                continue
+            S = blk.weight.shape[1]
+            cols = slice(c * S // K, (c + 1) * S // K)
+            g = blk.grad[:, cols]
+            if bi == 1:
+                g = (g + (1 << (ADAM_OUT_SHIFT - 1))) >> ADAM_OUT_SHIFT
+                held = np.clip(g, -ADAM_G_MAX, ADAM_G_MAX)
+                self.saturation["eprop_state"] += int(np.count_nonzero(held != g))
+                g = held
+            m, v, a, sat = adam_cells(g, blk.m[:, cols], blk.v[:, cols], self.adam_k, self.rsqrt)
+            self.saturation["eprop_state"] += sat
+            blk.m[:, cols], blk.v[:, cols] = m, v
+            step = -scaled_step(a, 0, mant, exp)
+            mask = blk.mask[:, cols]
+            step[~mask] = 0
+            want = blk.weight[:, cols] + step
+            part = np.clip(want, WORD_MIN, WORD_MAX)
+            self.saturation["weight"] += int(np.count_nonzero(part != want))
+            for ec in blk.cores:
+                lo, hi = cols.start, min(cols.stop, ec.width)
+                if hi <= lo:
+                    continue
+                cells = ec.nrn.size * (hi - lo)
+                changed = int(np.count_nonzero((part[ec.rows, :hi - lo] != blk.weight[ec.rows, lo:hi]).any(axis=0)))
+                extra[ec.core] += (cells * self.cost["eprop_adam_synapse"]
+                                   + ((hi - lo) + changed) * self.cost["eprop_row_writeback"])
+            new = blk.weight.copy()
+            new[:, cols] = part
+            self._write(bi, blk, new)
+            blk.grad[:, cols] = 0
+        self.adam_chunk += 1
 
     def _write(self, bi: int, blk: _Block, new: np.ndarray) -> None:
         """Block ``bi``'s plastic words become ``new``: the SDRAM rows and the deliveries the

@@ -67,7 +67,7 @@ COST_MAX = float(1 << 31)
 LR_MANT_MAX = (1 << 15) - 1
 LR_EXP_MIN, LR_EXP_MAX = -15, 62
 EPROP_LOSSES = ("cross_entropy", "mse")
-EPROP_UPDATES = ("gradient", "sign")
+EPROP_UPDATES = ("gradient", "sign", "adam")
 #: Model name -> e-prop core kinds it runs on (0: not an e-prop core).
 EPROP_KINDS = {"eprop_alif": (1, 2), "eprop_li": (3,)}
 
@@ -129,7 +129,7 @@ def _cost(table: dict[str, Any], key: str, what: str) -> None:
 
 
 # -- the target configuration -----------------------------------------------------------------------------
-def _config(cfg: dict[str, Any], models: Collection[str], eprop: bool) -> dict[str, Any]:
+def _config(cfg: dict[str, Any], models: Collection[str], eprop: bool, adam: bool = False) -> dict[str, Any]:
     """The values of the stored target configuration that the interpreter and its cost model read."""
     tables = {k: need_dict(need_key(cfg, k, "the target configuration"), f"target configuration [{k}]")
               for k in ("chip", "core", "router", "sdram", "cost")}
@@ -153,7 +153,8 @@ def _config(cfg: dict[str, Any], models: Collection[str], eprop: bool) -> dict[s
     out["header"] = need_int(need_key(tables["sdram"], "row_header_words", "target configuration [sdram]"),
                              "sdram.row_header_words", ROW_HEADER_MIN, (1 << 16) - 1)
     cycles = need_dict(need_key(tables["cost"], "cycles", "target configuration [cost]"), "cost.cycles")
-    for key in _CYCLES + tuple(f"neuron_{m}" for m in sorted(models)) + (_EPROP_CYCLES if eprop else ()):
+    for key in (_CYCLES + tuple(f"neuron_{m}" for m in sorted(models)) + (_EPROP_CYCLES if eprop else ())
+                + (("eprop_adam_synapse",) if adam else ())):
         _cost(cycles, key, "cost.cycles")
     energy = need_dict(need_key(tables["cost"], "energy", "target configuration [cost]"), "cost.energy")
     for key in _ENERGY:
@@ -462,6 +463,9 @@ def check_eprop_meta(meta: dict[str, Any]) -> None:
         raise fail(f"e-prop loss '{meta['loss']}' is not one this chip computes ({', '.join(EPROP_LOSSES)})")
     if need_str(meta.get("update", "gradient"), "the e-prop update") not in EPROP_UPDATES:
         raise fail(f"e-prop update '{meta['update']}' is not one this chip does ({', '.join(EPROP_UPDATES)})")
+    if meta.get("update") == "adam":
+        # Adam's update is spread over the first adam_ticks ticks of a trial, done before the next ends.
+        need_int(need_key(meta, "adam_ticks", what), "the ticks Adam's update is spread over", lo=1, hi=ticks)
     need_int(need_key(meta, "n_out", what), "the e-prop readout size", lo=1)
     need_str(need_key(meta, "target", what), "the e-prop target port")
     need_int(need_key(meta, "mask", what), "the e-prop payload key mask", lo=0, hi=fx.M32)
@@ -577,8 +581,10 @@ def validate_spinnaker(binary: Binary, kernels: Collection[str] = tuple(MODEL_WO
         sections, meta = binary.sections, binary.meta
         raw_models = meta.get("core_models")
         used = {m for m in raw_models if isinstance(m, str)} if isinstance(raw_models, list) else set()
+        ep = meta.get("eprop")
+        adam = "core_eprop" in sections and isinstance(ep, dict) and ep.get("update") == "adam"
         cfg = _config(need_dict(binary.target_config, "the target configuration"), used & set(kernels),
-                      "core_eprop" in sections)
+                      "core_eprop" in sections, adam)
         core = _cores(sections, cfg)
         m = _meta(meta, cfg, core["offset"].size - 1, kernels)
         _time_step(core, m["timestep"])
