@@ -183,13 +183,14 @@ def test_eprop_populations_are_placed_by_first_fit_and_the_report_says_so(cli, t
     assert "solver 'cpsat' cannot place 'r', 'y'" in err and "use solver=first-fit" in err
 
 
-def test_an_eprop_program_trains_through_the_cli(cli, tmp_path: Path) -> None:
+@pytest.mark.parametrize("update", ["gradient", "adam"])
+def test_an_eprop_program_trains_through_the_cli(cli, tmp_path: Path, update: str) -> None:
     """nmc compile + nmc run on samples of one trial each: the chip learns from every finished trial
     (the last one's update waits for a next tick), the weights change, and the counters say so."""
     import numpy as np
 
     src = tmp_path / "ep.nmc"
-    src.write_text(GOOD + "probe y.v\n")
+    src.write_text(GOOD.replace("random(seed = 1))", f"random(seed = 1), update = {update})") + "probe y.v\n")
     assert cli("compile", src, "--target", "spinnaker", "-o", tmp_path / "ep.nmcb")[0] == 0
     rng = np.random.default_rng(0)
     x = (rng.random((6, 100, 4)) < 0.2).astype(np.uint8)

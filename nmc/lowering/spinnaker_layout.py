@@ -692,11 +692,10 @@ def _build_layout(net: Network, target: Target) -> Layout:
     sdram = np.bincount(blk_core, weights=n_rows * row_words(blk_fixed_len, blk_plastic_len, header) * 4,
                         minlength=n_cores).astype(np.int64)
     sdram += int(target.get("sdram.core_fixed_bytes"))
-    # Adam's moments: one word per synapse of a core's state matrix (docs/eprop.md, "Adam").
-    adam_words = int(target.get("sdram.eprop_adam_bytes")) if any(e is not None and e.adam for e in core_eprop) else 0
+    # Adam's moments: one word per cell of a core's state matrix (docs/eprop.md §8).
     for c, e in enumerate(core_eprop):
         if e is not None and e.adam:
-            sdram[c] += adam_words * int(neurons[c]) * e.sources
+            sdram[c] += int(target.get("sdram.eprop_adam_bytes")) * int(neurons[c]) * e.sources
     core_chip, core_proc, chips = _place_chips(target, sdram, position)
     return Layout(n_cores=n_cores, core_offset=offset, core_chip=core_chip, core_proc=core_proc, chips=chips,
                   core_index_bits=index_bits, type_bits=n_bits(types), core_delay_bits=delay_bits,

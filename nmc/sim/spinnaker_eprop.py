@@ -16,7 +16,8 @@ Per tick t of a trial (tau = t mod T ticks), on each e-prop core, after the neur
 
 At tau = 0 the core starts a trial: when the previous trial ran all T ticks it adds the firing-rate
 regulariser to G, and at the end of every batch applies G to the weights (a DMA of each changed row
-and back); then every state is zeroed. The trace loop is skipped at tau = 0, where it is exactly a
+and back; with Adam a chunk of columns in each of the first ``adam_ticks`` ticks, :meth:`EpropEngine.adam_step`);
+then every state is zeroed. The trace loop is skipped at tau = 0, where it is exactly a
 no-op (all traces and zbar are 0), which is where the weight update's work fits.
 
 The learning cores' state matrices are stacked into one block (:class:`_Block`) so that each of
@@ -220,7 +221,9 @@ class EpropEngine:
       trial's spike counts and psi sums, the plastic weight words ``pw``);
     - ``state_scalars``: the trial bookkeeping (``trials_done``, ``ticks_in_trial``,
       ``trial_learned``), saved as 0-d arrays;
-    - ``block_arrays``: each block's (``learn``, ``out``) plastic words, eps~, ebar and G;
+    - ``block_arrays``: each block's (``learn``, ``out``) plastic words, eps~, ebar and G (and with
+      Adam its moments ``m`` and ``v``, with the scalars ``adam_chunk``, ``adam_p1``, ``adam_p2``
+      and ``adam_k`` among ``state_scalars``);
     - the saturation counts of the current run (``saturation/<kind>``);
     - the plastic weights where the packets and the SDRAM hold them (the weight update writes
       them back): ``sdram_halves`` (each plastic synapse's fraction and weight halfwords) and
