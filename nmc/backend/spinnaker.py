@@ -33,7 +33,7 @@ from ..binary.format import Binary
 from ..errors import NmcError, ResourceError
 from ..formats.spinnaker import n_bits
 from ..ir.network import Network
-from ..lowering.spinnaker_layout import LINK_STEPS, N_LINKS, Layout, build_layout
+from ..lowering.spinnaker_layout import LINK_STEPS, N_LINKS, Layout, build_layout, eprop_cycles
 from ..formats import spinnaker as fx
 from ..formats.eprop import FEEDBACK
 from ..ir.eprop import eprop_rule, is_eprop
@@ -694,7 +694,7 @@ def _eprop(net: Network, lay: Layout, ks: KeySpace, sections: dict[str, np.ndarr
                            "lo": -(1 << 15), "hi": (1 << 15) - 1}}
                for i in sorted(set(lay.syn_proj[lay.syn_plastic].tolist()))]
     # Host-computed words of the trial (raw s16.15 unless noted; docs/eprop.md).
-    extra = {"adam_ticks": _adam_ticks(lay, target, ticks, dt)} if rule["update"] == "adam" else {}
+    extra = {"adam_ticks": _adam_ticks(lay, target, ticks, ebar_from, dt)} if rule["update"] == "adam" else {}
     return {**extra,
         "trial_ticks": ticks, "batch": int(trial["batch"]), "window_from": start, "ebar_from": ebar_from,
         "loss": rule["loss"],
@@ -709,21 +709,35 @@ def _eprop(net: Network, lay: Layout, ks: KeySpace, sections: dict[str, np.ndarr
     }
 
 
-def _adam_ticks(lay: Layout, target: Target, ticks: int, dt: float) -> int:
-    """The ticks Adam's update is spread over (docs/eprop.md, "Adam"): enough that the busiest e-prop
-    core's chunk -- its synapses' moment and weight updates, a moment-row DMA per column and a
-    weight-row write-back -- stays within ``eprop.adam_share`` of a tick's cycles."""
+def _adam_ticks(lay: Layout, target: Target, ticks: int, ebar_from: int, dt: float) -> int:
+    """The ticks Adam's update is spread over (docs/eprop.md §8): the fewest K such that on every
+    e-prop core a K-th of its update -- each synapse's moments and weight, a moment DMA and a
+    weight write-back per column -- fits beside the core's own work in the first K ticks of a trial
+    within ``eprop.max_load`` of the tick (the rest stays for packets, as the partitioner leaves it).
+    The own work there: the neurons, the sources and the larger of the regulariser (tick 0) and the
+    adaptation traces that run before ``ebar_from``; the whole trace loop once K reaches it."""
     cyc = target.get("cost.cycles")
-    tick = float(target.get("chip.clock_hz")) * dt * 1e-3
-    share = float(target.get("eprop.adam_share"))
-    work = max((int(lay.core_offset[c + 1] - lay.core_offset[c]) * e.sources * float(cyc["eprop_adam_synapse"])
-                + 2 * e.sources * float(cyc["eprop_row_writeback"])
-                for c, e in enumerate(lay.core_eprop) if e is not None), default=0.0)
-    k = max(1, int(np.ceil(work / (share * tick))))
-    if k > ticks:
-        raise ResourceError(f"Adam's weight update needs {k} ticks of a core's time (at most "
-                            f"{share:g} of each tick), more than the trial's {ticks}; lengthen the trial "
-                            "or place fewer synapses per core")
+    limit = float(target.get("eprop.max_load")) * float(target.get("chip.clock_hz")) * dt * 1e-3
+    k = 1
+    for c, e in enumerate(lay.core_eprop):
+        if e is None:
+            continue
+        n = int(lay.core_offset[c + 1] - lay.core_offset[c])
+        work = n * e.sources * float(cyc["eprop_adam_synapse"]) + 2 * e.sources * float(cyc["eprop_row_writeback"])
+        neuron = cyc["neuron_eprop_li"] if e.kind == "readout" else cyc["neuron_eprop_alif"]
+        early = cyc["eprop_synapse_adaptive"] - cyc["eprop_synapse"] if e.kind == "adaptive" else 0
+        before = (cyc["timer_tick"] + n * neuron + e.sources * cyc["eprop_source"]
+                  + n * e.sources * max(cyc["eprop_trial_synapse"], early))
+        need = np.ceil(work / (limit - before)) if limit > before else np.inf
+        if need > ebar_from:            # the update reaches the ticks of the whole trace loop
+            full = eprop_cycles(target, n, e)
+            need = max(need, np.ceil(work / (limit - full)) if limit > full else np.inf)
+        if need > ticks:
+            spread = f"needs {int(need)} ticks" if np.isfinite(need) else "finds no room in a tick"
+            raise ResourceError(f"Adam's weight update on core {c} ({n} neurons x {e.sources} sources) {spread} "
+                                f"beside the core's own work within eprop.max_load, more than the trial's {ticks}; "
+                                "lengthen the trial or place fewer synapses per core")
+        k = max(k, int(need))
     return k
 
 
