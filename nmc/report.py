@@ -78,6 +78,14 @@ def binary_report(b: Binary) -> str:
     outs = ", ".join(f"{p['name']}[{p['size']}]" for p in m.get("outputs", [])) or "none"
     probes = ", ".join(f"{p['name']}" for p in m.get("probes", [])) or "none"
     lines.append(f"inputs: {ins}   outputs: {outs}   probes: {probes}")
+    ep = m.get("eprop")
+    if isinstance(ep, dict):            # learning trial by trial: what the cores do and when
+        k, batch = ep.get("adam_ticks", 1), ep.get("batch")
+        when = f"over the first {k} ticks" if k != 1 else "in the first tick"
+        every = "every trial" if batch == 1 else f"every {batch} trials"
+        lines.append(f"e-prop: trials of {ep.get('trial_ticks')} ticks, {ep.get('loss')} loss on "
+                     f"'{ep.get('score')}' against '{ep.get('target')}' from tick {ep.get('window_from')}, "
+                     f"update {ep.get('update', 'gradient')} {every}, {when} of the next trial")
     total_cores = int(chip.get("cores", 0)) * int(chip.get("chips", 1))
     lines.append(f"cores used: {m.get('n_cores', 0)} of {total_cores}")
     lines.append("")

@@ -177,6 +177,16 @@ def test_a_trial_shorter_than_the_update_is_one_line(cli, tmp_path: Path) -> Non
     assert not (tmp_path / "short.nmcb").exists()
 
 
+def test_inspect_says_how_the_chip_learns(cli, tmp_path: Path) -> None:
+    src = tmp_path / "ad.nmc"
+    src.write_text(WIDE.replace("TRIAL", "20 ms"))
+    assert cli("compile", str(src), "--target", "spinnaker", "-o", str(tmp_path / "ad.nmcb"))[0] == 0
+    code, out, err = cli("inspect", str(tmp_path / "ad.nmcb"))
+    assert code == 0, err
+    assert ("e-prop: trials of 20 ticks, cross_entropy loss on 'y' against 't' from tick 10, update adam every "
+            "trial, over the first 3 ticks of the next trial") in out
+
+
 def test_adam_memory_is_counted_in_dtcm_and_sdram() -> None:
     sign = _compile(GOOD.replace("feedback = random(seed = 1)", "feedback = random(seed = 1), update = sign"))
     adam = _compile(GOOD.replace("feedback = random(seed = 1)", ADAM))
