@@ -222,3 +222,35 @@ def test_a_target_configuration_without_the_adam_cost_is_refused() -> None:
     del b.target_config["cost"]["cycles"]["eprop_adam_synapse"]
     with pytest.raises(BinaryFormatError, match="eprop_adam_synapse"):
         SpiNNakerInterpreter(decode_binary(encode_binary(b)))
+
+
+FIT = """dt = 2 ms
+input x[250]
+input t[2]
+population r[64] : alif(tau_m = 20 ms, v_th = 10 mV, tau_a = 200 ms, beta = 1 mV, i_bias = 0.5 nA)
+population y[2] : li(tau_m = 20 ms)
+rule ep = eprop(eta = 0.1, feedback = random(seed = 1), update = UPD)
+connect x -> r : dense(weights = normal(0, 1 nA, seed = 1), rule = ep)
+connect r -> y : dense(weights = normal(0, 1 nA, seed = 2), rule = ep)
+schedule trial = 100 ms
+score y against t from 50 ms
+"""
+
+
+def test_32_neurons_with_250_synapses_each_fit_a_core_with_either_update() -> None:
+    """The layout of docs/eprop.md §4: two cores of 32 adaptive neurons with 250 plastic synapses
+    each, within the 64 KB of DTCM (62,202 B; Adam's table and column buffer add 640 B), and with
+    Adam a run of two trials has no overrun."""
+    for update, dtcm in (("sign", 62_202), ("adam", 62_842)):
+        b = _compile(FIT.replace("UPD", update))
+        cores = [c for c in b.meta["cores"] if c["populations"] == ["r"]]
+        assert [c["neurons"] for c in cores] == [32, 32]
+        assert [c["dtcm_bytes"] for c in cores] == [dtcm, dtcm] and dtcm <= 65_536
+    assert b.meta["eprop"]["adam_ticks"] > 1
+    rng = np.random.default_rng(3)
+    x = (rng.random((101, 250)) < 0.05).astype(np.uint8)
+    t = np.zeros((101, 2))
+    t[:, 1] = 1.0
+    chip = SpiNNakerInterpreter(b)
+    res = chip.run(101, {"x": x, "t": t})
+    assert res.counters["overruns"] == 0 and chip.eprop.trials_done == 2 and np.any(chip.eprop.learn.m)
