@@ -29,14 +29,19 @@ exactly as the run that wrote it would have gone on (the same trials, updates an
 the options given now, so one run can be branched into several schedules and compared on the
 validation stream.
 
-    nice python bench/eprop_evidence.py --max-minutes 75     # the first recorded run (bench/README.md)
-    nice python bench/eprop_evidence.py --eta-halve-every 2000   # the second: the schedule chosen
-                                                                 # on the validation stream
-    nice python bench/eprop_evidence.py --beta-factor 10 --eta-halve-every 2000
-                                     # the third: beta chosen with bench/eprop_float_model.py
-    python bench/eprop_evidence.py --host-adam --eta 0.0855 --eta-out 2.5e-4 --reg 3e-4 --curriculum 7 \
-        --beta-factor 10                 # host-assisted: Adam on the host, on the chip's gradients
-    python bench/eprop_evidence.py --trials 40 --test 20     # a short smoke run
+    python bench/eprop_evidence.py --max-minutes 85      # the defaults: Adam on the chip, beta x10, 7 cues,
+                                                         # up to 10,000 trials, stop on validation
+    python bench/eprop_evidence.py --trials 40 --test 20 # a short smoke run
+
+The earlier recorded runs (bench/README.md) used the defaults of their day, sign descent::
+
+    OLD="--update sign --eta 0.0513 --eta-out 1.54e-4 --reg 1e-3 --curriculum 1,3,5,7 --beta-factor 1 \
+         --trials 16000 --stop-on training"
+    python bench/eprop_evidence.py $OLD --max-minutes 75                    # the first
+    python bench/eprop_evidence.py $OLD --eta-halve-every 2000              # the second
+    python bench/eprop_evidence.py $OLD --beta-factor 10 --eta-halve-every 2000   # the third
+    python bench/eprop_evidence.py $OLD --host-adam --eta 0.0855 --eta-out 2.5e-4 --reg 3e-4 \
+        --curriculum 7 --beta-factor 10 --trials 10000 --max-minutes 58     # host-assisted Adam
 """
 
 from __future__ import annotations
@@ -303,21 +308,21 @@ def check_options(ap: argparse.ArgumentParser, args: argparse.Namespace) -> list
 
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--trials", type=int, default=16000, help="most training trials")
+    ap.add_argument("--trials", type=int, default=10000, help="most training trials")
     ap.add_argument("--test", type=int, default=500, help="test trials (7 cues, a stream of their own), scored once at the end")
-    ap.add_argument("--update", choices=("gradient", "sign", "adam"), default="sign",
+    ap.add_argument("--update", choices=("gradient", "sign", "adam"), default="adam",
                     help="the e-prop rule's update (adam: on the chip, its moments in SDRAM)")
-    ap.add_argument("--eta", type=float, default=0.0513, help="learning rate of the recurrent neurons' synapses "
+    ap.add_argument("--eta", type=float, default=0.0855, help="learning rate of the recurrent neurons' synapses "
                     "(nA per step with sign and adam, nA^2 with gradient)")
-    ap.add_argument("--eta-out", type=float, default=1.54e-4, help="learning rate of the readout synapses")
+    ap.add_argument("--eta-out", type=float, default=2.5e-4, help="learning rate of the readout synapses")
     ap.add_argument("--eta-halve-every", type=int, default=0,
                     help="at 7 cues, halve both learning rates every this many training trials (0: never)")
-    ap.add_argument("--reg", type=float, default=1e-3, help="firing-rate regularisation coefficient (1/Hz^2)")
+    ap.add_argument("--reg", type=float, default=3e-4, help="firing-rate regularisation coefficient (1/Hz^2)")
     ap.add_argument("--batch", type=int, default=32, help="trials per weight update")
-    ap.add_argument("--curriculum", default="1,3,5,7", help="cue counts in turn (the last is the task)")
+    ap.add_argument("--curriculum", default="7", help="cue counts in turn (the last is the task)")
     ap.add_argument("--promote", type=float, default=0.15,
                     help="go to the next cue count when the training error of the last 3 batches is below this")
-    ap.add_argument("--stop-on", choices=("training", "validation"), default="training",
+    ap.add_argument("--stop-on", choices=("training", "validation"), default="validation",
                     help="early stop on the training error of the last 5 batches at 7 cues, or on a validation "
                          "point confirmed by --stop-confirm more validation trials (both below --stop-at)")
     ap.add_argument("--stop-confirm", type=int, default=300, help="validation trials that confirm a --stop-on "
@@ -334,7 +339,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--host-adam", action="store_true",
                     help="host-assisted: the chip computes the e-prop gradients, the host runs Adam on them "
                          "(--eta, --eta-out: Adam's learning rates in nA) and writes the weights back")
-    ap.add_argument("--beta-factor", type=float, default=1.0,
+    ap.add_argument("--beta-factor", type=float, default=10.0,
                     help="the adaptive neurons' beta, times Bellec et al.'s heuristic value")
     ap.add_argument("--seed", type=int, default=1)
     args = ap.parse_args(argv)

@@ -90,16 +90,16 @@ def test_the_validation_stop_confirms_on_more_validation_trials(bench: ModuleTyp
                                                                  capsys: pytest.CaptureFixture[str]) -> None:
     """--stop-on validation: a validation point below the mark and the confirming trials below it
     stop training (a mark above any error stops at the first point at 7 cues); the training-error
-    rule, the default, stops after 5 batches."""
+    rule (--stop-on training) stops after 5 batches."""
     assert bench.main(["--trials", "8", "--batch", "2", "--eval-every", "1", "--eval", "1", "--test", "1",
                        "--curriculum", "7", "--stop-on", "validation", "--stop-at", "1.1",
                        "--stop-confirm", "2"]) == 0
     out = capsys.readouterr().out.splitlines()
     assert "  confirming: " in "\n".join(out) and "  stopping: the validation error is below 1.1" in out
     assert re.fullmatch(r"error=[0-9.]+ trials=2 overruns=0 neurons_per_core=\d+", out[-1])
-    # The default rule: the training error of 5 batches, so with this mark after the fifth.
+    # The training-error rule: the training error of 5 batches, so with this mark after the fifth.
     assert bench.main(["--trials", "20", "--batch", "2", "--eval-every", "0", "--test", "1", "--curriculum", "7",
-                       "--stop-at", "1.1"]) == 0
+                       "--stop-on", "training", "--stop-at", "1.1"]) == 0
     out = capsys.readouterr().out.splitlines()
     assert "  stopping: the training error of the last 5 batches is below 1.1" in out
     assert re.fullmatch(r"error=[0-9.]+ trials=10 overruns=0 neurons_per_core=\d+", out[-1])
