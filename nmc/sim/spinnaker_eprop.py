@@ -555,14 +555,19 @@ class EpropEngine:
                 step = -scaled_step(blk.grad, frac - WEIGHT_FRACTION_BITS, mant, exp)
             step[~blk.mask] = 0
             want = blk.weight + step
-            new = np.clip(want, WORD_MIN, WORD_MAX)
-            self.saturation["weight"] += int(np.count_nonzero(new != want))
+            new = self._held(want)
             for ec in blk.cores:
                 # A row is the synapses of one source onto the core: a column of the core's matrix.
                 rows = int(np.count_nonzero((new[ec.rows] != blk.weight[ec.rows]).any(axis=0)))
                 extra[ec.core] += rows * self.cost["eprop_row_writeback"]
             self._write(bi, blk, new)
             blk.grad[:] = 0
+
+    def _held(self, want: np.ndarray) -> np.ndarray:
+        """Plastic words held to 32 bits, the ones beyond counted as weight saturations."""
+        new = np.clip(want, WORD_MIN, WORD_MAX)
+        self.saturation["weight"] += int(np.count_nonzero(new != want))
+        return new
 
     def _adam_begin(self) -> None:
         """A batch ends with update = adam: the bias-correction powers advance (beta^t <- beta^t beta,
@@ -577,7 +582,7 @@ class EpropEngine:
         columns [c S / K, (c + 1) S / K) of each block (S its width, K = adam_ticks, c the chunk),
         each synapse (docs/eprop.md, "Adam")::
 
-            g = G (learning cores) or clip(round(G 2^-12), +-32767) (readout)
+            g = G (learning cores) or clip(round(G 2^-13), +-32767) (readout)
             m <- M(m + ((16 g - m) 6554 + 2^15) >> 16)     v <- V(v + ((1024 g^2 - v) 1049 + 2^19) >> 20)
             (r, h) = rsqrt(v);  a = (k_t m r + 2^(14 + h)) >> (15 + h)    (a: the step in units of 2^-16)
             w <- w - round(a x factor)   (saturating);   G <- 0
@@ -603,8 +608,7 @@ class EpropEngine:
             mask = blk.mask[:, cols]
             step[~mask] = 0
             want = blk.weight[:, cols] + step
-            part = np.clip(want, WORD_MIN, WORD_MAX)
-            self.saturation["weight"] += int(np.count_nonzero(part != want))
+            part = self._held(want)
             for ec in blk.cores:
                 lo, hi = cols.start, min(cols.stop, ec.width)
                 if hi <= lo:
@@ -648,9 +652,7 @@ class EpropEngine:
         words = np.asarray(words, dtype=np.int64)
         if words.shape != blk.weight.shape:
             raise ValueError(f"{block}: expected words shaped {blk.weight.shape}, got {words.shape}")
-        clipped = np.clip(words, WORD_MIN, WORD_MAX)
-        self.saturation["weight"] += int(np.count_nonzero((clipped != words) & blk.mask))
-        new = np.where(blk.mask, clipped, blk.weight)
+        new = self._held(np.where(blk.mask, words, blk.weight))
         self._write(bi, blk, new)
         blk.grad[:] = 0
 
