@@ -35,7 +35,7 @@ def _lines(text: str) -> list[str]:
 def test_resumed_run_goes_on_as_the_straight_run(bench: ModuleType, tmp_path: Path,
                                                  capsys: pytest.CaptureFixture[str]) -> None:
     args = ["--trials", "8", "--batch", "2", "--eval-every", "1", "--eval", "1", "--test", "2",
-            "--curriculum", "1,7", "--promote", "1.1", "--eta-halve-every", "2"]
+            "--curriculum", "1,7", "--promote", "1.1", "--eta-halve-every", "2", "--stop-on", "training"]
     assert bench.main([*args, "--checkpoint", str(tmp_path / "a")]) == 0
     straight = _lines(capsys.readouterr().out)
     assert re.fullmatch(r"error=[0-9.]+ trials=8 overruns=0 neurons_per_core=\d+", straight[-1])
