@@ -11,25 +11,17 @@ import numpy as np
 import pytest
 
 from test_dsl_eprop import GOOD
-from test_eprop_state import SEGMENTS, _everything, _inputs, _same, _same_result
+from test_eprop_state import SEGMENTS, _binary, _everything, _inputs, _same, _same_result
 from test_eprop_state import SRC as STATE_SRC
 
-from nmc.backend import emit_binary
 from nmc.binary.format import decode_binary, encode_binary
-from nmc.driver import run_passes
-from nmc.errors import BinaryFormatError
-from nmc.formats.eprop import ADAM_BETA1, ADAM_BETA2, adam_correction, rsqrt_table
-from nmc.frontend.dsl import parse_dsl
+from nmc.errors import BinaryFormatError, RunError
+from nmc.formats.eprop import ADAM_BETA1, ADAM_BETA2, adam_correction, rsqrt_parts, rsqrt_table
 from nmc.sim.spinnaker import SpiNNakerInterpreter
 from nmc.sim.spinnaker_eprop import adam_cells
 from nmc.target import load_target
 
 ADAM = "feedback = random(seed = 1), update = adam"
-
-
-def _compile(src: str) -> Any:
-    target = load_target("spinnaker")
-    return emit_binary(run_passes(parse_dsl(src), target), target)
 
 
 def test_the_fixed_point_step_follows_float64_adam() -> None:
@@ -75,7 +67,6 @@ def test_the_table_and_the_correction() -> None:
     assert adam_correction(ADAM_BETA1, ADAM_BETA2) == int(np.sqrt(1 - ADAM_BETA2 / 2 ** 32) * 2 ** 32) * 65536 \
         // ((1 << 32) - ADAM_BETA1)
     v = np.array([0, 1, 1023, 1024, 4095, 4096, 1 << 40])
-    from nmc.formats.eprop import rsqrt_parts
     r, h = rsqrt_parts(v, table)
     approx = r / 65536 / 2.0 ** h
     assert approx[0] == 0
@@ -83,7 +74,7 @@ def test_the_table_and_the_correction() -> None:
 
 
 def _adam_state_binary(chunks: int) -> Any:
-    b = _compile(STATE_SRC.replace("feedback = random(seed = 1), rate_target", ADAM + ", rate_target"))
+    b = _binary(STATE_SRC.replace("feedback = random(seed = 1), rate_target", ADAM + ", rate_target"))
     assert b.meta["eprop"]["update"] == "adam" and b.meta["eprop"]["adam_ticks"] == 1
     b.meta["eprop"]["adam_ticks"] = chunks          # spread as a larger core's update would be
     return decode_binary(encode_binary(b))
@@ -121,8 +112,7 @@ def test_an_adam_state_saved_in_the_middle_of_an_update_continues_exactly() -> N
             _same(held[j], _everything(resumed))
             start += cuts[j]
     # A state without the moments (a sign-descent chip's) is refused.
-    sign = SpiNNakerInterpreter(_compile(STATE_SRC))
-    from nmc.errors import RunError
+    sign = SpiNNakerInterpreter(_binary(STATE_SRC))
     with pytest.raises(RunError, match="does not belong to this binary"):
         SpiNNakerInterpreter(b).load_state(sign.state())
 
@@ -142,7 +132,7 @@ score y against t from 10 ms
 
 
 def test_a_large_core_spreads_its_update_and_one_tick_would_overrun() -> None:
-    b = _compile(WIDE.replace("TRIAL", "20 ms"))
+    b = _binary(WIDE.replace("TRIAL", "20 ms"))
     k = b.meta["eprop"]["adam_ticks"]
     cyc = b.target_config["cost"]["cycles"]
     n = max(c["neurons"] for c in b.meta["cores"] if "r" in c["populations"])      # the busiest core
@@ -188,8 +178,8 @@ def test_inspect_says_how_the_chip_learns(cli, tmp_path: Path) -> None:
 
 
 def test_adam_memory_is_counted_in_dtcm_and_sdram() -> None:
-    sign = _compile(GOOD.replace("feedback = random(seed = 1)", "feedback = random(seed = 1), update = sign"))
-    adam = _compile(GOOD.replace("feedback = random(seed = 1)", ADAM))
+    sign = _binary(GOOD.replace("feedback = random(seed = 1)", "feedback = random(seed = 1), update = sign"))
+    adam = _binary(GOOD.replace("feedback = random(seed = 1)", ADAM))
     cfg = load_target("spinnaker")
     for cs, ca in zip(sign.meta["cores"], adam.meta["cores"]):
         n = cs["neurons"]
@@ -210,7 +200,7 @@ def test_adam_memory_is_counted_in_dtcm_and_sdram() -> None:
     (lambda m: m["eprop"].update(update="adamw"), "e-prop update 'adamw' is not one this chip does"),
 ])
 def test_a_binary_with_broken_adam_words_is_refused(change, message) -> None:
-    b = _compile(GOOD.replace("feedback = random(seed = 1)", ADAM))
+    b = _binary(GOOD.replace("feedback = random(seed = 1)", ADAM))
     SpiNNakerInterpreter(decode_binary(encode_binary(b)))
     change(b.meta)
     with pytest.raises(BinaryFormatError, match=message):
@@ -218,7 +208,7 @@ def test_a_binary_with_broken_adam_words_is_refused(change, message) -> None:
 
 
 def test_a_target_configuration_without_the_adam_cost_is_refused() -> None:
-    b = _compile(GOOD.replace("feedback = random(seed = 1)", ADAM))
+    b = _binary(GOOD.replace("feedback = random(seed = 1)", ADAM))
     del b.target_config["cost"]["cycles"]["eprop_adam_synapse"]
     with pytest.raises(BinaryFormatError, match="eprop_adam_synapse"):
         SpiNNakerInterpreter(decode_binary(encode_binary(b)))
@@ -242,7 +232,7 @@ def test_32_neurons_with_250_synapses_each_fit_a_core_with_either_update() -> No
     each, within the 64 KB of DTCM (62,202 B; Adam's table and column buffer add 640 B), and with
     Adam a run of two trials has no overrun."""
     for update, dtcm in (("sign", 62_202), ("adam", 62_842)):
-        b = _compile(FIT.replace("UPD", update))
+        b = _binary(FIT.replace("UPD", update))
         cores = [c for c in b.meta["cores"] if c["populations"] == ["r"]]
         assert [c["neurons"] for c in cores] == [32, 32]
         assert [c["dtcm_bytes"] for c in cores] == [dtcm, dtcm] and dtcm <= 65_536
